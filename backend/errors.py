@@ -1,0 +1,25 @@
+"""Errors a user can act on.
+
+    PortalError            base: a message in plain language, safe to show as is
+     +-- InputError        the file or command cannot be used; nothing was written (CLI exit 2)
+     |    +-- HeaderError  the header row failed its check; lists every header problem
+     +-- NotFoundError     a named record (account, batch, student) does not exist
+
+Anything else escaping a service is a bug, not a user mistake.
+"""
+
+
+class PortalError(Exception):
+    """Base of every error whose message is meant for the user."""
+
+
+class InputError(PortalError):
+    """The input as a whole is unusable; the run stopped before writing anything."""
+
+
+class HeaderError(InputError):
+    """Missing, duplicate or unknown headers, all named in one message."""
+
+
+class NotFoundError(PortalError):
+    """The record the user named does not exist."""

@@ -1,0 +1,25 @@
+"""Settings from the environment (prefix ``PORTAL_``), so one install serves test, demo and district."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(user_data_dir("parent-portal-accounts", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PORTAL_")
+
+    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'portal.sqlite'}"
+    # Uploaded workbooks are untrusted: refuse what no district roster needs.
+    max_file_mb: int = 50
+    max_unpacked_mb: int = 500
+    # Seconds a write waits for another import's transaction before giving up.
+    lock_timeout_s: int = 60
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
