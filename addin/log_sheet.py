@@ -1,12 +1,14 @@
-"""The log of a run as plain values, so each workbook writer (file or live Excel) lays out the same sheet."""
+"""The log of a run as plain values, so each workbook writer (file, live Excel) lays it out."""
 
 from dataclasses import dataclass, field
+
+from backend.importing import Report, describe_changes
 
 Cell = str | int | float | None
 
 LOG_SHEET_NAME = "Import Log"
 
-# Fill colours per row action (ARGB without alpha): added green, updated yellow, skipped grey, error red.
+# Fill per row action (RGB): added green, updated yellow, skipped grey, error red.
 ACTION_COLOURS: dict[str, str] = {
     "added": "C6EFCE",
     "updated": "FFEB9C",
@@ -27,3 +29,34 @@ class LogSheet:
     columns: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+
+
+def log_from_report(report: Report, key_header: str) -> LogSheet:
+    """A backend report as the log a user reads: summary first, then one row per input row."""
+    counts = report.counts
+    if report.mode == "apply":
+        mode = "APPLIED: the changes below were saved"
+    else:
+        mode = "SIMULATION: nothing was saved; run it again with apply to save these changes"
+    options = ", ".join(f"{k}: {v}" for k, v in report.options.items())
+    summary: list[tuple[str, Cell]] = [
+        ("Mode", mode),
+        ("Run", f"{report.kind} ({options})" if options else report.kind),
+        ("Batch", report.batch_id),
+        ("Finished (UTC)", report.finished_at.strftime("%Y-%m-%d %H:%M:%S")),
+        ("Source", report.source_name),
+        ("Rows", len(report.results)),
+        ("Added", counts["added"]),
+        ("Updated", counts["updated"]),
+        ("Skipped", counts["skipped"]),
+        ("Errors", counts["error"]),
+    ]
+    return LogSheet(
+        title=f"Parent Portal Accounts: {report.kind} log",
+        summary=summary,
+        columns=["Row", key_header, "Action", "Changes (old -> new)", "Reason"],
+        rows=[
+            [r.row, r.key, r.action, describe_changes(r.changes), r.reason] for r in report.results
+        ],
+        actions=[r.action for r in report.results],
+    )

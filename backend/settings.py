@@ -1,4 +1,4 @@
-"""Settings from the environment (prefix ``PORTAL_``), so one install serves test, demo and district."""
+"""Settings from the environment (prefix ``PORTAL_``): one install serves test and district."""
 
 from functools import lru_cache
 from pathlib import Path

@@ -1,0 +1,115 @@
+"""Engines and transactions: the one place that knows SQLite from PostgreSQL.
+
+Every write of a batch runs in one ``write_transaction``: SQLite takes its write lock at BEGIN
+(``BEGIN IMMEDIATE``), PostgreSQL a transaction-scoped advisory lock, so concurrent applies run one
+after another and each plans against what the one before it committed.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from backend.settings import get_settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant will do: it names "the portal's write lock" among the server's advisory locks.
+ADVISORY_LOCK_KEY = 0x706F7274616C  # "portal"
+
+
+def normalise_url(url_or_path: str) -> str:
+    """Accept a plain file path as a SQLite database, and prefer psycopg 3 for PostgreSQL."""
+    if "://" not in url_or_path:
+        return f"sqlite:///{Path(url_or_path).expanduser().resolve()}"
+    url = make_url(url_or_path)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = normalise_url(url or get_settings().database_url)
+    timeout = get_settings().lock_timeout_s
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": timeout})
+        _use_sqlite_transactions(engine, timeout)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _use_sqlite_transactions(engine: Engine, timeout: int) -> None:
+    """SQLAlchemy's documented pysqlite recipe: we emit BEGIN ourselves so transactions are real."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={timeout * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get("portal_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection, connection.begin():
+        yield connection
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction holding the portal's write lock: all of it commits, or none of it."""
+    with engine.connect() as connection:
+        connection = connection.execution_options(portal_write=True)
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(
+                    f"SET LOCAL lock_timeout = '{get_settings().lock_timeout_s}s'"
+                )
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
+            yield connection
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def is_current(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+        head = ScriptDirectory.from_config(_alembic_config(connection)).get_heads()
+    return set(current) == set(head)
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest migration."""
+    with engine.connect() as connection:
+        connection = connection.execution_options(portal_write=True)
+        with connection.begin():
+            command.upgrade(_alembic_config(connection), "head")
+
+
+def open_database(url: str | None = None) -> Engine:
+    """The engine for a database that exists and is up to date, created on first use."""
+    engine = make_engine(url)
+    if not is_current(engine):
+        migrate(engine)
+    return engine

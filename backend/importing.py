@@ -1,0 +1,291 @@
+"""The import contract shared by every import (DESIGN §4): headers, cells, row results, batches.
+
+An import takes a ``Table`` (header cells plus rows that keep their sheet row numbers), checks the
+headers against its ``Column`` list before looking at any row, turns each row into values or a
+plain-language error, and hands back a ``Report`` with one ``RowResult`` per input row.
+"""
+
+import getpass
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Literal
+
+from sqlalchemy import Connection, insert, update
+
+from backend.errors import HeaderError
+from backend.models import Batch, BatchEvent, utcnow
+
+Action = Literal["added", "updated", "skipped", "error"]
+ACTIONS: tuple[Action, ...] = ("added", "updated", "skipped", "error")
+Mode = Literal["simulation", "apply"]
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(stage, done, total)`` while a long run advances."""
+
+CHUNK = 5000
+
+
+def no_progress(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column an import understands: its header, the field it fills, and its cell parser.
+
+    ``parse`` receives the trimmed, non-blank cell text and raises ValueError with a message
+    that makes sense after "COLUMN: ".
+    """
+
+    name: str
+    field: str
+    parse: Callable[[str], Any]
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    help: str = ""
+
+
+@dataclass
+class Table:
+    """What a front end read from a sheet; ``rows`` pairs each sheet row number with its cells."""
+
+    headers: list[Any]
+    rows: list[tuple[int, Sequence[Any]]]
+    header_row: int = 1
+    source_name: str | None = None
+    source_sha256: str | None = None
+
+
+@dataclass(slots=True)
+class RowResult:
+    row: int | None
+    key: str | None
+    action: Action
+    reason: str
+    changes: dict[str, tuple[Any, Any]] | None = None
+
+
+@dataclass
+class Report:
+    kind: str
+    mode: Mode
+    batch_id: int
+    started_at: datetime
+    finished_at: datetime
+    source_name: str | None
+    results: list[RowResult] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return count_actions(self.results)
+
+
+def count_actions(results: Iterable[RowResult]) -> dict[str, int]:
+    counts = dict.fromkeys(ACTIONS, 0)
+    for result in results:
+        counts[result.action] += 1
+    return counts
+
+
+def _squash(header: str) -> str:
+    """Headers compare without case, spaces, dashes, dots or underscores: 'Logon Id' is LOGONID."""
+    return re.sub(r"[\s_\-.*]+", "", header).upper()
+
+
+def column_letter(index: int) -> str:
+    """Spreadsheet letter of a 0-based column index (0 -> A, 27 -> AB)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def match_headers(table: Table, columns: Sequence[Column]) -> list[tuple[int, Column]]:
+    """Pair sheet columns with Columns, or raise one HeaderError naming every fault."""
+    by_name: dict[str, Column] = {}
+    for column in columns:
+        for name in (column.name, *column.aliases):
+            by_name[_squash(name)] = column
+    found: dict[str, int] = {}
+    pairs: list[tuple[int, Column]] = []
+    problems: list[str] = []
+    row = table.header_row
+    for index, raw in enumerate(table.headers):
+        header = cell_text(raw)
+        where = f"{column_letter(index)}{row}"
+        if header is None:
+            if any(index < len(cells) and cell_text(cells[index]) for _, cells in table.rows):
+                problems.append(f"column {column_letter(index)} has values but no header")
+            continue
+        column = by_name.get(_squash(header))
+        if column is None:
+            problems.append(f"unknown column '{header}' (cell {where})")
+        elif column.name in found:
+            first = column_letter(found[column.name])
+            problems.append(
+                f"{column.name} appears twice (columns {first} and {column_letter(index)})"
+            )
+        else:
+            found[column.name] = index
+            pairs.append((index, column))
+    missing = [c.name for c in columns if c.required and c.name not in found]
+    if missing:
+        problems.insert(
+            0, "missing required column" + ("s " if len(missing) > 1 else " ") + ", ".join(missing)
+        )
+    if problems:
+        known = ", ".join(c.name for c in columns)
+        raise HeaderError(
+            f"The header row (row {row}) has problems: " + "; ".join(problems) + f". "
+            f"Known columns: {known}. Nothing was imported."
+        )
+    return pairs
+
+
+def cell_text(value: Any) -> str | None:
+    """A cell as trimmed text, None when blank. Numbers lose a spurious '.0': IDs are text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value).strip() or None
+
+
+def parse_rows(
+    table: Table, pairs: list[tuple[int, Column]]
+) -> Iterable[tuple[int, dict[str, Any], list[str]]]:
+    """Yield (row number, parsed values of non-blank cells, problems) for each non-empty row."""
+    for number, cells in table.rows:
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        blank = True
+        width = len(cells)
+        for index, column in pairs:
+            text = cell_text(cells[index]) if index < width else None
+            if text is None:
+                continue
+            blank = False
+            try:
+                values[column.field] = column.parse(text)
+            except ValueError as exc:
+                problems.append(f"{column.name}: {exc}")
+        if not blank:
+            yield number, values, problems
+
+
+def enum_parser(name: str, allowed: Sequence[str]) -> Callable[[str], str]:
+    choices = " or ".join(allowed)
+
+    def parse(text: str) -> str:
+        value = text.upper()
+        if value not in allowed:
+            raise ValueError(f"'{text}' must be {choices}")
+        return value
+
+    parse.__name__ = f"parse_{name.lower()}"
+    return parse
+
+
+def text_parser(max_length: int) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if len(text) > max_length:
+            raise ValueError(f"is {len(text)} characters long; at most {max_length} fit")
+        return text
+
+    return parse
+
+
+def describe_changes(changes: dict[str, tuple[Any, Any]] | None) -> str:
+    """'FIRST_NAME: Jon -> John; STATUS: ACTIVE -> DISABLED' as a log shows it."""
+    if not changes:
+        return ""
+    return "; ".join(
+        f"{name}: {'(blank)' if old is None else old} -> {new}"
+        for name, (old, new) in changes.items()
+    )
+
+
+def current_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some service contexts
+        return "unknown"
+
+
+def start_batch(
+    connection: Connection,
+    *,
+    kind: str,
+    mode: Mode,
+    options: dict[str, Any],
+    table: Table | None,
+    actor: str | None,
+) -> int:
+    now = utcnow()
+    return connection.execute(
+        insert(Batch).returning(Batch.id),
+        {
+            "kind": kind,
+            "mode": mode,
+            "options": options,
+            "actor": actor or current_actor(),
+            "source_name": table.source_name if table else None,
+            "source_sha256": table.source_sha256 if table else None,
+            "started_at": now,
+            "finished_at": now,
+        },
+    ).scalar_one()
+
+
+def finish_batch(
+    connection: Connection,
+    batch_id: int,
+    results: list[RowResult],
+    progress: Progress = no_progress,
+) -> datetime:
+    """Store one event per row result, then the counts: the audit record of the run."""
+    total = len(results)
+    statement = insert(BatchEvent).execution_options(render_nulls=True)
+    for start in range(0, total, CHUNK):
+        progress("Recording the log", start, total)
+        connection.execute(
+            statement,
+            [
+                {
+                    "batch_id": batch_id,
+                    "row_number": r.row,
+                    "key": r.key,
+                    "action": r.action,
+                    "changes": {k: [o, n] for k, (o, n) in r.changes.items()}
+                    if r.changes
+                    else None,
+                    "reason": r.reason,
+                }
+                for r in results[start : start + CHUNK]
+            ],
+        )
+    progress("Recording the log", total, total)
+    counts = count_actions(results)
+    finished = utcnow()
+    connection.execute(
+        update(Batch)
+        .where(Batch.id == batch_id)
+        .values(
+            finished_at=finished,
+            added=counts["added"],
+            updated=counts["updated"],
+            skipped=counts["skipped"],
+            errors=counts["error"],
+        )
+    )
+    return finished

@@ -1,0 +1,161 @@
+"""Tables of the product (DESIGN §3). Every schema change goes through an Alembic migration."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names, so migrations can name what they alter on every database.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Integer ids that autoincrement on SQLite (INTEGER PRIMARY KEY) and are 64-bit on PostgreSQL.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class School(Base):
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Student(Base):
+    __tablename__ = "students"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # The district's student ID is text: leading zeros matter.
+    student_id: Mapped[str] = mapped_column(String(64), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    grade: Mapped[str | None] = mapped_column(String(16))
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    email: Mapped[str | None] = mapped_column(String(320))
+
+
+class Contact(Base):
+    """A person on one or more students' contact cards (a parent of siblings is one contact)."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(64), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+
+
+class StudentContact(Base):
+    """A contact's place on one student's card: what they are to that student."""
+
+    __tablename__ = "student_contacts"
+    __table_args__ = (UniqueConstraint("student_id", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    relationship: Mapped[str | None] = mapped_column(String(50))
+    is_guardian: Mapped[bool] = mapped_column(Boolean, default=True)
+    portal_access: Mapped[bool] = mapped_column(Boolean, default=True)
+    priority: Mapped[int | None] = mapped_column(Integer)
+
+
+class PortalUser(Base):
+    """A parent-portal logon. ``logon_key`` is the identity; ``logon_id`` is shown as entered."""
+
+    __tablename__ = "portal_users"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    logon_id: Mapped[str] = mapped_column(String(320))
+    logon_key: Mapped[str] = mapped_column(String(320), unique=True)
+    user_type: Mapped[str] = mapped_column(String(16))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    # None means no usable password: accounts are activated by a single-use token, never given one.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    updated_batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+
+
+class StudentLink(Base):
+    """A parent-student record: the students attached to an account."""
+
+    __tablename__ = "student_links"
+    __table_args__ = (UniqueConstraint("user_id", "student_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("portal_users.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
+    relationship: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Batch(Base):
+    """One run: an import, an AutoCreate or a single-account action, simulated or applied."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    mode: Mapped[str] = mapped_column(String(16))  # simulation | apply
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actor: Mapped[str] = mapped_column(String(200))
+    source_name: Mapped[str | None] = mapped_column(String(500))
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BatchEvent(Base):
+    """One row result of a batch: the audit trail of what happened to each input row."""
+
+    __tablename__ = "batch_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    row_number: Mapped[int | None] = mapped_column(Integer)
+    key: Mapped[str | None] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(16))
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
