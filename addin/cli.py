@@ -230,10 +230,10 @@ def demo(
     run_demo(folder, out, progress_bar)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one plain line and exit code 2, never a traceback."""
     try:
-        app()  # typer itself reports a mistyped command or option, with exit code 2
+        app(args=argv)  # typer itself reports a mistyped command or option, with exit code 2
     except PortalError as exc:
         err.print(f"[bold red]Error:[/] {exc}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None

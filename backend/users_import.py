@@ -245,8 +245,7 @@ def _plan_update(row: _Row, current: dict[str, Any], mode: ImportMode, plan: _Pl
         return RowResult(
             row.number, logon, "skipped", "Account exists; insert-only mode changes none", changes
         )
-    merged = {name: current[name] for name in CHANGEABLE}
-    merged.update((name, new) for name, new in values.items() if name in CHANGEABLE)
+    merged = {f"new_{name}": values.get(name, current[name]) for name in CHANGEABLE}
     merged["_id"] = current["id"]
     plan.updates.append(merged)
     return RowResult(row.number, logon, "updated", "Changed " + ", ".join(changes), changes)
@@ -272,9 +271,8 @@ def _write(connection: Connection, plan: _Plan, batch_id: int, progress: Progres
             update(PortalUser)
             .where(PortalUser.id == bindparam("_id"))
             .values(
-                {name: bindparam(name) for name in CHANGEABLE},
-                updated_at=now,
-                updated_batch_id=batch_id,
+                {name: bindparam(f"new_{name}") for name in CHANGEABLE}
+                | {"updated_at": now, "updated_batch_id": batch_id}
             )
         )
         total = len(plan.updates)

@@ -1,0 +1,68 @@
+"""Shared test helpers: write input workbooks, run the CLI, read a result's log sheet."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+import xlsxwriter
+
+from addin.cli import main
+from addin.log_sheet import LOG_SHEET_NAME
+
+USER_HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"]
+
+
+def write_workbook(
+    path: Path, headers: list[Any], rows: list[list[Any]], sheet: str = "Users"
+) -> Path:
+    """A real .xlsx; None leaves a cell empty, numbers stay numbers."""
+    with xlsxwriter.Workbook(path) as workbook:
+        worksheet = workbook.add_worksheet(sheet)
+        worksheet.write_row(0, 0, headers)
+        for number, row in enumerate(rows, start=1):
+            for column, value in enumerate(row):
+                if isinstance(value, str):
+                    worksheet.write_string(number, column, value)
+                elif value is not None:
+                    worksheet.write(number, column, value)
+    return path
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    """Run `portal ARGS` in this process, as a user would type it, with its exit code."""
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
+
+@dataclass
+class LogRow:
+    row: int | None
+    key: str | None
+    action: str
+    changes: str | None
+    reason: str | None
+
+
+def read_log(path: Path) -> tuple[dict[str, Any], list[LogRow]]:
+    """The summary block (label -> value) and the table rows of a result's log sheet."""
+    sheet = openpyxl.load_workbook(path)[LOG_SHEET_NAME]
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    header = next(i for i, row in enumerate(values) if row and row[0] == "Row")
+    summary = {row[0]: row[1] for row in values[1:header] if row and row[0]}
+    rows = [LogRow(*row[:5]) for row in values[header + 1 :] if any(v is not None for v in row)]
+    return summary, rows
