@@ -1,0 +1,441 @@
+"""Decide whether an uploaded file is a plain, safe ``.xlsx`` workbook before any parser opens it.
+
+Uploaded workbooks are untrusted. python-calamine reads the zip and the XML on its own, and
+openpyxl has no zip-bomb limit, so everything that could hurt them is ruled out here first: files
+that are too big, files that are not workbooks at all (each named, so staff know what to do),
+password protection, macros, zip bombs, archives whose index lies about their contents, and XML
+document type declarations (the vehicle of entity-expansion attacks). Every refusal is an
+``InputError`` with one line of advice in plain language.
+
+The work is one streaming pass over the archive in large chunks, so a 100k-row workbook is
+checked in a small fraction of a second.
+"""
+
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
+
+from backend.errors import InputError
+
+MB = 1024 * 1024
+"""Settings are in MB of 2**20 bytes: pass ``settings.max_file_mb * MB`` and so on."""
+
+MAX_PARTS = 10_000
+"""A workbook with many sheets has a few hundred parts; ten thousand is far beyond any roster."""
+
+MAX_RATIO = 200
+RATIO_MIN_BYTES = 10 * MB
+"""Sheet XML compresses about 10-30:1; a big part far above that is a zip-bomb pattern."""
+
+CHUNK_BYTES = 1 * MB
+PROLOGUE_BYTES = 4096
+"""Writers put the root element within the first line; anything longer before it is suspect."""
+
+MAX_CONTENT_TYPES_BYTES = 4 * MB
+MAX_INDEX_BYTES = MAX_PARTS * 1024
+"""Bound on the zip's central directory, checked before ``zipfile`` builds an object per entry."""
+
+CONTENT_TYPES = "[Content_Types].xml"
+WORKBOOK_PART = "xl/workbook.xml"
+
+_OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+_ENCRYPTION_STREAMS = ("EncryptedPackage", "EncryptionInfo")
+_CFB_DIR_ENTRY_BYTES = 128
+_CFB_STREAM = 2
+# SVG images may carry a DOCTYPE from the drawing program; no workbook parser reads them.
+_IMAGE_XML_SUFFIXES = (".svg",)
+_MACRO_CONTENT_TYPES = ("macroenabled", "vbaproject", "macrosheet")
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_TEXT_CONTROLS = frozenset(range(32)) - {9, 10, 12, 13}
+_XML_SPACE = " \t\r\n\ufeff"
+# Markup cut off by the end of the window is undecided, not a root element.
+_SHORTEST_DECISION = len("<!DOCTYPE")
+_SAVE_AS = (
+    "open it in Excel and use File > Save As > Excel Workbook (.xlsx), then choose the new file"
+)
+_SAVE_AGAIN = (
+    "open it in Excel and save it again as an Excel Workbook (.xlsx), or ask for a new copy"
+)
+
+# The zip readers behind these exceptions report a damaged archive in different ways.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    OSError,
+)
+
+
+def check_workbook_file(path: Path, *, max_file_bytes: int, max_unpacked_bytes: int) -> None:
+    """Raise ``InputError`` unless ``path`` is a macro-free ``.xlsx`` that is safe to parse.
+
+    Sizes are in bytes. Nothing is extracted to disk and nothing is kept in memory beyond one
+    chunk and the small ``[Content_Types].xml`` part.
+    """
+    path = Path(path)
+    name = path.name or str(path)
+    size = _regular_file_size(path)
+    if size == 0:
+        raise InputError(
+            f"{name} is empty (0 bytes), so there is nothing to import; "
+            "open the workbook in Excel, save it, and choose it again."
+        )
+    if size > max_file_bytes:
+        raise InputError(
+            f"{name} is {_mb(size)} MB, larger than the {_mb(max_file_bytes)} MB limit for "
+            "workbooks; remove unused sheets and rows, or ask your administrator to raise the "
+            "limit (setting PORTAL_MAX_FILE_MB)."
+        )
+    try:
+        with path.open("rb") as f:
+            head = f.read(PROLOGUE_BYTES)
+            if head.startswith(_OLE_MAGIC):
+                raise InputError(_ole_message(name, f))
+            if head.startswith(_ZIP_MAGICS):
+                _check_index_bounds(name, f, size)
+    except OSError as e:
+        raise InputError(_unreadable_message(name, e)) from e
+    if not head.startswith(_ZIP_MAGICS):
+        raise InputError(_not_zip_message(name, path.suffix, head))
+    content_types = _check_zip(path, name, max_unpacked_bytes)
+    _check_content_types(name, content_types)
+
+
+def _regular_file_size(path: Path) -> int:
+    """Size of ``path``, or a message that says what the path is instead of a file."""
+    try:
+        if path.is_dir():
+            raise InputError(f"{path} is a folder, not a file; choose the .xlsx workbook itself.")
+        if not path.exists():
+            raise InputError(
+                f"File not found: {path}; check the name and the folder, then try again."
+            )
+        if not path.is_file():
+            raise InputError(f"{path} is not a regular file; choose the .xlsx workbook itself.")
+        return path.stat().st_size
+    except OSError as e:
+        raise InputError(_unreadable_message(path.name or str(path), e)) from e
+
+
+def _mb(n: int) -> str:
+    """Bytes as MB for a message: whole numbers without decimals."""
+    value = n / MB
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+def _unreadable_message(name: str, error: OSError) -> str:
+    reason = error.strerror or type(error).__name__
+    return (
+        f"{name} could not be read ({reason}); close it in other programs, check that you may "
+        "open it, then try again."
+    )
+
+
+def _damaged(name: str, detail: str = "") -> InputError:
+    why = f" ({detail})" if detail else ""
+    return InputError(f"{name} is damaged or unsafe{why}, so it was not opened; {_SAVE_AGAIN}.")
+
+
+# --- not a zip ------------------------------------------------------------------------------
+
+
+def _ole_message(name: str, f: BinaryIO) -> str:
+    """An OLE compound file is either an encrypted new-style workbook or an old binary one."""
+    if _cfb_has_stream(f, _ENCRYPTION_STREAMS):
+        return (
+            f"{name} is protected with a password, so it cannot be read; open it in Excel, "
+            "remove the password (File > Info > Protect Workbook > Encrypt with Password, clear "
+            "the password, OK), then save it again and choose it."
+        )
+    return f"{name} is an old Excel 97-2003 (.xls) workbook; {_SAVE_AS}."
+
+
+def _cfb_has_stream(f: BinaryIO, names: Iterable[str]) -> bool:
+    """True if the compound file has a stream directory entry with one of ``names``.
+
+    Directory entries are 128 bytes, 128-aligned in the file (sectors are 512 or 4096 bytes
+    after a 512-byte header), and record their name length and type; matching all of that keeps
+    the same words inside cell text from counting. Aligned chunks never split an entry.
+    """
+    wanted = [(n.encode("utf-16-le") + b"\0\0", 2 * len(n) + 2) for n in names]
+    f.seek(0)
+    offset = 0
+    while chunk := f.read(CHUNK_BYTES):
+        for encoded, name_bytes in wanted:
+            p = chunk.find(encoded)
+            while p >= 0:
+                entry = chunk[p : p + _CFB_DIR_ENTRY_BYTES]
+                if (
+                    (offset + p) % _CFB_DIR_ENTRY_BYTES == 0
+                    and len(entry) == _CFB_DIR_ENTRY_BYTES
+                    and int.from_bytes(entry[64:66], "little") == name_bytes
+                    and entry[66] == _CFB_STREAM
+                ):
+                    return True
+                p = chunk.find(encoded, p + 1)
+        offset += len(chunk)
+    return False
+
+
+def _not_zip_message(name: str, suffix: str, head: bytes) -> str:
+    """Name the common look-alikes: CSV or text saved under a workbook name, and web pages."""
+    text = _as_text(head)
+    if text is None:
+        return (
+            f"{name} is not an Excel workbook (.xlsx) and cannot be read; choose the workbook "
+            "itself, or open the file in the program that made it and save it as an Excel "
+            "Workbook (.xlsx)."
+        )
+    if text.lstrip(_XML_SPACE).startswith("<"):
+        return (
+            f"{name} looks like a web page or XML file, not an Excel workbook (.xlsx); {_SAVE_AS}."
+        )
+    looks = "renamed to .xlsx" if suffix.lower() == ".xlsx" else "not an Excel workbook (.xlsx)"
+    return f"{name} looks like a CSV or text file {looks}; {_SAVE_AS}."
+
+
+def _as_text(head: bytes) -> str | None:
+    """The start of the file as text, or None if it has bytes no text file contains."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        codec = "utf-16-le" if head.startswith(b"\xff\xfe") else "utf-16-be"
+        text = head[2 : len(head) // 2 * 2].decode(codec, errors="replace")
+        return None if any(ord(c) in _TEXT_CONTROLS for c in text) else text
+    if _TEXT_CONTROLS.intersection(head):
+        return None
+    return head.decode("latin-1")
+
+
+# --- zip ------------------------------------------------------------------------------------
+
+
+def _check_index_bounds(name: str, f: BinaryIO, size: int) -> None:
+    """Refuse a huge central directory before ``zipfile`` parses it into one object per entry.
+
+    Reads the end-of-central-directory record (and its zip64 form) the way ``zipfile`` does; a
+    missing record is left for ``zipfile`` to report.
+    """
+    tail_start = max(0, size - (1 << 16) - 22)
+    f.seek(tail_start)
+    tail = f.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) - end < 22:
+        return
+    parts, index_bytes = struct.unpack_from("<HL", tail, end + 10)
+    locator = end - 20
+    if locator >= 56 and tail[locator : locator + 4] == b"PK\x06\x07":
+        record = locator - 56
+        if tail[record : record + 4] == b"PK\x06\x06":
+            parts, index_bytes = struct.unpack_from("<QQ", tail, record + 32)
+    _check_part_count(name, parts)
+    if index_bytes > MAX_INDEX_BYTES:
+        raise _damaged(name, "its table of contents is far larger than any workbook's")
+
+
+def _check_part_count(name: str, parts: int) -> None:
+    if parts > MAX_PARTS:
+        raise InputError(
+            f"{name} has {parts} internal parts, more than the {MAX_PARTS} a workbook may have; "
+            f"it may be damaged or unsafe, so it was not opened; {_SAVE_AGAIN}."
+        )
+
+
+def _check_zip(path: Path, name: str, max_unpacked_bytes: int) -> bytes:
+    """Check the archive's index, then read every part once; return ``[Content_Types].xml``."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            _check_index(name, zf, infos, max_unpacked_bytes)
+            return _read_every_part(name, zf, infos, max_unpacked_bytes)
+    except InputError:
+        raise
+    except _ZIP_ERRORS as e:
+        raise _damaged(name) from e
+
+
+def _check_index(
+    name: str, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], max_unpacked_bytes: int
+) -> None:
+    """Everything the central directory alone can tell, before anything is decompressed."""
+    _check_part_count(name, len(infos))
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        raise _damaged(name, "it lists the same part twice")
+    _check_is_workbook(name, zf, set(names))
+    for part in names:
+        lower = part.lower()
+        if PurePosixPath(lower).name.startswith("vbaproject") or "macrosheets/" in lower:
+            raise _macros(name)
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise InputError(
+                f"{name} has encrypted parts inside, which Excel workbooks never have; it may be "
+                f"damaged or unsafe, so it was not opened; {_SAVE_AGAIN}."
+            )
+        if info.compress_type not in _ZIP_METHODS:
+            raise _damaged(name, "it is packed in a way Excel never uses")
+    declared = sum(info.file_size for info in infos)
+    if declared > max_unpacked_bytes:
+        raise _too_big_unpacked(name, max_unpacked_bytes)
+    for info in infos:
+        if info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * info.compress_size:
+            raise InputError(
+                f"{name} contains a part that unpacks to over {MAX_RATIO} times its packed size "
+                "(a 'zip bomb' pattern), so it was not opened; if you trust the file, open it in "
+                "Excel, delete unused rows and columns, and save it again as .xlsx."
+            )
+
+
+def _check_is_workbook(name: str, zf: zipfile.ZipFile, names: set[str]) -> None:
+    """Say what a zip that is not a workbook seems to be, since staff pick files by icon."""
+    if CONTENT_TYPES in names and WORKBOOK_PART in names:
+        return
+    if "xl/workbook.bin" in names:
+        raise InputError(f"{name} is an Excel Binary Workbook (.xlsb), not an .xlsx; {_SAVE_AS}.")
+    if "mimetype" in names and "content.xml" in names:
+        info = zf.getinfo("mimetype")
+        mimetype = zf.read(info) if info.file_size < 256 else b""
+        kind = "spreadsheet (.ods)" if b"spreadsheet" in mimetype else "document"
+        raise InputError(
+            f"{name} is an OpenDocument {kind}, not an Excel workbook; open it and use File > "
+            "Save As > Excel Workbook (.xlsx), then choose the new file."
+        )
+    kind = "a zip archive"
+    if any(n.startswith("word/") for n in names):
+        kind = "a Word document"
+    elif any(n.startswith("ppt/") for n in names):
+        kind = "a PowerPoint presentation"
+    raise InputError(
+        f"{name} is {kind}, not an Excel workbook; choose the Excel workbook (.xlsx) instead."
+    )
+
+
+def _macros(name: str) -> InputError:
+    return InputError(
+        f"{name} contains macros, which are not accepted for safety; in Excel use File > Save As "
+        "> Excel Workbook (.xlsx) to save a copy without macros, then choose that copy."
+    )
+
+
+def _too_big_unpacked(name: str, max_unpacked_bytes: int) -> InputError:
+    return InputError(
+        f"{name} unpacks to more than {_mb(max_unpacked_bytes)} MB, the limit for workbooks, so "
+        "it was not opened (it may be damaged or unsafe); split the data into smaller workbooks, "
+        "or ask your administrator to raise the limit (setting PORTAL_MAX_UNPACKED_MB)."
+    )
+
+
+def _read_every_part(
+    name: str, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], max_unpacked_bytes: int
+) -> bytes:
+    """Decompress every part once, in file order, to catch what the index can hide.
+
+    ``zipfile`` stops each part at its declared size and then checks its CRC, so a part whose
+    data inflates beyond what the index claims fails here; the running total bounds the whole
+    pass whatever the index says. The first chunk of each part also gets its XML prologue
+    checked (except SVG images), and ``[Content_Types].xml`` is kept for parsing.
+    """
+    total = 0
+    content_types = b""
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        keep = info.filename == CONTENT_TYPES
+        is_image = info.filename.lower().endswith(_IMAGE_XML_SUFFIXES)
+        if keep and info.file_size > MAX_CONTENT_TYPES_BYTES:
+            raise _damaged(name, "its list of parts is far larger than any workbook's")
+        kept: list[bytes] = []
+        part_total = 0
+        with zf.open(info) as part:
+            while chunk := part.read(CHUNK_BYTES):
+                if part_total == 0 and not is_image:
+                    _check_prologue(name, chunk[:PROLOGUE_BYTES], len(chunk) <= PROLOGUE_BYTES)
+                part_total += len(chunk)
+                total += len(chunk)
+                if total > max_unpacked_bytes:
+                    raise _too_big_unpacked(name, max_unpacked_bytes)
+                if keep:
+                    kept.append(chunk)
+        if part_total != info.file_size:
+            raise _damaged(name, "its contents do not match its table of contents")
+        if keep:
+            content_types = b"".join(kept)
+    return content_types
+
+
+def _dtd(name: str) -> InputError:
+    return InputError(
+        f"{name} contains an XML document type declaration, which workbooks never need; it may "
+        "be an attack, so it was not opened; ask for a copy saved directly from Excel."
+    )
+
+
+def _check_prologue(name: str, head: bytes, whole_part: bool) -> None:
+    """Refuse ``<!DOCTYPE`` / ``<!ENTITY`` before the root element of any XML part.
+
+    Only the start of each part is looked at: a document type declaration can only come before
+    the root element. Parts that do not start with markup (images, binaries) are left alone,
+    whatever their name, and UTF-16 XML is decoded first so it cannot hide a declaration.
+    """
+    text = _xml_head(head)
+    if text is None:
+        return
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i] in _XML_SPACE:
+            i += 1
+        if i >= n or (n - i < _SHORTEST_DECISION and not whole_part):
+            break
+        if text[i] != "<":
+            return
+        if text.startswith("<?", i):
+            end = text.find("?>", i + 2)
+            skip = 2
+        elif text.startswith("<!--", i):
+            end = text.find("-->", i + 4)
+            skip = 3
+        elif text.startswith("<!", i):
+            raise _dtd(name)
+        else:
+            return
+        if end < 0:
+            break
+        i = end + skip
+    if not whole_part:
+        raise _damaged(name, "a part has an unusually long XML header")
+
+
+def _xml_head(head: bytes) -> str | None:
+    """The start of a part as text if it may be XML, in whatever encoding an XML parser accepts."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    if head.startswith(b"\xff\xfe") or head[1:2] == b"\0" != head[:1]:
+        text = head[: len(head) // 2 * 2].decode("utf-16-le", errors="replace")
+    elif head.startswith(b"\xfe\xff") or head[:1] == b"\0" != head[1:2]:
+        text = head[: len(head) // 2 * 2].decode("utf-16-be", errors="replace")
+    else:
+        text = head.decode("latin-1")
+    stripped = text.lstrip(_XML_SPACE)
+    return stripped if stripped.startswith("<") else None
+
+
+def _check_content_types(name: str, data: bytes) -> None:
+    """Parse ``[Content_Types].xml`` safely and refuse macro-enabled or VBA content types."""
+    try:
+        root = fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as e:
+        raise _dtd(name) from e
+    except ParseError as e:
+        raise _damaged(name, "its list of parts cannot be read") from e
+    for element in root.iter():
+        content_type = (element.get("ContentType") or "").lower()
+        if any(marker in content_type for marker in _MACRO_CONTENT_TYPES):
+            raise _macros(name)

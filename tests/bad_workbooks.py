@@ -1,0 +1,390 @@
+"""Real files staff might upload instead of a usable workbook, written on demand into a folder.
+
+Each function writes one file into ``folder`` and returns its path, so the file checks, the
+import engine and the CLI can all be driven with the same bad inputs. ``empty_sheet`` and
+``headers_only`` are valid workbooks that pass the file checks (the importer rejects them later).
+"""
+
+import random
+import struct
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl
+from msoffcrypto.format.ooxml import OOXMLFile
+
+from addin.file_checks import MAX_PARTS
+
+HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"]
+ROWS = [
+    ["ana.garcia@example.org", "Ana", "García", "GUARDIAN"],
+    ["li.wei@example.org", "Li", "Wei", "GUARDIAN"],
+    ["1180585", "Sam", "O'Neil", "STUDENT"],
+]
+SHEET_PART = "xl/worksheets/sheet1.xml"
+WORKBOOK_PART = "xl/workbook.xml"
+
+
+# --- valid workbooks --------------------------------------------------------------------------
+
+
+def users_workbook(folder: Path, name: str = "users.xlsx", rows: int = len(ROWS)) -> Path:
+    """A plain openpyxl workbook with the user-import headers and ``rows`` data rows."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Users"
+    ws.append(HEADERS)
+    for i in range(rows):
+        ws.append(ROWS[i % len(ROWS)])
+    path = folder / name
+    wb.save(path)
+    return path
+
+
+def headers_only(folder: Path) -> Path:
+    """Valid workbook with the header row and no data rows."""
+    return users_workbook(folder, "headers_only.xlsx", rows=0)
+
+
+def empty_sheet(folder: Path) -> Path:
+    """Valid workbook whose only sheet has no cells at all."""
+    wb = openpyxl.Workbook()
+    wb.active.title = "Users"
+    path = folder / "empty_sheet.xlsx"
+    wb.save(path)
+    return path
+
+
+# --- not a zip --------------------------------------------------------------------------------
+
+
+def empty_file(folder: Path) -> Path:
+    path = folder / "empty.xlsx"
+    path.write_bytes(b"")
+    return path
+
+
+def csv_renamed(folder: Path) -> Path:
+    """A CSV as Excel's "CSV UTF-8" writes it (with a byte order mark), renamed to .xlsx."""
+    lines = [",".join(HEADERS), *(",".join(row) for row in ROWS)]
+    path = folder / "users.xlsx"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8") + b"\r\n")
+    return path
+
+
+def html_renamed(folder: Path) -> Path:
+    """A web-page table saved under a spreadsheet name, as some report exports do."""
+    cells = "".join(f"<td>{h}</td>" for h in HEADERS)
+    path = folder / "users.xlsx"
+    path.write_text(f"<html><body><table><tr>{cells}</tr></table></body></html>\n", "utf-8")
+    return path
+
+
+def not_a_workbook(folder: Path) -> Path:
+    """Random binary bytes with a workbook name."""
+    data = b"\0" + random.Random(20240901).randbytes(8191)
+    path = folder / "users.xlsx"
+    path.write_bytes(data)
+    return path
+
+
+# --- OLE compound files -----------------------------------------------------------------------
+
+_FREE, _END, _FAT, _NOSTREAM = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
+_SECTOR = 512
+
+
+def compound_file(streams: dict[str, bytes]) -> bytes:
+    """A version-3 OLE compound file with the given streams in its root storage.
+
+    Streams are padded to 4096 bytes so none needs the mini stream; siblings form a chain in the
+    (length, upper-case name) order readers expect.
+    """
+    names = sorted(streams, key=lambda n: (len(n), n.upper()))
+    data = [streams[n].ljust(4096, b"\0") for n in names]
+    entries = 1 + len(names)
+    dir_sectors = -(-entries // 4)
+    data_sectors = [-(-len(d) // _SECTOR) for d in data]
+    fat_sectors = 1
+    while fat_sectors * 128 < fat_sectors + dir_sectors + sum(data_sectors):
+        fat_sectors += 1
+
+    fat = [_FAT] * fat_sectors
+    first_dir = len(fat)
+    fat += [*range(first_dir + 1, first_dir + dir_sectors), _END]
+    starts = []
+    for count in data_sectors:
+        start = len(fat)
+        starts.append(start)
+        fat += [*range(start + 1, start + count), _END]
+    fat += [_FREE] * (fat_sectors * 128 - len(fat))
+
+    def entry(name: str, kind: int, right: int, child: int, start: int, size: int) -> bytes:
+        encoded = name.encode("utf-16-le") + b"\0\0" if name else b""
+        return struct.pack(
+            "<64sHBBIII16sIQQIQ",
+            encoded,
+            len(encoded),
+            kind,
+            1,
+            _NOSTREAM,
+            right,
+            child,
+            b"",
+            0,
+            0,
+            0,
+            start,
+            size,
+        )
+
+    directory = entry("Root Entry", 5, _NOSTREAM, 1 if names else _NOSTREAM, _END, 0)
+    for i, (start, payload) in enumerate(zip(starts, data, strict=True)):
+        right = i + 2 if i + 1 < len(names) else _NOSTREAM
+        directory += entry(names[i], 2, right, _NOSTREAM, start, len(payload))
+    directory += entry("", 0, _NOSTREAM, _NOSTREAM, 0, 0) * (dir_sectors * 4 - entries)
+
+    header = struct.pack(
+        "<8s16sHHHHH6sIIIIIIIII",
+        bytes.fromhex("D0CF11E0A1B11AE1"),
+        b"",
+        0x3E,
+        3,
+        0xFFFE,
+        9,
+        6,
+        b"",
+        0,
+        fat_sectors,
+        first_dir,
+        0,
+        4096,
+        _END,
+        0,
+        _END,
+        0,
+    )
+    difat = [*range(fat_sectors), *[_FREE] * (109 - fat_sectors)]
+    header += struct.pack("<109I", *difat)
+    body = struct.pack(f"<{len(fat)}I", *fat) + directory
+    body += b"".join(d.ljust(n * _SECTOR, b"\0") for d, n in zip(data, data_sectors, strict=True))
+    return header + body
+
+
+def legacy_xls_like(folder: Path) -> Path:
+    """An Excel 97-2003 file: a compound file whose Workbook stream holds BIFF8 BOF and EOF."""
+    bof = struct.pack("<HHHHHHII", 0x0809, 16, 0x0600, 0x0005, 0x0DBB, 0x07CC, 0x41, 0x06)
+    eof = struct.pack("<HH", 0x000A, 0)
+    path = folder / "users.xls"
+    path.write_bytes(compound_file({"Workbook": bof + eof}))
+    return path
+
+
+def password_protected(folder: Path, password: str = "Spring2024") -> Path:
+    """A real workbook encrypted with a password the way Excel does it (ECMA-376 agile)."""
+    plain = users_workbook(folder, "plain_for_encryption.xlsx")
+    path = folder / "protected.xlsx"
+    with plain.open("rb") as src, path.open("wb") as out:
+        OOXMLFile(src).encrypt(password, out)
+    plain.unlink()
+    return path
+
+
+# --- zips that are not workbooks or are unsafe ------------------------------------------------
+
+
+def docx_like_zip(folder: Path) -> Path:
+    """The parts of a minimal Word document."""
+    parts = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" '
+            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/word/document.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+        ),
+        "word/document.xml": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+            "<w:body><w:p><w:r><w:t>Guardian list</w:t></w:r></w:p></w:body></w:document>"
+        ),
+    }
+    path = folder / "letter.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part, text in parts.items():
+            zf.writestr(part, text)
+    return path
+
+
+def rewrite_zip(
+    src: Path,
+    dst: Path,
+    change: dict[str, Callable[[bytes], bytes]] | None = None,
+    add: dict[str, bytes] | None = None,
+) -> Path:
+    """Copy a zip part by part, passing chosen parts through a function and adding new ones."""
+    change = change or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename in change:
+                data = change[info.filename](data)
+            zout.writestr(info.filename, data)
+        for part, data in (add or {}).items():
+            zout.writestr(part, data)
+    return dst
+
+
+def _insert_after_declaration(xml: bytes, text: bytes) -> bytes:
+    """Put ``text`` after the XML declaration (or first, if there is none)."""
+    if xml.startswith(b"<?xml"):
+        end = xml.index(b"?>") + 2
+        return xml[:end] + text + xml[end:]
+    return text + xml
+
+
+def with_macros(folder: Path) -> Path:
+    """A workbook turned macro-enabled as Excel does: a VBA project part and its content types."""
+    base = users_workbook(folder, "base_for_macros.xlsx")
+    vba = compound_file({"PROJECT": b'ID="{00000000-0000-0000-0000-000000000000}"\r\n'})
+
+    def content_types(xml: bytes) -> bytes:
+        xml = xml.replace(
+            b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+            b"application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+        )
+        return xml.replace(
+            b"</Types>",
+            b'<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>'
+            b"</Types>",
+        )
+
+    def rels(xml: bytes) -> bytes:
+        return xml.replace(
+            b"</Relationships>",
+            b'<Relationship Id="rIdVba" Type="http://schemas.microsoft.com/office/2006/'
+            b'relationships/vbaProject" Target="vbaProject.bin"/></Relationships>',
+        )
+
+    path = rewrite_zip(
+        base,
+        folder / "with_macros.xlsx",
+        change={"[Content_Types].xml": content_types, "xl/_rels/workbook.xml.rels": rels},
+        add={"xl/vbaProject.bin": vba},
+    )
+    base.unlink()
+    return path
+
+
+def zip_bomb(folder: Path, unpacked_mb: int = 6) -> Path:
+    """A workbook whose sheet is valid XML padded with ``unpacked_mb`` MB of blanks.
+
+    The file stays tiny (blanks compress about 1000:1); run the check with a small unpacked
+    limit (e.g. ``PORTAL_MAX_UNPACKED_MB=5``) to see it refused for its size, or make it larger
+    than 10 MB to see it refused for its compression ratio.
+    """
+    base = users_workbook(folder, "base_for_bomb.xlsx")
+    path = folder / "bomb.xlsx"
+    with zipfile.ZipFile(base) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename != SHEET_PART:
+                zout.writestr(info.filename, zin.read(info))
+                continue
+            sheet = zin.read(info)
+            head, tail = sheet.split(b"</sheetData>")
+            blanks = b" " * (1 << 20)
+            with zout.open(SHEET_PART, "w", force_zip64=True) as part:
+                part.write(head)
+                for _ in range(unpacked_mb):
+                    part.write(blanks)
+                part.write(b"</sheetData>" + tail)
+    base.unlink()
+    return path
+
+
+def _patch_entry(path: Path, part: str, local: dict[int, bytes], central: dict[int, bytes]) -> None:
+    """Overwrite bytes at given offsets of one entry's local header and central-directory entry."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(part)
+        start_dir = zf.start_dir
+    for offset, value in local.items():
+        at = info.header_offset + offset
+        data[at : at + len(value)] = value
+    at = start_dir
+    while data[at : at + 4] == b"PK\x01\x02":
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, at + 28)
+        if data[at + 46 : at + 46 + name_len].decode() == part:
+            for offset, value in central.items():
+                data[at + offset : at + offset + len(value)] = value
+            break
+        at += 46 + name_len + extra_len + comment_len
+    else:
+        raise ValueError(f"{part} not found in the central directory of {path}")
+    path.write_bytes(bytes(data))
+
+
+def lying_zip(folder: Path, declared_bytes: int = 1000) -> Path:
+    """A workbook whose index claims the sheet unpacks to ``declared_bytes``; it really is larger.
+
+    The CRC is left as it was, so a reader that trusts the index reads a truncated sheet that
+    does not match it. Pass a ``declared_bytes`` larger than the real size for the opposite lie.
+    """
+    path = users_workbook(folder, "lying.xlsx", rows=2000)
+    size = struct.pack("<I", declared_bytes)
+    _patch_entry(path, SHEET_PART, local={22: size}, central={24: size})
+    return path
+
+
+def encrypted_zip_entry(folder: Path) -> Path:
+    """A workbook whose sheet entry carries the zip "encrypted" flag, which Excel never writes."""
+    path = users_workbook(folder, "zip_encrypted.xlsx")
+    with zipfile.ZipFile(path) as zf:
+        flags = zf.getinfo(SHEET_PART).flag_bits | 0x1
+    _patch_entry(
+        path, SHEET_PART, local={6: struct.pack("<H", flags)}, central={8: struct.pack("<H", flags)}
+    )
+    return path
+
+
+def too_many_parts(folder: Path, parts: int = MAX_PARTS + 1) -> Path:
+    """A valid workbook padded with tiny extra parts until it has ``parts`` entries."""
+    base = users_workbook(folder, "base_for_parts.xlsx")
+    with zipfile.ZipFile(base) as zf:
+        existing = len(zf.infolist())
+    extra = {f"customXml/item{i}.xml": b"<a/>" for i in range(parts - existing)}
+    path = rewrite_zip(base, folder / "many_parts.xlsx", add=extra)
+    base.unlink()
+    return path
+
+
+def _billion_laughs() -> bytes:
+    """Nine levels of ten references each: a billion "lol"s if a parser expands them."""
+    entities = ['<!ENTITY lol "lol">']
+    for level in range(1, 10):
+        previous = f"lol{level - 1}" if level > 1 else "lol"
+        entities.append(f'<!ENTITY lol{level} "{f"&{previous};" * 10}">')
+    return f"<!DOCTYPE lolz [{''.join(entities)}]>".encode()
+
+
+def xml_bomb(folder: Path, part: str = WORKBOOK_PART) -> Path:
+    """A workbook whose ``part`` declares billion-laughs entities and names its sheet with one."""
+    base = users_workbook(folder, "base_for_xml_bomb.xlsx")
+
+    def bomb(xml: bytes) -> bytes:
+        return _insert_after_declaration(xml, _billion_laughs()).replace(
+            b'name="Users"', b'name="&lol9;"'
+        )
+
+    path = rewrite_zip(base, folder / "xml_bomb.xlsx", change={part: bomb})
+    base.unlink()
+    return path
