@@ -232,6 +232,9 @@ def demo(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one plain line and exit code 2, never a traceback."""
+    for console in (out, err):
+        if not console.is_terminal:  # piped or redirected: wide lines, not truncated tables
+            console.width = 200
     try:
         app(args=argv)  # typer itself reports a mistyped command or option, with exit code 2
     except PortalError as exc:
