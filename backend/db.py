@@ -8,17 +8,20 @@ after another and each plans against what the one before it committed.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 from backend.settings import get_settings
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration; a test keeps it equal to Alembic's head. Knowing it here spares every
+# command the import of Alembic (a quarter of a second) when the schema is already current.
+SCHEMA_HEAD = "0001"
 # Any constant will do: it names "the portal's write lock" among the server's advisory locks.
 ADVISORY_LOCK_KEY = 0x706F7274616C  # "portal"
 
@@ -85,7 +88,9 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
-def _alembic_config(connection: Connection) -> Config:
+def _alembic_config(connection: Connection) -> "Config":
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -94,13 +99,16 @@ def _alembic_config(connection: Connection) -> Config:
 
 def is_current(engine: Engine) -> bool:
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_heads()
-        head = ScriptDirectory.from_config(_alembic_config(connection)).get_heads()
-    return set(current) == set(head)
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        return list(versions) == [SCHEMA_HEAD]
 
 
 def migrate(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration."""
+    from alembic import command
+
     with engine.connect() as connection:
         connection = connection.execution_options(portal_write=True)
         with connection.begin():

@@ -148,10 +148,10 @@ def match_headers(table: Table, columns: Sequence[Column]) -> list[tuple[int, Co
 
 def cell_text(value: Any) -> str | None:
     """A cell as trimmed text, None when blank. Numbers lose a spurious '.0': IDs are text."""
+    if type(value) is str:  # the common case first: most cells are text
+        return value.strip() or None
     if value is None:
         return None
-    if isinstance(value, str):
-        return value.strip() or None
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):

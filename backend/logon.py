@@ -31,10 +31,13 @@ def _fast_email(value: str) -> str | None:
 
 def normalise_email(value: str) -> str:
     """Return the address as stored, or raise ValueError saying in plain words what is wrong."""
-    value = unicodedata.normalize("NFC", value.strip())
-    fast = _fast_email(value)
-    if fast is not None:
-        return fast
+    value = value.strip()
+    if value.isascii():  # NFC changes no ASCII text
+        fast = _fast_email(value)
+        if fast is not None:
+            return fast
+    else:
+        value = unicodedata.normalize("NFC", value)
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
@@ -43,8 +46,8 @@ def normalise_email(value: str) -> str:
 
 def normalise_logon(value: str, *, email_required: bool = True) -> str:
     """A guardian logs on with an email address; a student may also have a plain username."""
-    value = unicodedata.normalize("NFC", value.strip())
     if not email_required and "@" not in value:
+        value = unicodedata.normalize("NFC", value.strip())
         if _USERNAME.fullmatch(value):
             return value
         raise ValueError(
