@@ -26,6 +26,7 @@ from defusedxml import DefusedXmlException
 
 from addin.log_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, LogSheet
 from backend.errors import InputError
+from backend.importing import column_letter
 
 __all__ = ["write_result_workbook"]
 
@@ -476,14 +477,14 @@ class _Layout:
             )
         filter_ref = None
         if log.columns:
-            corner = f"{_column_letter(table_width - 1)}{max(last_row, header_row)}"
+            corner = f"{column_letter(table_width - 1)}{max(last_row, header_row)}"
             filter_ref = f"A{header_row}:{corner}"
         return cls(header_row, last_row, width, table_width, filter_ref)
 
 
 def _sheet_xml(log: LogSheet, layout: _Layout, ids: _StyleIds, main_ns: str) -> Iterator[str]:
     """Yield the worksheet XML of the log in chunks, so a large log is not one huge string."""
-    letters = [_column_letter(i) for i in range(layout.width)]
+    letters = [column_letter(i) for i in range(layout.width)]
     top = layout.header_row + 1
     corner = f"{letters[-1]}{layout.last_row}"
     dimension = "A1" if corner == "A1" else f"A1:{corner}"
@@ -594,16 +595,6 @@ def _cols_xml(log: LogSheet, width: int) -> str:
         f'width="{min(_MAX_WIDTH, max(_MIN_WIDTH, size + 2))}" customWidth="1"/>'
         for j, size in enumerate(longest)
     )
-
-
-def _column_letter(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 # --------------------------------------------------------------------------- styles

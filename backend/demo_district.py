@@ -7,8 +7,9 @@ on each child's card with the email in different capitals, and accounts left fro
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, insert, select
 
 from backend.db import write_transaction
 from backend.logon import logon_key
@@ -120,16 +121,17 @@ def generate_district(students: int = 500, seed: int = 2026) -> District:
     return district
 
 
+def _ids(connection: Connection, key: Any, id_column: Any) -> dict[str, int]:
+    """Database ids by a natural key, in one query."""
+    return {k: v for k, v in connection.execute(select(key, id_column))}
+
+
 def load_district(engine: Engine, district: District) -> None:
     """Write the district in one transaction (bulk inserts, no query per row)."""
     now = utcnow()
     with write_transaction(engine) as connection:
         connection.execute(insert(School), district.schools)
-        school_ids = dict(
-            connection.execute(
-                School.__table__.select().with_only_columns(School.code, School.id)
-            ).all()
-        )
+        school_ids = _ids(connection, School.code, School.id)
         connection.execute(
             insert(Student),
             [
@@ -141,11 +143,7 @@ def load_district(engine: Engine, district: District) -> None:
                 for s in district.students
             ],
         )
-        student_ids = dict(
-            connection.execute(
-                Student.__table__.select().with_only_columns(Student.student_id, Student.id)
-            ).all()
-        )
+        student_ids = _ids(connection, Student.student_id, Student.id)
         connection.execute(
             insert(Contact),
             [
@@ -153,11 +151,7 @@ def load_district(engine: Engine, district: District) -> None:
                 for c in district.contacts
             ],
         )
-        contact_ids = dict(
-            connection.execute(
-                Contact.__table__.select().with_only_columns(Contact.contact_id, Contact.id)
-            ).all()
-        )
+        contact_ids = _ids(connection, Contact.contact_id, Contact.id)
         connection.execute(
             insert(StudentContact),
             [

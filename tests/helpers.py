@@ -1,5 +1,7 @@
 """Shared test helpers: write input workbooks, run the CLI, read a result's log sheet."""
 
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,3 +68,17 @@ def read_log(path: Path) -> tuple[dict[str, Any], list[LogRow]]:
     summary = {row[0]: row[1] for row in values[1:header] if row and row[0]}
     rows = [LogRow(*row[:5]) for row in values[header + 1 :] if any(v is not None for v in row)]
     return summary, rows
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG, so a workbook can carry a binary part."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\0\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )

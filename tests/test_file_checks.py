@@ -7,7 +7,6 @@ patched the way an attacker would.
 import struct
 import warnings
 import zipfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import bad_workbooks as bad
 import olefile
 import pytest
 import xlsxwriter
+from helpers import tiny_png
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from libreoffice import convert
@@ -51,20 +51,6 @@ def zip_of(path: Path, parts: dict[str, bytes | str]) -> Path:
         for name, data in parts.items():
             zf.writestr(name, data)
     return path
-
-
-def tiny_png() -> bytes:
-    """A valid 1x1 PNG, so a workbook can carry a binary part."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\0\xff\x00\x00")
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
 
 
 # --- good workbooks ---------------------------------------------------------------------------

@@ -3,13 +3,13 @@
 import re
 import struct
 import zipfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pytest
 import xlsxwriter
+from helpers import tiny_png
 from libreoffice import convert, ods_sheet
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.table import Table
@@ -65,7 +65,7 @@ def openpyxl_workbook(path: Path) -> None:
 
 def xlsxwriter_workbook(path: Path, constant_memory: bool = False) -> None:
     """Shared strings (or inline ones in constant-memory mode), an image and a defined name."""
-    png = tmp_png()
+    png = tiny_png()
     image = path.with_suffix(".png")
     image.write_bytes(png)
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": constant_memory})
@@ -152,20 +152,6 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
         '<x:cellStyles count="0"/><x:dxfs count="0"/>',
     ),
 }
-
-
-def tmp_png() -> bytes:
-    """A 1x1 red PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x00\x00")
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
 
 
 # --------------------------------------------------------------------------- logs and readers
