@@ -55,6 +55,9 @@ class Table:
     header_row: int = 1
     source_name: str | None = None
     source_sha256: str | None = None
+    # Problems the reader found in a row (e.g. a reference a CSV bundle cannot resolve),
+    # keyed by row number; the import reports them as that row's errors.
+    notes: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -165,10 +168,11 @@ def parse_rows(
     table: Table, pairs: list[tuple[int, Column]]
 ) -> Iterable[tuple[int, dict[str, Any], list[str]]]:
     """Yield (row number, parsed values of non-blank cells, problems) for each non-empty row."""
+    notes = table.notes
     for number, cells in table.rows:
         values: dict[str, Any] = {}
-        problems: list[str] = []
-        blank = True
+        problems: list[str] = list(notes.get(number, ()))
+        blank = not problems
         width = len(cells)
         for index, column in pairs:
             text = cell_text(cells[index]) if index < width else None
