@@ -38,7 +38,13 @@ app.add_typer(import_app, name="import")
 out = Console()
 err = Console(stderr=True)
 
-ACTION_STYLES = {"added": "green", "updated": "yellow", "skipped": "bright_black", "error": "red"}
+ACTION_STYLES = {
+    "added": "green",
+    "updated": "yellow",
+    "removed": "dark_orange",
+    "skipped": "bright_black",
+    "error": "red",
+}
 
 
 class State:
@@ -98,7 +104,8 @@ def print_report(report: Report, log_path: Path | None) -> None:
     out.print(
         f"Batch {report.batch_id}: {len(report.results)} rows: "
         f"[green]{counts['added']} added[/], [yellow]{counts['updated']} updated[/], "
-        f"{counts['skipped']} skipped, [red]{counts['error']} errors[/]."
+        + (f"{counts['removed']} removed, " if counts["removed"] else "")
+        + f"{counts['skipped']} skipped, [red]{counts['error']} errors[/]."
     )
     errors = [r for r in report.results if r.action == "error"]
     for result in errors[:10]:
@@ -142,7 +149,12 @@ def import_users_command(
     db = engine()
     with progress_bar() as progress:
         report, dest = import_users_file(
-            db, file, apply=apply, mode=cast(ImportMode, mode), sheet=sheet, dest=out_path,
+            db,
+            file,
+            apply=apply,
+            mode=cast(ImportMode, mode),
+            sheet=sheet,
+            dest=out_path,
             progress=progress,
         )
     print_report(report, dest)
@@ -177,6 +189,7 @@ def batches(
             "By",
             "Added",
             "Updated",
+            "Removed",
             "Skipped",
             "Errors",
         )
@@ -190,6 +203,7 @@ def batches(
                 batch.actor,
                 str(batch.added),
                 str(batch.updated),
+                str(batch.removed),
                 str(batch.skipped),
                 str(batch.errors),
             )
@@ -202,7 +216,8 @@ def batches(
     )
     out.print(f"Source: {batch.source_name or '-'} (SHA-256 {batch.source_sha256 or '-'})")
     out.print(
-        f"Added {batch.added}, updated {batch.updated}, skipped {batch.skipped}, "
+        f"Added {batch.added}, updated {batch.updated}, removed {batch.removed}, "
+        f"skipped {batch.skipped}, "
         f"errors {batch.errors}"
     )
     table = RichTable("Row", "Key", "Action", "Changes", "Reason")

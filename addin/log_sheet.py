@@ -8,10 +8,11 @@ Cell = str | int | float | None
 
 LOG_SHEET_NAME = "Import Log"
 
-# Fill per row action (RGB): added green, updated yellow, skipped grey, error red.
+# Fill per row action (RGB): added green, updated yellow, removed orange, skipped grey, error red.
 ACTION_COLOURS: dict[str, str] = {
     "added": "C6EFCE",
     "updated": "FFEB9C",
+    "removed": "F8CBAD",
     "skipped": "E7E6E6",
     "error": "FFC7CE",
 }
@@ -48,6 +49,7 @@ def log_from_report(report: Report, key_header: str) -> LogSheet:
         ("Rows", len(report.results)),
         ("Added", counts["added"]),
         ("Updated", counts["updated"]),
+        *([("Removed", counts["removed"])] if counts["removed"] else []),
         ("Skipped", counts["skipped"]),
         ("Errors", counts["error"]),
     ]

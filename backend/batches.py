@@ -1,10 +1,25 @@
 """The audit trail: batches (one per run) and their events (one per row result)."""
 
-from sqlalchemy import Engine, select
+import getpass
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
-from backend.db import read_transaction
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from backend.db import read_transaction, write_transaction
 from backend.errors import NotFoundError
-from backend.models import Batch, BatchEvent
+from backend.importing import (
+    CHUNK,
+    Mode,
+    Progress,
+    Report,
+    RowResult,
+    Table,
+    count_actions,
+    no_progress,
+)
+from backend.models import Batch, BatchEvent, utcnow
 
 
 def list_batches(engine: Engine, limit: int = 20) -> list[Batch]:
@@ -23,3 +38,138 @@ def get_batch(engine: Engine, batch_id: int) -> tuple[Batch, list[BatchEvent]]:
             select(BatchEvent).where(BatchEvent.batch_id == batch_id).order_by(BatchEvent.id)
         )
         return Batch(**row._mapping), [BatchEvent(**event._mapping) for event in events]
+
+
+def current_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some service contexts
+        return "unknown"
+
+
+def start_batch(
+    connection: Connection,
+    *,
+    kind: str,
+    mode: Mode,
+    options: dict[str, Any],
+    table: Table | None,
+    actor: str | None,
+) -> int:
+    now = utcnow()
+    return connection.execute(
+        insert(Batch).returning(Batch.id),
+        {
+            "kind": kind,
+            "mode": mode,
+            "options": options,
+            "actor": actor or current_actor(),
+            "source_name": table.source_name if table else None,
+            "source_sha256": table.source_sha256 if table else None,
+            "started_at": now,
+            "finished_at": now,
+        },
+    ).scalar_one()
+
+
+def finish_batch(
+    connection: Connection,
+    batch_id: int,
+    results: list[RowResult],
+    progress: Progress = no_progress,
+) -> datetime:
+    """Store one event per row result, then the counts: the audit record of the run."""
+    total = len(results)
+    statement = insert(BatchEvent).execution_options(render_nulls=True)
+    for start in range(0, total, CHUNK):
+        progress("Recording the log", start, total)
+        connection.execute(
+            statement,
+            [
+                {
+                    "batch_id": batch_id,
+                    "row_number": r.row,
+                    "key": r.key,
+                    "action": r.action,
+                    "changes": {k: [o, n] for k, (o, n) in r.changes.items()}
+                    if r.changes
+                    else None,
+                    "reason": r.reason,
+                }
+                for r in results[start : start + CHUNK]
+            ],
+        )
+    progress("Recording the log", total, total)
+    counts = count_actions(results)
+    finished = utcnow()
+    connection.execute(
+        update(Batch)
+        .where(Batch.id == batch_id)
+        .values(
+            finished_at=finished,
+            added=counts["added"],
+            updated=counts["updated"],
+            removed=counts["removed"],
+            skipped=counts["skipped"],
+            errors=counts["error"],
+        )
+    )
+    return finished
+
+
+class Planned(Protocol):
+    results: list[RowResult]
+
+
+P = TypeVar("P", bound=Planned)
+
+
+def run_batch(
+    engine: Engine,
+    *,
+    kind: str,
+    options: dict[str, Any],
+    table: Table | None,
+    apply: bool,
+    plan: Callable[[Connection], P],
+    write: Callable[[Connection, P, int], None],
+    actor: str | None = None,
+    progress: Progress = no_progress,
+) -> tuple[Report, P]:
+    """Plan, and with ``apply`` write, one batch; either way record it with one event per row.
+
+    Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
+    so a run that waited for another sees what that one committed, and writes everything,
+    events included, in that one transaction.
+    """
+    mode: Mode = "apply" if apply else "simulation"
+    started = utcnow()
+    if apply:
+        with write_transaction(engine) as connection:
+            progress("Planning", 0, 1)
+            planned = plan(connection)
+            batch_id = start_batch(
+                connection, kind=kind, mode=mode, options=options, table=table, actor=actor
+            )
+            write(connection, planned, batch_id)
+            finished = finish_batch(connection, batch_id, planned.results, progress)
+    else:
+        with read_transaction(engine) as connection:
+            progress("Planning", 0, 1)
+            planned = plan(connection)
+        with engine.begin() as connection:
+            batch_id = start_batch(
+                connection, kind=kind, mode=mode, options=options, table=table, actor=actor
+            )
+            finished = finish_batch(connection, batch_id, planned.results, progress)
+    report = Report(
+        kind,
+        mode,
+        batch_id,
+        started,
+        finished,
+        table.source_name if table else None,
+        planned.results,
+        options,
+    )
+    return report, planned

@@ -5,20 +5,16 @@ headers against its ``Column`` list before looking at any row, turns each row in
 plain-language error, and hands back a ``Report`` with one ``RowResult`` per input row.
 """
 
-import getpass
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, update
-
 from backend.errors import HeaderError
-from backend.models import Batch, BatchEvent, utcnow
 
-Action = Literal["added", "updated", "skipped", "error"]
-ACTIONS: tuple[Action, ...] = ("added", "updated", "skipped", "error")
+Action = Literal["added", "updated", "removed", "skipped", "error"]
+ACTIONS: tuple[Action, ...] = ("added", "updated", "removed", "skipped", "error")
 Mode = Literal["simulation", "apply"]
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)`` while a long run advances."""
@@ -67,6 +63,7 @@ class RowResult:
     action: Action
     reason: str
     changes: dict[str, tuple[Any, Any]] | None = None
+    sheet: str | None = None  # for imports that read several sheets or files
 
 
 @dataclass
@@ -217,79 +214,3 @@ def describe_changes(changes: dict[str, tuple[Any, Any]] | None) -> str:
         f"{name}: {'(blank)' if old is None else old} -> {new}"
         for name, (old, new) in changes.items()
     )
-
-
-def current_actor() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some service contexts
-        return "unknown"
-
-
-def start_batch(
-    connection: Connection,
-    *,
-    kind: str,
-    mode: Mode,
-    options: dict[str, Any],
-    table: Table | None,
-    actor: str | None,
-) -> int:
-    now = utcnow()
-    return connection.execute(
-        insert(Batch).returning(Batch.id),
-        {
-            "kind": kind,
-            "mode": mode,
-            "options": options,
-            "actor": actor or current_actor(),
-            "source_name": table.source_name if table else None,
-            "source_sha256": table.source_sha256 if table else None,
-            "started_at": now,
-            "finished_at": now,
-        },
-    ).scalar_one()
-
-
-def finish_batch(
-    connection: Connection,
-    batch_id: int,
-    results: list[RowResult],
-    progress: Progress = no_progress,
-) -> datetime:
-    """Store one event per row result, then the counts: the audit record of the run."""
-    total = len(results)
-    statement = insert(BatchEvent).execution_options(render_nulls=True)
-    for start in range(0, total, CHUNK):
-        progress("Recording the log", start, total)
-        connection.execute(
-            statement,
-            [
-                {
-                    "batch_id": batch_id,
-                    "row_number": r.row,
-                    "key": r.key,
-                    "action": r.action,
-                    "changes": {k: [o, n] for k, (o, n) in r.changes.items()}
-                    if r.changes
-                    else None,
-                    "reason": r.reason,
-                }
-                for r in results[start : start + CHUNK]
-            ],
-        )
-    progress("Recording the log", total, total)
-    counts = count_actions(results)
-    finished = utcnow()
-    connection.execute(
-        update(Batch)
-        .where(Batch.id == batch_id)
-        .values(
-            finished_at=finished,
-            added=counts["added"],
-            updated=counts["updated"],
-            skipped=counts["skipped"],
-            errors=counts["error"],
-        )
-    )
-    return finished

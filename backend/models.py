@@ -14,6 +14,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -124,7 +126,14 @@ class StudentLink(Base):
         ForeignKey("students.id", ondelete="CASCADE"), index=True
     )
     relationship: Mapped[str | None] = mapped_column(String(50))
+    # The household's main account for this student (mailings go to it first).
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Whether this account gets the school's notices about this student.
+    notices: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    updated_batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
 
 
 class Batch(Base):
@@ -143,6 +152,7 @@ class Batch(Base):
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     added: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
 

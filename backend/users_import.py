@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
-from backend.db import read_transaction, write_transaction
+from backend.batches import run_batch
 from backend.importing import (
     CHUNK,
     Column,
@@ -18,11 +18,9 @@ from backend.importing import (
     RowResult,
     Table,
     enum_parser,
-    finish_batch,
     match_headers,
     no_progress,
     parse_rows,
-    start_batch,
     text_parser,
 )
 from backend.logon import logon_key, normalise_email, normalise_logon
@@ -290,48 +288,20 @@ def import_users(
     mode: ImportMode = "upsert",
     actor: str | None = None,
     progress: Progress = no_progress,
+    kind: str = "users import",
 ) -> Report:
     """Check, plan and (with ``apply``) write a users sheet; always record a batch and its log."""
     rows = _validate(table, progress)
     keys = sorted({row.key for row in rows if row.key and not row.problems})
-    options = {"mode": mode}
-    if apply:
-        with write_transaction(engine) as connection:
-            started = utcnow()
-            progress("Planning", 0, 1)
-            plan = _plan(rows, _load_existing(connection, keys), mode)
-            batch_id = start_batch(
-                connection,
-                kind="users import",
-                mode="apply",
-                options=options,
-                table=table,
-                actor=actor,
-            )
-            _write(connection, plan, batch_id, progress)
-            finished = finish_batch(connection, batch_id, plan.results, progress)
-    else:
-        started = utcnow()
-        with read_transaction(engine) as connection:
-            progress("Planning", 0, 1)
-            plan = _plan(rows, _load_existing(connection, keys), mode)
-        with engine.begin() as connection:
-            batch_id = start_batch(
-                connection,
-                kind="users import",
-                mode="simulation",
-                options=options,
-                table=table,
-                actor=actor,
-            )
-            finished = finish_batch(connection, batch_id, plan.results, progress)
-    return Report(
-        "users import",
-        "apply" if apply else "simulation",
-        batch_id,
-        started,
-        finished,
-        table.source_name,
-        plan.results,
-        options,
+    report, _ = run_batch(
+        engine,
+        kind=kind,
+        options={"mode": mode},
+        table=table,
+        apply=apply,
+        plan=lambda connection: _plan(rows, _load_existing(connection, keys), mode),
+        write=lambda connection, plan, batch_id: _write(connection, plan, batch_id, progress),
+        actor=actor,
+        progress=progress,
     )
+    return report

@@ -37,9 +37,9 @@ def test_concurrent_applies_are_serialised_and_replanned(engine: Engine) -> None
         thread.join(timeout=120)
     assert failures == []
     first, second = sorted(reports.values(), key=lambda r: r.batch_id)
-    assert first.counts == {"added": ROWS, "updated": 0, "skipped": 0, "error": 0}
+    assert first.counts == {"added": ROWS, "updated": 0, "removed": 0, "skipped": 0, "error": 0}
     # The second waited, then saw every account the first added: all updated, none added twice.
-    assert second.counts == {"added": 0, "updated": ROWS, "skipped": 0, "error": 0}
+    assert second.counts == {"added": 0, "updated": ROWS, "removed": 0, "skipped": 0, "error": 0}
     with engine.connect() as connection:
         names = connection.execute(text("SELECT DISTINCT first_name FROM portal_users")).all()
         count = connection.execute(text("SELECT count(*) FROM portal_users")).scalar_one()

@@ -59,7 +59,7 @@ def test_simulation_then_apply_give_same_rows_and_second_apply_skips_all(engine:
             (8, "carl@example.org", "error"),
         ]
     )
-    assert applied.counts == {"added": 3, "updated": 0, "skipped": 1, "error": 2}
+    assert applied.counts == {"added": 3, "updated": 0, "removed": 0, "skipped": 1, "error": 2}
     assert "row 2" in applied.results[4].reason
     assert (
         "USER_TYPE" in applied.results[5].reason
