@@ -53,12 +53,17 @@ def log_from_report(report: Report, key_header: str) -> LogSheet:
         ("Skipped", counts["skipped"]),
         ("Errors", counts["error"]),
     ]
+    columns = ["Row", key_header, "Action", "Changes (old -> new)", "Reason"]
+    rows: list[list[Cell]] = [
+        [r.row, r.key, r.action, describe_changes(r.changes), r.reason] for r in report.results
+    ]
+    if any(r.sheet for r in report.results):  # an import of several sheets or files
+        columns.insert(0, "Sheet")
+        rows = [[r.sheet, *row] for r, row in zip(report.results, rows, strict=True)]
     return LogSheet(
         title=f"Parent Portal Accounts: {report.kind} log",
         summary=summary,
-        columns=["Row", key_header, "Action", "Changes (old -> new)", "Reason"],
-        rows=[
-            [r.row, r.key, r.action, describe_changes(r.changes), r.reason] for r in report.results
-        ],
+        columns=columns,
+        rows=rows,
         actions=[r.action for r in report.results],
     )

@@ -5,7 +5,8 @@ Reading goes through python-calamine (about 8x faster than openpyxl) after the f
 """
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
@@ -54,14 +55,9 @@ def _choose_sheet(
     raise InputError(f"{path.name} has no sheet to import (only: {', '.join(names)})")
 
 
-def read_table(
-    path: Path, *, sheet: str | None = None, preferred: Sequence[str] = ()
-) -> tuple[Table, str]:
-    """The sheet's first non-blank row as headers, and every later row with its sheet row number.
-
-    Returns the table and the name of the sheet read. ``preferred`` names the sheet a template
-    uses (e.g. "Users"); without it, the first visible worksheet that is not a log is read.
-    """
+@contextmanager
+def open_workbook(path: Path) -> Iterator[CalamineWorkbook]:
+    """The workbook, once it has passed the untrusted-file checks; read errors become InputError."""
     settings = get_settings()
     check_workbook_file(
         path,
@@ -71,8 +67,7 @@ def read_table(
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         try:
-            name = _choose_sheet(workbook, path, sheet, preferred)
-            cells = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            yield workbook
         finally:
             workbook.close()
     except CalamineError as exc:
@@ -80,6 +75,11 @@ def read_table(
             f"{path.name} could not be read as a workbook ({exc}); "
             "open it in Excel and save it again as .xlsx"
         ) from None
+
+
+def _sheet_table(workbook: CalamineWorkbook, name: str, path: Path, sha256: str) -> Table:
+    """The sheet's first non-blank row as headers, every later row with its sheet row number."""
+    cells = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
     header_index = next(
         (i for i, row in enumerate(cells) if any(cell_text(v) is not None for v in row)), None
     )
@@ -91,14 +91,41 @@ def read_table(
     rows = [(number + 1, cells[number]) for number in range(header_index + 1, len(cells))]
     if not any(any(cell_text(v) is not None for v in row) for _, row in rows):
         raise InputError(f"The sheet '{name}' in {path.name} has headers but no rows below them")
-    table = Table(
+    return Table(
         headers=list(cells[header_index]),
         rows=rows,
         header_row=header_index + 1,
+        sheet=name,
         source_name=path.name,
-        source_sha256=file_sha256(path),
+        source_sha256=sha256,
     )
+
+
+def read_table(
+    path: Path, *, sheet: str | None = None, preferred: Sequence[str] = ()
+) -> tuple[Table, str]:
+    """One sheet of a workbook as a Table, and the sheet's name.
+
+    ``preferred`` names the sheet a template uses (e.g. "Users"); without it, the first visible
+    worksheet that is not a log is read.
+    """
+    with open_workbook(path) as workbook:
+        name = _choose_sheet(workbook, path, sheet, preferred)
+        table = _sheet_table(workbook, name, path, file_sha256(path))
+    table.sheet = None  # one sheet: its rows need no sheet name
     return table, name
+
+
+def read_sheets(path: Path, names: Sequence[str]) -> dict[str, Table]:
+    """Those of the named sheets (any capitals) the workbook has, keyed by the name asked for."""
+    found: dict[str, Table] = {}
+    with open_workbook(path) as workbook:
+        sha256 = file_sha256(path)
+        present = {name.casefold(): name for name in workbook.sheet_names}
+        for wanted in names:
+            if wanted.casefold() in present:
+                found[wanted] = _sheet_table(workbook, present[wanted.casefold()], path, sha256)
+    return found
 
 
 def write_result(source: Path, dest: Path, log: LogSheet) -> Path:

@@ -49,6 +49,7 @@ class Table:
     headers: list[Any]
     rows: list[tuple[int, Sequence[Any]]]
     header_row: int = 1
+    sheet: str | None = None  # named in messages when an import reads several sheets
     source_name: str | None = None
     source_sha256: str | None = None
     # Problems the reader found in a row (e.g. a reference a CSV bundle cannot resolve),
@@ -140,7 +141,8 @@ def match_headers(table: Table, columns: Sequence[Column]) -> list[tuple[int, Co
     if problems:
         known = ", ".join(c.name for c in columns)
         raise HeaderError(
-            f"The header row (row {row}) has problems: " + "; ".join(problems) + f". "
+            f"The header row (row {row}{f' of sheet {table.sheet}' if table.sheet else ''}) "
+            "has problems: " + "; ".join(problems) + f". "
             f"Known columns: {known}. Nothing was imported."
         )
     return pairs

@@ -4,6 +4,7 @@ Simulation and apply run the same planner; apply re-plans inside its write trans
 that waited for another sees what that one committed.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -111,23 +112,23 @@ LOADED = ("id", "logon_id", "user_type", *CHANGEABLE)
 
 
 @dataclass
-class _Plan:
+class UserPlan:
     results: list[RowResult] = field(default_factory=list)
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
-class _Row:
+class UserRow:
     number: int
     key: str | None
     values: dict[str, Any]
     problems: list[str]
 
 
-def _validate(table: Table, progress: Progress) -> list[_Row]:
+def validate_rows(table: Table, progress: Progress) -> list[UserRow]:
     pairs = match_headers(table, USER_COLUMNS)
-    rows: list[_Row] = []
+    rows: list[UserRow] = []
     total = len(table.rows)
     for done, (number, values, problems) in enumerate(parse_rows(table, pairs)):
         if done % CHUNK == 0:
@@ -145,12 +146,12 @@ def _validate(table: Table, progress: Progress) -> list[_Row]:
             except ValueError as exc:
                 problems.insert(0, f"LOGONID: {exc}")
                 key = raw.strip().casefold()
-        rows.append(_Row(number, key, values, problems))
+        rows.append(UserRow(number, key, values, problems))
     progress("Checking rows", total, total)
     return rows
 
 
-def _load_existing(connection: Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
+def load_accounts(connection: Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
     columns = [getattr(PortalUser, name) for name in LOADED]
     existing: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), CHUNK):
@@ -162,8 +163,10 @@ def _load_existing(connection: Connection, keys: list[str]) -> dict[str, dict[st
     return existing
 
 
-def _plan(rows: list[_Row], existing: dict[str, dict[str, Any]], mode: ImportMode) -> _Plan:
-    plan = _Plan()
+def plan_users(
+    rows: Sequence[UserRow], existing: dict[str, dict[str, Any]], mode: ImportMode
+) -> UserPlan:
+    plan = UserPlan()
     first_row: dict[str, int] = {}
     for row in rows:
         values = row.values
@@ -197,7 +200,7 @@ def _plan(rows: list[_Row], existing: dict[str, dict[str, Any]], mode: ImportMod
     return plan
 
 
-def _plan_insert(row: _Row, mode: ImportMode, plan: _Plan) -> RowResult:
+def _plan_insert(row: UserRow, mode: ImportMode, plan: UserPlan) -> RowResult:
     values = row.values
     logon = values["logon_id"]
     if mode == "update-only":
@@ -219,7 +222,9 @@ def _plan_insert(row: _Row, mode: ImportMode, plan: _Plan) -> RowResult:
     return RowResult(row.number, logon, "added", f"New {values['user_type'].lower()} account")
 
 
-def _plan_update(row: _Row, current: dict[str, Any], mode: ImportMode, plan: _Plan) -> RowResult:
+def _plan_update(
+    row: UserRow, current: dict[str, Any], mode: ImportMode, plan: UserPlan
+) -> RowResult:
     values = row.values
     logon = current["logon_id"]
     wanted_type = values.get("user_type")
@@ -249,7 +254,7 @@ def _plan_update(row: _Row, current: dict[str, Any], mode: ImportMode, plan: _Pl
     return RowResult(row.number, logon, "updated", "Changed " + ", ".join(changes), changes)
 
 
-def _write(connection: Connection, plan: _Plan, batch_id: int, progress: Progress) -> None:
+def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress: Progress) -> None:
     now = utcnow()
     stamp = {
         "created_at": now,
@@ -291,7 +296,7 @@ def import_users(
     kind: str = "users import",
 ) -> Report:
     """Check, plan and (with ``apply``) write a users sheet; always record a batch and its log."""
-    rows = _validate(table, progress)
+    rows = validate_rows(table, progress)
     keys = sorted({row.key for row in rows if row.key and not row.problems})
     report, _ = run_batch(
         engine,
@@ -299,8 +304,8 @@ def import_users(
         options={"mode": mode},
         table=table,
         apply=apply,
-        plan=lambda connection: _plan(rows, _load_existing(connection, keys), mode),
-        write=lambda connection, plan, batch_id: _write(connection, plan, batch_id, progress),
+        plan=lambda connection: plan_users(rows, load_accounts(connection, keys), mode),
+        write=lambda connection, plan, batch_id: write_users(connection, plan, batch_id, progress),
         actor=actor,
         progress=progress,
     )

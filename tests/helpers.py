@@ -58,15 +58,20 @@ class LogRow:
     action: str
     changes: str | None
     reason: str | None
+    sheet: str | None = None
 
 
 def read_log(path: Path) -> tuple[dict[str, Any], list[LogRow]]:
     """The summary block (label -> value) and the table rows of a result's log sheet."""
     sheet = openpyxl.load_workbook(path)[LOG_SHEET_NAME]
     values = [[cell.value for cell in row] for row in sheet.iter_rows()]
-    header = next(i for i, row in enumerate(values) if row and row[0] == "Row")
+    header = next(i for i, row in enumerate(values) if row and row[0] in ("Row", "Sheet"))
     summary = {row[0]: row[1] for row in values[1:header] if row and row[0]}
-    rows = [LogRow(*row[:5]) for row in values[header + 1 :] if any(v is not None for v in row)]
+    data = [row for row in values[header + 1 :] if any(v is not None for v in row)]
+    if values[header][0] == "Sheet":
+        rows = [LogRow(*row[1:6], sheet=row[0]) for row in data]
+    else:
+        rows = [LogRow(*row[:5]) for row in data]
     return summary, rows
 
 
