@@ -153,20 +153,14 @@ def import_roster_source(
     progress: Progress = no_progress,
 ) -> tuple[Report, Path]:
     """The roster import of a workbook, a OneRoster folder or a OneRoster zip."""
-    sheets: dict[str, Table] = {}
-
-    def read() -> list[Table]:
-        sheets.update(read_roster(source))
-        return list(sheets.values())
-
     return _run_file(
         source,
         apply=apply,
         dest=dest,
         key_header="Key",
         progress=progress,
-        read=read,
-        run=lambda: import_roster(
+        read=lambda: read_roster(source),
+        run=lambda sheets: import_roster(
             engine,
             schools=sheets.get("Schools"),
             students=sheets.get("Students"),

@@ -14,8 +14,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 from sqlalchemy import Engine
 
-from addin.actions import import_users_file
+from addin.actions import import_links_file, import_roster_source, import_users_file
+from backend.accounts import get_account, modify_user, new_user
 from backend.batches import get_batch, list_batches
+from backend.contact_card import (
+    CAN_CREATE,
+    HAS_ACCOUNT,
+    LOGON_DIFFERS,
+    NO_EMAIL,
+    contact_card,
+    create_account_from_contact,
+    logons_for_student,
+)
 from backend.db import migrate, normalise_url, open_database
 from backend.errors import InputError, PortalError
 from backend.importing import Progress as ProgressCallback
@@ -82,6 +92,7 @@ def progress_bar() -> Iterator[ProgressCallback]:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,
     ) as bar:
         tasks: dict[str, int] = {}
 
@@ -118,12 +129,30 @@ def print_report(report: Report, log_path: Path | None) -> None:
         out.print("Review the log, then run the same command with --apply to save these changes.")
 
 
+ApplyOption = Annotated[
+    bool, typer.Option("--apply", help="Save the changes. Without it, only simulate.")
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Where to write the result workbook. Default: next to the input, "
+        "named NAME.simulation.xlsx or NAME.applied.xlsx.",
+    ),
+]
+
+
+def finish(report: Report, log_path: Path | None) -> None:
+    """Print the run's outcome; exit 1 when any row is in error."""
+    print_report(report, log_path)
+    if report.counts["error"]:
+        raise typer.Exit(1)
+
+
 @import_app.command("users")
 def import_users_command(
     file: Annotated[Path, typer.Argument(help="The users workbook (.xlsx).")],
-    apply: Annotated[
-        bool, typer.Option("--apply", help="Save the changes. Without it, only simulate.")
-    ] = False,
+    apply: ApplyOption = False,
     mode: Annotated[
         str,
         typer.Option(
@@ -131,14 +160,7 @@ def import_users_command(
             "update-only: only update.",
         ),
     ] = "upsert",
-    out_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            help="Where to write the result workbook. Default: next to the input, "
-            "named NAME.simulation.xlsx or NAME.applied.xlsx.",
-        ),
-    ] = None,
+    out_path: OutOption = None,
     sheet: Annotated[
         str | None, typer.Option(help="The sheet to read. Default: 'Users', else the first.")
     ] = None,
@@ -157,9 +179,276 @@ def import_users_command(
             dest=out_path,
             progress=progress,
         )
-    print_report(report, dest)
-    if report.counts["error"]:
+    finish(report, dest)
+
+
+@import_app.command("links")
+def import_links_command(
+    file: Annotated[Path, typer.Argument(help="The student-link workbook (.xlsx).")],
+    apply: ApplyOption = False,
+    school: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only students of this school (code); repeat for several. Rows for other "
+            "students are errors."
+        ),
+    ] = None,
+    out_path: OutOption = None,
+    sheet: Annotated[
+        str | None, typer.Option(help="The sheet to read. Default: 'Links', else the first.")
+    ] = None,
+) -> None:
+    """Attach students to accounts (LOGONID, STUDENT_ID, RELATIONSHIP, ..., ACTION ADD/REMOVE)."""
+    db = engine()
+    with progress_bar() as progress:
+        report, dest = import_links_file(
+            db,
+            file,
+            apply=apply,
+            schools=school or (),
+            sheet=sheet,
+            dest=out_path,
+            progress=progress,
+        )
+    finish(report, dest)
+
+
+@import_app.command("roster")
+def import_roster_command(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A roster workbook (sheets Schools, Students, Contacts), or a OneRoster "
+            "CSV bundle as a folder or .zip."
+        ),
+    ],
+    apply: ApplyOption = False,
+    out_path: OutOption = None,
+) -> None:
+    """Import schools, students and their contacts from a workbook or a OneRoster bundle."""
+    db = engine()
+    with progress_bar() as progress:
+        report, dest = import_roster_source(
+            db, source, apply=apply, dest=out_path, progress=progress
+        )
+    finish(report, dest)
+
+
+user_app = typer.Typer(
+    help="One account at a time: New User, Modify User, show.", no_args_is_help=True
+)
+student_app = typer.Typer(
+    help="A student's contact card and the logons attached to them.", no_args_is_help=True
+)
+contact_app = typer.Typer(help="Accounts made from a guardian contact.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(student_app, name="student")
+app.add_typer(contact_app, name="contact")
+
+
+def print_results(report: Report) -> None:
+    """A single-account run: one line per thing it did, then exit 1 if any was refused."""
+    title = (
+        "[bold green]Saved[/]"
+        if report.mode == "apply"
+        else ("[bold yellow]SIMULATION[/] (nothing saved; add --apply to save)")
+    )
+    out.print(f"{title}: {report.kind}, batch {report.batch_id}")
+    for result in report.results:
+        style = ACTION_STYLES.get(result.action, "")
+        changes = f" ({describe_changes(result.changes)})" if result.changes else ""
+        out.print(
+            f"  [{style}]{result.action:<8}[/] {result.key or ''}: {result.reason}{changes}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    if report.counts["error"] or (
+        report.kind == "new user" and report.results[0].action == "skipped"
+    ):
         raise typer.Exit(1)
+
+
+@user_app.command("new")
+def user_new(
+    logon_id: Annotated[str, typer.Argument(help="Email address (the logon ID).")],
+    user_type: Annotated[str, typer.Option("--type", help="GUARDIAN or STUDENT.")],
+    last_name: Annotated[str, typer.Option("--last", help="Last name.")],
+    first_name: Annotated[str, typer.Option("--first", help="First name.")],
+    email: Annotated[
+        str | None, typer.Option(help="Email for notices, when it differs from the logon.")
+    ] = None,
+    student: Annotated[
+        list[str] | None, typer.Option(help="Attach this student ID; repeat for several.")
+    ] = None,
+) -> None:
+    """New User: create one account (then see it with `portal user show`)."""
+    print_results(
+        new_user(
+            engine(),
+            logon_id=logon_id,
+            user_type=user_type,
+            last_name=last_name,
+            first_name=first_name,
+            email=email,
+            students=student or (),
+        )
+    )
+
+
+@user_app.command("show")
+def user_show(logon_id: Annotated[str, typer.Argument(help="The account's logon ID.")]) -> None:
+    """Show an account and the students attached to it."""
+    account = get_account(engine(), logon_id)
+    out.print(
+        f"[bold]{account.logon_id}[/] ({account.user_type}, {account.status})", highlight=False
+    )
+    out.print(f"Name: {account.first_name} {account.last_name}", highlight=False)
+    for label, value in (
+        ("Email", account.email),
+        ("Phone", account.phone),
+        ("Language", account.language),
+    ):
+        if value:
+            out.print(f"{label}: {value}", highlight=False)
+    out.print(
+        f"Created {account.created_at:%Y-%m-%d %H:%M} UTC, "
+        f"updated {account.updated_at:%Y-%m-%d %H:%M} UTC"
+    )
+    if not account.students:
+        out.print("No students attached.")
+        return
+    table = RichTable(
+        "Student ID",
+        "Name",
+        "Grade",
+        "School",
+        "Relationship",
+        "Primary",
+        "Notices",
+        title="Students attached to this account",
+    )
+    for s in account.students:
+        table.add_row(
+            s.student_id,
+            f"{s.first_name} {s.last_name}",
+            s.grade or "",
+            s.school or "",
+            s.relationship or "",
+            "Y" if s.is_primary else "N",
+            "Y" if s.notices else "N",
+        )
+    out.print(table)
+
+
+@user_app.command("modify")
+def user_modify(
+    logon_id: Annotated[str, typer.Argument(help="The account's logon ID.")],
+    first: Annotated[str | None, typer.Option(help="New first name.")] = None,
+    last: Annotated[str | None, typer.Option(help="New last name.")] = None,
+    email: Annotated[str | None, typer.Option(help="New email for notices.")] = None,
+    phone: Annotated[str | None, typer.Option(help="New phone number.")] = None,
+    language: Annotated[str | None, typer.Option(help="New preferred language.")] = None,
+    status: Annotated[str | None, typer.Option(help="ACTIVE or DISABLED.")] = None,
+    attach: Annotated[
+        list[str] | None, typer.Option(help="Attach this student ID; repeat for several.")
+    ] = None,
+    detach: Annotated[
+        list[str] | None, typer.Option(help="Detach this student ID; repeat for several.")
+    ] = None,
+    relationship: Annotated[
+        str | None, typer.Option(help="Relationship for the students attached now.")
+    ] = None,
+) -> None:
+    """Modify User: change an account's details and the students attached to it."""
+    changes = {
+        k: v
+        for k, v in {
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "phone": phone,
+            "language": language,
+            "status": status,
+        }.items()
+        if v is not None
+    }
+    print_results(
+        modify_user(
+            engine(),
+            logon_id,
+            changes=changes,
+            attach=attach or (),
+            detach=detach or (),
+            relationship=relationship,
+        )
+    )
+
+
+STATUS_STYLES = {HAS_ACCOUNT: "green", CAN_CREATE: "cyan", LOGON_DIFFERS: "yellow", NO_EMAIL: "red"}
+
+
+@student_app.command("card")
+def student_card(student_id: Annotated[str, typer.Argument(help="The student's ID.")]) -> None:
+    """The contact card: each contact with its account status (has account, can create, ...)."""
+    card = contact_card(engine(), student_id)
+    out.print(
+        f"[bold]{card.student_id}[/] {card.first_name} {card.last_name}, grade "
+        f"{card.grade or '-'}, school {card.school or '-'}",
+        highlight=False,
+    )
+    table = RichTable(
+        "Contact", "Name", "Relationship", "Email", "Guardian", "Portal", "Status", "Account"
+    )
+    for entry in card.entries:
+        note = entry.account or ""
+        if entry.account:
+            note += " (attached)" if entry.linked else " (not attached to this student)"
+        if entry.other_logons:
+            note = "attached logons: " + ", ".join(entry.other_logons)
+        if entry.shared_with:
+            note += (" " if note else "") + "email shared with " + ", ".join(entry.shared_with)
+        style = STATUS_STYLES.get(entry.status, "")
+        table.add_row(
+            entry.contact_id,
+            f"{entry.first_name} {entry.last_name}",
+            entry.relationship or "",
+            entry.email or "",
+            "Y" if entry.is_guardian else "N",
+            "Y" if entry.portal_access else "N",
+            f"[{style}]{entry.status}[/]",
+            note,
+        )
+    out.print(table)
+    if any(e.status == CAN_CREATE for e in card.entries):
+        out.print("Create an account from a contact: portal contact create-account CONTACT_ID")
+
+
+@student_app.command("logons")
+def student_logons(student_id: Annotated[str, typer.Argument(help="The student's ID.")]) -> None:
+    """Every logon attached to a student (the seed's search of Logon IDs by student ID)."""
+    logons = logons_for_student(engine(), student_id)
+    if not logons:
+        out.print(f"No logon is attached to student {student_id.strip()}.")
+        return
+    table = RichTable("Logon ID", "Type", "Status", "Name", "Relationship")
+    for logon in logons:
+        table.add_row(
+            logon.logon_id,
+            logon.user_type,
+            logon.status,
+            f"{logon.first_name} {logon.last_name}",
+            logon.relationship or "",
+        )
+    out.print(table)
+
+
+@contact_app.command("create-account")
+def contact_create_account(
+    contact_id: Annotated[str, typer.Argument(help="The contact's ID.")],
+    apply: ApplyOption = False,
+) -> None:
+    """The card's +: a guardian account from the contact's email, attached to their students."""
+    print_results(create_account_from_contact(engine(), contact_id, apply=apply))
 
 
 @app.command()

@@ -2,18 +2,12 @@
 
 Households of one to three children (siblings may be in different schools) and one or two
 guardians. Faults: guardians without an email, two parents sharing one email, one parent entered
-on each child's card with the email in different capitals, and accounts left from last year.
+on each child's card with the email in different capitals, accounts left from last year,
+and accounts whose logon is an old email address.
 """
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import Connection, Engine, insert, select
-
-from backend.db import write_transaction
-from backend.logon import logon_key
-from backend.models import Contact, PortalUser, School, Student, StudentContact, utcnow
 
 FIRST = (
     "Maria Jose James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth "
@@ -48,6 +42,8 @@ class District:
     cards: list[tuple[str, str, str, int]] = field(default_factory=list)
     # Accounts that exist before the demo's import: (logon, first, last, phone)
     old_accounts: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    # Accounts whose logon is no longer the parent's email: (logon, student_id, contact_id)
+    old_logons: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def generate_district(students: int = 500, seed: int = 2026) -> District:
@@ -113,79 +109,12 @@ def generate_district(students: int = 500, seed: int = 2026) -> District:
                         }
                     )
                 district.cards.append((student_id, own_id, relationship, priority))
-            if email and rng.random() < 0.2:
+            if email and rng.random() < 0.03:
+                logon = f"{first}.{contact_last}@oldmail.example.net".lower().replace("'", "")
+                district.old_logons.append((logon, children[0], contact_id))
+            elif email and rng.random() < 0.2:
                 # Last year's account: older name spelling or phone, to be updated by the import.
                 district.old_accounts.append(
                     (email, first, contact_last.upper(), f"555-01{rng.randint(10, 99)}")
                 )
     return district
-
-
-def _ids(connection: Connection, key: Any, id_column: Any) -> dict[str, int]:
-    """Database ids by a natural key, in one query."""
-    return {k: v for k, v in connection.execute(select(key, id_column))}
-
-
-def load_district(engine: Engine, district: District) -> None:
-    """Write the district in one transaction (bulk inserts, no query per row)."""
-    now = utcnow()
-    with write_transaction(engine) as connection:
-        connection.execute(insert(School), district.schools)
-        school_ids = _ids(connection, School.code, School.id)
-        connection.execute(
-            insert(Student),
-            [
-                {
-                    **{k: v for k, v in s.items() if k != "school"},
-                    "status": "ACTIVE",
-                    "school_id": school_ids[s["school"]],
-                }
-                for s in district.students
-            ],
-        )
-        student_ids = _ids(connection, Student.student_id, Student.id)
-        connection.execute(
-            insert(Contact),
-            [
-                {**c, "email_key": logon_key(c["email"]) if c["email"] else None}
-                for c in district.contacts
-            ],
-        )
-        contact_ids = _ids(connection, Contact.contact_id, Contact.id)
-        connection.execute(
-            insert(StudentContact),
-            [
-                {
-                    "student_id": student_ids[s],
-                    "contact_id": contact_ids[c],
-                    "relationship": r,
-                    "priority": p,
-                    "is_guardian": True,
-                    "portal_access": True,
-                }
-                for s, c, r, p in district.cards
-            ],
-        )
-        if district.old_accounts:
-            connection.execute(
-                insert(PortalUser).execution_options(render_nulls=True),
-                [
-                    {
-                        "logon_id": logon,
-                        "logon_key": logon_key(logon),
-                        "user_type": "GUARDIAN",
-                        "first_name": first,
-                        "last_name": last,
-                        "phone": phone,
-                        "email": None,
-                        "language": None,
-                        "status": "ACTIVE",
-                        "password_hash": None,
-                        "created_at": now,
-                        "updated_at": now,
-                        "created_batch_id": None,
-                        "updated_batch_id": None,
-                    }
-                    for logon, first, last, phone in district.old_accounts
-                ],
-            )

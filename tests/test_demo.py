@@ -9,35 +9,43 @@ from sqlalchemy import create_engine, text
 from backend.demo_district import generate_district
 from backend.logon import logon_key
 
+Capsys = pytest.CaptureFixture[str]
+WORKBOOKS = ("roster", "users-import", "links-import")
 
-def test_demo_builds_a_district_and_imports_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+
+def test_demo_takes_a_district_through_every_import(tmp_path: Path, capsys: Capsys) -> None:
     folder = tmp_path / "demo"
     result = run_cli(capsys, "demo", "--dir", str(folder))
     assert result.code == 0, result.stderr
-    assert "500 students" in result.stdout
-    assert "SIMULATION" in result.stdout and "APPLY" in result.stdout
-    for name in ("users-import.xlsx", "users-import.simulation.xlsx", "users-import.applied.xlsx"):
-        assert str(folder / name) in result.stdout.replace("\n", "")
-    _, simulated = read_log(folder / "users-import.simulation.xlsx")
-    applied_summary, applied = read_log(folder / "users-import.applied.xlsx")
-    assert [(r.row, r.action, r.reason) for r in simulated] == [
-        (r.row, r.action, r.reason) for r in applied
-    ]
-    actions = {r.action for r in applied}
-    assert actions == {"added", "updated", "skipped", "error"}
-    assert applied_summary["Errors"] == 7  # the demo's deliberately bad rows
-    reasons = " ".join(r.reason or "" for r in applied if r.action == "skipped")
-    assert "Same LOGONID as row" in reasons  # shared inboxes and case variants
+    output = result.stdout.replace("\n", "")
+    for name in WORKBOOKS:
+        for suffix in ("", ".simulation", ".applied"):
+            assert str(folder / f"{name}{suffix}.xlsx") in output
+        _, simulated = read_log(folder / f"{name}.simulation.xlsx")
+        summary, applied = read_log(folder / f"{name}.applied.xlsx")
+        assert summary["Mode"].startswith("APPLIED")
+        assert [(r.sheet, r.row, r.action, r.reason) for r in simulated] == [
+            (r.sheet, r.row, r.action, r.reason) for r in applied
+        ]
+    _, users = read_log(folder / "users-import.applied.xlsx")
+    assert {r.action for r in users} == {"added", "updated", "skipped", "error"}
+    assert sum(r.action == "error" for r in users) == 7  # the demo's deliberately bad rows
+    assert any("Same LOGONID as row" in (r.reason or "") for r in users)
+    _, roster = read_log(folder / "roster.applied.xlsx")
+    assert {r.sheet for r in roster} == {"Schools", "Students", "Contacts"}
+    assert sum(r.action == "error" for r in roster) == 2
+    _, links = read_log(folder / "links-import.applied.xlsx")
+    assert any("there is no account 'nobody@example.org'" in (r.reason or "") for r in links)
+    assert "logon differs" in result.stdout
+
+    district = generate_district()
     engine = create_engine(f"sqlite:///{folder / 'demo.sqlite'}")
     with engine.connect() as connection:
-        accounts = connection.execute(text("SELECT count(*) FROM portal_users")).scalar_one()
         students = connection.execute(text("SELECT count(*) FROM students")).scalar_one()
+        linked = connection.execute(text("SELECT count(*) FROM student_links")).scalar_one()
     engine.dispose()
-    district = generate_district()
-    assert students == 500
-    assert accounts == len(district.old_accounts) + applied_summary["Added"]
+    assert students == len(district.students)
+    assert linked == sum(r.action == "added" for r in links)
 
     again = run_cli(capsys, "demo", "--dir", str(folder))  # starts afresh each time
     assert again.code == 0 and again.stdout == result.stdout
@@ -51,9 +59,10 @@ def test_demo_district_has_the_faults_it_promises() -> None:
     assert len(keys) > len(set(keys))  # shared inboxes and one parent on two cards
     assert any(e != e.lower() for e in emails if e)
     assert any(s["student_id"].startswith("00") for s in district.students)
+    assert district.old_accounts and district.old_logons
 
 
-def test_init_creates_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_creates_the_database(tmp_path: Path, capsys: Capsys) -> None:
     path = tmp_path / "sub" / "portal.sqlite"
     result = run_cli(capsys, "--db", str(path), "init")
     assert result.code == 0 and "Database ready" in result.stdout
