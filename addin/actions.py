@@ -1,9 +1,7 @@
 """What a ribbon button or a CLI command does with a workbook file, in one place for both."""
 
-import gc
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,30 +11,13 @@ from sqlalchemy import Engine
 from addin.log_sheet import LOG_SHEET_NAME, log_from_report
 from addin.workbook_file import read_sheets, read_table, result_path, write_result
 from backend.errors import InputError
-from backend.importing import Progress, Report, Table, no_progress
+from backend.importing import Progress, Report, Table, collector_paused, no_progress
 from backend.links_import import import_links
 from backend.roster_import import import_roster
 from backend.users_import import ImportMode, import_users
 
 ROSTER_SHEETS = ("Schools", "Students", "Contacts")
 T = TypeVar("T")
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector during one bulk run.
-
-    A 100k-row run allocates millions of small containers and would trigger hundreds of full
-    collections that find nothing to free: a fifth of the run's time. Memory is bounded by the
-    run, and collection resumes when it ends.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _run_file(

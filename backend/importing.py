@@ -5,8 +5,10 @@ headers against its ``Column`` list before looking at any row, turns each row in
 plain-language error, and hands back a ``Report`` with one ``RowResult`` per input row.
 """
 
+import gc
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Literal
@@ -216,3 +218,20 @@ def describe_changes(changes: dict[str, tuple[Any, Any]] | None) -> str:
         f"{name}: {'(blank)' if old is None else old} -> {new}"
         for name, (old, new) in changes.items()
     )
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during one bulk run.
+
+    A 100k-row run allocates millions of small containers and would trigger hundreds of full
+    collections that find nothing to free: a fifth of the run's time. Memory is bounded by the
+    run, and collection resumes when it ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -1,0 +1,107 @@
+"""Student-link import at district scale, against a floor measured in the same run.
+
+The database first gets N students (roster import) and N accounts (users import); then:
+
+- apply:     a workbook of 1.5 N links (every account one student, half a second one),
+             end to end into that database;
+- reimport:  the same workbook again, unchanged (all rows skipped), end to end.
+
+    uv run python benchmarks/bench_links_import.py --accounts 100000
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import xlsxwriter
+from harness import child_main, floor, print_table, run_phase
+
+
+def student_id(n: int) -> str:
+    return f"{n:07d}"
+
+
+def make_workbooks(folder: Path, accounts: int) -> None:
+    with xlsxwriter.Workbook(folder / "setup.xlsx", {"constant_memory": True}) as workbook:
+        schools = workbook.add_worksheet("Schools")
+        schools.write_row(0, 0, ["SCHOOL_CODE", "SCHOOL_NAME"])
+        for n in range(10):
+            schools.write_row(n + 1, 0, [f"S{n}", f"School {n}"])
+        students = workbook.add_worksheet("Students")
+        students.write_row(0, 0, ["STUDENT_ID", "FIRST_NAME", "LAST_NAME", "GRADE", "SCHOOL"])
+        for n in range(accounts):
+            students.write_row(
+                n + 1,
+                0,
+                [student_id(n), f"Kid{n % 991}", f"Fam{n % 997}", str(n % 12 + 1), f"S{n % 10}"],
+            )
+    with xlsxwriter.Workbook(folder / "users.xlsx", {"constant_memory": True}) as workbook:
+        users = workbook.add_worksheet("Users")
+        users.write_row(0, 0, ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"])
+        for n in range(accounts):
+            users.write_row(
+                n + 1, 0, [f"parent.{n}@example.org", "Pat", f"Fam{n % 997}", "GUARDIAN"]
+            )
+    with xlsxwriter.Workbook(folder / "links.xlsx", {"constant_memory": True}) as workbook:
+        links = workbook.add_worksheet("Links")
+        links.write_row(0, 0, ["LOGONID", "STUDENT_ID", "RELATIONSHIP", "PRIMARY"])
+        row = 1
+        for n in range(accounts):
+            links.write_row(row, 0, [f"parent.{n}@example.org", student_id(n), "Parent", "Y"])
+            row += 1
+            if n % 2:
+                sibling = student_id((n + 1) % accounts)
+                links.write_row(row, 0, [f"parent.{n}@example.org", sibling, "Parent", "N"])
+                row += 1
+
+
+def phase_setup(folder: Path, database: Path) -> None:
+    from addin.actions import import_roster_source, import_users_file
+    from backend.db import open_database
+
+    engine = open_database(str(database))
+    import_roster_source(engine, folder / "setup.xlsx", apply=True, dest=folder / "s.out.xlsx")
+    import_users_file(engine, folder / "users.xlsx", apply=True, dest=folder / "u.out.xlsx")
+
+
+def phase_import(workbook: Path, database: Path, out: Path) -> None:
+    from addin.actions import import_links_file
+    from backend.db import open_database
+
+    import_links_file(open_database(str(database)), workbook, apply=True, dest=out)
+
+
+def phase_floor(workbook: Path, database: Path, out: Path) -> None:
+    floor(workbook, "Links", database, out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_workbooks(folder, args.accounts)
+        database = folder / "portal.sqlite"
+        run_phase(__file__, "setup", folder, database)
+        links = folder / "links.xlsx"
+        base = run_phase(__file__, "floor", links, folder / "floor.sqlite", folder / "f.xlsx")
+        runs = [
+            ("apply links", run_phase(__file__, "import", links, database, folder / "a.xlsx")),
+            (
+                "re-import unchanged",
+                run_phase(__file__, "import", links, database, folder / "b.xlsx"),
+            ),
+        ]
+    rows = args.accounts + args.accounts // 2
+    print_table(
+        f"student-link import, {rows} links for {args.accounts} accounts and "
+        f"{args.accounts} students",
+        base,
+        runs,
+    )
+
+
+PHASES = {"setup": phase_setup, "import": phase_import, "floor": phase_floor}
+if __name__ == "__main__" and not child_main(PHASES):
+    main()
