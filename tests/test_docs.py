@@ -5,6 +5,8 @@ from pathlib import Path
 from typer.main import get_command
 
 from addin.cli import app
+from backend.links_import import LINK_COLUMNS
+from backend.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 from backend.users_import import USER_COLUMNS
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -15,8 +17,14 @@ def test_readme_leads_with_the_two_commands() -> None:
     assert "uv run portal demo" in first_block and "uv run pytest" in first_block
 
 
-def test_every_users_column_is_documented_with_its_help() -> None:
-    for column in USER_COLUMNS:
+def test_every_import_column_is_documented_with_its_help() -> None:
+    for column in (
+        *USER_COLUMNS,
+        *SCHOOL_COLUMNS,
+        *STUDENT_COLUMNS,
+        *CONTACT_COLUMNS,
+        *LINK_COLUMNS,
+    ):
         assert f"| `{column.name}` | {'yes' if column.required else 'no'} |" in README
         assert ", ".join(column.aliases) in README
 
