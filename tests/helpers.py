@@ -14,6 +14,9 @@ from addin.cli import main
 from addin.log_sheet import LOG_SHEET_NAME
 
 USER_HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"]
+# The project's shared folder (seed, public sample data) lies beside the repository.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+ONEROSTER_SAMPLES = SHARED / "external" / "oneroster"
 
 
 def write_workbook(

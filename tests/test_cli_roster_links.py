@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from helpers import read_log, run_cli
+from helpers import ONEROSTER_SAMPLES, read_log, run_cli
 from sqlalchemy import create_engine, text
 
 from addin.demo import CONTACT_HEADERS, STUDENT_HEADERS, write_workbook
@@ -152,7 +152,7 @@ def test_roster_links_and_accounts_end_to_end(
 def test_oneroster_sample_bundles_import_without_a_traceback(
     tmp_path: Path, capsys: Capsys
 ) -> None:
-    bundles = sorted((Path(__file__).parents[2] / "shared/external/oneroster").glob("*.zip"))
+    bundles = sorted(ONEROSTER_SAMPLES.glob("*.zip"))
     assert bundles
     db = ["--db", str(tmp_path / "portal.sqlite")]
     for bundle in bundles:

@@ -216,3 +216,16 @@ def test_every_command_has_help(capsys: Capsys) -> None:
         for param in command.params:
             if param.name != "help" and getattr(param, "help", None) is not None:
                 assert param.help.strip()
+
+
+def test_addin_build_is_reproducible_and_install_explains_itself(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    first = run_cli(capsys, "addin", "build", "--out", str(tmp_path / "a.xlam"))
+    second = run_cli(capsys, "addin", "build", "--out", str(tmp_path / "b.xlam"))
+    assert first.code == second.code == 0 and "Add-in built" in first.stdout
+    assert (tmp_path / "a.xlam").read_bytes() == (tmp_path / "b.xlam").read_bytes()
+    installed = run_cli(capsys, "addin", "install", "--xlam", str(tmp_path / "a.xlam"))
+    assert installed.code == 0 and "Excel is not available" in installed.stdout
+    missing = run_cli(capsys, "addin", "install", "--xlam", str(tmp_path / "none.xlam"))
+    assert missing.code == 2 and "Traceback" not in missing.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import ONEROSTER_SAMPLES
 
 from addin.oneroster import RosterTables, read_oneroster
 from backend.errors import InputError
@@ -20,7 +21,7 @@ from backend.importing import Column, Table, match_headers, parse_rows
 from backend.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 from backend.settings import get_settings
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "external" / "oneroster"
+SAMPLES = ONEROSTER_SAMPLES
 needs_samples = pytest.mark.skipif(
     not SAMPLES.is_dir(), reason=f"the public sample bundles are not at {SAMPLES}"
 )

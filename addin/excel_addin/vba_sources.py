@@ -1,0 +1,93 @@
+"""The VBA modules of the add-in, gathered from text at build time.
+
+- ``xlwings``: ``xlwings_custom_addin.bas`` from the installed xlwings package, so its version
+  always matches the Python side, with ``PROJECT_NAME`` set to ours (it names the config file
+  and config sheet the add-in reads).
+- ``Dictionary``: the class the xlwings module uses on macOS instead of
+  ``Scripting.Dictionary`` (VBA-Dictionary, MIT licence), taken from the ribbon add-in xlwings
+  ships, because xlwings ships it nowhere else.
+- ``PortalRibbon``: our ribbon callbacks, ``sources/PortalRibbon.bas``.
+- ``ThisWorkbook`` and ``Sheet1``: the document modules of the workbook, empty.
+"""
+
+import re
+from pathlib import Path
+
+import xlwings
+
+from .ovba import VbaModule
+from .ovba_reader import read_vba_project
+from .package import read_part
+from .ribbon import CALLBACKS_FILE
+
+PROJECT_NAME = "parentportal"
+"""The xlwings project name: config file ``~/.parentportal/parentportal.conf`` (Windows) or
+``parentportal.conf`` in Excel's sandbox (macOS), config sheet ``parentportal.conf``."""
+
+XLWINGS_DIR = Path(xlwings.__file__).parent
+XLWINGS_ADDIN_BAS = XLWINGS_DIR / "xlwings_custom_addin.bas"
+XLWINGS_RIBBON_ADDIN = XLWINGS_DIR / "quickstart_addin_ribbon.xlam"
+
+_PROJECT_NAME_LINE = re.compile(r'^(Public Const PROJECT_NAME As String = )"[^"]*"', re.MULTILINE)
+
+_DOCUMENT_ATTRIBUTES = (
+    'Attribute VB_Name = "{name}"',
+    'Attribute VB_Base = "0{{{base}}}"',
+    "Attribute VB_GlobalNameSpace = False",
+    "Attribute VB_Creatable = False",
+    "Attribute VB_PredeclaredId = True",
+    "Attribute VB_Exposed = True",
+    "Attribute VB_TemplateDerived = False",
+    "Attribute VB_Customizable = True",
+)
+WORKBOOK_CLASS = "00020819-0000-0000-C000-000000000046"
+WORKSHEET_CLASS = "00020820-0000-0000-C000-000000000046"
+
+
+def crlf(text: str) -> str:
+    """``text`` with CRLF line ends, as the VBA editor stores source."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+
+
+def document_module(name: str, base_class: str) -> VbaModule:
+    """An empty document module (the code behind the workbook or a sheet)."""
+    lines = [line.format(name=name, base=base_class) for line in _DOCUMENT_ATTRIBUTES]
+    return VbaModule(name, "document", crlf("\n".join(lines) + "\n"))
+
+
+def xlwings_module(project_name: str = PROJECT_NAME) -> VbaModule:
+    """The xlwings custom add-in module of the installed xlwings, for ``project_name``."""
+    text = XLWINGS_ADDIN_BAS.read_bytes().decode("cp1252")
+    text, count = _PROJECT_NAME_LINE.subn(rf'\g<1>"{project_name}"', text)
+    if count != 1:
+        raise RuntimeError(f"{XLWINGS_ADDIN_BAS} has no PROJECT_NAME constant to set")
+    return VbaModule("xlwings", "standard", crlf(text))
+
+
+def dictionary_module() -> VbaModule:
+    """The ``Dictionary`` class module of the ribbon add-in xlwings ships."""
+    modules, _ = read_vba_project(read_part(XLWINGS_RIBBON_ADDIN, "xl/vbaProject.bin"))
+    for module in modules:
+        if module.name == "Dictionary" and module.kind == "class":
+            return VbaModule(
+                module.name, module.kind, crlf(module.code), doc_string=module.doc_string
+            )
+    raise RuntimeError(f"{XLWINGS_RIBBON_ADDIN} has no Dictionary class module")
+
+
+def callbacks_module(path: Path = CALLBACKS_FILE) -> VbaModule:
+    """Our ribbon callbacks, from their ``.bas`` source."""
+    text = path.read_bytes().decode("cp1252")
+    name = text.split("\n", 1)[0].removeprefix("Attribute VB_Name = ").strip().strip('"')
+    return VbaModule(name, "standard", crlf(text))
+
+
+def addin_modules() -> list[VbaModule]:
+    """Every module of the add-in, in project order."""
+    return [
+        document_module("ThisWorkbook", WORKBOOK_CLASS),
+        document_module("Sheet1", WORKSHEET_CLASS),
+        xlwings_module(),
+        dictionary_module(),
+        callbacks_module(),
+    ]
