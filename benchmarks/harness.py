@@ -26,7 +26,7 @@ def floor(workbook: Path, sheet: str, database: Path, out: Path) -> None:
     rows = book.get_sheet_by_name(sheet).to_python()
     headers = [str(h) for h in rows[0]]
     connection = sqlite3.connect(database)
-    columns = ', '.join(f'"c{i}" TEXT' for i in range(len(headers)))
+    columns = ", ".join(f'"c{i}" TEXT' for i in range(len(headers)))
     connection.execute(f"CREATE TABLE floor ({columns})")
     marks = ", ".join("?" * len(headers))
     connection.executemany(f"INSERT INTO floor VALUES ({marks})", rows[1:])
