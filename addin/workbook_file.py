@@ -13,6 +13,7 @@ from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, Shee
 
 from addin.file_checks import check_workbook_file
 from addin.log_sheet import LOG_SHEET_NAME, LogSheet
+from addin.template_marks import is_example_row
 from addin.xlsx_result import write_result_workbook
 from backend.errors import InputError
 from backend.importing import Table, cell_text
@@ -88,7 +89,11 @@ def _sheet_table(workbook: CalamineWorkbook, name: str, path: Path, sha256: str)
             f"The sheet '{name}' in {path.name} is empty: put the column headers "
             "in its first row and one row per record below them"
         )
-    rows = [(number + 1, cells[number]) for number in range(header_index + 1, len(cells))]
+    rows = [
+        (number + 1, cells[number])
+        for number in range(header_index + 1, len(cells))
+        if not is_example_row(cells[number])
+    ]
     if not any(any(cell_text(v) is not None for v in row) for _, row in rows):
         raise InputError(f"The sheet '{name}' in {path.name} has headers but no rows below them")
     return Table(

@@ -43,6 +43,11 @@ class Column:
     aliases: tuple[str, ...] = ()
     help: str = ""
 
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The values a column takes, when it takes few (templates offer them as a dropdown)."""
+        return tuple(getattr(self.parse, "choices", ()))
+
 
 @dataclass
 class Table:
@@ -198,6 +203,7 @@ def enum_parser(name: str, allowed: Sequence[str]) -> Callable[[str], str]:
         return value
 
     parse.__name__ = f"parse_{name.lower()}"
+    parse.choices = tuple(allowed)  # type: ignore[attr-defined]
     return parse
 
 

@@ -26,6 +26,9 @@ def yes_no(text: str) -> bool:
     raise ValueError(f"'{text}' must be Y or N")
 
 
+yes_no.choices = YES_NO  # type: ignore[attr-defined]
+
+
 def priority(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 99:
         raise ValueError(f"'{text}' must be a whole number from 1 (first to call) to 99")

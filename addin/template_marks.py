@@ -1,0 +1,29 @@
+"""How a workbook says it is one of our templates, and which of its rows is only an example.
+
+- The workbook-level defined name ``PortalTemplate`` holds the template's kind as a text
+  constant (``="users"``), so the add-in knows which import a workbook is for.
+- A row whose first cell begins with ``Example:`` shows staff how to fill the sheet and is never
+  imported. The mark is in the row itself, so it survives sorting, filtering and deleting rows.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+TEMPLATE_NAME = "PortalTemplate"
+KINDS = ("users", "links", "roster", "autocreate")
+EXAMPLE_PREFIX = "Example:"
+
+
+def is_example_row(cells: Sequence[Any]) -> bool:
+    first = next((c for c in cells if c not in (None, "")), None)
+    return isinstance(first, str) and first.strip().casefold().startswith(
+        EXAMPLE_PREFIX.casefold()
+    )
+
+
+def template_kind(refers_to: str | None) -> str | None:
+    """The kind from a defined name's formula (``="users"``), or None if it names no kind."""
+    if not refers_to:
+        return None
+    kind = refers_to.strip().lstrip("=").strip().strip('"').casefold()
+    return kind if kind in KINDS else None
