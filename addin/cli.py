@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 from sqlalchemy import Engine
 
-from addin.actions import import_links_file, import_roster_source, import_users_file
+from addin.actions import import_file
 from backend.accounts import get_account, modify_user, new_user
 from backend.batches import get_batch, list_batches
 from backend.contact_card import (
@@ -170,14 +170,15 @@ def import_users_command(
         raise InputError(f"--mode must be one of {', '.join(IMPORT_MODES)}, not '{mode}'")
     db = engine()
     with progress_bar() as progress:
-        report, dest = import_users_file(
+        report, dest = import_file(
             db,
+            "users",
             file,
             apply=apply,
-            mode=cast(ImportMode, mode),
-            sheet=sheet,
             dest=out_path,
             progress=progress,
+            mode=cast(ImportMode, mode),
+            sheet=sheet,
         )
     finish(report, dest)
 
@@ -201,14 +202,15 @@ def import_links_command(
     """Attach students to accounts (LOGONID, STUDENT_ID, RELATIONSHIP, ..., ACTION ADD/REMOVE)."""
     db = engine()
     with progress_bar() as progress:
-        report, dest = import_links_file(
+        report, dest = import_file(
             db,
+            "links",
             file,
             apply=apply,
-            schools=school or (),
-            sheet=sheet,
             dest=out_path,
             progress=progress,
+            schools=school or (),
+            sheet=sheet,
         )
     finish(report, dest)
 
@@ -228,8 +230,8 @@ def import_roster_command(
     """Import schools, students and their contacts from a workbook or a OneRoster bundle."""
     db = engine()
     with progress_bar() as progress:
-        report, dest = import_roster_source(
-            db, source, apply=apply, dest=out_path, progress=progress
+        report, dest = import_file(
+            db, "roster", source, apply=apply, dest=out_path, progress=progress
         )
     finish(report, dest)
 

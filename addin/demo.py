@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import Engine
 
-from addin.actions import import_links_file, import_roster_source, import_users_file
+from addin.actions import import_file
 from backend.contact_card import contact_card
 from backend.db import open_database
 from backend.demo_district import District, generate_district
@@ -235,34 +235,34 @@ def run_demo(
         f"Demo district: {len(district.schools)} schools, {len(district.students)} "
         f"students, {len(district.cards)} guardian contacts on their cards."
     )
-    steps: list[tuple[str, Path, Callable[..., tuple[Report, Path]]]] = [
+    steps: list[tuple[str, Path, str]] = [
         (
             "Roster",
             write_workbook(folder / "roster.xlsx", roster_sheets(district)),
-            import_roster_source,
+            "roster",
         ),
         (
             "Users",
             write_workbook(
                 folder / "users-import.xlsx", {"Users": (USER_HEADERS, users_rows(district))}
             ),
-            import_users_file,
+            "users",
         ),
         (
             "Student links",
             write_workbook(
                 folder / "links-import.xlsx", {"Links": (LINK_HEADERS, link_rows(district))}
             ),
-            import_links_file,
+            "links",
         ),
     ]
-    for title, workbook, run in steps:
+    for title, workbook, kind in steps:
         if title == "Users":
             console.print(f"Last year's accounts: {summary(last_year(engine, district))}")
         console.print(f"[bold]{title}[/] workbook: {workbook}")
         for apply in (False, True):
             with progress_bar() as progress:
-                report, log = run(engine, workbook, apply=apply, progress=progress)
+                report, log = import_file(engine, kind, workbook, apply=apply, progress=progress)
             console.print("  " + summary(report, log), soft_wrap=True)
     # A student whose parent's account still has an old logon: the card says "logon differs".
     show_card(engine, district.old_logons[0][1], console)

@@ -30,9 +30,10 @@ class LogSheet:
     columns: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    applied: bool = False  # the run saved its changes (a file result is named for it)
 
 
-def log_from_report(report: Report, key_header: str) -> LogSheet:
+def log_from_report(report: Report, key_header: str, fingerprint: str | None = None) -> LogSheet:
     """A backend report as the log a user reads: summary first, then one row per input row."""
     counts = report.counts
     if report.mode == "apply":
@@ -52,6 +53,7 @@ def log_from_report(report: Report, key_header: str) -> LogSheet:
         *([("Removed", counts["removed"])] if counts["removed"] else []),
         ("Skipped", counts["skipped"]),
         ("Errors", counts["error"]),
+        *([("Rows fingerprint", fingerprint)] if fingerprint else []),
     ]
     columns = ["Row", key_header, "Action", "Changes (old -> new)", "Reason"]
     rows: list[list[Cell]] = [
@@ -66,4 +68,5 @@ def log_from_report(report: Report, key_header: str) -> LogSheet:
         columns=columns,
         rows=rows,
         actions=[r.action for r in report.results],
+        applied=report.mode == "apply",
     )

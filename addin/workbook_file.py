@@ -1,26 +1,29 @@
-"""A workbook on disk: read one sheet into a backend ``Table``, write a result copy with its log.
+"""A workbook on disk: the ``Workbook`` the terminal uses, and the file-level helpers.
 
-Reading goes through python-calamine (about 8x faster than openpyxl) after the file has passed
-``check_workbook_file``; writing never touches the input file.
+Reading goes through python-calamine (about 8x faster than openpyxl) once the file has passed
+``check_workbook_file``. The input is never written: the log goes into a copy next to it,
+``NAME.simulation.xlsx`` or ``NAME.applied.xlsx``.
 """
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
+import defusedxml.ElementTree as SafeET
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from addin.file_checks import check_workbook_file
 from addin.log_sheet import LOG_SHEET_NAME, LogSheet
-from addin.template_marks import is_example_row
+from addin.workbook import NOT_INPUT, find_sheet, table_from_grid
 from addin.xlsx_result import write_result_workbook
 from backend.errors import InputError
 from backend.importing import Table, cell_text
 from backend.settings import get_settings
 
-# Sheets of ours that are never input: a log from an earlier run, a template's instructions.
-NOT_INPUT = {LOG_SHEET_NAME.casefold(), "instructions"}
+MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 
 
 def file_sha256(path: Path) -> str:
@@ -31,114 +34,155 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _choose_sheet(
-    workbook: CalamineWorkbook, path: Path, wanted: str | None, preferred: Sequence[str]
-) -> str:
-    names = workbook.sheet_names
-    if wanted is not None:
-        for name in names:
-            if name.casefold() == wanted.casefold():
-                return name
-        raise InputError(
-            f"{path.name} has no sheet named '{wanted}'; its sheets are: " + ", ".join(names)
+def result_path(source: Path, applied: bool) -> Path:
+    """Where the terminal writes a run's result: next to the input, named by the run's mode."""
+    return source.with_name(f"{source.stem}.{'applied' if applied else 'simulation'}.xlsx")
+
+
+def summary_of(grid: list[list[Any]]) -> dict[str, Any]:
+    """The label/value pairs under a log sheet's title, up to the first blank row."""
+    summary: dict[str, Any] = {}
+    for row in grid[1:]:
+        label = cell_text(row[0]) if row else None
+        if label is None:
+            break
+        summary[label] = row[1] if len(row) > 1 else None
+    return summary
+
+
+class FileWorkbook:
+    """An .xlsx file: read once it passed the safety checks; results go to a copy."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        out: Path | None = None,
+        assume_yes: bool = False,
+        value: str | None = None,
+    ) -> None:
+        settings = get_settings()
+        check_workbook_file(
+            path,
+            max_file_bytes=settings.max_file_mb << 20,
+            max_unpacked_bytes=settings.max_unpacked_mb << 20,
         )
-    for choice in preferred:
-        for name in names:
-            if name.casefold() == choice.casefold():
-                return name
-    for meta in workbook.sheets_metadata:
-        if (
-            meta.typ == SheetTypeEnum.WorkSheet
+        self.path = path
+        self.name = path.name
+        self.out = out
+        self.assume_yes = assume_yes
+        self.value = value
+        self.messages: list[str] = []
+        self.written: Path | None = None
+        self._sha256: str | None = None
+        try:
+            self._book = CalamineWorkbook.from_path(str(path))
+        except CalamineError as exc:
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: Exception) -> InputError:
+        return InputError(
+            f"{self.name} could not be read as a workbook ({exc}); "
+            "open it in Excel and save it again as .xlsx"
+        )
+
+    def __enter__(self) -> "FileWorkbook":
+        return self
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._book.close()
+
+    def sheet_names(self) -> list[str]:
+        return list(self._book.sheet_names)
+
+    def input_sheet_names(self) -> list[str]:
+        return [
+            meta.name
+            for meta in self._book.sheets_metadata
+            if meta.typ == SheetTypeEnum.WorkSheet
             and meta.visible == SheetVisibleEnum.Visible
             and meta.name.casefold() not in NOT_INPUT
-        ):
-            return meta.name
-    raise InputError(f"{path.name} has no sheet to import (only: {', '.join(names)})")
+        ]
 
+    def defined_name(self, name: str) -> str | None:
+        with zipfile.ZipFile(self.path) as package:
+            root = SafeET.fromstring(package.read("xl/workbook.xml"))
+        for element in root.iter(f"{MAIN_NS}definedName"):
+            if element.get("name", "").casefold() == name.casefold() and (
+                element.get("localSheetId") is None
+            ):
+                return element.text
+        return None
 
-@contextmanager
-def open_workbook(path: Path) -> Iterator[CalamineWorkbook]:
-    """The workbook, once it has passed the untrusted-file checks; read errors become InputError."""
-    settings = get_settings()
-    check_workbook_file(
-        path,
-        max_file_bytes=settings.max_file_mb << 20,
-        max_unpacked_bytes=settings.max_unpacked_mb << 20,
-    )
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
+    def grid(self, sheet: str) -> list[list[Any]]:
         try:
-            yield workbook
-        finally:
-            workbook.close()
-    except CalamineError as exc:
-        raise InputError(
-            f"{path.name} could not be read as a workbook ({exc}); "
-            "open it in Excel and save it again as .xlsx"
-        ) from None
+            return self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        except CalamineError as exc:
+            raise self._unreadable(exc) from None
 
+    def sha256(self) -> str | None:
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.path)
+        return self._sha256
 
-def _sheet_table(workbook: CalamineWorkbook, name: str, path: Path, sha256: str) -> Table:
-    """The sheet's first non-blank row as headers, every later row with its sheet row number."""
-    cells = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    header_index = next(
-        (i for i, row in enumerate(cells) if any(cell_text(v) is not None for v in row)), None
-    )
-    if header_index is None:
-        raise InputError(
-            f"The sheet '{name}' in {path.name} is empty: put the column headers "
-            "in its first row and one row per record below them"
-        )
-    rows = [
-        (number + 1, cells[number])
-        for number in range(header_index + 1, len(cells))
-        if not is_example_row(cells[number])
-    ]
-    if not any(any(cell_text(v) is not None for v in row) for _, row in rows):
-        raise InputError(f"The sheet '{name}' in {path.name} has headers but no rows below them")
-    return Table(
-        headers=list(cells[header_index]),
-        rows=rows,
-        header_row=header_index + 1,
-        sheet=name,
-        source_name=path.name,
-        source_sha256=sha256,
-    )
+    def previous_summary(self) -> dict[str, Any]:
+        """The log in this file, else the one in the simulation result beside it."""
+        if LOG_SHEET_NAME in self.sheet_names():
+            return summary_of(self.grid(LOG_SHEET_NAME))
+        simulated = result_path(self.path, applied=False)
+        if simulated.exists():
+            with FileWorkbook(simulated) as previous:
+                if LOG_SHEET_NAME in previous.sheet_names():
+                    return summary_of(previous.grid(LOG_SHEET_NAME))
+        return {}
+
+    def write_log(self, log: LogSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
+        if sheet_name == LOG_SHEET_NAME:
+            dest = self.out or result_path(self.path, log.applied)
+        else:
+            dest = self.out or self.path.with_name(f"{self.path.stem}.{sheet_name.lower()}.xlsx")
+        if dest.resolve() == self.path.resolve():
+            raise InputError("The result would overwrite the input workbook; choose another name")
+        write_result_workbook(self.path, dest, log, sheet_name)
+        self.written = dest
+        return str(dest)
+
+    def selected_value(self) -> str | None:
+        return self.value
+
+    def open_new(self, kind: str, build: Callable[[Path], Path]) -> str:
+        dest = self.out or self.path.with_name(f"new-{kind}.xlsx")
+        if dest.resolve() == self.path.resolve():
+            raise InputError("The new workbook would overwrite this one; choose another name")
+        self.written = build(dest)
+        return str(dest)
+
+    def notify(self, text: str) -> None:
+        self.messages.append(text)
+
+    def confirm(self, question: str) -> bool:
+        return self.assume_yes
 
 
 def read_table(
     path: Path, *, sheet: str | None = None, preferred: Sequence[str] = ()
 ) -> tuple[Table, str]:
-    """One sheet of a workbook as a Table, and the sheet's name.
+    """One sheet of a workbook file as a Table, and the sheet's name.
 
     ``preferred`` names the sheet a template uses (e.g. "Users"); without it, the first visible
     worksheet that is not a log is read.
     """
-    with open_workbook(path) as workbook:
-        name = _choose_sheet(workbook, path, sheet, preferred)
-        table = _sheet_table(workbook, name, path, file_sha256(path))
-    table.sheet = None  # one sheet: its rows need no sheet name
-    return table, name
+    with FileWorkbook(path) as workbook:
+        name = find_sheet(workbook, sheet, preferred)
+        return table_from_grid(workbook, name, single=True), name
 
 
 def read_sheets(path: Path, names: Sequence[str]) -> dict[str, Table]:
-    """Those of the named sheets (any capitals) the workbook has, keyed by the name asked for."""
-    found: dict[str, Table] = {}
-    with open_workbook(path) as workbook:
-        sha256 = file_sha256(path)
-        present = {name.casefold(): name for name in workbook.sheet_names}
-        for wanted in names:
-            if wanted.casefold() in present:
-                found[wanted] = _sheet_table(workbook, present[wanted.casefold()], path, sha256)
-    return found
-
-
-def write_result(source: Path, dest: Path, log: LogSheet) -> Path:
-    """A copy of ``source`` with the log sheet, at ``dest``; the source is never written."""
-    write_result_workbook(source, dest, log)
-    return dest
-
-
-def result_path(source: Path, applied: bool) -> Path:
-    """Where the terminal writes a run's result: next to the input, named by the run's mode."""
-    return source.with_name(f"{source.stem}.{'applied' if applied else 'simulation'}.xlsx")
+    """Those of the named sheets (any capitals) a workbook file has, keyed by the name asked."""
+    with FileWorkbook(path) as workbook:
+        present = {name.casefold(): name for name in workbook.sheet_names()}
+        return {
+            wanted: table_from_grid(workbook, present[wanted.casefold()])
+            for wanted in names
+            if wanted.casefold() in present
+        }

@@ -56,19 +56,19 @@ def make_workbooks(folder: Path, accounts: int) -> None:
 
 
 def phase_setup(folder: Path, database: Path) -> None:
-    from addin.actions import import_roster_source, import_users_file
+    from addin.actions import import_file
     from backend.db import open_database
 
     engine = open_database(str(database))
-    import_roster_source(engine, folder / "setup.xlsx", apply=True, dest=folder / "s.out.xlsx")
-    import_users_file(engine, folder / "users.xlsx", apply=True, dest=folder / "u.out.xlsx")
+    import_file(engine, "roster", folder / "setup.xlsx", apply=True, dest=folder / "s.out.xlsx")
+    import_file(engine, "users", folder / "users.xlsx", apply=True, dest=folder / "u.out.xlsx")
 
 
 def phase_import(workbook: Path, database: Path, out: Path) -> None:
-    from addin.actions import import_links_file
+    from addin.actions import import_file
     from backend.db import open_database
 
-    import_links_file(open_database(str(database)), workbook, apply=True, dest=out)
+    import_file(open_database(str(database)), "links", workbook, apply=True, dest=out)
 
 
 def phase_floor(workbook: Path, database: Path, out: Path) -> None:

@@ -48,10 +48,10 @@ def make_workbook(path: Path, rows: int) -> None:
 
 
 def phase_import(workbook: Path, database: Path, out: Path) -> None:
-    from addin.actions import import_users_file
+    from addin.actions import import_file
     from backend.db import open_database
 
-    import_users_file(open_database(str(database)), workbook, apply=True, dest=out)
+    import_file(open_database(str(database)), "users", workbook, apply=True, dest=out)
 
 
 def phase_floor(workbook: Path, database: Path, out: Path) -> None:
