@@ -485,6 +485,68 @@ def addin_install(
     out.print(install_addin(xlam or build_addin()), highlight=False)
 
 
+@app.command("run")
+def run_command(
+    action: Annotated[
+        str,
+        typer.Argument(
+            help="A ribbon action: users.check, users.simulate, users.apply, "
+            "links.*, roster.*, lookup, template.new."
+        ),
+    ],
+    workbook_path: Annotated[Path, typer.Argument(help="The workbook (.xlsx) to act on.")],
+    out_path: OutOption = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Apply even if the sheet changed since its simulation.")
+    ] = False,
+    value: Annotated[
+        str | None, typer.Option(help="For lookup: the STUDENT_ID or LOGONID to look up.")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="For template.new: users, links, roster or autocreate.")
+    ] = None,
+) -> None:
+    """Run any ribbon button's action on a workbook file, exactly as Excel would."""
+    from addin.workbook_actions import dispatch
+    from addin.workbook_file import FileWorkbook
+
+    if action == "template.new" and not workbook_path.exists():
+        from addin.templates import build_template
+
+        out.print(
+            f"New {kind or 'users'} workbook: {build_template(kind or 'users', workbook_path)}"
+        )
+        return
+    db = engine()
+    with (
+        progress_bar() as progress,
+        FileWorkbook(workbook_path, out=out_path, assume_yes=yes, value=value) as workbook,
+    ):
+        result = dispatch(action, workbook, db, kind=kind, progress=progress)
+    for message in workbook.messages:
+        out.print(message, soft_wrap=True, highlight=False)
+    if isinstance(result, Report) and result.counts["error"]:
+        raise typer.Exit(1)
+
+
+templates_app = typer.Typer(help="The template workbooks staff fill in.", no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
+
+
+@templates_app.command("build")
+def templates_build(
+    folder: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder to write them to (default: workbook_templates)."),
+    ] = None,
+) -> None:
+    """Build the template workbooks (users, links, roster, AutoCreate) from the import columns."""
+    from addin.templates import build_all
+
+    for path in build_all(folder) if folder else build_all():
+        out.print(f"Template: {path}")
+
+
 @app.command()
 def init() -> None:
     """Create the database, or bring its tables up to date."""
