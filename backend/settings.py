@@ -19,6 +19,19 @@ class Settings(BaseSettings):
     # Seconds a write waits for another import's transaction before giving up.
     lock_timeout_s: int = 60
 
+    # Outgoing mail (the outbox).
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: str = "none"  # none | starttls | ssl
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "Parent Portal <no-reply@localhost>"
+    send_per_minute: int = 60
+    send_attempts: int = 5  # temporary (4xx) failures are retried this many times in all
+    # Account activation: the portal page that takes a token, and how long a token lasts.
+    activation_url: str = "https://portal.example.org/activate"
+    activation_hours: int = 72
+
 
 @lru_cache
 def get_settings() -> Settings:
