@@ -5,11 +5,11 @@ the file stores ``123``. python-calamine returns such a cell as the float ``123.
 number formats, which would lose the leading zeros that make the ID. This module reads the cell
 styles and number formats itself and gives back the text Excel shows for those cells only.
 
-The sheet XML is scanned with regular expressions over its bytes (no DTD or entity is ever
-processed), looking only at cells whose style pads with zeros. When a wanted cell has no ``r``
-address, or the default style itself pads, a full streaming parse (``defusedxml``, DTDs
-forbidden) counts cell positions the way calamine does.
-"""
+Speed matters (a roster can have 100k rows), so the sheet is only read when a style pads at all,
+and then scanned with regular expressions over its bytes for the cells whose style pads; no DTD
+or entity is processed there. Cells without an ``r`` address (allowed by the spec) and sheets
+whose default style pads are read by a streaming XML parser that counts positions the way
+calamine does: the C parser when the prolog is checked to hold no DTD, else defusedxml's."""
 
 import posixpath
 import re
@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from xml.etree import ElementTree
 from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring, iterparse
@@ -32,6 +33,7 @@ _STYLES_FALLBACK = "xl/styles.xml"
 MAX_EXACT = 10**15
 """Excel keeps 15 significant digits: larger integers are not shown as stored."""
 
+ZERO = ord("0")
 CHUNK_BYTES = 4 << 20
 """Sheet XML is scanned in pieces of about this size, cut after a whole row."""
 
@@ -63,6 +65,10 @@ class _Pattern:
     width: int
     suffix: str
 
+    @property
+    def literal(self) -> bool:
+        return bool(self.prefix or self.suffix)
+
     def render(self, value: int) -> str:
         return f"{self.prefix}{value:0{self.width}d}{self.suffix}"
 
@@ -80,15 +86,23 @@ class PaddingFormat:
     """A number format with at least one section that pads integers with zeros."""
 
     sections: tuple[_Section, ...]
+    positive: _Pattern | None
+    """The pattern for every positive value, when no condition makes the choice."""
 
     def text(self, value: float) -> str | None:
         """What Excel shows for ``value``, or None where it is not a padded integer we know."""
-        if not (0 <= value < MAX_EXACT) or not value.is_integer():
+        if not value.is_integer():
+            return None
+        return self.integer_text(int(value))
+
+    def integer_text(self, value: int) -> str | None:
+        """What Excel shows for the integer ``value``, or None (negative, too big, not padded)."""
+        if not 0 <= value < MAX_EXACT:
             return None
         section = self._section_for(value)
         if section is None or section.pattern is None:
             return None
-        return section.pattern.render(int(value))
+        return section.pattern.render(value)
 
     def _section_for(self, value: float) -> _Section | None:
         """Excel's choice of section for a value that is not negative."""
@@ -206,7 +220,8 @@ def padding_format(code: str) -> PaddingFormat | None:
     ``[<=99999]00000;General``), else None (``0``, ``0.00``, ``#,##0``, dates, General)."""
     sections = tuple(_parse_section(part) for part in _split_sections(code)[:3])
     if any(s.pattern is not None and s.pattern.width >= 2 for s in sections):
-        return PaddingFormat(sections)
+        unconditional = all(s.condition is None for s in sections[:2])
+        return PaddingFormat(sections, sections[0].pattern if unconditional else None)
     return None
 
 
@@ -325,6 +340,16 @@ def _column(letters: str) -> int:
     return number
 
 
+def _letters(column: int) -> str:
+    """Letters naming the 0-based column ``column`` (0 is ``A``, 26 is ``AA``)."""
+    letters = ""
+    column += 1
+    while column:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
 def _address(text: str | None) -> tuple[int, int] | None:
     found = _ADDRESS.fullmatch(text) if text else None
     if found is None:
@@ -351,133 +376,208 @@ class _Scan:
     columns: frozenset[int]
 
 
-def _root_prefix(head: bytes) -> tuple[bytes, bytes] | None:
-    """The sheet's root element name and namespace prefix (``b"x:"`` or ``b""``)."""
-    position = 0
+_DECLARATION = re.compile(rb"<\?xml\s[^>]*?\?>")
+_DECLARED_ENCODING = re.compile(rb"""\sencoding\s*=\s*["']([^"']*)["']""")
+_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?([A-Za-z_][\w.-]*)[\s/>]")
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class _Root:
+    """The sheet's root element: its local name and its namespace prefix (``b"x:"`` or ``b""``)."""
+
+    name: bytes
+    prefix: bytes
+
+
+def _plain_root(head: bytes) -> _Root | None:
+    """The root element, when the sheet is UTF-8 XML whose prolog has only a declaration,
+    comments and processing instructions; None otherwise (a DTD, another encoding ...).
+
+    A document type declaration can only come before the root element, so a sheet that passes
+    cannot declare entities: its bytes may be scanned directly or given to the C parser.
+    """
+    position = len(_UTF8_BOM) if head.startswith(_UTF8_BOM) else 0
+    declaration = _DECLARATION.match(head, position)
+    if declaration is not None:
+        encoding = _DECLARED_ENCODING.search(declaration.group())
+        if encoding is not None and encoding.group(1).lower() not in (b"utf-8", b"utf8"):
+            return None
+        position = declaration.end()
     while True:
-        while position < len(head) and head[position] in b" \t\r\n\xef\xbb\xbf":
+        while position < len(head) and head[position] in b" \t\r\n":
             position += 1
-        if head.startswith(b"<?", position):
-            position = head.find(b"?>", position)
-        elif head.startswith(b"<!--", position):
-            position = head.find(b"-->", position)
-        elif head.startswith(b"<!", position):
-            raise ValueError("the sheet XML has a document type declaration")
+        if head.startswith(b"<!--", position):
+            end = head.find(b"-->", position + 4)
+            position = -1 if end < 0 else end + 3
+        elif head.startswith(b"<?", position) and not head.startswith(b"<?xml", position):
+            end = head.find(b"?>", position + 2)
+            position = -1 if end < 0 else end + 2
         else:
-            found = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?([A-Za-z_][\w.-]*)").match(
-                head, position
-            )
+            found = _ROOT.match(head, position)
             if found is None:
                 return None
-            prefix = found.group(1) + b":" if found.group(1) else b""
-            return found.group(2), prefix
+            return _Root(found.group(2), found.group(1) + b":" if found.group(1) else b"")
         if position < 0:
             return None
-        position += 2
 
 
-def _fast_scan(
-    stream: IO[bytes], head: bytes, prefix: bytes, scan: _Scan
-) -> dict[tuple[int, int], str]:
-    """Regex scan for cells with a padding style; raises _NeedFullScan on an unaddressed one."""
-    p = re.escape(prefix)
-    ids = b"|".join(str(s).encode() for s in sorted(scan.styles, reverse=True))
-    cell = re.compile(
-        rb"<" + p + rb"c(?=\s)([^>]*?\ss\s*=\s*[\"'](" + ids + rb")[\"'][^>]*?)"
-        rb"(?:/>|>(.*?)</" + p + rb"c\s*>)",
-        re.DOTALL,
-    )
-    address = re.compile(rb"""\sr\s*=\s*["']([A-Z]{1,3})([1-9]\d{0,6})["']""")
-    kind = re.compile(rb"""\st\s*=\s*["']([^"']*)["']""")
-    value = re.compile(rb"<" + p + rb"v(?:\s[^>]*)?>([^<]*)</")
-    row_end = b"</" + prefix + b"row>"
-    letters: dict[bytes, int] = {}
-    result: dict[tuple[int, int], str] = {}
-    columns = scan.columns
-    styles = scan.styles
+class _RegexScan:
+    """Cells with a padding style found by regular expressions over the sheet's bytes.
 
-    def scan_piece(piece: bytes) -> None:
-        for found in cell.finditer(piece):
+    Most writers spell a cell ``<c r="A2" s="1" t="n"><v>7</v></c>``: one expression reads
+    those. Each piece of the sheet is checked by counting every ``s="<padding style>"`` in it:
+    when a cell is written any other way (other attribute order, quotes, spaces, an inline
+    string, a row style), the counts differ and the piece is read with a looser expression.
+    """
+
+    def __init__(self, prefix: bytes, scan: _Scan) -> None:
+        p = re.escape(prefix)
+        ids = b"|".join(str(s).encode() for s in sorted(scan.styles, reverse=True))
+        self.usual = re.compile(
+            rb"<" + p + rb'c r="([A-Z]{1,3})([1-9]\d{0,6})" s="(' + ids + rb')"'
+            rb'(?: t="([a-z]+)")?(?: ?/>|>(?:<' + p + rb"f(?: [^>]*)?(?:/>|>[^<]*</" + p + rb"f>))?"
+            rb"(?:<" + p + rb"v>([^<]*)</" + p + rb"v>)?</" + p + rb"c>)"
+        )
+        # Any "s" attribute follows white space; the first count, quicker, may also catch the
+        # end of other names (copies="1"), and only then is the exact count needed.
+        self.mentions = re.compile(rb"""s\s*=\s*["'](?:""" + ids + rb""")["']""")
+        self.attributes = re.compile(rb"""\ss\s*=\s*["'](?:""" + ids + rb""")["']""")
+        self.loose = re.compile(
+            rb"<" + p + rb"c(?=\s)([^>]*?\ss\s*=\s*[\"'](" + ids + rb")[\"'][^>]*?)"
+            rb"(?:/>|>(.*?)</" + p + rb"c\s*>)",
+            re.DOTALL,
+        )
+        self.address = re.compile(rb"""\sr\s*=\s*["']([A-Z]{1,3})([1-9]\d{0,6})["']""")
+        self.kind = re.compile(rb"""\st\s*=\s*["']([^"']*)["']""")
+        self.value = re.compile(rb"<" + p + rb"v(?:\s[^>]*)?>([^<]*)</")
+        self.row_end = b"</" + prefix + b"row>"
+        self.columns = {_letters(c).encode(): c for c in scan.columns}
+        self.styles = {str(s).encode(): fmt for s, fmt in scan.styles.items()}
+        self.result: dict[tuple[int, int], str] = {}
+
+    def run(self, stream: IO[bytes], head: bytes) -> dict[tuple[int, int], str]:
+        """Scan the rest of ``stream`` (``head`` already read) in pieces cut after a row."""
+        buffer = head
+        while True:
+            chunk = stream.read(CHUNK_BYTES)
+            if not chunk:
+                self.piece(buffer)
+                return self.result
+            buffer += chunk
+            cut = buffer.rfind(self.row_end)
+            if cut >= 0:
+                cut += len(self.row_end)
+                self.piece(buffer[:cut])
+                buffer = buffer[cut:]
+
+    def piece(self, piece: bytes) -> None:
+        hits = self.usual.findall(piece)
+        if len(hits) != len(self.mentions.findall(piece)) and len(hits) != len(
+            self.attributes.findall(piece)
+        ):
+            self.loose_piece(piece)
+            return
+        columns, styles, result = self.columns, self.styles, self.result
+        for letters, row, style, kind, value in hits:
+            column = columns.get(letters)
+            if column is None or (kind and kind != b"n") or not value:
+                continue
+            pattern = styles[style].positive
+            if pattern is not None and value.isdigit() and value[0] != ZERO and len(value) < 16:
+                # The usual case, inline: this loop runs once per ID in the sheet.
+                digits = value.zfill(pattern.width).decode()
+                result[int(row) - 1, column] = (
+                    f"{pattern.prefix}{digits}{pattern.suffix}" if pattern.literal else digits
+                )
+            else:
+                self.add(int(row) - 1, column, style, value)
+
+    def loose_piece(self, piece: bytes) -> None:
+        for found in self.loose.finditer(piece):
             attributes, style, content = found.groups()
-            where = address.search(attributes)
+            where = self.address.search(attributes)
             if where is None:
                 raise _NeedFullScan
-            column = letters.get(where.group(1))
-            if column is None:
-                column = letters[where.group(1)] = _column(where.group(1).decode())
-            if column not in columns or content is None:
+            column = self.columns.get(where.group(1))
+            if column is None or content is None:
                 continue
-            t = kind.search(attributes)
-            if t is not None and t.group(1) != b"n":
+            kind = self.kind.search(attributes)
+            if kind is not None and kind.group(1) != b"n":
                 continue
-            v = value.search(content)
-            number = _number(v.group(1)) if v else None
-            if number is None:
-                continue
-            text = styles[int(style)].text(number)
-            if text is not None:
-                result[int(where.group(2)) - 1, column] = text
+            value = self.value.search(content)
+            if value is not None:
+                self.add(int(where.group(2)) - 1, column, style, value.group(1))
 
-    buffer = head
-    while True:
-        chunk = stream.read(CHUNK_BYTES)
-        if chunk:
-            buffer += chunk
-            cut = buffer.rfind(row_end)
-            if cut < 0:
-                continue
-            cut += len(row_end)
-            scan_piece(buffer[:cut])
-            buffer = buffer[cut:]
+    def add(self, row: int, column: int, style: bytes, value: bytes) -> None:
+        fmt = self.styles[style]
+        if value.isdigit():
+            text = fmt.integer_text(int(value))
         else:
-            scan_piece(buffer)
-            return result
+            number = _number(value)
+            text = fmt.text(number) if number is not None else None
+        if text is not None:
+            self.result[row, column] = text
 
 
-def _full_scan(stream: IO[bytes], scan: _Scan) -> dict[tuple[int, int], str]:
+def _full_scan(stream: IO[bytes], scan: _Scan, plain: bool) -> dict[tuple[int, int], str]:
     """Every cell placed as calamine places it: by its ``r`` address, else by counting
     (a row without ``r`` follows the previous row; a cell without one follows its left
-    neighbour)."""
+    neighbour).
+
+    ``plain`` says the prolog was checked by ``_plain_root`` (no DTD is possible): the
+    C parser of the standard library is then safe and about twice as fast as defusedxml's.
+    """
     result: dict[tuple[int, int], str] = {}
+    styles = {str(index): fmt for index, fmt in scan.styles.items()}
+    default = scan.styles.get(0)
+    columns = scan.columns
     row = -1
-    next_column = 0
-    sheet_data: Element | None = None
-    default_style = scan.styles.get(0)
-    events: Iterator[tuple[str, Element]] = iterparse(
-        stream, events=("start", "end"), forbid_dtd=True
+    events: Iterator[tuple[str, Element]] = (
+        ElementTree.iterparse(stream, events=("end",))
+        if plain
+        else iterparse(stream, events=("end",), forbid_dtd=True)
     )
-    for event, element in events:
-        name = _local(element.tag)
-        if event == "start":
-            if name == "sheetData":
-                sheet_data = element
-            elif name == "row":
-                where = element.get("r", "").strip()
-                row = int(where) - 1 if where.isdigit() else row + 1
-                next_column = 0
+    for _, element in events:
+        tag = element.tag
+        if not (tag == "row" or tag.endswith("}row")):
             continue
-        if name == "row":
-            if sheet_data is not None:
-                sheet_data.clear()
-            continue
-        if name != "c":
-            continue
-        place = _address(element.get("r"))
-        if place is None:
-            place = (row, next_column)
-        next_column = place[1] + 1
-        if place[1] not in scan.columns or element.get("t", "n") != "n":
-            continue
-        style = element.get("s")
-        fmt = scan.styles.get(int(style)) if style and style.isdigit() else default_style
-        if fmt is None:
-            continue
-        v = next((child.text for child in element if _local(child.tag) == "v"), None)
-        number = _number(v)
-        text = fmt.text(number) if number is not None else None
-        if text is not None:
-            result[place] = text
+        where = element.get("r", "").strip()
+        row = int(where) - 1 if where.isdigit() else row + 1
+        cell_tag, value_tag = tag[:-3] + "c", tag[:-3] + "v"
+        anchor: str | None = None  # the last cell with an address, and cells since then
+        since = 0
+        for cell in element:
+            if cell.tag != cell_tag:
+                continue
+            address = cell.get("r")
+            if address is not None:
+                anchor, since = address, 0
+            else:
+                since += 1
+            style = cell.get("s")
+            fmt = default if style is None else styles.get(style.strip())
+            if fmt is None or cell.get("t", "n") != "n":
+                continue
+            place = _place(anchor, since, row)
+            if place is None or place[1] not in columns:
+                continue
+            number = _number(cell.findtext(value_tag))
+            text = fmt.text(number) if number is not None else None
+            if text is not None:
+                result[place] = text
+        element.clear()  # rows are done with: keep memory flat on big sheets
     return result
+
+
+def _place(anchor: str | None, since: int, row: int) -> tuple[int, int] | None:
+    """Where calamine puts a cell ``since`` cells after the addressed cell ``anchor``."""
+    if anchor is None:
+        return row, since - 1
+    where = _address(anchor)
+    if where is None:
+        return None
+    return where if since == 0 else (row, where[1] + since)
 
 
 def zero_padded_cells(path: Path, sheet: str, columns: Iterable[int]) -> dict[tuple[int, int], str]:
@@ -503,16 +603,15 @@ def zero_padded_cells(path: Path, sheet: str, columns: Iterable[int]) -> dict[tu
         if name is None:
             raise KeyError(f"the workbook lacks the part {part} of the sheet {sheet!r}")
         scan = _Scan(styles, wanted)
-        if 0 not in styles:
-            with package.open(name) as stream:
-                head = stream.read(CHUNK_BYTES)
-                if not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-                    root = _root_prefix(head)
-                    if root is None or root[0] != b"worksheet":
-                        return {}
-                    try:
-                        return _fast_scan(stream, head, root[1], scan)
-                    except _NeedFullScan:
-                        pass
         with package.open(name) as stream:
-            return _full_scan(stream, scan)
+            head = stream.read(CHUNK_BYTES)
+            root = _plain_root(head)
+            if root is not None and root.name != b"worksheet":
+                return {}  # a chart sheet or dialog sheet has no cells
+            if root is not None and 0 not in styles:
+                try:
+                    return _RegexScan(root.prefix, scan).run(stream, head)
+                except _NeedFullScan:
+                    pass
+        with package.open(name) as stream:
+            return _full_scan(stream, scan, plain=root is not None)

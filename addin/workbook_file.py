@@ -6,6 +6,7 @@ Reading goes through python-calamine (about 8x faster than openpyxl) once the fi
 """
 
 import hashlib
+import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,10 +14,12 @@ from types import TracebackType
 from typing import Any
 
 import defusedxml.ElementTree as SafeET
+import xlsxwriter
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from addin.file_checks import check_workbook_file
 from addin.log_sheet import LOG_SHEET_NAME, LogSheet
+from addin.number_formats import zero_padded_cells
 from addin.workbook import NOT_INPUT, find_sheet, table_from_grid
 from addin.xlsx_result import write_result_workbook
 from backend.errors import InputError
@@ -37,6 +40,16 @@ def file_sha256(path: Path) -> str:
 def result_path(source: Path, applied: bool) -> Path:
     """Where the terminal writes a run's result: next to the input, named by the run's mode."""
     return source.with_name(f"{source.stem}.{'applied' if applied else 'simulation'}.xlsx")
+
+
+def write_log_workbook(dest: Path, log: LogSheet) -> Path:
+    """A workbook of its own holding only the log, for runs whose input was not a workbook."""
+    with tempfile.TemporaryDirectory() as folder:
+        blank = Path(folder) / "blank.xlsx"
+        with xlsxwriter.Workbook(blank) as workbook:
+            workbook.add_worksheet(LOG_SHEET_NAME)
+        write_result_workbook(blank, dest, log)
+    return dest
 
 
 def summary_of(grid: list[list[Any]]) -> dict[str, Any]:
@@ -115,10 +128,19 @@ class FileWorkbook:
         return None
 
     def grid(self, sheet: str) -> list[list[Any]]:
+        """The cells as calamine reads them, but numbers shown with leading zeros (an ID typed
+        as 00123 into a cell formatted 00000) come as the text Excel shows."""
         try:
-            return self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            cells = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except CalamineError as exc:
             raise self._unreadable(exc) from None
+        columns = {
+            j for row in cells for j, v in enumerate(row) if type(v) is float and v.is_integer()
+        }
+        if columns:
+            for (i, j), text in zero_padded_cells(self.path, sheet, columns).items():
+                cells[i][j] = text
+        return cells
 
     def sha256(self) -> str | None:
         if self._sha256 is None:
