@@ -16,9 +16,7 @@ EXAMPLE_PREFIX = "Example:"
 
 def is_example_row(cells: Sequence[Any]) -> bool:
     first = next((c for c in cells if c not in (None, "")), None)
-    return isinstance(first, str) and first.strip().casefold().startswith(
-        EXAMPLE_PREFIX.casefold()
-    )
+    return isinstance(first, str) and first.strip().casefold().startswith(EXAMPLE_PREFIX.casefold())
 
 
 def template_kind(refers_to: str | None) -> str | None:

@@ -1,0 +1,272 @@
+"""The ribbon's actions on a live book (through a checked xlwings double) and on a file agree."""
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xlwings as xw
+from helpers import read_log, run_cli, write_workbook
+from sqlalchemy import Engine, create_engine, text
+from xlwings_double import PAIRS, TEST_ONLY, FakeBook, FakeSheet
+
+from addin.excel_addin import RIBBON_ACTIONS
+from addin.excel_entry import run_action
+from addin.excel_functions import account_status, student_logons
+from addin.excel_workbook import ExcelWorkbook, inert
+from addin.workbook_actions import ACTIONS, dispatch
+from addin.workbook_file import FileWorkbook
+from backend.db import make_engine
+from backend.errors import HeaderError, InputError
+
+USERS = [
+    ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"],
+    ["Example: jane.doe@example.org", "Jane", "Doe", "GUARDIAN"],
+    ["ann@example.org", "Ann", "Lee", "GUARDIAN"],
+    ["=1+2@school.org", "Formula", "Person", "GUARDIAN"],
+    ["bad@@example.org", "Bad", "Row", "GUARDIAN"],
+    ["00123", "Zoe", "Ng", "STUDENT"],
+]
+TEMPLATE = {"PortalTemplate": '="users"'}
+
+
+def real(name: str) -> type:
+    target: Any = xw
+    for part in name.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def samples() -> dict[type, Any]:
+    book = FakeBook("b.xlsx", {"Users": USERS}, TEMPLATE, selection=("Users", "A3"))
+    sheet = book.sheets["Users"]
+    cell = sheet.range("A1")
+    return {
+        type(book): book,
+        FakeSheet: sheet,
+        type(cell): cell,
+        type(book.app): book.app,
+        type(book.sheets): book.sheets,
+        type(next(iter(book.names))): next(iter(book.names)),
+        type(book.names): book.names,
+        type(cell.font): cell.font,
+        type(sheet.tables): sheet.tables,
+        type(sheet.freeze_panes): sheet.freeze_panes,
+        type(cell.conditional_formats): cell.conditional_formats,
+        type(cell.columns): cell.columns,
+    }
+
+
+def test_the_double_only_has_what_xlwings_has() -> None:
+    for double, instance in samples().items():
+        target = real(PAIRS[double])
+        names = {n for n in [*vars(double), *vars(instance)] if not n.startswith("_")}
+        for name in names - TEST_ONLY:
+            assert hasattr(target, name), f"xlwings {target.__name__} has no {name}"
+            ours = getattr(double, name, None)
+            if callable(ours) and not isinstance(ours, type):
+                theirs = inspect.signature(getattr(target, name)).parameters
+                for parameter in inspect.signature(ours).parameters:
+                    assert parameter in theirs or "options" in theirs, (
+                        f"{target.__name__}.{name} takes no '{parameter}'"
+                    )
+
+
+def file_and_book(tmp_path: Path, rows: list[list[Any]]) -> tuple[Path, FakeBook]:
+    path = write_workbook(tmp_path / "users.xlsx", rows[0], rows[1:])
+    return path, FakeBook("users.xlsx", {"Users": rows}, TEMPLATE)
+
+
+def log_rows(values: list[list[Any]]) -> list[list[Any]]:
+    header = next(i for i, row in enumerate(values) if row and row[0] == "Row")
+    return [row[:5] for row in values[header + 1 :] if any(v is not None for v in row)]
+
+
+def test_excel_and_file_give_the_same_log(tmp_path: Path, database_url: str) -> None:
+    path, book = file_and_book(tmp_path, USERS)
+    engine = make_engine(database_url)
+    with FileWorkbook(path, out=tmp_path / "file-log.xlsx") as workbook:
+        file_report = dispatch("users.simulate", workbook, engine)
+    excel_report = dispatch("users.simulate", ExcelWorkbook(book), engine)
+    assert [(r.row, r.key, r.action, r.reason) for r in file_report.results] == [
+        (r.row, r.key, r.action, r.reason) for r in excel_report.results
+    ]
+    _, from_file = read_log(tmp_path / "file-log.xlsx")
+    from_excel = log_rows(book.sheets["Import Log"].values())
+    assert [[r.row, r.key, r.action, r.changes, r.reason] for r in from_file] == from_excel
+    assert [row[1] for row in from_excel] == [
+        "ann@example.org",
+        "=1+2@school.org",
+        "bad@@example.org",
+        "00123",
+    ]  # no example row
+    log = book.sheets["Import Log"]
+    assert log.formats  # the table is formatted as text, so typed text stays text
+    assert len(log.rules) == 5 and log.tables_added and log.frozen == "1:14"
+    assert book.app.alerts[-1][0].startswith("Simulation (nothing saved): 3 added")
+    engine.dispose()
+
+
+def test_the_cli_gives_the_same_log_as_excel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, book = file_and_book(tmp_path, USERS)
+    url = f"sqlite:///{tmp_path / 'portal.sqlite'}"
+    assert run_cli(capsys, "--db", url, "import", "users", str(path)).code == 1
+    _, from_cli = read_log(tmp_path / "users.simulation.xlsx")
+    engine = make_engine(url)
+    dispatch("users.simulate", ExcelWorkbook(book), engine)
+    engine.dispose()
+    assert [[r.row, r.key, r.action, r.changes, r.reason] for r in from_cli] == log_rows(
+        book.sheets["Import Log"].values()
+    )
+
+
+def test_calls_to_excel_do_not_grow_with_rows(tmp_path: Path, engine: Engine) -> None:
+    def calls(rows: int) -> list[str]:
+        sheet = [USERS[0]] + [[f"p{n}@example.org", "A", "B", "GUARDIAN"] for n in range(rows)]
+        book = FakeBook("users.xlsx", {"Users": sheet}, TEMPLATE)
+        dispatch("users.simulate", ExcelWorkbook(book), engine)
+        return book.calls.log
+
+    assert calls(10) == calls(10_000)
+
+
+def test_apply_refuses_a_sheet_changed_since_its_simulation(tmp_path: Path, engine: Engine) -> None:
+    book = FakeBook("users.xlsx", {"Users": USERS}, TEMPLATE, answers=["no", "yes"])
+    workbook = ExcelWorkbook(book)
+    dispatch("users.simulate", workbook, engine)
+    book.sheets["Users"].cells[(3, 2)] = "Annie"  # edited after the simulation
+    assert run_action("users.apply", workbook, engine) is None  # the user said no
+    assert "has changed since its last simulation" in book.app.alerts[-1][0]
+    assert accounts(engine) == 0
+    report = run_action("users.apply", workbook, engine)  # the user said yes
+    assert report.counts["added"] == 3 and accounts(engine) == 3
+    again = dispatch("users.simulate", workbook, engine)
+    assert {r.action for r in again.results} == {"skipped", "error"}
+    unchanged = run_action("users.apply", workbook, engine)  # simulated as is: no question
+    assert unchanged.counts["added"] == 0 and book.app._answers == []
+
+
+def accounts(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM portal_users")).scalar_one()
+
+
+def test_header_problems_name_each_header_and_write_nothing(engine: Engine) -> None:
+    rows = [["LOGONID", "FRIST_NAME", "LAST_NAME", "LOGONID"], ["a@example.org", "A", "B", "x"]]
+    book = FakeBook("users.xlsx", {"Users": rows}, TEMPLATE)
+    with pytest.raises(HeaderError) as caught:
+        dispatch("users.check", ExcelWorkbook(book), engine)
+    message = str(caught.value)
+    assert "missing required columns FIRST_NAME, USER_TYPE" in message
+    assert "unknown column 'FRIST_NAME'" in message and "LOGONID appears twice" in message
+    assert run_action("users.apply", ExcelWorkbook(book), engine) is None
+    assert "Import Log" not in [s.name for s in book.sheets]
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM batches")).scalar_one() == 0
+
+
+def test_every_ribbon_action_runs(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from addin.workbook_actions import KINDS
+
+    monkeypatch.setattr("addin.excel_workbook.documents_folder", lambda: tmp_path / "docs")
+    assert set(RIBBON_ACTIONS) <= set(ACTIONS)
+    sheets = {
+        "users": {"Users": USERS},
+        "links": {"Links": [["LOGONID", "STUDENT_ID"], ["ann@example.org", "001"]]},
+        "autocreate": {
+            "Students": [["STUDENT_ID"]],
+            "Options": [
+                ["Option", "Value", "Description"],
+                ["SIMULATION", "N", None],
+                ["SCHOOLS", "101", None],
+            ],
+        },
+        "roster": {
+            "Students": [
+                ["STUDENT_ID", "FIRST_NAME", "LAST_NAME", "SCHOOL"],
+                ["001", "Ava", "Lee", None],
+            ]
+        },
+    }
+    for action in RIBBON_ACTIONS:
+        kind = action.split(".")[0]
+        book = FakeBook(
+            f"{kind}.xlsx",
+            sheets.get(kind, sheets["users"]),
+            {"PortalTemplate": f'="{kind if kind in KINDS else "users"}"'},
+            answers=["yes"],
+            selection=("Users", "A3"),
+        )
+        opened: list[str] = []
+        workbook = ExcelWorkbook(book, open_book=opened.append)
+        result = run_action(action, workbook, engine)
+        assert book.app.alerts, action
+        if action == "lookup":
+            assert "Account ann@example.org: see sheet 'Lookup'" in book.app.alerts[-1][0]
+            assert book.sheets["Lookup"].values()[0][0] == "Account ann@example.org"
+        elif action == "template.new":
+            assert opened and Path(opened[0]).exists()
+        elif action.endswith(".check"):
+            assert "Headers are fine" in result
+        else:
+            assert result is not None and result.batch_id
+
+
+def test_inert_keeps_text_as_text() -> None:
+    for text_value in (
+        "=1+2@school.org",
+        "+1 555",
+        "-5",
+        "@home",
+        "00123",
+        "1/2",
+        "TRUE",
+        "12:30",
+        "3.5%",
+    ):
+        assert inert(text_value) == "'" + text_value
+    for plain in ("ann@example.org", "Jane", "Room 5B"):
+        assert inert(plain) == plain
+    assert inert(5) == 5
+
+
+def test_worksheet_functions(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from addin import excel_entry
+
+    monkeypatch.setattr(excel_entry, "engine", lambda: engine)
+    monkeypatch.setattr("addin.excel_functions.engine", lambda: engine)
+    book = FakeBook("users.xlsx", {"Users": USERS}, TEMPLATE, answers=["yes"])
+    run_action("users.apply", ExcelWorkbook(book), engine)
+    assert account_status("ANN@example.org") == "ACTIVE GUARDIAN account, 0 students"
+    assert account_status("nobody@example.org") == "no account"
+    assert student_logons("404") == [["no such student"]]
+
+
+def test_lookup_in_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_workbook(tmp_path / "users.xlsx", USERS[0], USERS[2:3])
+    url = f"sqlite:///{tmp_path / 'portal.sqlite'}"
+    assert run_cli(capsys, "--db", url, "import", "users", str(path), "--apply").code == 0
+    found = run_cli(capsys, "--db", url, "run", "lookup", str(path), "--value", "ann@example.org")
+    assert found.code == 0 and "Account ann@example.org" in found.stdout
+    assert (tmp_path / "users.lookup.xlsx").exists()
+    refused = run_cli(capsys, "--db", url, "run", "users.apply", str(path))
+    assert refused.code == 2 and "changed since its last simulation" in refused.stderr
+    simulated = run_cli(capsys, "--db", url, "run", "users.simulate", str(path))
+    assert simulated.code == 0 and (tmp_path / "users.simulation.xlsx").exists()
+    applied = run_cli(capsys, "--db", url, "run", "users.apply", str(path))
+    assert applied.code == 0 and "Imported: 0 added" in applied.stdout
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        kinds = connection.execute(text("SELECT mode FROM batches ORDER BY id")).scalars().all()
+    engine.dispose()
+    assert kinds == ["apply", "simulation", "apply"]
+    wrong = run_cli(capsys, "--db", url, "run", "links.simulate", str(path))
+    assert wrong.code == 2 and "holds a users import" in wrong.stderr
+    with pytest.raises(InputError):
+        dispatch("nonsense", FileWorkbook(path), make_engine(url))
