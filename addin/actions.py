@@ -1,17 +1,14 @@
 """Imports of files named on the terminal: workbooks through ``FileWorkbook``, and OneRoster
 bundles, which are folders or zips of CSV files rather than workbooks."""
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
 from sqlalchemy import Engine
 
-from addin.log_sheet import LOG_SHEET_NAME, log_from_report
+from addin.log_sheet import log_from_report
 from addin.workbook_actions import KINDS, run_import
-from addin.workbook_file import FileWorkbook, result_path
-from addin.xlsx_result import write_result_workbook
+from addin.workbook_file import FileWorkbook, result_path, write_log_workbook
 from backend.importing import Progress, Report, collector_paused, no_progress
 
 
@@ -64,9 +61,5 @@ def _import_bundle(
         progress=progress,
     )
     dest = dest or result_path(path.with_suffix(".xlsx"), apply)
-    with tempfile.TemporaryDirectory() as folder:
-        blank = Path(folder) / "blank.xlsx"
-        with xlsxwriter.Workbook(blank) as workbook:
-            workbook.add_worksheet(LOG_SHEET_NAME)
-        write_result_workbook(blank, dest, log_from_report(report, KINDS["roster"].key_header))
+    write_log_workbook(dest, log_from_report(report, KINDS["roster"].key_header))
     return report, dest

@@ -29,7 +29,7 @@ from backend.contact_card import (
 from backend.db import migrate, normalise_url, open_database
 from backend.errors import InputError, PortalError
 from backend.importing import Progress as ProgressCallback
-from backend.importing import Report, describe_changes
+from backend.importing import Report, cell_text, describe_changes
 from backend.settings import get_settings
 from backend.users_import import IMPORT_MODES, ImportMode
 
@@ -106,12 +106,11 @@ def progress_bar() -> Iterator[ProgressCallback]:
 
 def print_report(report: Report, log_path: Path | None) -> None:
     counts = report.counts
+    source = f" of {report.source_name}" if report.source_name else ""
     if report.mode == "apply":
-        out.print(f"[bold green]APPLIED[/] {report.kind} of {report.source_name}: changes saved.")
+        out.print(f"[bold green]APPLIED[/] {report.kind}{source}: changes saved.")
     else:
-        out.print(
-            f"[bold yellow]SIMULATION[/] {report.kind} of {report.source_name}: nothing was saved."
-        )
+        out.print(f"[bold yellow]SIMULATION[/] {report.kind}{source}: nothing was saved.")
     out.print(
         f"Batch {report.batch_id}: {len(report.results)} rows: "
         f"[green]{counts['added']} added[/], [yellow]{counts['updated']} updated[/], "
@@ -529,7 +528,7 @@ def run_command(
         raise typer.Exit(1)
 
 
-templates_app = typer.Typer(help="The template workbooks staff fill in.", no_args_is_help=True)
+templates_app = typer.Typer(help="Template workbooks and email templates.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
 
 
@@ -545,6 +544,192 @@ def templates_build(
 
     for path in build_all(folder) if folder else build_all():
         out.print(f"Template: {path}")
+
+
+@app.command("autocreate")
+def autocreate_command(
+    school: Annotated[
+        list[str] | None, typer.Option(help="Only students of this school (code); repeatable.")
+    ] = None,
+    grade: Annotated[
+        list[str] | None, typer.Option(help="Only students in this grade; repeatable.")
+    ] = None,
+    students: Annotated[
+        Path | None,
+        typer.Option(
+            help="Only these students: a workbook whose first column is STUDENT_ID, "
+            "or a text file with one ID a line."
+        ),
+    ] = None,
+    create_accounts: Annotated[
+        bool, typer.Option(help="Create accounts for guardians whose email is no logon yet.")
+    ] = True,
+    attach_existing: Annotated[
+        bool, typer.Option(help="Attach students to guardians' existing accounts.")
+    ] = True,
+    guardians_only: Annotated[
+        bool, typer.Option(help="Only contacts flagged as guardians.")
+    ] = True,
+    portal_access_only: Annotated[
+        bool, typer.Option(help="Only contacts whose portal access is allowed.")
+    ] = True,
+    max_priority: Annotated[
+        int | None, typer.Option(help="Only contacts of this priority or better (1 = first).")
+    ] = None,
+    email_template: Annotated[
+        str | None, typer.Option(help="Email each new account with this template.")
+    ] = None,
+    apply: ApplyOption = False,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Result workbook (default autocreate.simulation.xlsx or "
+            "autocreate.applied.xlsx here).",
+        ),
+    ] = None,
+) -> None:
+    """AutoCreate: accounts from students' guardian contacts, simulation first."""
+    from addin.log_sheet import log_from_report
+    from addin.workbook_file import write_log_workbook
+    from backend.autocreate import Options, autocreate, split_list
+
+    options = Options(
+        schools=split_list(school),
+        grades=split_list(grade),
+        students=read_student_ids(students) if students else [],
+        create_accounts=create_accounts,
+        attach_existing=attach_existing,
+        guardians_only=guardians_only,
+        portal_access_only=portal_access_only,
+        max_priority=max_priority,
+        email_template=email_template,
+    )
+    db = engine()
+    with progress_bar() as progress:
+        report = autocreate(db, options, apply=apply, progress=progress)
+    dest = out_path or Path(f"autocreate.{'applied' if apply else 'simulation'}.xlsx")
+    write_log_workbook(dest, log_from_report(report, "STUDENT_ID / CONTACT_ID"))
+    for label, value in report.extra:
+        out.print(f"{label}: {value}")
+    finish(report, dest)
+
+
+def read_student_ids(path: Path) -> list[str]:
+    """Student IDs from a workbook's first column (under a header) or a text file's lines."""
+    if path.suffix.lower() == ".xlsx":
+        from addin.workbook_file import read_table
+
+        table, _ = read_table(path, preferred=("Students",))
+        return [cell_text(cells[0]) or "" for _, cells in table.rows if cells]
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name} could not be read as a list of student IDs: {exc}") from None
+    return [line.strip() for line in lines if line.strip() and line.strip() != "STUDENT_ID"]
+
+
+email_app = typer.Typer(
+    help="Email templates: what AutoCreate sends new accounts.", no_args_is_help=True
+)
+templates_app.add_typer(email_app, name="email")
+
+
+@email_app.command("list")
+def email_list() -> None:
+    """List the email templates."""
+    from backend.email_templates import DEFAULT_NAME, list_templates
+
+    templates = list_templates(engine())
+    for template in templates:
+        out.print(f"{template.name}: {template.subject}", highlight=False)
+    if not any(t.name == DEFAULT_NAME for t in templates):
+        out.print(f"{DEFAULT_NAME}: (built in; `portal templates email show {DEFAULT_NAME}`)")
+
+
+@email_app.command("show")
+def email_show(name: Annotated[str, typer.Argument(help="The template's name.")]) -> None:
+    """Show a template, and the merge fields it may use."""
+    from backend.email_templates import FIELDS, get_template
+
+    template = get_template(engine(), name)
+    out.print(f"Subject: {template.subject}\n\n{template.body}", highlight=False, markup=False)
+    out.print(
+        "Merge fields: " + ", ".join(f"{{{{ {field} }}}}" for field in FIELDS),
+        highlight=False,
+        markup=False,
+    )
+
+
+@email_app.command("set")
+def email_set(
+    name: Annotated[str, typer.Argument(help="The template's name.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A text file: a 'Subject: ...' line, a blank line, then the body."),
+    ],
+) -> None:
+    """Add or replace a template from a text file; unknown merge fields are refused."""
+    from backend.email_templates import parse_text, set_template
+
+    try:
+        text_value = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file.name} could not be read: {exc}") from None
+    template = parse_text(name, text_value)
+    set_template(engine(), template.name, template.subject, template.body)
+    out.print(f"Saved email template '{template.name}'.")
+
+
+outbox_app = typer.Typer(help="Emails waiting to go, sent, or refused.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("list")
+def outbox_list(
+    status: Annotated[
+        str | None, typer.Option(help="Only queued, sending, sent, failed or skipped.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+) -> None:
+    """List the outbox: who each message goes to, its state and the server's last reply."""
+    from backend.outbox import counts, list_messages
+
+    db = engine()
+    out.print(", ".join(f"{n} {s}" for s, n in counts(db).items()))
+    table = RichTable("Id", "To", "Subject", "Status", "Attempts", "Last reply")
+    for message in list_messages(db, status, limit):
+        table.add_row(
+            str(message.id),
+            message.to_address,
+            message.subject,
+            message.status,
+            str(message.attempts),
+            message.last_error or "",
+        )
+    out.print(table)
+
+
+@outbox_app.command("send")
+def outbox_send() -> None:
+    """Send what is queued and due, over SMTP (PORTAL_SMTP_* settings), throttled."""
+    from backend.outbox import send_pending
+
+    with progress_bar() as progress:
+        result = send_pending(engine(), progress=progress)
+    out.print(
+        f"Sent {result.sent}, to retry later {result.retried}, failed {result.failed}, "
+        f"skipped {result.skipped}, still waiting {result.waiting}."
+    )
+    if result.stuck:
+        out.print(
+            f"{result.stuck} messages were left 'sending' by an interrupted run; they are "
+            "not sent again on their own (check the mail server's log first)."
+        )
+    if result.error:
+        raise InputError(f"The mail server could not be used: {result.error}")
+    if result.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

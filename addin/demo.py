@@ -7,8 +7,12 @@
 """
 
 import random
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,8 @@ from rich.table import Table as RichTable
 from sqlalchemy import Engine
 
 from addin.actions import import_file
+from addin.log_sheet import log_from_report
+from addin.workbook_file import write_log_workbook
 from backend.contact_card import contact_card
 from backend.db import open_database
 from backend.demo_district import District, generate_district
@@ -196,6 +202,71 @@ def summary(report: Report, log: Path | None = None) -> str:
     return text + (f" Log: {log}" if log else "")
 
 
+@contextmanager
+def local_mail_server() -> Iterator[tuple[int, list[EmailMessage]]]:
+    """A real SMTP server on this computer that keeps what it receives, for the demo."""
+    from aiosmtpd.controller import Controller
+
+    received: list[EmailMessage] = []
+
+    class Keep:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(message_from_bytes(envelope.content, policy=default))  # type: ignore[arg-type]
+            return "250 OK"
+
+    with socket.socket() as probe:  # aiosmtpd needs a concrete free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, received
+    finally:
+        controller.stop()
+
+
+def run_autocreate(
+    engine: Engine,
+    folder: Path,
+    console: Console,
+    progress_bar: Callable[[], AbstractContextManager[Progress]],
+) -> None:
+    """AutoCreate on the whole district with the welcome email, then send it for real."""
+    from backend.autocreate import Options, autocreate
+    from backend.outbox import send_pending
+    from backend.settings import get_settings
+
+    console.print("[bold]AutoCreate[/] for every active student, emailing new accounts:")
+    for apply in (False, True):
+        with progress_bar() as progress:
+            report = autocreate(
+                engine, Options(email_template="welcome"), apply=apply, progress=progress
+            )
+        log = write_log_workbook(
+            folder / f"autocreate.{'applied' if apply else 'simulation'}.xlsx",
+            log_from_report(report, "STUDENT_ID / CONTACT_ID"),
+        )
+        console.print("  " + summary(report, log), soft_wrap=True)
+    with local_mail_server() as (port, received):
+        settings = get_settings().model_copy(
+            update={
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "smtp_security": "none",
+                "send_per_minute": 100_000,
+                "mail_from": "Parent Portal <portal@example.org>",
+            }
+        )
+        sent = send_pending(engine, settings=settings)
+    console.print(
+        f"Outbox: {sent.sent} emails sent to a mail server on this computer; "
+        f"it received {len(received)}."
+    )
+    if received:
+        first = received[0]
+        console.print(f'  First: to {first["To"]}, subject "{first["Subject"]}"', highlight=False)
+
+
 def show_card(engine: Engine, student_id: str, console: Console) -> None:
     card = contact_card(engine, student_id)
     table = RichTable(
@@ -266,5 +337,6 @@ def run_demo(
             console.print("  " + summary(report, log), soft_wrap=True)
     # A student whose parent's account still has an old logon: the card says "logon differs".
     show_card(engine, district.old_logons[0][1], console)
+    run_autocreate(engine, folder, console, progress_bar)
     console.print(f"Database: {database}")
     console.print(f"See the runs with: uv run portal --db {database} batches")

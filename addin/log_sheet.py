@@ -53,7 +53,12 @@ def log_from_report(report: Report, key_header: str, fingerprint: str | None = N
         *([("Removed", counts["removed"])] if counts["removed"] else []),
         ("Skipped", counts["skipped"]),
         ("Errors", counts["error"]),
+        *report.extra,
         *([("Rows fingerprint", fingerprint)] if fingerprint else []),
+        *(
+            (f"Email {n}", f"To: {to}\nSubject: {subject}\n\n{body}")
+            for n, (to, subject, body) in enumerate(report.preview, start=1)
+        ),
     ]
     columns = ["Row", key_header, "Action", "Changes (old -> new)", "Reason"]
     rows: list[list[Cell]] = [

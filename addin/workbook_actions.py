@@ -13,7 +13,9 @@ from sqlalchemy import Engine
 
 from addin.log_sheet import LogSheet, log_from_report
 from addin.template_marks import TEMPLATE_NAME, template_kind
+from addin.templates import AUTOCREATE_OPTIONS
 from addin.workbook import FINGERPRINT_LABEL, Workbook, find_sheet, fingerprint, table_from_grid
+from backend.autocreate import autocreate, parse_options
 from backend.errors import HeaderError, InputError, NotFoundError
 from backend.importing import Column, Progress, Report, Table, cell_text, match_headers
 from backend.links_import import LINK_COLUMNS, import_links
@@ -34,6 +36,8 @@ class ImportKind:
     key_header: str
     run: Callable[..., Report]
     single: bool = True  # one input sheet; its rows need no sheet name in the log
+    needs_one_of: tuple[str, ...] = ()  # of several sheets, at least one of these
+    may_be_empty: tuple[str, ...] = ()  # sheets that may hold no row but the headers
 
 
 def _run_users(engine: Engine, tables: Tables, **options: Any) -> Report:
@@ -64,6 +68,38 @@ def _run_roster(engine: Engine, tables: Tables, **options: Any) -> Report:
     )
 
 
+def _run_autocreate(engine: Engine, tables: Tables, **options: Any) -> Report:
+    values = {
+        (cell_text(cells[0]) or "").upper(): cells[1] if len(cells) > 1 else None
+        for _, cells in tables["Options"].rows
+        if cells and cell_text(cells[0])
+    }
+    unknown = set(values) - {option.name for option in AUTOCREATE_OPTIONS}
+    if unknown:
+        raise InputError(
+            f"The Options sheet has options we do not know: {', '.join(sorted(unknown))}"
+        )
+    chosen = parse_options(values)
+    simulation = str(values.get("SIMULATION") or "Y").strip().upper() not in ("N", "NO", "FALSE")
+    if options["apply"] and simulation:
+        raise InputError(
+            "SIMULATION is Y on the Options sheet: review the simulation's log, then set "
+            "SIMULATION to N and press Create again"
+        )
+    if "Students" in tables:
+        chosen.students = [cell_text(cells[0]) or "" for _, cells in tables["Students"].rows]
+    return autocreate(engine, chosen, apply=options["apply"], progress=options["progress"])
+
+
+AUTOCREATE_SHEETS = {
+    "Students": (Column("STUDENT_ID", "student_id", str, True),),
+    "Options": (
+        Column("OPTION", "option", str, True),
+        Column("VALUE", "value", str, True),
+        Column("DESCRIPTION", "description", str),
+    ),
+}
+
 KINDS: dict[str, ImportKind] = {
     "users": ImportKind("users", "users import", {"Users": USER_COLUMNS}, "LOGONID", _run_users),
     "links": ImportKind(
@@ -76,6 +112,18 @@ KINDS: dict[str, ImportKind] = {
         "Key",
         _run_roster,
         single=False,
+        needs_one_of=("Schools", "Students", "Contacts"),
+        may_be_empty=("Schools", "Students", "Contacts"),
+    ),
+    "autocreate": ImportKind(
+        "autocreate",
+        "AutoCreate",
+        AUTOCREATE_SHEETS,
+        "STUDENT_ID / CONTACT_ID",
+        _run_autocreate,
+        single=False,
+        needs_one_of=("Options",),
+        may_be_empty=("Students",),
     ),
 }
 
@@ -86,6 +134,8 @@ def detect_kind(workbook: Workbook) -> ImportKind:
     if kind in KINDS:
         return KINDS[kind]
     names = {name.casefold() for name in workbook.sheet_names()}
+    if "options" in names:
+        return KINDS["autocreate"]
     if {"students", "contacts"} & names:
         return KINDS["roster"]
     sheet = find_sheet(workbook, None, ("Users", "Links"))
@@ -112,15 +162,19 @@ def read_tables(workbook: Workbook, kind: ImportKind, sheet: str | None = None) 
         found = find_sheet(workbook, sheet, (name, "Student Links") if name == "Links" else (name,))
         return {name: table_from_grid(workbook, found, single=True)}
     present = {name.casefold(): name for name in workbook.sheet_names()}
-    tables = {
-        name: table_from_grid(workbook, present[name.casefold()])
-        for name in kind.sheets
-        if name.casefold() in present
-    }
-    if not tables.keys() & {"Students", "Contacts"}:
+    tables = {}
+    for name in kind.sheets:
+        if name.casefold() not in present:
+            continue
+        try:
+            tables[name] = table_from_grid(workbook, present[name.casefold()])
+        except InputError:
+            if name not in kind.may_be_empty:
+                raise
+    if not tables.keys() & set(kind.needs_one_of):
         raise InputError(
-            f"{workbook.name} has neither a Students nor a Contacts sheet; a roster workbook "
-            "has sheets named Students and Contacts (and Schools)"
+            f"{workbook.name} has no {' or '.join(kind.needs_one_of)} sheet; a {kind.title} "
+            f"workbook has sheets named {', '.join(kind.sheets)}"
         )
     return tables
 

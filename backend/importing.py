@@ -84,6 +84,8 @@ class Report:
     source_name: str | None
     results: list[RowResult] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    extra: list[tuple[str, Any]] = field(default_factory=list)  # more summary lines
+    preview: list[tuple[str, str, str]] = field(default_factory=list)  # (to, subject, body)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -198,8 +198,9 @@ class OutboxMessage(Base):
     to_address: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
-    # queued -> sending -> sent; or failed (permanent); a crash while sending leaves "sending",
-    # which is never retried on its own: a message is never sent twice.
+    # queued -> sending -> sent; or failed (permanent), or skipped (the account is gone or
+    # already activated); a crash while sending leaves "sending", which is never retried on
+    # its own: a message is never sent twice.
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -484,8 +484,8 @@ def import_roster(
     progress: Progress = no_progress,
 ) -> Report:
     """Check, plan and (with ``apply``) write a roster; always record a batch and its log."""
-    if students is None and contacts is None:
-        raise InputError("A roster needs a Students sheet, a Contacts sheet, or both")
+    if schools is None and students is None and contacts is None:
+        raise InputError("A roster needs a Schools, a Students or a Contacts sheet")
     parts = (
         _read(schools, SCHOOL_COLUMNS),
         _read(students, STUDENT_COLUMNS),

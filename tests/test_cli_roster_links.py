@@ -176,4 +176,4 @@ def test_oneroster_sample_bundles_import_without_a_traceback(
 def test_roster_workbook_without_roster_sheets(tmp_path: Path, capsys: Capsys) -> None:
     path = write_workbook(tmp_path / "other.xlsx", {"Users": (["LOGONID"], [["a@b.org"]])})
     result = run_cli(capsys, "import", "roster", str(path))
-    assert result.code == 2 and "neither a Students nor a Contacts sheet" in result.stderr
+    assert result.code == 2 and "has no Schools or Students or Contacts sheet" in result.stderr

@@ -10,7 +10,7 @@ from backend.demo_district import generate_district
 from backend.logon import logon_key
 
 Capsys = pytest.CaptureFixture[str]
-WORKBOOKS = ("roster", "users-import", "links-import")
+WORKBOOKS = ("roster", "users-import", "links-import")  # each simulated, then applied
 
 
 def test_demo_takes_a_district_through_every_import(tmp_path: Path, capsys: Capsys) -> None:
@@ -45,7 +45,12 @@ def test_demo_takes_a_district_through_every_import(tmp_path: Path, capsys: Caps
         linked = connection.execute(text("SELECT count(*) FROM student_links")).scalar_one()
     engine.dispose()
     assert students == len(district.students)
-    assert linked == sum(r.action == "added" for r in links)
+    auto_summary, auto = read_log(folder / "autocreate.applied.xlsx")
+    assert linked == sum(r.action == "added" for r in links) + auto_summary["Students attached"]
+    created = auto_summary["Accounts created"]
+    assert created > 0 and auto_summary["Emails queued"] == created
+    assert f"Outbox: {created} emails sent" in output and f"it received {created}" in output
+    assert {r.action for r in auto} == {"added", "skipped"}
 
     again = run_cli(capsys, "demo", "--dir", str(folder))  # starts afresh each time
     assert again.code == 0 and again.stdout == result.stdout

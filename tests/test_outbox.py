@@ -1,0 +1,473 @@
+"""The outbox against a real SMTP server (aiosmtpd, in-process), on SQLite and PostgreSQL.
+
+What is asserted is what a parent and an admin see: the messages the server received, the link
+in them working, and the outbox rows' status, attempts and last error.
+"""
+
+import datetime as dt
+import ipaddress
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from sqlalchemy import Engine, delete, select, update
+from test_activation import PASSWORD, every_stored_text, make_accounts
+
+from backend.activation import ACTIVATION_LINK_MARK, activate, verify_password
+from backend.db import write_transaction
+from backend.errors import InputError
+from backend.models import ActivationToken, OutboxMessage, PortalUser, utcnow
+from backend.outbox import (
+    counts,
+    list_messages,
+    queue_message,
+    queue_messages,
+    release_stuck,
+    send_pending,
+)
+from backend.settings import get_settings
+
+SENDER = "Lincoln Schools <portal@lincoln.example.org>"
+LINK = re.compile(r"https://portal\.example\.org/activate\?token=\S+")
+
+
+def free_port() -> int:
+    """A port nothing listens on (aiosmtpd's Controller cannot start on port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class MailServer:
+    """An aiosmtpd handler: keeps what it accepts, refuses what a test tells it to."""
+
+    def __init__(self) -> None:
+        self.received: list[EmailMessage] = []
+        self.busy_for = 0  # answer "451 try again" to this many next recipients
+        self.unknown: set[str] = set()  # recipients answered "550 no such user"
+        self.peers: list[Any] = []  # the client's address of each recipient: one per connection
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.peers.append(session.peer)
+        if address in self.unknown:
+            return "550 5.1.1 No such user"
+        if self.busy_for > 0:
+            self.busy_for -= 1
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        wire = envelope.original_content.replace(b"\r\n", b"\n")  # read it as a mail client would
+        received = message_from_bytes(wire, policy=policy.default)
+        assert isinstance(received, EmailMessage)
+        self.received.append(received)
+        return "250 Message accepted for delivery"
+
+
+def point_settings_at(monkeypatch: pytest.MonkeyPatch, port: int, **more: str) -> None:
+    monkeypatch.setenv("PORTAL_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("PORTAL_SMTP_PORT", str(port))
+    monkeypatch.setenv("PORTAL_MAIL_FROM", SENDER)
+    for name, value in more.items():
+        monkeypatch.setenv(f"PORTAL_{name.upper()}", value)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def mail_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
+    handler = MailServer()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    point_settings_at(monkeypatch, controller.port)
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def queue(engine: Engine, *messages: dict[str, Any]) -> list[int]:
+    """Queue messages the way AutoCreate does, in one write transaction; return their ids."""
+    with write_transaction(engine) as connection:
+        for message in messages:
+            queue_message(connection, **{"user_id": None, "batch_id": None, **message})
+    return [m.id for m in sorted(list_messages(engine, limit=1000), key=lambda m: m.id)]
+
+
+def welcome(user_id: int | None, to_address: str) -> dict[str, Any]:
+    return {
+        "to_address": to_address,
+        "subject": "Bienvenue au portail, Zoë",
+        "body": f"Bonjour Zoë,\n\nChoose your password here:\n{ACTIVATION_LINK_MARK}\n\nMerci.",
+        "user_id": user_id,
+    }
+
+
+def rows(engine: Engine) -> dict[str, Any]:
+    """Outbox rows by recipient."""
+    with engine.connect() as connection:
+        return {r.to_address: r for r in connection.execute(select(OutboxMessage))}
+
+
+def aware(value: dt.datetime) -> dt.datetime:
+    """SQLite gives back times without their zone; all stored times are UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def token_in(received: EmailMessage) -> str:
+    [link] = LINK.findall(received.get_content())
+    return parse_qs(urlsplit(link).query)["token"][0]
+
+
+def test_activation_messages_are_delivered_once_and_their_links_work(
+    engine: Engine, mail_server: MailServer
+) -> None:
+    ids = make_accounts(engine, "ann@example.org", "bob@example.org")
+    outbox_ids = queue(
+        engine,
+        welcome(ids["ann@example.org"], "ann@example.org"),
+        welcome(ids["bob@example.org"], "bob@example.org"),
+    )
+    pauses: list[float] = []
+    report = send_pending(engine, sleep=pauses.append)
+    assert (report.sent, report.retried, report.failed, report.skipped) == (2, 0, 0, 0)
+    assert (report.stuck, report.waiting, report.error) == (0, 0, None)
+
+    first, second = mail_server.received
+    assert first["From"] == SENDER
+    assert [first["To"], second["To"]] == ["ann@example.org", "bob@example.org"]
+    assert first["Subject"] == "Bienvenue au portail, Zoë"
+    assert first["Message-ID"] == f"<outbox.{outbox_ids[0]}@lincoln.example.org>"
+    assert first.get_content_type() == "text/plain"
+    assert first.get_content_charset() == "utf-8"
+    body = first.get_content()
+    assert body.startswith("Bonjour Zoë,") and ACTIVATION_LINK_MARK not in body
+    assert token_in(first) != token_in(second)
+
+    stored = rows(engine)
+    assert [(r.status, r.attempts, r.last_error) for r in stored.values()] == [
+        ("sent", 1, None)
+    ] * 2
+    assert all(r.sent_at is not None for r in stored.values())
+    assert counts(engine) == {"queued": 0, "sending": 0, "sent": 2, "failed": 0, "skipped": 0}
+    for received in (first, second):
+        assert token_in(received) not in every_stored_text(engine)
+
+    assert activate(engine, token_in(first), PASSWORD) == "ann@example.org"
+    assert verify_password(engine, "ann@example.org", PASSWORD)
+    assert not verify_password(engine, "bob@example.org", PASSWORD)
+
+    again = send_pending(engine, sleep=pauses.append)
+    assert (again.sent, again.retried, again.failed, again.skipped) == (0, 0, 0, 0)
+    assert len(mail_server.received) == 2
+
+
+def test_a_message_without_a_link_makes_no_token(engine: Engine, mail_server: MailServer) -> None:
+    queue(engine, {"to_address": "office@example.org", "subject": "Report", "body": "Done."})
+    assert send_pending(engine).sent == 1
+    assert mail_server.received[0].get_content() == "Done.\n"
+    with engine.connect() as connection:
+        assert connection.execute(select(ActivationToken)).first() is None
+
+
+def test_a_temporary_refusal_is_retried_later_then_sent(
+    engine: Engine, mail_server: MailServer
+) -> None:
+    ids = make_accounts(engine, "ann@example.org")
+    queue(engine, welcome(ids["ann@example.org"], "ann@example.org"))
+    mail_server.busy_for = 1
+    now = utcnow() + dt.timedelta(seconds=1)
+
+    first = send_pending(engine, now=now)
+    assert (first.sent, first.retried, first.failed, first.waiting) == (0, 1, 0, 1)
+    row = rows(engine)["ann@example.org"]
+    assert (row.status, row.attempts, row.last_error) == ("queued", 1, "451 4.3.0 Try again later")
+    assert aware(row.next_attempt_at) == now + dt.timedelta(minutes=1)
+    with engine.connect() as connection:  # the refused attempt's token went with it
+        assert connection.execute(select(ActivationToken)).first() is None
+
+    too_soon = send_pending(engine, now=now + dt.timedelta(seconds=59))
+    assert (too_soon.sent, too_soon.retried, too_soon.waiting) == (0, 0, 1)
+
+    later = send_pending(engine, now=now + dt.timedelta(minutes=1))
+    assert (later.sent, later.retried, later.failed, later.waiting) == (1, 0, 0, 0)
+    row = rows(engine)["ann@example.org"]
+    assert (row.status, row.attempts, row.last_error) == ("sent", 2, None)
+    [received] = mail_server.received
+    assert activate(engine, token_in(received), PASSWORD) == "ann@example.org"
+
+
+def test_temporary_refusals_fail_the_message_after_the_allowed_attempts(
+    engine: Engine, mail_server: MailServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTAL_SEND_ATTEMPTS", "4")
+    get_settings.cache_clear()
+    queue(engine, {"to_address": "ann@example.org", "subject": "Hello", "body": "Hi."})
+    mail_server.busy_for = 100
+    now = utcnow() + dt.timedelta(seconds=1)
+    waits = []
+    for _ in range(3):
+        assert send_pending(engine, now=now).retried == 1
+        row = rows(engine)["ann@example.org"]
+        waits.append(aware(row.next_attempt_at) - now)
+        now = aware(row.next_attempt_at)
+    assert waits == [dt.timedelta(minutes=m) for m in (1, 2, 4)]
+    last = send_pending(engine, now=now)
+    assert (last.sent, last.retried, last.failed, last.waiting) == (0, 0, 1, 0)
+    row = rows(engine)["ann@example.org"]
+    assert (row.status, row.attempts, row.last_error) == ("failed", 4, "451 4.3.0 Try again later")
+    assert send_pending(engine, now=now + dt.timedelta(days=1)).retried == 0
+    assert mail_server.received == []
+
+
+def test_a_permanent_refusal_fails_at_once_and_the_run_goes_on(
+    engine: Engine, mail_server: MailServer
+) -> None:
+    ids = make_accounts(engine, "gone@example.org", "ann@example.org")
+    mail_server.unknown = {"gone@example.org"}
+    queue(
+        engine,
+        welcome(ids["gone@example.org"], "gone@example.org"),
+        welcome(ids["ann@example.org"], "ann@example.org"),
+    )
+    report = send_pending(engine)
+    assert (report.sent, report.retried, report.failed) == (1, 0, 1)
+    gone = rows(engine)["gone@example.org"]
+    assert (gone.status, gone.attempts, gone.last_error) == ("failed", 1, "550 5.1.1 No such user")
+    assert [m["To"] for m in mail_server.received] == ["ann@example.org"]
+    assert len(set(mail_server.peers)) == 2  # a fresh connection after the refusal
+    with engine.connect() as connection:  # only the delivered message's token exists
+        assert connection.execute(select(ActivationToken.user_id)).scalars().all() == [
+            ids["ann@example.org"]
+        ]
+    assert send_pending(engine, now=utcnow() + dt.timedelta(days=1)).failed == 0
+    assert [m.to_address for m in list_messages(engine, status="failed")] == ["gone@example.org"]
+
+
+def test_a_message_left_sending_is_never_sent_again_by_itself(
+    engine: Engine, mail_server: MailServer
+) -> None:
+    [crashed, fresh] = queue(
+        engine,
+        {"to_address": "ann@example.org", "subject": "One", "body": "1"},
+        {"to_address": "bob@example.org", "subject": "Two", "body": "2"},
+    )
+    with write_transaction(engine) as connection:  # what a crash after the claim leaves
+        connection.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == crashed)
+            .values(status="sending", attempts=1)
+        )
+    report = send_pending(engine)
+    assert (report.sent, report.stuck) == (1, 1)
+    assert [m["To"] for m in mail_server.received] == ["bob@example.org"]
+    assert send_pending(engine, now=utcnow() + dt.timedelta(days=1)).sent == 0
+    assert [m.id for m in list_messages(engine, status="sending")] == [crashed]
+
+    assert release_stuck(engine, [crashed, fresh, 999]) == [crashed]
+    report = send_pending(engine)
+    assert (report.sent, report.stuck) == (1, 0)
+    assert [m["To"] for m in mail_server.received] == ["bob@example.org", "ann@example.org"]
+    # A re-send carries the Message-ID the first hand-off would have had.
+    assert mail_server.received[1]["Message-ID"] == f"<outbox.{crashed}@lincoln.example.org>"
+    assert rows(engine)["ann@example.org"].attempts == 2
+
+
+def test_sending_is_throttled_to_send_per_minute(
+    engine: Engine, mail_server: MailServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTAL_SEND_PER_MINUTE", "30")
+    get_settings.cache_clear()
+    queue(
+        engine,
+        *({"to_address": f"p{n}@example.org", "subject": "S", "body": "B"} for n in range(4)),
+    )
+    pauses: list[float] = []
+    progress: list[tuple[str, int, int]] = []
+    report = send_pending(engine, sleep=pauses.append, progress=lambda *a: progress.append(a))
+    assert report.sent == 4
+    # Two seconds from one hand-off to the next, less the time the hand-off itself took.
+    assert len(pauses) == 3
+    assert all(1.0 < pause <= 2.0 for pause in pauses), pauses
+    assert progress[0] == ("Sending messages", 0, 4) and progress[-1] == ("Sending messages", 4, 4)
+    assert len(set(mail_server.peers)) == 1  # one connection for the whole run
+
+
+def test_messages_of_a_rolled_back_transaction_do_not_exist(engine: Engine) -> None:
+    with pytest.raises(RuntimeError), write_transaction(engine) as connection:
+        queue_message(
+            connection,
+            to_address="ann@example.org",
+            subject="Welcome",
+            body="Hello",
+            user_id=None,
+            batch_id=None,
+        )
+        raise RuntimeError("the batch failed")
+    assert counts(engine)["queued"] == 0
+    assert list_messages(engine) == []
+
+    many = [{"to_address": f"p{n}@example.org", "subject": "S", "body": "B"} for n in range(1200)]
+    with write_transaction(engine) as connection:
+        queue_messages(connection, many)
+    assert counts(engine) == {"queued": 1200, "sending": 0, "sent": 0, "failed": 0, "skipped": 0}
+    assert len(list_messages(engine, status="queued", limit=2000)) == 1200
+    with pytest.raises(InputError, match="Unknown message status 'lost'"):
+        list_messages(engine, status="lost")
+
+
+def test_activation_messages_no_longer_needed_are_skipped(
+    engine: Engine, mail_server: MailServer
+) -> None:
+    ids = make_accounts(engine, "ann@example.org", "bob@example.org")
+    queue(
+        engine,
+        welcome(ids["ann@example.org"], "ann@example.org"),
+        welcome(ids["bob@example.org"], "bob@example.org"),
+    )
+    with write_transaction(engine) as connection:  # Bob's account is deleted before sending
+        connection.execute(delete(PortalUser).where(PortalUser.id == ids["bob@example.org"]))
+    report = send_pending(engine)
+    assert (report.sent, report.skipped) == (1, 1)
+    bob = rows(engine)["bob@example.org"]
+    assert (bob.status, bob.attempts) == ("skipped", 0)
+    assert "no longer exists" in bob.last_error
+
+    activate(engine, token_in(mail_server.received[0]), PASSWORD)
+    queue(engine, welcome(ids["ann@example.org"], "ann@example.org"))  # a reminder, too late
+    report = send_pending(engine)
+    assert (report.sent, report.skipped) == (0, 1)
+    [reminder] = list_messages(engine, limit=1)
+    assert reminder.status == "skipped" and "already has a password" in reminder.last_error
+    assert len(mail_server.received) == 1
+    assert verify_password(engine, "ann@example.org", PASSWORD)
+
+
+def test_an_unsafe_header_fails_the_message_without_sending(
+    engine: Engine, mail_server: MailServer
+) -> None:
+    queue(engine, {"to_address": "ann@example.org", "subject": "Hi\nBcc: x@evil.test", "body": "B"})
+    report = send_pending(engine)
+    assert (report.sent, report.failed) == (0, 1)
+    row = rows(engine)["ann@example.org"]
+    assert row.status == "failed" and row.attempts == 0
+    assert "cannot be sent" in row.last_error and "linefeed" in row.last_error
+    assert mail_server.received == []
+
+
+def test_an_unreachable_server_touches_no_message(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_settings_at(monkeypatch, free_port())
+    queue(engine, {"to_address": "ann@example.org", "subject": "S", "body": "B"})
+    report = send_pending(engine)
+    assert report.sent == report.retried == report.failed == 0
+    assert report.error is not None
+    assert "could not be used: Connection to the mail server failed" in report.error
+    assert "Connection refused" in report.error
+    row = rows(engine)["ann@example.org"]
+    assert (row.status, row.attempts) == ("queued", 0)
+    assert report.waiting == 1
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that the client trusts through SSL_CERT_FILE."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_encrypted_connections_with_a_login(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, security: str
+) -> None:
+    cert_path, key_path = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_path, key_path)
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"s3cret", handled=False)
+
+    handler = MailServer()
+    if security == "ssl":
+        options: dict[str, Any] = {"ssl_context": server_context, "auth_require_tls": False}
+    else:
+        options = {"tls_context": server_context, "require_starttls": True}
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), authenticator=authenticator, **options
+    )
+    controller.start()
+    try:
+        point_settings_at(
+            monkeypatch,
+            controller.port,
+            smtp_security=security,
+            smtp_user="portal",
+            smtp_password="wrong",
+        )
+        queue(engine, {"to_address": "ann@example.org", "subject": "S", "body": "B"})
+        refused = send_pending(engine)
+        assert refused.error is not None and "535" in refused.error
+        assert rows(engine)["ann@example.org"].attempts == 0
+
+        point_settings_at(monkeypatch, controller.port, smtp_password="s3cret")
+        assert send_pending(engine).sent == 1
+        assert [m["To"] for m in handler.received] == ["ann@example.org"]
+        # smtplib tries each offered mechanism before it gives up on a password.
+        assert set(logins[:-1]) == {(b"portal", b"wrong")}
+        assert logins[-1] == (b"portal", b"s3cret")
+    finally:
+        controller.stop()
+
+
+def test_an_unknown_security_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTAL_SMTP_SECURITY", "tls13")
+    get_settings.cache_clear()
+    with pytest.raises(InputError, match="PORTAL_SMTP_SECURITY is 'tls13'"):
+        send_pending(engine=None)  # type: ignore[arg-type]
