@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, and_, or_, select
 
 from backend.activation import ACTIVATION_LINK_MARK
 from backend.batches import run_batch
+from backend.db import records
 from backend.email_templates import Template, context, get_template, render
 from backend.importing import CHUNK, Progress, Report, RowResult, no_progress
 from backend.links_import import LinkPlan, write_links
@@ -105,9 +106,9 @@ def _select_students(
     if options.students:
         wanted = [s.strip() for s in options.students if s.strip()]
         rows = [
-            dict(r._mapping)
+            row
             for chunk in _chunks(wanted)
-            for r in connection.execute(query.where(Student.student_id.in_(chunk)))
+            for row in records(connection.execute(query.where(Student.student_id.in_(chunk))))
         ]
         found = {r["student_id"] for r in rows}
         problems = [
@@ -131,7 +132,7 @@ def _select_students(
             )
         if options.grades:
             query = query.where(Student.grade.in_([g.strip() for g in options.grades]))
-        rows = [dict(r._mapping) for r in connection.execute(query)]
+        rows = records(connection.execute(query))
     rows.sort(key=lambda r: r["student_id"])
     return rows, problems
 
@@ -144,38 +145,42 @@ def _load(
     """Cards of the selected students, accounts and links of their emails, students' emails."""
     cards: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for chunk in _chunks(s["id"] for s in students):
-        for row in connection.execute(
-            select(
-                StudentContact.student_id.label("student_pk"),
-                Contact.contact_id,
-                Contact.first_name,
-                Contact.last_name,
-                Contact.email,
-                Contact.email_key,
-                StudentContact.relationship,
-                StudentContact.is_guardian,
-                StudentContact.portal_access,
-                StudentContact.priority,
+        for row in records(
+            connection.execute(
+                select(
+                    StudentContact.student_id.label("student_pk"),
+                    Contact.contact_id,
+                    Contact.first_name,
+                    Contact.last_name,
+                    Contact.email,
+                    Contact.email_key,
+                    StudentContact.relationship,
+                    StudentContact.is_guardian,
+                    StudentContact.portal_access,
+                    StudentContact.priority,
+                )
+                .join(Contact, Contact.id == StudentContact.contact_id)
+                .where(StudentContact.student_id.in_(chunk))
             )
-            .join(Contact, Contact.id == StudentContact.contact_id)
-            .where(StudentContact.student_id.in_(chunk))
         ):
-            cards[row.student_pk].append(dict(row._mapping))
+            cards[row["student_pk"]].append(row)
     for entries in cards.values():
         entries.sort(key=lambda c: (c["priority"] is None, c["priority"] or 0, c["contact_id"]))
     keys = {c["email_key"] for entries in cards.values() for c in entries if c["email_key"]}
     accounts: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(keys):
-        for row in connection.execute(
-            select(
-                PortalUser.id,
-                PortalUser.logon_key,
-                PortalUser.logon_id,
-                PortalUser.user_type,
-                PortalUser.status,
-            ).where(PortalUser.logon_key.in_(chunk))
+        for row in records(
+            connection.execute(
+                select(
+                    PortalUser.id,
+                    PortalUser.logon_key,
+                    PortalUser.logon_id,
+                    PortalUser.user_type,
+                    PortalUser.status,
+                ).where(PortalUser.logon_key.in_(chunk))
+            )
         ):
-            accounts[row.logon_key] = dict(row._mapping)
+            accounts[row["logon_key"]] = row
     links: set[tuple[int, int]] = set()
     for chunk in _chunks(a["id"] for a in accounts.values()):
         links.update(

@@ -7,7 +7,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from backend.db import read_transaction, write_transaction
+from backend.db import bulk_insert, read_transaction, write_transaction
 from backend.errors import NotFoundError
 from backend.importing import (
     CHUNK,
@@ -80,11 +80,11 @@ def finish_batch(
 ) -> datetime:
     """Store one event per row result, then the counts: the audit record of the run."""
     total = len(results)
-    statement = insert(BatchEvent).execution_options(render_nulls=True)
     for start in range(0, total, CHUNK):
         progress("Recording the log", start, total)
-        connection.execute(
-            statement,
+        bulk_insert(
+            connection,
+            BatchEvent.__table__,
             [
                 {
                     "batch_id": batch_id,

@@ -8,15 +8,16 @@ after another and each plans against what the one before it committed.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 from backend.settings import get_settings
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Result
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration; a test keeps it equal to Alembic's head. Knowing it here spares every
@@ -121,3 +122,48 @@ def open_database(url: str | None = None) -> Engine:
     if not is_current(engine):
         migrate(engine)
     return engine
+
+
+def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows with one driver ``executemany``, past SQLAlchemy's per-row work.
+
+    Each value still goes through its column's bind processor (SQLite's text dates, JSON), but
+    once per distinct value: a batch's rows share their timestamps and batch id, so this is
+    about twice as fast as a Core insert for 100k rows.
+    """
+    if not rows:
+        return
+    dialect = connection.dialect
+    columns = list(rows[0])
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    caches: list[dict[Any, Any]] = [{} for _ in columns]
+
+    def convert(index: int, value: Any) -> Any:
+        processor = processors[index]
+        if processor is None or value is None:
+            return value
+        try:
+            cache = caches[index]
+            if value not in cache:
+                cache[value] = processor(value)
+            return cache[value]
+        except TypeError:  # an unhashable value (JSON): process it every time
+            return processor(value)
+
+    for start in range(0, len(rows), 5000):
+        chunk = rows[start : start + 5000]
+        connection.exec_driver_sql(
+            sql, [tuple(convert(i, row[c]) for i, c in enumerate(columns)) for row in chunk]
+        )
+
+
+def records(result: "Result[Any]") -> list[dict[str, Any]]:
+    """Rows as dicts, zipping the keys once (``dict(row._mapping)`` costs 3x more per row)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]

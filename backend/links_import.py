@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, select, update
 
 from backend.batches import run_batch
+from backend.db import bulk_insert
 from backend.importing import (
     CHUNK,
     Column,
@@ -257,18 +258,19 @@ def plan_links(
 def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
     now = utcnow()
     if plan.inserts:
-        new_accounts = {link["logon_key"] for link in plan.inserts if link["user_id"] is None}
         ids: dict[str, int] = {}
-        for chunk in _chunked(new_accounts):
+        if any(link["user_id"] is None for link in plan.inserts):
+            # Accounts this batch has just added: one query finds them all.
             ids.update(
                 connection.execute(
                     select(PortalUser.logon_key, PortalUser.id).where(
-                        PortalUser.logon_key.in_(chunk)
+                        PortalUser.created_batch_id == batch_id
                     )
                 ).all()
             )
-        connection.execute(
-            insert(StudentLink),
+        bulk_insert(
+            connection,
+            StudentLink.__table__,
             [
                 {
                     "user_id": link["user_id"] or ids[link["logon_key"]],

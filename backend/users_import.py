@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from backend.batches import run_batch
+from backend.db import bulk_insert
 from backend.importing import (
     CHUNK,
     Column,
@@ -263,11 +264,14 @@ def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress:
         "updated_batch_id": batch_id,
         "password_hash": None,
     }
-    statement = insert(PortalUser).execution_options(render_nulls=True)
     total = len(plan.inserts)
     for start in range(0, total, CHUNK):
         progress("Adding accounts", start, total)
-        connection.execute(statement, [{**r, **stamp} for r in plan.inserts[start : start + CHUNK]])
+        bulk_insert(
+            connection,
+            PortalUser.__table__,
+            [{**r, **stamp} for r in plan.inserts[start : start + CHUNK]],
+        )
     progress("Adding accounts", total, total)
     if plan.updates:
         statement = (

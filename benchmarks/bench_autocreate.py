@@ -1,0 +1,164 @@
+"""AutoCreate at district scale, against a floor measured in the same run.
+
+The database first gets N students and 2N guardian contacts (roster import). Then, each in a
+fresh process, end to end with the log workbook:
+
+- simulation: AutoCreate on every active student;
+- apply:      the same, writing every account, attachment and batch event;
+- floor:      raw sqlite3 reading the same students, cards and contacts, ``executemany`` of as
+              many accounts and links, and XlsxWriter writing a log of one row per pair.
+
+    uv run python benchmarks/bench_autocreate.py --students 100000
+"""
+
+import argparse
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import xlsxwriter
+from harness import child_main, print_table, run_phase
+
+
+def make_roster(path: Path, students: int) -> None:
+    with xlsxwriter.Workbook(path, {"constant_memory": True}) as workbook:
+        schools = workbook.add_worksheet("Schools")
+        schools.write_row(0, 0, ["SCHOOL_CODE", "SCHOOL_NAME"])
+        for n in range(10):
+            schools.write_row(n + 1, 0, [f"S{n}", f"School {n}"])
+        sheet = workbook.add_worksheet("Students")
+        sheet.write_row(0, 0, ["STUDENT_ID", "FIRST_NAME", "LAST_NAME", "GRADE", "SCHOOL"])
+        for n in range(students):
+            sheet.write_row(
+                n + 1,
+                0,
+                [f"{n:07d}", f"Kid{n % 991}", f"Fam{n % 997}", str(n % 12 + 1), f"S{n % 10}"],
+            )
+        cards = workbook.add_worksheet("Contacts")
+        cards.write_row(
+            0,
+            0,
+            [
+                "STUDENT_ID",
+                "CONTACT_ID",
+                "FIRST_NAME",
+                "LAST_NAME",
+                "RELATIONSHIP",
+                "EMAIL",
+                "GUARDIAN",
+                "PORTAL_ACCESS",
+                "PRIORITY",
+            ],
+        )
+        row = 1
+        for n in range(students):
+            for parent, relationship in enumerate(("Mother", "Father")):
+                email = None if (n + parent) % 20 == 0 else f"p{n}.{parent}@example.org"
+                cards.write_row(
+                    row,
+                    0,
+                    [
+                        f"{n:07d}",
+                        f"C{n}-{parent}",
+                        f"Par{parent}",
+                        f"Fam{n % 997}",
+                        relationship,
+                        email,
+                        "Y",
+                        "Y",
+                        parent + 1,
+                    ],
+                )
+                row += 1
+
+
+def phase_setup(roster: Path, database: Path) -> None:
+    from addin.actions import import_file
+    from backend.db import open_database
+
+    import_file(
+        open_database(str(database)),
+        "roster",
+        roster,
+        apply=True,
+        dest=roster.with_name("roster.out.xlsx"),
+    )
+
+
+def phase_autocreate(database: Path, out: Path, apply: Path) -> None:
+    from addin.log_sheet import log_from_report
+    from addin.workbook_file import write_log_workbook
+    from backend.autocreate import Options, autocreate
+    from backend.db import open_database
+    from backend.importing import collector_paused
+
+    with collector_paused():
+        report = autocreate(open_database(str(database)), Options(), apply=apply.name == "apply")
+        write_log_workbook(out, log_from_report(report, "STUDENT_ID / CONTACT_ID"))
+
+
+def phase_floor(database: Path, out: Path, scratch: Path) -> None:
+    source = sqlite3.connect(database)
+    pairs = source.execute(
+        "SELECT s.student_id, c.contact_id, c.first_name, c.last_name, c.email, c.email_key "
+        "FROM students s JOIN student_contacts sc ON sc.student_id = s.id "
+        "JOIN contacts c ON c.id = sc.contact_id WHERE s.status = 'ACTIVE'"
+    ).fetchall()
+    set(source.execute("SELECT logon_key FROM portal_users").fetchall())
+    source.close()
+    target = sqlite3.connect(scratch)
+    target.execute("CREATE TABLE users (logon TEXT, key TEXT, first TEXT, last TEXT)")
+    target.execute("CREATE TABLE links (logon TEXT, student TEXT)")
+    with_email = [p for p in pairs if p[4]]
+    target.executemany(
+        "INSERT INTO users VALUES (?, ?, ?, ?)", [(p[4], p[5], p[2], p[3]) for p in with_email]
+    )
+    target.executemany("INSERT INTO links VALUES (?, ?)", [(p[4], p[0]) for p in with_email])
+    target.commit()
+    target.close()
+    with xlsxwriter.Workbook(out, {"constant_memory": True}) as log:
+        sheet = log.add_worksheet("Import Log")
+        sheet.write_row(0, 0, ["Row", "Key", "Action", "Changes", "Reason"])
+        for n, pair in enumerate(pairs, start=1):
+            sheet.write_row(
+                n,
+                0,
+                [
+                    None,
+                    f"{pair[0]} / {pair[1]}",
+                    "added",
+                    "",
+                    "Account created and student attached",
+                ],
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        roster = folder / "roster.xlsx"
+        make_roster(roster, args.students)
+        database = folder / "portal.sqlite"
+        run_phase(__file__, "setup", roster, database)
+        base = run_phase(__file__, "floor", database, folder / "f.xlsx", folder / "scratch.db")
+        runs = [
+            (
+                "simulation",
+                run_phase(__file__, "autocreate", database, folder / "s.xlsx", folder / "simulate"),
+            ),
+            (
+                "apply",
+                run_phase(__file__, "autocreate", database, folder / "a.xlsx", folder / "apply"),
+            ),
+        ]
+    print_table(
+        f"AutoCreate, {args.students} students and {2 * args.students} contacts", base, runs
+    )
+
+
+PHASES = {"setup": phase_setup, "autocreate": phase_autocreate, "floor": phase_floor}
+if __name__ == "__main__" and not child_main(PHASES):
+    main()
