@@ -28,22 +28,13 @@ from backend.contact_card import contact_card
 from backend.db import open_database
 from backend.demo_district import District, generate_district
 from backend.importing import Progress, Report, Table
+from backend.roster_columns import CONTACT_COLUMNS
 from backend.users_import import import_users
 
 USER_HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE", "EMAIL", "PHONE", "LANGUAGE"]
 LINK_HEADERS = ["LOGONID", "STUDENT_ID", "RELATIONSHIP", "PRIMARY", "ACTION"]
 STUDENT_HEADERS = ["STUDENT_ID", "FIRST_NAME", "LAST_NAME", "GRADE", "SCHOOL", "STUDENT_EMAIL"]
-CONTACT_HEADERS = [
-    "STUDENT_ID",
-    "CONTACT_ID",
-    "FIRST_NAME",
-    "LAST_NAME",
-    "RELATIONSHIP",
-    "EMAIL",
-    "GUARDIAN",
-    "PORTAL_ACCESS",
-    "PRIORITY",
-]
+CONTACT_HEADERS = [column.name for column in CONTACT_COLUMNS]
 
 # Rows a district office really sends: each is an error or a skip the log must explain.
 BAD_USER_ROWS: list[list[str | None]] = [

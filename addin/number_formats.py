@@ -23,6 +23,8 @@ from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring, iterparse
 
+from backend.importing import column_letter
+
 __all__ = ["zero_padded_cells"]
 
 _OFFICE_DOCUMENT = "/officeDocument"
@@ -340,16 +342,6 @@ def _column(letters: str) -> int:
     return number
 
 
-def _letters(column: int) -> str:
-    """Letters naming the 0-based column ``column`` (0 is ``A``, 26 is ``AA``)."""
-    letters = ""
-    column += 1
-    while column:
-        column, rest = divmod(column - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def _address(text: str | None) -> tuple[int, int] | None:
     found = _ADDRESS.fullmatch(text) if text else None
     if found is None:
@@ -452,7 +444,7 @@ class _RegexScan:
         self.kind = re.compile(rb"""\st\s*=\s*["']([^"']*)["']""")
         self.value = re.compile(rb"<" + p + rb"v(?:\s[^>]*)?>([^<]*)</")
         self.row_end = b"</" + prefix + b"row>"
-        self.columns = {_letters(c).encode(): c for c in scan.columns}
+        self.columns = {column_letter(c).encode(): c for c in scan.columns}
         self.styles = {str(s).encode(): fmt for s, fmt in scan.styles.items()}
         self.result: dict[tuple[int, int], str] = {}
 

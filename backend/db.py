@@ -5,12 +5,22 @@ Every write of a batch runs in one ``write_transaction``: SQLite takes its write
 after another and each plans against what the one before it committed.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    inspect,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 
 from backend.settings import get_settings
@@ -167,3 +177,21 @@ def records(result: "Result[Any]") -> list[dict[str, Any]]:
     """Rows as dicts, zipping the keys once (``dict(row._mapping)`` costs 3x more per row)."""
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def bulk_update(
+    connection: Connection,
+    model: Any,
+    rows: list[dict[str, Any]],
+    fields: Iterable[str],
+    **same: Any,
+) -> None:
+    """Update rows by id in one executemany: each row holds ``_id`` and ``new_<field>``
+    values (a bind name may not be a column's name); ``same`` sets values shared by all."""
+    if rows:
+        connection.execute(
+            update(model)
+            .where(model.id == bindparam("_id"))
+            .values({f: bindparam(f"new_{f}") for f in fields} | same),
+            rows,
+        )

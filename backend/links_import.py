@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select
 
 from backend.batches import run_batch
-from backend.db import bulk_insert
+from backend.db import bulk_insert, bulk_update
 from backend.importing import (
     CHUNK,
     Column,
@@ -286,16 +286,14 @@ def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
                 for link in plan.inserts
             ],
         )
-    if plan.updates:
-        connection.execute(
-            update(StudentLink)
-            .where(StudentLink.id == bindparam("_id"))
-            .values(
-                {f: bindparam(f"new_{f}") for f in LINK_FIELDS}
-                | {"updated_at": now, "updated_batch_id": batch_id}
-            ),
-            plan.updates,
-        )
+    bulk_update(
+        connection,
+        StudentLink,
+        plan.updates,
+        LINK_FIELDS,
+        updated_at=now,
+        updated_batch_id=batch_id,
+    )
     for chunk in _chunked(set(plan.deletes)):
         connection.execute(delete(StudentLink).where(StudentLink.id.in_(chunk)))
 

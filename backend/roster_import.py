@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, select
 
 from backend.batches import run_batch
+from backend.db import bulk_insert, bulk_update
 from backend.errors import InputError
 from backend.importing import (
     CHUNK,
@@ -387,23 +388,11 @@ def _ids(connection: Connection, key: Any, id_column: Any, keys: Iterable[Any]) 
     return found
 
 
-def _update(
-    connection: Connection, model: Any, rows: list[dict[str, Any]], fields: Iterable[str]
-) -> None:
-    if rows:
-        connection.execute(
-            update(model)
-            .where(model.id == bindparam("_id"))
-            .values({f: bindparam(f"new_{f}") for f in fields}),
-            rows,
-        )
-
-
 def _write(connection: Connection, plan: _Plan, progress: Progress) -> None:
     progress("Saving the roster", 0, 4)
     if plan.schools_new:
-        connection.execute(insert(School), plan.schools_new)
-    _update(connection, School, plan.schools_changed, ["name"])
+        bulk_insert(connection, School.__table__, plan.schools_new)
+    bulk_update(connection, School, plan.schools_changed, ["name"])
     codes = {s["school"] for s in plan.students_new} | {
         s["new_school"] for s in plan.students_changed
     }
@@ -417,36 +406,34 @@ def _write(connection: Connection, plan: _Plan, progress: Progress) -> None:
         return row
 
     if plan.students_new:
-        connection.execute(
-            insert(Student).execution_options(render_nulls=True),
+        bulk_insert(
+            connection,
+            Student.__table__,
             [with_school(s, "school") for s in plan.students_new],
         )
     fields = [f if f != "school" else "school_id" for f in STUDENT_FIELDS]
-    _update(
+    bulk_update(
         connection, Student, [with_school(s, "new_school") for s in plan.students_changed], fields
     )
     progress("Saving the roster", 2, 4)
     if plan.people_new:
-        connection.execute(
-            insert(Contact).execution_options(render_nulls=True),
+        bulk_insert(
+            connection,
+            Contact.__table__,
             [
                 {**p, "email_key": logon_key(p["email"]) if p["email"] else None}
                 for p in plan.people_new
             ],
         )
-    if plan.people_changed:
-        connection.execute(
-            update(Contact)
-            .where(Contact.id == bindparam("_id"))
-            .values(
-                {f: bindparam(f"new_{f}") for f in PERSON_FIELDS}
-                | {"email_key": bindparam("new_email_key")}
-            ),
-            [
-                {**p, "new_email_key": logon_key(p["new_email"]) if p["new_email"] else None}
-                for p in plan.people_changed
-            ],
-        )
+    bulk_update(
+        connection,
+        Contact,
+        [
+            {**p, "new_email_key": logon_key(p["new_email"]) if p["new_email"] else None}
+            for p in plan.people_changed
+        ],
+        [*PERSON_FIELDS, "email_key"],
+    )
     progress("Saving the roster", 3, 4)
     if plan.cards_new:
         students = _ids(
@@ -455,8 +442,9 @@ def _write(connection: Connection, plan: _Plan, progress: Progress) -> None:
         people = _ids(
             connection, Contact.contact_id, Contact.id, (c["contact_key"] for c in plan.cards_new)
         )
-        connection.execute(
-            insert(StudentContact).execution_options(render_nulls=True),
+        bulk_insert(
+            connection,
+            StudentContact.__table__,
             [
                 {
                     "student_id": students[c["student_key"]],
@@ -469,7 +457,7 @@ def _write(connection: Connection, plan: _Plan, progress: Progress) -> None:
                 for c in plan.cards_new
             ],
         )
-    _update(connection, StudentContact, plan.cards_changed, CARD_FIELDS)
+    bulk_update(connection, StudentContact, plan.cards_changed, CARD_FIELDS)
     progress("Saving the roster", 4, 4)
 
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, select
 
 from backend.batches import run_batch
-from backend.db import bulk_insert
+from backend.db import bulk_insert, bulk_update
 from backend.importing import (
     CHUNK,
     Column,
@@ -273,19 +273,18 @@ def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress:
             [{**r, **stamp} for r in plan.inserts[start : start + CHUNK]],
         )
     progress("Adding accounts", total, total)
-    if plan.updates:
-        statement = (
-            update(PortalUser)
-            .where(PortalUser.id == bindparam("_id"))
-            .values(
-                {name: bindparam(f"new_{name}") for name in CHANGEABLE}
-                | {"updated_at": now, "updated_batch_id": batch_id}
-            )
+    total = len(plan.updates)
+    for start in range(0, total, CHUNK):
+        progress("Updating accounts", start, total)
+        bulk_update(
+            connection,
+            PortalUser,
+            plan.updates[start : start + CHUNK],
+            CHANGEABLE,
+            updated_at=now,
+            updated_batch_id=batch_id,
         )
-        total = len(plan.updates)
-        for start in range(0, total, CHUNK):
-            progress("Updating accounts", start, total)
-            connection.execute(statement, plan.updates[start : start + CHUNK])
+    if total:
         progress("Updating accounts", total, total)
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import xlsxwriter
 from harness import child_main, print_table, run_phase
 
+from backend.roster_columns import CONTACT_COLUMNS
+
 
 def make_roster(path: Path, students: int) -> None:
     with xlsxwriter.Workbook(path, {"constant_memory": True}) as workbook:
@@ -38,17 +40,7 @@ def make_roster(path: Path, students: int) -> None:
         cards.write_row(
             0,
             0,
-            [
-                "STUDENT_ID",
-                "CONTACT_ID",
-                "FIRST_NAME",
-                "LAST_NAME",
-                "RELATIONSHIP",
-                "EMAIL",
-                "GUARDIAN",
-                "PORTAL_ACCESS",
-                "PRIORITY",
-            ],
+            [column.name for column in CONTACT_COLUMNS],
         )
         row = 1
         for n in range(students):

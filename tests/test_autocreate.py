@@ -11,6 +11,7 @@ from backend.errors import InputError, NotFoundError
 from backend.importing import Report, Table
 from backend.links_import import import_links
 from backend.models import EmailTemplate, utcnow
+from backend.roster_columns import CONTACT_COLUMNS
 from backend.roster_import import import_roster
 from backend.users_import import import_users
 
@@ -19,17 +20,7 @@ def table(headers: list[str], *rows: list[Any]) -> Table:
     return Table(headers=headers, rows=[(n, r) for n, r in enumerate(rows, start=2)])
 
 
-CONTACT_HEADERS = [
-    "STUDENT_ID",
-    "CONTACT_ID",
-    "FIRST_NAME",
-    "LAST_NAME",
-    "RELATIONSHIP",
-    "EMAIL",
-    "GUARDIAN",
-    "PORTAL_ACCESS",
-    "PRIORITY",
-]
+CONTACT_HEADERS = [column.name for column in CONTACT_COLUMNS]
 
 
 @pytest.fixture

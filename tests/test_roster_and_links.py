@@ -20,6 +20,7 @@ from backend.errors import HeaderError, NotFoundError
 from backend.importing import Report, Table
 from backend.links_import import import_links
 from backend.models import Student
+from backend.roster_columns import CONTACT_COLUMNS
 from backend.roster_import import import_roster
 from backend.users_import import import_users
 
@@ -44,17 +45,7 @@ STUDENTS = table(
     sheet="Students",
 )
 CONTACTS = table(
-    [
-        "STUDENT_ID",
-        "CONTACT_ID",
-        "FIRST_NAME",
-        "LAST_NAME",
-        "RELATIONSHIP",
-        "EMAIL",
-        "GUARDIAN",
-        "PORTAL_ACCESS",
-        "PRIORITY",
-    ],
+    [column.name for column in CONTACT_COLUMNS],
     ["001", "C1", "Mia", "Lee", "Mother", "mia.lee@example.org", "Y", "Y", 1],
     ["002", "C1", "Mia", "Lee", "Mother", "Mia.Lee@example.org", "Y", "Y", 1],
     ["001", "C2", "Tom", "Lee", "Father", "tom.lee@example.org", "Y", "Y", 2],
