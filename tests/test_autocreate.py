@@ -198,3 +198,30 @@ def test_an_unknown_merge_field_is_an_error_at_simulation(district: Engine) -> N
         autocreate(district, Options(email_template="old"))
     with district.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM portal_users")).scalar_one() == 2
+
+
+def test_created_accounts_get_their_email_and_can_activate(district: Engine) -> None:
+    from addin.demo import local_mail_server
+    from backend.activation import activate, verify_password
+    from backend.outbox import send_pending
+    from backend.settings import get_settings
+
+    autocreate(district, Options(email_template="welcome"))  # a simulation queues nothing
+    with local_mail_server() as (port, received):
+        settings = get_settings().model_copy(
+            update={"smtp_host": "127.0.0.1", "smtp_port": port, "send_per_minute": 100_000}
+        )
+        assert send_pending(district, settings=settings).sent == 0
+        autocreate(district, Options(email_template="welcome"), apply=True)
+        assert send_pending(district, settings=settings).sent == 3
+        assert send_pending(district, settings=settings).sent == 0  # never twice
+    mia = next(m for m in received if m["To"] == "mia.lee@example.org")
+    assert mia["Subject"] == "Your parent portal account for Ava and Max"
+    body = mia.get_content()
+    assert "Dear Mia Lee," in body and "Lincoln Elementary and Roosevelt High" in body
+    assert "Your logon is: mia.lee@example.org" in body
+    token = body.split("token=", 1)[1].split()[0]
+    assert activate(district, token, "correct horse battery") == "mia.lee@example.org"
+    assert verify_password(district, "mia.lee@example.org", "correct horse battery")
+    with pytest.raises(InputError, match="not valid"):
+        activate(district, token, "another long password")

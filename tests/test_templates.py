@@ -32,7 +32,7 @@ from addin.templates import (
     template_columns,
 )
 from addin.workbook_file import read_sheets, read_table
-from backend.errors import InputError
+from backend.errors import InputError, PortalError
 from backend.importing import column_letter, match_headers
 
 Capsys = pytest.CaptureFixture[str]
@@ -357,3 +357,37 @@ def test_roster_template_imports_with_the_schools_sheet_left_as_is(
     assert result.code == 0, result.stdout + result.stderr
     _, rows = read_log(tmp_path / "later.simulation.xlsx")
     assert [(r.sheet, r.row, r.key, r.action) for r in rows] == [("Students", 3, "000124", "added")]
+
+
+def test_every_ribbon_action_runs_on_a_filled_template_file(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Every RunPython action of the add-in, through the file implementation of Workbook."""
+    from addin.excel_addin import RIBBON_ACTIONS
+    from addin.workbook_actions import dispatch
+    from addin.workbook_file import FileWorkbook
+    from backend.db import make_engine
+
+    engine = make_engine(database_url)
+    filled = {
+        kind: fill(committed(kind), tmp_path / f"{kind}.xlsx", example_rows(kind))
+        for kind in TEMPLATES
+    }
+    with FileWorkbook(filled["autocreate"]) as workbook:
+        options = workbook.grid("Options")
+    assert [row[0] for row in options[1:]] == [o.name for o in AUTOCREATE_OPTIONS]
+    for action in RIBBON_ACTIONS:
+        kind = action.split(".")[0]
+        path = filled.get(kind, filled["users"])
+        out = tmp_path / f"{action}.xlsx"
+        with FileWorkbook(path, out=out, assume_yes=True, value="ann@example.org") as workbook:
+            try:
+                result = dispatch(action, workbook, engine)
+            except PortalError as exc:  # a refusal in plain words is a run, too
+                result = str(exc)
+        assert result is not None, action
+        if action == "autocreate.apply":  # the template's SIMULATION Y holds it back
+            assert "SIMULATION is Y on the Options sheet" in result
+        elif action.endswith((".simulate", ".apply")):
+            assert out.exists(), action
+    engine.dispose()
