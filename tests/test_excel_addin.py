@@ -507,6 +507,7 @@ def test_install_on_windows_copies_to_xlstart_and_writes_settings(
         '"SHOW CONSOLE","True"',
         r'"INTERPRETER_WIN","C:\portal\.venv\Scripts\python.exe"',
         f'"PYTHONPATH","{root}"',
+        '"UDF MODULES","addin.excel_functions"',
     ]
     assert str(installed) in message
     assert "start Excel again" in message

@@ -79,7 +79,12 @@ def install_addin(
     if not xlam.is_file():
         raise AddinInstallError(f"No add-in at {xlam}: run 'portal addin build' first.")
     settings_key = "INTERPRETER_MAC" if platform == "darwin" else "INTERPRETER_WIN"
-    settings = {settings_key: python, "PYTHONPATH": str(PROJECT_ROOT)}
+    # UDF MODULES: the worksheet functions (=PORTAL_ACCOUNT_STATUS ...) xlwings imports.
+    settings = {
+        settings_key: python,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "UDF MODULES": "addin.excel_functions",
+    }
 
     if platform == "win32":
         appdata = Path(environ.get("APPDATA", home / "AppData" / "Roaming"))
