@@ -22,6 +22,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -124,19 +125,20 @@ class _Csv:
     sha256: str
 
 
-class _Bundle:
+class _Bundle(ABC):
     """The files of a bundle by lower-case name (exports differ in capitals: userProfiles.csv)."""
 
     def __init__(self, label: str, prefix: str) -> None:
         self.label = label
         self.prefix = prefix  # label plus any folder the CSVs sit in, for source names
 
+    @abstractmethod
     def member(self, name: str) -> tuple[str, int] | None:
         """The stored file name and declared size of ``name``, or None if the bundle lacks it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def open(self, name: str) -> IO[bytes]:
-        raise NotImplementedError
+        """The file ``name`` for reading (a folder's file or a zip's member)."""
 
     def read(self, name: str, budget: _Budget) -> _Csv | None:
         """The CSV ``name`` decoded, read in chunks so no file can grow past the limits."""
