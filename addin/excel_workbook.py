@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from addin.log_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, LogSheet
-from addin.workbook import NOT_INPUT
+from addin.workbook import NOT_INPUT, summary_of
 from backend.importing import column_letter
 
 # Text Excel would not keep as typed: formulas, numbers, dates, times, percentages, booleans.
@@ -67,8 +67,6 @@ class ExcelWorkbook:
         return None  # an open book has no file contents of its own to fingerprint
 
     def previous_summary(self) -> dict[str, Any]:
-        from addin.workbook_file import summary_of
-
         if LOG_SHEET_NAME not in self.sheet_names():
             return {}
         return summary_of(self.grid(LOG_SHEET_NAME))

@@ -131,3 +131,14 @@ def fingerprint(tables: Sequence[Table]) -> str:
             digest.update("\x1f".join(cell_text(c) or "" for c in cells).encode())
             digest.update(b"\x1e")
     return digest.hexdigest()[:16]
+
+
+def summary_of(grid: list[list[Any]]) -> dict[str, Any]:
+    """The label/value pairs under a log sheet's title, up to the first blank row."""
+    summary: dict[str, Any] = {}
+    for row in grid[1:]:
+        label = cell_text(row[0]) if row else None
+        if label is None:
+            break
+        summary[label] = row[1] if len(row) > 1 else None
+    return summary

@@ -20,10 +20,10 @@ from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, Shee
 from addin.file_checks import check_workbook_file
 from addin.log_sheet import LOG_SHEET_NAME, LogSheet
 from addin.number_formats import zero_padded_cells
-from addin.workbook import NOT_INPUT, find_sheet, table_from_grid
+from addin.workbook import NOT_INPUT, find_sheet, summary_of, table_from_grid
 from addin.xlsx_result import write_result_workbook
 from backend.errors import InputError
-from backend.importing import Table, cell_text
+from backend.importing import Table
 from backend.settings import get_settings
 
 MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -50,17 +50,6 @@ def write_log_workbook(dest: Path, log: LogSheet) -> Path:
             workbook.add_worksheet(LOG_SHEET_NAME)
         write_result_workbook(blank, dest, log)
     return dest
-
-
-def summary_of(grid: list[list[Any]]) -> dict[str, Any]:
-    """The label/value pairs under a log sheet's title, up to the first blank row."""
-    summary: dict[str, Any] = {}
-    for row in grid[1:]:
-        label = cell_text(row[0]) if row else None
-        if label is None:
-            break
-        summary[label] = row[1] if len(row) > 1 else None
-    return summary
 
 
 class FileWorkbook:

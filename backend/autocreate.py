@@ -17,7 +17,7 @@ transaction. Everything is loaded in bulk, one query per table.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from backend.activation import ACTIVATION_LINK_MARK
 from backend.batches import run_batch
 from backend.db import records
 from backend.email_templates import Template, context, get_template, render
-from backend.importing import CHUNK, Progress, Report, RowResult, no_progress
+from backend.importing import Progress, Report, RowResult, key_chunks, no_progress
 from backend.links_import import LinkPlan, write_links
 from backend.logon import logon_key
 from backend.models import (
@@ -83,11 +83,6 @@ class _Plan:
     preview: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def _chunks(values: Iterable[Any]) -> list[list[Any]]:
-    ordered = sorted(set(values))
-    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
-
-
 def _select_students(
     connection: Connection, options: Options
 ) -> tuple[list[dict[str, Any]], list[RowResult]]:
@@ -107,7 +102,7 @@ def _select_students(
         wanted = [s.strip() for s in options.students if s.strip()]
         rows = [
             row
-            for chunk in _chunks(wanted)
+            for chunk in key_chunks(wanted)
             for row in records(connection.execute(query.where(Student.student_id.in_(chunk))))
         ]
         found = {r["student_id"] for r in rows}
@@ -144,7 +139,7 @@ def _load(
 ]:
     """Cards of the selected students, accounts and links of their emails, students' emails."""
     cards: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for chunk in _chunks(s["id"] for s in students):
+    for chunk in key_chunks(s["id"] for s in students):
         for row in records(
             connection.execute(
                 select(
@@ -168,7 +163,7 @@ def _load(
         entries.sort(key=lambda c: (c["priority"] is None, c["priority"] or 0, c["contact_id"]))
     keys = {c["email_key"] for entries in cards.values() for c in entries if c["email_key"]}
     accounts: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(keys):
+    for chunk in key_chunks(keys):
         for row in records(
             connection.execute(
                 select(
@@ -182,7 +177,7 @@ def _load(
         ):
             accounts[row["logon_key"]] = row
     links: set[tuple[int, int]] = set()
-    for chunk in _chunks(a["id"] for a in accounts.values()):
+    for chunk in key_chunks(a["id"] for a in accounts.values()):
         links.update(
             (u, s)
             for u, s in connection.execute(
@@ -432,13 +427,13 @@ def _write(
     write_links(connection, result.links, batch_id)
     if template is None or not result.created:
         return
-    ids: dict[str, int] = {}
-    for chunk in _chunks(result.created):
-        ids.update(
-            connection.execute(
-                select(PortalUser.logon_key, PortalUser.id).where(PortalUser.logon_key.in_(chunk))
-            ).all()
-        )
+    ids: dict[str, int] = dict(
+        connection.execute(
+            select(PortalUser.logon_key, PortalUser.id).where(
+                PortalUser.created_batch_id == batch_id
+            )
+        ).all()
+    )
     messages = []
     for key, (guardian, logon, attached) in result.created.items():
         subject, body = render(template, context(guardian, logon, _students(attached)))

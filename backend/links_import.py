@@ -14,13 +14,13 @@ from sqlalchemy import Connection, Engine, delete, select
 from backend.batches import run_batch
 from backend.db import bulk_insert, bulk_update
 from backend.importing import (
-    CHUNK,
     Column,
     Progress,
     Report,
     RowResult,
     Table,
     enum_parser,
+    key_chunks,
     match_headers,
     no_progress,
     parse_rows,
@@ -124,11 +124,6 @@ def link_rows(table: Table) -> list[LinkRow]:
     return rows
 
 
-def _chunked(keys: set[Any]) -> list[list[Any]]:
-    ordered = sorted(keys)
-    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
-
-
 def plan_links(
     connection: Connection,
     rows: Sequence[LinkRow],
@@ -143,7 +138,7 @@ def plan_links(
     accounts: dict[str, tuple[int | None, str]] = {
         key: (None, logon) for key, logon in (pending or {}).items()
     }
-    for chunk in _chunked({logon_key(r.logon) for r in rows if r.logon and not r.problems}):
+    for chunk in key_chunks({logon_key(r.logon) for r in rows if r.logon and not r.problems}):
         accounts.update(
             (key, (id_, logon))
             for id_, key, logon in connection.execute(
@@ -153,7 +148,7 @@ def plan_links(
             )
         )
     students: dict[str, tuple[int, str | None]] = {}
-    for chunk in _chunked({r.student for r in rows if r.student}):
+    for chunk in key_chunks({r.student for r in rows if r.student}):
         students.update(
             (sid, (id_, code))
             for id_, sid, code in connection.execute(
@@ -163,7 +158,7 @@ def plan_links(
             )
         )
     links: dict[tuple[int, int], dict[str, Any]] = {}
-    for chunk in _chunked({id_ for id_, _ in accounts.values() if id_ is not None}):
+    for chunk in key_chunks({id_ for id_, _ in accounts.values() if id_ is not None}):
         for row in connection.execute(
             select(
                 StudentLink.id,
@@ -294,7 +289,7 @@ def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
         updated_at=now,
         updated_batch_id=batch_id,
     )
-    for chunk in _chunked(set(plan.deletes)):
+    for chunk in key_chunks(set(plan.deletes)):
         connection.execute(delete(StudentLink).where(StudentLink.id.in_(chunk)))
 
 

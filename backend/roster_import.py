@@ -16,12 +16,12 @@ from backend.batches import run_batch
 from backend.db import bulk_insert, bulk_update
 from backend.errors import InputError
 from backend.importing import (
-    CHUNK,
     Column,
     Progress,
     Report,
     RowResult,
     Table,
+    key_chunks,
     match_headers,
     no_progress,
     parse_rows,
@@ -72,12 +72,6 @@ def _read(table: Table | None, columns: tuple[Column, ...]) -> _Rows | None:
     return _Rows(table, list(parse_rows(table, match_headers(table, columns))))
 
 
-def _chunks(keys: Iterable[Any]) -> Iterable[list[Any]]:
-    keys = sorted(set(keys))
-    for start in range(0, len(keys), CHUNK):
-        yield keys[start : start + CHUNK]
-
-
 def _changes(
     current: dict[str, Any], values: dict[str, Any], names: dict[str, str]
 ) -> dict[str, tuple[Any, Any]]:
@@ -110,7 +104,7 @@ class _Planner:
             if "student_id" in v
         }
         self.students: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(wanted):
+        for chunk in key_chunks(wanted):
             for row in connection.execute(
                 select(
                     Student.id,
@@ -132,7 +126,7 @@ class _Planner:
             else set()
         )
         self.people: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(contact_ids):
+        for chunk in key_chunks(contact_ids):
             for row in connection.execute(
                 select(
                     Contact.id,
@@ -144,7 +138,7 @@ class _Planner:
             ):
                 self.people[row.contact_id] = dict(row._mapping)
         self.cards: dict[tuple[int, int], dict[str, Any]] = {}
-        for chunk in _chunks(p["id"] for p in self.people.values()):
+        for chunk in key_chunks(p["id"] for p in self.people.values()):
             for row in connection.execute(
                 select(
                     StudentContact.id,
@@ -381,7 +375,7 @@ class _Planner:
 
 def _ids(connection: Connection, key: Any, id_column: Any, keys: Iterable[Any]) -> dict[Any, int]:
     found: dict[Any, int] = {}
-    for chunk in _chunks(keys):
+    for chunk in key_chunks(keys):
         found.update(
             (k, i) for k, i in connection.execute(select(key, id_column).where(key.in_(chunk)))
         )
