@@ -19,7 +19,7 @@ from pathlib import Path
 import xlsxwriter
 from harness import child_main, print_table, run_phase
 
-from backend.roster_columns import CONTACT_COLUMNS
+from backend.imports.roster_columns import CONTACT_COLUMNS
 
 
 def make_roster(path: Path, students: int) -> None:
@@ -65,8 +65,8 @@ def make_roster(path: Path, students: int) -> None:
 
 
 def phase_setup(roster: Path, database: Path) -> None:
-    from addin.actions import import_file
-    from backend.db import open_database
+    from addin.workbooks.import_file import import_file
+    from backend.database.engine import open_database
 
     import_file(
         open_database(str(database)),
@@ -78,11 +78,11 @@ def phase_setup(roster: Path, database: Path) -> None:
 
 
 def phase_autocreate(database: Path, out: Path, apply: Path) -> None:
-    from addin.log_sheet import log_from_report
-    from addin.workbook_file import write_log_workbook
-    from backend.autocreate import Options, autocreate
-    from backend.db import open_database
-    from backend.importing import collector_paused
+    from addin.workbooks.file import write_log_workbook
+    from addin.workbooks.result_sheet import log_from_report
+    from backend.accounts.autocreate import Options, autocreate
+    from backend.database.engine import open_database
+    from backend.imports.contract import collector_paused
 
     with collector_paused():
         report = autocreate(open_database(str(database)), Options(), apply=apply.name == "apply")

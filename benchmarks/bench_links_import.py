@@ -56,8 +56,8 @@ def make_workbooks(folder: Path, accounts: int) -> None:
 
 
 def phase_setup(folder: Path, database: Path) -> None:
-    from addin.actions import import_file
-    from backend.db import open_database
+    from addin.workbooks.import_file import import_file
+    from backend.database.engine import open_database
 
     engine = open_database(str(database))
     import_file(engine, "roster", folder / "setup.xlsx", apply=True, dest=folder / "s.out.xlsx")
@@ -65,8 +65,8 @@ def phase_setup(folder: Path, database: Path) -> None:
 
 
 def phase_import(workbook: Path, database: Path, out: Path) -> None:
-    from addin.actions import import_file
-    from backend.db import open_database
+    from addin.workbooks.import_file import import_file
+    from backend.database.engine import open_database
 
     import_file(open_database(str(database)), "links", workbook, apply=True, dest=out)
 

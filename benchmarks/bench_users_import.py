@@ -48,8 +48,8 @@ def make_workbook(path: Path, rows: int) -> None:
 
 
 def phase_import(workbook: Path, database: Path, out: Path) -> None:
-    from addin.actions import import_file
-    from backend.db import open_database
+    from addin.workbooks.import_file import import_file
+    from backend.database.engine import open_database
 
     import_file(open_database(str(database)), "users", workbook, apply=True, dest=out)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 from msoffcrypto.format.ooxml import OOXMLFile
 
-from addin.file_checks import MAX_PARTS
+from addin.files.checks import MAX_PARTS
 
 HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"]
 ROWS = [

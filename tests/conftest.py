@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from backend.db import make_engine, migrate
-from backend.models import Base
+from backend.database.engine import make_engine, migrate
+from backend.database.models import Base
 from backend.settings import get_settings
 
 PG_ADMIN_URL = os.environ.get("PORTAL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -10,8 +10,8 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from addin.cli import main
-from addin.log_sheet import LOG_SHEET_NAME
+from addin.cli.app import main
+from addin.workbooks.result_sheet import LOG_SHEET_NAME
 
 USER_HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"]
 # The project's shared folder (seed, public sample data) lies beside the repository.

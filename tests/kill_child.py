@@ -7,9 +7,9 @@ transaction, not after it.
 import sys
 import time
 
-from backend.db import make_engine
-from backend.importing import Table
-from backend.users_import import import_users
+from backend.database.engine import make_engine
+from backend.imports.contract import Table
+from backend.imports.users import import_users
 
 
 def main(url: str, rows: int, suffix: str) -> None:

@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from backend.activation import (
+from backend.database.engine import write_transaction
+from backend.database.models import ActivationToken, Base, PortalUser, utcnow
+from backend.errors import InputError
+from backend.imports.contract import Table
+from backend.imports.users import import_users
+from backend.mail.activation import (
     ACTIVATION_LINK_MARK,
     INVALID_LINK,
     activate,
@@ -15,13 +20,8 @@ from backend.activation import (
     issue_token,
     verify_password,
 )
-from backend.db import write_transaction
-from backend.errors import InputError
-from backend.importing import Table
-from backend.models import ActivationToken, Base, PortalUser, utcnow
-from backend.outbox import queue_message
+from backend.mail.outbox import queue_message
 from backend.settings import get_settings
-from backend.users_import import import_users
 
 PASSWORD = "correct horse battery"
 

@@ -5,15 +5,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert, text
 
-from backend.autocreate import Options, autocreate
-from backend.email_templates import set_template
+from backend.accounts.autocreate import Options, autocreate
+from backend.database.models import EmailTemplate, utcnow
 from backend.errors import InputError, NotFoundError
-from backend.importing import Report, Table
-from backend.links_import import import_links
-from backend.models import EmailTemplate, utcnow
-from backend.roster_columns import CONTACT_COLUMNS
-from backend.roster_import import import_roster
-from backend.users_import import import_users
+from backend.imports.contract import Report, Table
+from backend.imports.links import import_links
+from backend.imports.roster import import_roster
+from backend.imports.roster_columns import CONTACT_COLUMNS
+from backend.imports.users import import_users
+from backend.mail.templates import set_template
 
 
 def table(headers: list[str], *rows: list[Any]) -> Table:
@@ -201,9 +201,9 @@ def test_an_unknown_merge_field_is_an_error_at_simulation(district: Engine) -> N
 
 
 def test_created_accounts_get_their_email_and_can_activate(district: Engine) -> None:
-    from addin.demo import local_mail_server
-    from backend.activation import activate, verify_password
-    from backend.outbox import send_pending
+    from addin.demo.run import local_mail_server
+    from backend.mail.activation import activate, verify_password
+    from backend.mail.outbox import send_pending
     from backend.settings import get_settings
 
     autocreate(district, Options(email_template="welcome"))  # a simulation queues nothing

@@ -6,7 +6,7 @@ import pytest
 from helpers import ONEROSTER_SAMPLES, read_log, run_cli
 from sqlalchemy import create_engine, text
 
-from addin.demo import CONTACT_HEADERS, STUDENT_HEADERS, write_workbook
+from addin.demo.run import CONTACT_HEADERS, STUDENT_HEADERS, write_workbook
 
 Capsys = pytest.CaptureFixture[str]
 

@@ -197,7 +197,7 @@ def test_batches_lists_runs_and_shows_events(
 def test_every_command_has_help(capsys: Capsys) -> None:
     from typer.main import get_command
 
-    from addin.cli import app
+    from addin.cli.app import app
 
     def walk(command: object, path: list[str]) -> list[list[str]]:
         found = [path]

@@ -4,8 +4,8 @@ import threading
 
 from sqlalchemy import Engine, text
 
-from backend.importing import Report, Table
-from backend.users_import import import_users
+from backend.imports.contract import Report, Table
+from backend.imports.users import import_users
 
 ROWS = 3000
 

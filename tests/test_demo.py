@@ -6,8 +6,8 @@ import pytest
 from helpers import read_log, run_cli
 from sqlalchemy import create_engine, text
 
-from backend.demo_district import generate_district
-from backend.logon import logon_key
+from addin.demo.district import generate_district
+from backend.accounts.logon import logon_key
 
 Capsys = pytest.CaptureFixture[str]
 WORKBOOKS = ("roster", "users-import", "links-import")  # each simulated, then applied

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from typer.main import get_command
 
-from addin.cli import app
-from backend.links_import import LINK_COLUMNS
-from backend.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
-from backend.users_import import USER_COLUMNS
+from addin.cli.app import app
+from backend.imports.links import LINK_COLUMNS
+from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
+from backend.imports.users import USER_COLUMNS
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

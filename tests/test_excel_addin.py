@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from libreoffice import convert
 
-from addin.excel_addin import (
+from addin.xlam import (
     RIBBON_ACTIONS,
     AddinInstallError,
     VbaModule,
@@ -34,24 +34,24 @@ from addin.excel_addin import (
     install_addin,
     read_vba_project,
 )
-from addin.excel_addin.build import PROJECT, build_package
-from addin.excel_addin.cfb import read_compound_file, write_compound_file
-from addin.excel_addin.compression import compress, decompress
-from addin.excel_addin.customui import NAMESPACE, custom_ui_problems
-from addin.excel_addin.package import (
+from addin.xlam.build import PROJECT, build_package
+from addin.xlam.cfb import read_compound_file, write_compound_file
+from addin.xlam.compression import compress, decompress
+from addin.xlam.customui import NAMESPACE, custom_ui_problems
+from addin.xlam.package import (
     CUSTOM_UI_PART,
     CUSTOM_UI_RELATIONSHIP,
     VBA_PROJECT_PART,
     read_part,
 )
-from addin.excel_addin.ribbon import (
+from addin.xlam.ribbon import (
     BUTTONS,
     CALLBACKS_FILE,
     CUSTOM_UI_FILE,
     render_callbacks,
     render_custom_ui,
 )
-from addin.excel_addin.vba_sources import (
+from addin.xlam.vba_sources import (
     PROJECT_NAME,
     XLWINGS_ADDIN_BAS,
     XLWINGS_RIBBON_ADDIN,
@@ -227,7 +227,7 @@ _SUB = re.compile(
     re.MULTILINE | re.IGNORECASE,
 )
 _RUN_PYTHON = re.compile(
-    r"""^\s*RunPython\s+"import addin\.excel_entry; addin\.excel_entry\.run\('([^']*)'\)"\s*$""",
+    r"""^\s*RunPython\s+"import addin\.excel\.entry; addin\.excel\.entry\.run\('([^']*)'\)"\s*$""",
     re.MULTILINE,
 )
 
@@ -274,10 +274,10 @@ def test_every_run_python_names_a_ribbon_action(built: dict[str, Path]) -> None:
 
 def test_sources_are_the_rendered_ribbon_data() -> None:
     assert CUSTOM_UI_FILE.read_text(encoding="utf-8") == render_custom_ui(), (
-        "run: uv run python -m addin.excel_addin.render"
+        "run: uv run python -m addin.xlam.render"
     )
     assert CALLBACKS_FILE.read_bytes().decode("cp1252") == render_callbacks(), (
-        "run: uv run python -m addin.excel_addin.render"
+        "run: uv run python -m addin.xlam.render"
     )
     for button in BUTTONS:
         assert button.label and button.image_mso and button.screentip and button.group
@@ -340,7 +340,7 @@ def test_build_is_byte_for_byte_reproducible(built: dict[str, Path], tmp_path: P
     # Another process with another hash seed gives the same bytes too.
     other = tmp_path / "other.xlam"
     code = (
-        f"from pathlib import Path; from addin.excel_addin import build_addin; "
+        f"from pathlib import Path; from addin.xlam import build_addin; "
         f"build_addin(Path({str(other)!r}))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -507,7 +507,7 @@ def test_install_on_windows_copies_to_xlstart_and_writes_settings(
         '"SHOW CONSOLE","True"',
         r'"INTERPRETER_WIN","C:\portal\.venv\Scripts\python.exe"',
         f'"PYTHONPATH","{root}"',
-        '"UDF MODULES","addin.excel_functions"',
+        '"UDF MODULES","addin.excel.functions"',
     ]
     assert str(installed) in message
     assert "start Excel again" in message

@@ -10,13 +10,13 @@ from helpers import read_log, run_cli, write_workbook
 from sqlalchemy import Engine, create_engine, text
 from xlwings_double import PAIRS, TEST_ONLY, FakeBook, FakeSheet
 
-from addin.excel_addin import RIBBON_ACTIONS
-from addin.excel_entry import run_action
-from addin.excel_functions import account_status, student_logons
-from addin.excel_workbook import ExcelWorkbook, inert
-from addin.workbook_actions import ACTIONS, dispatch
-from addin.workbook_file import FileWorkbook
-from backend.db import make_engine
+from addin.excel.entry import run_action
+from addin.excel.functions import account_status, student_logons
+from addin.excel.workbook import ExcelWorkbook, inert
+from addin.workbooks.actions import ACTIONS, dispatch
+from addin.workbooks.file import FileWorkbook
+from addin.xlam import RIBBON_ACTIONS
+from backend.database.engine import make_engine
 from backend.errors import HeaderError, InputError
 
 USERS = [
@@ -170,9 +170,9 @@ def test_header_problems_name_each_header_and_write_nothing(engine: Engine) -> N
 def test_every_ribbon_action_runs(
     tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from addin.workbook_actions import KINDS
+    from addin.workbooks.actions import KINDS
 
-    monkeypatch.setattr("addin.excel_workbook.documents_folder", lambda: tmp_path / "docs")
+    monkeypatch.setattr("addin.excel.workbook.documents_folder", lambda: tmp_path / "docs")
     assert set(RIBBON_ACTIONS) <= set(ACTIONS)
     sheets = {
         "users": {"Users": USERS},
@@ -237,10 +237,10 @@ def test_inert_keeps_text_as_text() -> None:
 def test_worksheet_functions(
     engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from addin import excel_entry
+    from addin.excel import entry as excel_entry
 
     monkeypatch.setattr(excel_entry, "engine", lambda: engine)
-    monkeypatch.setattr("addin.excel_functions.engine", lambda: engine)
+    monkeypatch.setattr("addin.excel.functions.engine", lambda: engine)
     book = FakeBook("users.xlsx", {"Users": USERS}, TEMPLATE, answers=["yes"])
     run_action("users.apply", ExcelWorkbook(book), engine)
     assert account_status("ANN@example.org") == "ACTIVE GUARDIAN account, 0 students"

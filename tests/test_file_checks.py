@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from libreoffice import convert
 from msoffcrypto import OfficeFile
 
-from addin.file_checks import (
+from addin.files.checks import (
     MAX_PARTS,
     MB,
     PROLOGUE_BYTES,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from backend.db import make_engine
+from backend.database.engine import make_engine
 
 ROWS = 12000
 

@@ -5,7 +5,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.logon import _fast_email, logon_key, normalise_email, normalise_logon
+from backend.accounts.logon import _fast_email, logon_key, normalise_email, normalise_logon
 
 
 @pytest.mark.parametrize(

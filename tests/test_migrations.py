@@ -5,8 +5,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from backend.db import SCHEMA_HEAD, _alembic_config, is_current
-from backend.models import Base
+from backend.database.engine import SCHEMA_HEAD, _alembic_config, is_current
+from backend.database.models import Base
 
 
 def test_schema_head_is_alembics_head(engine: Engine) -> None:

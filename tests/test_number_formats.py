@@ -20,8 +20,8 @@ from defusedxml import DTDForbidden
 from libreoffice import convert
 from python_calamine import CalamineWorkbook
 
-from addin import number_formats
-from addin.number_formats import padding_format, zero_padded_cells
+from addin.files import padded_ids as number_formats
+from addin.files.padded_ids import padding_format, zero_padded_cells
 
 SHEET_XML = "xl/worksheets/sheet1.xml"
 ALL_COLUMNS = range(30)

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from helpers import ONEROSTER_SAMPLES
 
-from addin.oneroster import RosterTables, read_oneroster
+from addin.files.oneroster import RosterTables, read_oneroster
 from backend.errors import InputError
-from backend.importing import Column, Table, match_headers, parse_rows
-from backend.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
+from backend.imports.contract import Column, Table, match_headers, parse_rows
+from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 from backend.settings import get_settings
 
 SAMPLES = ONEROSTER_SAMPLES

@@ -22,11 +22,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine, delete, select, update
 from test_activation import PASSWORD, every_stored_text, make_accounts
 
-from backend.activation import ACTIVATION_LINK_MARK, activate, verify_password
-from backend.db import write_transaction
+from backend.database.engine import write_transaction
+from backend.database.models import ActivationToken, OutboxMessage, PortalUser, utcnow
 from backend.errors import InputError
-from backend.models import ActivationToken, OutboxMessage, PortalUser, utcnow
-from backend.outbox import (
+from backend.mail.activation import ACTIVATION_LINK_MARK, activate, verify_password
+from backend.mail.outbox import (
     counts,
     list_messages,
     queue_message,

@@ -5,9 +5,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from backend.accounts import get_account, modify_user, new_user
-from backend.batches import list_batches
-from backend.contact_card import (
+from backend.accounts.contact_card import (
     CAN_CREATE,
     HAS_ACCOUNT,
     LOGON_DIFFERS,
@@ -16,13 +14,15 @@ from backend.contact_card import (
     create_account_from_contact,
     logons_for_student,
 )
+from backend.accounts.single import get_account, modify_user, new_user
+from backend.database.models import Student
 from backend.errors import HeaderError, NotFoundError
-from backend.importing import Report, Table
-from backend.links_import import import_links
-from backend.models import Student
-from backend.roster_columns import CONTACT_COLUMNS
-from backend.roster_import import import_roster
-from backend.users_import import import_users
+from backend.imports.batches import list_batches
+from backend.imports.contract import Report, Table
+from backend.imports.links import import_links
+from backend.imports.roster import import_roster
+from backend.imports.roster_columns import CONTACT_COLUMNS
+from backend.imports.users import import_users
 
 
 def table(headers: list[str], *rows: list[Any], sheet: str | None = None) -> Table:

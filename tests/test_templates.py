@@ -14,33 +14,39 @@ import pytest
 from helpers import read_log, run_cli
 from libreoffice import convert, ods_sheet
 
-from addin.excel_addin.ribbon import TAB_LABEL
-from addin.log_sheet import LOG_SHEET_NAME
-from addin.template_marks import EXAMPLE_PREFIX, KINDS, TEMPLATE_NAME, is_example_row, template_kind
-from addin.templates import (
+from addin.workbooks.file import read_sheets, read_table
+from addin.workbooks.result_sheet import LOG_SHEET_NAME
+from addin.workbooks.template_marks import (
+    EXAMPLE_PREFIX,
+    KINDS,
+    TEMPLATE_NAME,
+    is_example_row,
+    template_kind,
+)
+from addin.workbooks.templates import (
     AUTOCREATE_OPTIONS,
     BUILT_AT,
     ID_COLUMNS,
     INSTRUCTIONS_SHEET,
     OPTION_HEADERS,
     TABLE_ROWS,
-    TEMPLATE_FOLDER,
     TEMPLATES,
     TEXT_COLUMNS,
     build_all,
     build_template,
     template_columns,
 )
-from addin.workbook_file import read_sheets, read_table
+from addin.xlam.ribbon import TAB_LABEL
 from backend.errors import InputError, PortalError
-from backend.importing import column_letter, match_headers
+from backend.imports.contract import column_letter, match_headers
+from workbook_templates import SHIPPED
 
 Capsys = pytest.CaptureFixture[str]
 LAST_ROW = TABLE_ROWS + 1  # header in row 1, then TABLE_ROWS rows
 
 
 def committed(kind: str) -> Path:
-    return TEMPLATE_FOLDER / TEMPLATES[kind].file_name
+    return Path(str(SHIPPED / TEMPLATES[kind].file_name))
 
 
 def snapshot(path: Path) -> dict[str, Any]:
@@ -104,9 +110,9 @@ def example_rows(kind: str) -> dict[str, list[list[str | None]]]:
 @pytest.mark.parametrize("kind", KINDS)
 def test_committed_template_matches_a_rebuild(tmp_path: Path, kind: str) -> None:
     rebuilt = build_template(kind, tmp_path / TEMPLATES[kind].file_name)
-    assert committed(kind).is_file(), "run: uv run python -m addin.templates"
+    assert committed(kind).is_file(), "run: uv run portal templates build"
     assert snapshot(rebuilt) == snapshot(committed(kind)), (
-        f"{committed(kind).name} is out of date; run: uv run python -m addin.templates"
+        f"{committed(kind).name} is out of date; run: uv run portal templates build"
     )
 
 
@@ -363,10 +369,10 @@ def test_every_ribbon_action_runs_on_a_filled_template_file(
     tmp_path: Path, database_url: str
 ) -> None:
     """Every RunPython action of the add-in, through the file implementation of Workbook."""
-    from addin.excel_addin import RIBBON_ACTIONS
-    from addin.workbook_actions import dispatch
-    from addin.workbook_file import FileWorkbook
-    from backend.db import make_engine
+    from addin.workbooks.actions import dispatch
+    from addin.workbooks.file import FileWorkbook
+    from addin.xlam import RIBBON_ACTIONS
+    from backend.database.engine import make_engine
 
     engine = make_engine(database_url)
     filled = {

@@ -5,10 +5,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
+from backend.database.models import Batch, BatchEvent, PortalUser
 from backend.errors import HeaderError
-from backend.importing import Table
-from backend.models import Batch, BatchEvent, PortalUser
-from backend.users_import import import_users
+from backend.imports.contract import Table
+from backend.imports.users import import_users
 
 HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE", "EMAIL", "STATUS", "PHONE"]
 

@@ -15,8 +15,8 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.table import Table
 from python_calamine import CalamineWorkbook
 
-from addin.log_sheet import ACTION_COLOURS, LOG_SHEET_NAME, LogSheet
-from addin.xlsx_result import write_result_workbook
+from addin.files.result_writer import write_result_workbook
+from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, LogSheet
 from backend.errors import InputError
 
 # openpyxl warns when it reads the deliberately sparse input workbooks below.

@@ -19,8 +19,8 @@ import openpyxl
 from openpyxl.styles import Alignment
 from openpyxl.worksheet.worksheet import Worksheet
 
-from addin.log_sheet import LOG_SHEET_NAME
-from addin.templates import INSTRUCTIONS_SHEET, TEMPLATES, build_template
+from addin.workbooks.result_sheet import LOG_SHEET_NAME
+from addin.workbooks.templates import INSTRUCTIONS_SHEET, TEMPLATES, build_template
 
 HERE = Path(__file__).resolve().parent
 RESOLUTION = 60
@@ -28,7 +28,7 @@ MAX_BYTES = 150_000
 MARGIN_POINTS = 24
 LOG_ROWS_SHOWN = 24
 DEMO_FOLDER = Path(tempfile.gettempdir()) / "ppdemo"
-DEMO = "import sys; from addin.cli import main; main(sys.argv[1:])"  # `portal demo ...`
+DEMO = "import sys; from addin.cli.app import main; main(sys.argv[1:])"  # `portal demo ...`
 
 
 def soffice() -> str:

@@ -1,0 +1,141 @@
+"""The ``Workbook`` of a live Excel book, through classic xlwings.
+
+Every read is one bulk read of a sheet's values; the log is written with one bulk write of its
+values and a fixed number of formatting calls on whole ranges, whatever the number of rows.
+Excel parses what is written into a cell as if typed, so text that Excel would turn into a
+formula, a number, a date or a boolean is written with a quote prefix and kept as text.
+"""
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from addin.workbooks.interface import NOT_INPUT, summary_of
+from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, LogSheet
+from backend.imports.contract import column_letter
+
+# Text Excel would not keep as typed: formulas, numbers, dates, times, percentages, booleans.
+_NOT_INERT = re.compile(
+    r"^[=+\-@\t\r]|^[\s\d.,:/()%$€£¥eE+-]*\d[\s\d.,:/()%$€£¥eE+-]*$|"
+    r"^(true|false)$",
+    re.IGNORECASE,
+)
+
+
+def inert(value: Cell) -> Cell:
+    """The value to assign so that Excel shows it exactly, as text when it is text."""
+    if isinstance(value, str) and _NOT_INERT.search(value):
+        return "'" + value
+    return value
+
+
+def documents_folder() -> Path:
+    return Path.home() / "Documents" / "Parent Portal"
+
+
+class ExcelWorkbook:
+    """A book open in Excel, usually ``xw.Book.caller()`` of a ribbon button."""
+
+    def __init__(self, book: Any, *, open_book: Callable[[str], Any] | None = None) -> None:
+        self.book = book
+        self.name = book.name
+        self._open_book = open_book
+
+    def sheet_names(self) -> list[str]:
+        return [sheet.name for sheet in self.book.sheets]
+
+    def input_sheet_names(self) -> list[str]:
+        return [
+            s.name for s in self.book.sheets if s.visible and s.name.casefold() not in NOT_INPUT
+        ]
+
+    def defined_name(self, name: str) -> str | None:
+        for defined in self.book.names:
+            if defined.name.casefold() == name.casefold():
+                return str(defined.refers_to)
+        return None
+
+    def grid(self, sheet: str) -> list[list[Any]]:
+        target = self.book.sheets[sheet]
+        last = target.used_range.last_cell
+        values = target.range((1, 1), (last.row, last.column)).options(ndim=2).value
+        return [list(row) for row in values]
+
+    def sha256(self) -> str | None:
+        return None  # an open book has no file contents of its own to fingerprint
+
+    def previous_summary(self) -> dict[str, Any]:
+        if LOG_SHEET_NAME not in self.sheet_names():
+            return {}
+        return summary_of(self.grid(LOG_SHEET_NAME))
+
+    def write_log(self, log: LogSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
+        sheets = self.book.sheets
+        if sheet_name in self.sheet_names():
+            sheets[sheet_name].delete()
+        sheet = sheets.add(sheet_name, after=sheets[sheets.count - 1])
+        width = max(len(log.columns), 2)
+        header_row = len(log.summary) + 3
+        last_row = header_row + len(log.rows)
+        matrix: list[list[Cell]] = [[log.title] + [None] * (width - 1)]
+        matrix += [[label, value, *[None] * (width - 2)] for label, value in log.summary]
+        matrix.append([None] * width)
+        matrix.append(list(log.columns) + [None] * (width - len(log.columns)))
+        matrix += [list(row) + [None] * (width - len(row)) for row in log.rows]
+        last_column = column_letter(width - 1)
+        table = sheet.range(f"A{header_row}:{last_column}{last_row}")
+        table.number_format = "@"  # typed-in text stays text
+        sheet.range("A1").value = [[inert(value) for value in row] for row in matrix]
+        sheet.range("A1").font.bold = True
+        sheet.range(f"A2:A{len(log.summary) + 1}").font.bold = True
+        if log.rows:
+            sheet.tables.add(source=table, name=None, table_style_name="TableStyleLight1")
+            action_column = (
+                column_letter(log.columns.index("Action")) if "Action" in log.columns else None
+            )
+            if action_column:
+                body = sheet.range(f"A{header_row + 1}:{last_column}{last_row}")
+                for action, colour in ACTION_COLOURS.items():
+                    body.conditional_formats.add_custom(
+                        f'=${action_column}{header_row + 1}="{action}"', fill_color=f"#{colour}"
+                    )
+        else:
+            sheet.range(f"A{header_row}:{last_column}{header_row}").font.bold = True
+        sheet.freeze_panes.freeze_at(f"1:{header_row}")
+        sheet.range(f"A1:{last_column}{last_row}").columns.autofit()
+        sheet.activate()
+        return f"sheet '{sheet_name}'"
+
+    def selected_value(self) -> str | None:
+        values = self.book.selection.options(ndim=2).value
+        for row in values:
+            for value in row:
+                if value not in (None, ""):
+                    return (
+                        str(int(value))
+                        if isinstance(value, float) and value.is_integer()
+                        else str(value)
+                    )
+        return None
+
+    def open_new(self, kind: str, build: Callable[[Path], Path]) -> str:
+        folder = documents_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = build(folder / f"{kind}-{datetime.now():%Y-%m-%d-%H%M%S}.xlsx")
+        opener = self._open_book
+        if opener is None:
+            import xlwings as xw
+
+            opener = xw.Book
+        opener(str(path))
+        return str(path)
+
+    def notify(self, text: str) -> None:
+        self.book.app.status_bar = text
+        self.book.app.alert(text, title="Parent Portal")
+
+    def confirm(self, question: str) -> bool:
+        answer = self.book.app.alert(question, title="Parent Portal", buttons="yes_no")
+        return answer == "yes"

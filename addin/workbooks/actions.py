@@ -1,0 +1,358 @@
+"""The actions behind the ribbon buttons, written once against ``Workbook``.
+
+``dispatch(action, workbook, engine)`` runs one of ``RIBBON_ACTIONS`` on a live Excel book or on
+a file: check headers, simulate, apply (refusing a sheet changed since its simulation unless the
+user confirms), look up, or start a new workbook from a template.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from addin.workbooks.interface import (
+    FINGERPRINT_LABEL,
+    Workbook,
+    find_sheet,
+    fingerprint,
+    table_from_grid,
+)
+from addin.workbooks.result_sheet import LogSheet, log_from_report
+from addin.workbooks.template_marks import TEMPLATE_NAME, template_kind
+from addin.workbooks.templates import AUTOCREATE_OPTIONS
+from backend.accounts.autocreate import autocreate, parse_options
+from backend.errors import HeaderError, InputError, NotFoundError
+from backend.imports.contract import Column, Progress, Report, Table, cell_text, match_headers
+from backend.imports.links import LINK_COLUMNS, import_links
+from backend.imports.roster import import_roster
+from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
+from backend.imports.users import USER_COLUMNS, ImportMode, import_users
+
+Tables = dict[str, Table]
+
+
+@dataclass(frozen=True)
+class ImportKind:
+    """An import a workbook can hold: its sheets (and their columns) and how to run it."""
+
+    kind: str
+    title: str
+    sheets: dict[str, tuple[Column, ...]]
+    key_header: str
+    run: Callable[..., Report]
+    single: bool = True  # one input sheet; its rows need no sheet name in the log
+    needs_one_of: tuple[str, ...] = ()  # of several sheets, at least one of these
+    may_be_empty: tuple[str, ...] = ()  # sheets that may hold no row but the headers
+
+
+def _run_users(engine: Engine, tables: Tables, **options: Any) -> Report:
+    mode: ImportMode = options.get("mode", "upsert")
+    return import_users(
+        engine, tables["Users"], apply=options["apply"], mode=mode, progress=options["progress"]
+    )
+
+
+def _run_links(engine: Engine, tables: Tables, **options: Any) -> Report:
+    return import_links(
+        engine,
+        tables["Links"],
+        apply=options["apply"],
+        schools=options.get("schools", ()),
+        progress=options["progress"],
+    )
+
+
+def _run_roster(engine: Engine, tables: Tables, **options: Any) -> Report:
+    return import_roster(
+        engine,
+        schools=tables.get("Schools"),
+        students=tables.get("Students"),
+        contacts=tables.get("Contacts"),
+        apply=options["apply"],
+        progress=options["progress"],
+    )
+
+
+def _run_autocreate(engine: Engine, tables: Tables, **options: Any) -> Report:
+    values = {
+        (cell_text(cells[0]) or "").upper(): cells[1] if len(cells) > 1 else None
+        for _, cells in tables["Options"].rows
+        if cells and cell_text(cells[0])
+    }
+    unknown = set(values) - {option.name for option in AUTOCREATE_OPTIONS}
+    if unknown:
+        raise InputError(
+            f"The Options sheet has options we do not know: {', '.join(sorted(unknown))}"
+        )
+    chosen = parse_options(values)
+    simulation = str(values.get("SIMULATION") or "Y").strip().upper() not in ("N", "NO", "FALSE")
+    if options["apply"] and simulation:
+        raise InputError(
+            "SIMULATION is Y on the Options sheet: review the simulation's log, then set "
+            "SIMULATION to N and press Create again"
+        )
+    if "Students" in tables:
+        chosen.students = [cell_text(cells[0]) or "" for _, cells in tables["Students"].rows]
+    return autocreate(engine, chosen, apply=options["apply"], progress=options["progress"])
+
+
+AUTOCREATE_SHEETS = {
+    "Students": (Column("STUDENT_ID", "student_id", str, True),),
+    "Options": (
+        Column("OPTION", "option", str, True),
+        Column("VALUE", "value", str, True),
+        Column("DESCRIPTION", "description", str),
+    ),
+}
+
+KINDS: dict[str, ImportKind] = {
+    "users": ImportKind("users", "users import", {"Users": USER_COLUMNS}, "LOGONID", _run_users),
+    "links": ImportKind(
+        "links", "student-link import", {"Links": LINK_COLUMNS}, "LOGONID / STUDENT_ID", _run_links
+    ),
+    "roster": ImportKind(
+        "roster",
+        "roster import",
+        {"Schools": SCHOOL_COLUMNS, "Students": STUDENT_COLUMNS, "Contacts": CONTACT_COLUMNS},
+        "Key",
+        _run_roster,
+        single=False,
+        needs_one_of=("Schools", "Students", "Contacts"),
+        may_be_empty=("Schools", "Students", "Contacts"),
+    ),
+    "autocreate": ImportKind(
+        "autocreate",
+        "AutoCreate",
+        AUTOCREATE_SHEETS,
+        "STUDENT_ID / CONTACT_ID",
+        _run_autocreate,
+        single=False,
+        needs_one_of=("Options",),
+        may_be_empty=("Students",),
+    ),
+}
+
+
+def detect_kind(workbook: Workbook) -> ImportKind:
+    """The template's marker, or failing that, what the sheets and headers say."""
+    kind = template_kind(workbook.defined_name(TEMPLATE_NAME))
+    if kind in KINDS:
+        return KINDS[kind]
+    names = {name.casefold() for name in workbook.sheet_names()}
+    if "options" in names:
+        return KINDS["autocreate"]
+    if {"students", "contacts"} & names:
+        return KINDS["roster"]
+    sheet = find_sheet(workbook, None, ("Users", "Links"))
+    headers = {(cell_text(h) or "").upper().replace(" ", "_") for h in _header_row(workbook, sheet)}
+    if "STUDENT_ID" in headers:
+        return KINDS["links"]
+    if "LOGONID" in headers or "USER_TYPE" in headers:
+        return KINDS["users"]
+    raise InputError(
+        f"{workbook.name} is not one of the Parent Portal templates and its headers do not say "
+        "which import it is for; start from a template (New Template on the ribbon)"
+    )
+
+
+def _header_row(workbook: Workbook, sheet: str) -> list[Any]:
+    grid = workbook.grid(sheet)
+    return next((row for row in grid if any(cell_text(v) for v in row)), [])
+
+
+def read_tables(workbook: Workbook, kind: ImportKind, sheet: str | None = None) -> Tables:
+    """The kind's input sheets as Tables; one-sheet kinds fall back to the first input sheet."""
+    if kind.single:
+        [name] = kind.sheets
+        found = find_sheet(workbook, sheet, (name, "Student Links") if name == "Links" else (name,))
+        return {name: table_from_grid(workbook, found, single=True)}
+    present = {name.casefold(): name for name in workbook.sheet_names()}
+    tables = {}
+    for name in kind.sheets:
+        if name.casefold() not in present:
+            continue
+        try:
+            tables[name] = table_from_grid(workbook, present[name.casefold()])
+        except InputError:
+            if name not in kind.may_be_empty:
+                raise
+    if not tables.keys() & set(kind.needs_one_of):
+        raise InputError(
+            f"{workbook.name} has no {' or '.join(kind.needs_one_of)} sheet; a {kind.title} "
+            f"workbook has sheets named {', '.join(kind.sheets)}"
+        )
+    return tables
+
+
+def check(workbook: Workbook, kind: ImportKind | None = None) -> str:
+    """Check every input sheet's headers; raise one HeaderError naming every fault."""
+    kind = kind or detect_kind(workbook)
+    tables = read_tables(workbook, kind)
+    problems = []
+    for name, table in tables.items():
+        try:
+            match_headers(table, kind.sheets[name])
+        except HeaderError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise HeaderError(" ".join(problems))
+    rows = sum(len(t.rows) for t in tables.values())
+    message = f"Headers are fine: {rows} rows ready for the {kind.title}. Run Simulate next."
+    workbook.notify(message)
+    return message
+
+
+def run_import(
+    workbook: Workbook,
+    engine: Engine,
+    *,
+    apply: bool,
+    kind: ImportKind | None = None,
+    sheet: str | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> Report:
+    """Simulate or apply the workbook's import and write its log into the workbook."""
+    kind = kind or detect_kind(workbook)
+    tables = read_tables(workbook, kind, sheet)
+    rows = fingerprint(list(tables.values()))
+    if apply:
+        simulated = workbook.previous_summary()
+        if simulated.get(FINGERPRINT_LABEL) != rows and not workbook.confirm(
+            "This sheet has changed since it was last simulated (or was never simulated). "
+            "Import it anyway?"
+        ):
+            raise InputError(
+                "Nothing was imported: the sheet has changed since its last simulation. "
+                "Run Simulate and review the log first (or confirm to import anyway)"
+            )
+    report = kind.run(
+        engine, tables, apply=apply, progress=progress or (lambda *_: None), **options
+    )
+    where = workbook.write_log(log_from_report(report, kind.key_header, rows))
+    counts = report.counts
+    workbook.notify(
+        f"{'Imported' if apply else 'Simulation (nothing saved)'}: {counts['added']} added, "
+        f"{counts['updated']} updated, "
+        + (f"{counts['removed']} removed, " if counts["removed"] else "")
+        + f"{counts['skipped']} skipped, {counts['error']} errors. Log: {where}"
+    )
+    return report
+
+
+def lookup_sheet(engine: Engine, value: str) -> LogSheet:
+    """A student's contact card, or an account and its students, as a sheet."""
+    from backend.accounts.contact_card import contact_card
+    from backend.accounts.single import get_account
+
+    value = value.strip()
+    try:
+        card = contact_card(engine, value)
+    except NotFoundError:
+        card = None
+    if card is not None:
+        return LogSheet(
+            title=f"Contact card of {card.student_id} {card.first_name} {card.last_name}",
+            summary=[
+                ("Grade", card.grade),
+                ("School", card.school),
+                ("Logons attached", ", ".join(a.logon_id for a in card.logons) or "none"),
+            ],
+            columns=["Contact", "Name", "Relationship", "Email", "Status", "Account"],
+            rows=[
+                [
+                    e.contact_id,
+                    f"{e.first_name} {e.last_name}",
+                    e.relationship,
+                    e.email,
+                    e.status,
+                    e.account or ", ".join(e.other_logons),
+                ]
+                for e in card.entries
+            ],
+            actions=[STATUS_ACTIONS.get(e.status, "") for e in card.entries],
+        )
+    try:
+        account = get_account(engine, value)
+    except NotFoundError:
+        raise NotFoundError(f"'{value}' is neither a student ID nor a logon ID") from None
+    return LogSheet(
+        title=f"Account {account.logon_id}",
+        summary=[
+            ("Type", account.user_type),
+            ("Name", f"{account.first_name} {account.last_name}"),
+            ("Status", account.status),
+            ("Email", account.email),
+        ],
+        columns=["Student ID", "Name", "Grade", "School", "Relationship"],
+        rows=[
+            [s.student_id, f"{s.first_name} {s.last_name}", s.grade, s.school, s.relationship]
+            for s in account.students
+        ],
+        actions=["added"] * len(account.students),
+    )
+
+
+# Card statuses coloured like log actions: green has, grey nothing to do, red needs a fix.
+STATUS_ACTIONS = {
+    "has account": "added",
+    "can create": "updated",
+    "logon differs": "error",
+    "no email": "skipped",
+}
+
+
+def lookup(workbook: Workbook, engine: Engine, value: str) -> LogSheet:
+    sheet = lookup_sheet(engine, value)
+    where = workbook.write_log(sheet, "Lookup")
+    workbook.notify(f"{sheet.title}: see {where}")
+    return sheet
+
+
+def new_from_template(workbook: Workbook, kind: str | None = None) -> str:
+    """A fresh copy of a template: of the given kind, else of this workbook's kind, else users."""
+    from addin.workbooks.templates import build_template
+
+    if kind is None:
+        try:
+            kind = detect_kind(workbook).kind
+        except InputError:
+            kind = "users"
+    where = workbook.open_new(kind, lambda path: build_template(kind, path))
+    workbook.notify(f"New {kind} workbook: {where}")
+    return where
+
+
+def dispatch(action: str, workbook: Workbook, engine: Engine, **options: Any) -> Any:
+    """Run one ribbon action; ``options`` are the terminal's extras (mode, schools, kind...)."""
+    if action == "lookup":
+        value = options.get("value") or workbook.selected_value()
+        if not value:
+            raise InputError("Select a cell holding a STUDENT_ID or a LOGONID, then Look Up")
+        return lookup(workbook, engine, str(value))
+    if action == "template.new":
+        return new_from_template(workbook, options.get("kind"))
+    kind_name, _, verb = action.partition(".")
+    if kind_name not in KINDS or verb not in ("check", "simulate", "apply"):
+        raise InputError(
+            f"'{action}' is not an action here; the actions are: " + ", ".join(ACTIONS)
+        )
+    kind = KINDS[kind_name]
+    found = detect_kind(workbook)
+    if found is not kind:
+        raise InputError(
+            f"{workbook.name} holds a {found.title}, not a {kind.title}; "
+            f"use the {found.title.split()[0]} buttons"
+        )
+    if verb == "check":
+        return check(workbook, kind)
+    extras = {k: v for k, v in options.items() if k in ("mode", "schools", "sheet", "progress")}
+    return run_import(workbook, engine, apply=verb == "apply", kind=kind, **extras)
+
+
+ACTIONS = (
+    *(f"{k}.{v}" for k in KINDS for v in ("check", "simulate", "apply")),
+    "lookup",
+    "template.new",
+)

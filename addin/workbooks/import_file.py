@@ -1,0 +1,65 @@
+"""Imports of files named on the terminal: workbooks through ``FileWorkbook``, and OneRoster
+bundles, which are folders or zips of CSV files rather than workbooks."""
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from addin.workbooks.actions import KINDS, run_import
+from addin.workbooks.file import FileWorkbook, result_path, write_log_workbook
+from addin.workbooks.result_sheet import log_from_report
+from backend.imports.contract import Progress, Report, collector_paused, no_progress
+
+
+def is_bundle(path: Path) -> bool:
+    return path.is_dir() or path.suffix.lower() == ".zip"
+
+
+def import_file(
+    engine: Engine,
+    kind: str,
+    path: Path,
+    *,
+    apply: bool = False,
+    dest: Path | None = None,
+    progress: Progress = no_progress,
+    **options: Any,
+) -> tuple[Report, Path]:
+    """Run the ``kind`` import of a file and write its result workbook; return both.
+
+    The terminal's ``--apply`` is itself the user's go-ahead, so no earlier simulation is asked
+    for here (the ribbon and ``portal run`` ask).
+    """
+    with collector_paused():
+        if kind == "roster" and is_bundle(path):
+            return _import_bundle(engine, path, apply=apply, dest=dest, progress=progress)
+        with FileWorkbook(path, out=dest, assume_yes=True) as workbook:
+            report = run_import(
+                workbook, engine, apply=apply, kind=KINDS[kind], progress=progress, **options
+            )
+        assert workbook.written is not None
+        return report, workbook.written
+
+
+def _import_bundle(
+    engine: Engine, path: Path, *, apply: bool, dest: Path | None, progress: Progress
+) -> tuple[Report, Path]:
+    """A OneRoster bundle: its result is a workbook of its own, holding only the log."""
+    from addin.files.oneroster import read_oneroster
+    from backend.imports.roster import import_roster
+
+    progress("Reading the bundle", 0, 1)
+    bundle = read_oneroster(path)
+    progress("Reading the bundle", 1, 1)
+    report = import_roster(
+        engine,
+        schools=bundle.schools,
+        students=bundle.students,
+        contacts=bundle.contacts,
+        apply=apply,
+        progress=progress,
+    )
+    dest = dest or result_path(path.with_suffix(".xlsx"), apply)
+    write_log_workbook(dest, log_from_report(report, KINDS["roster"].key_header))
+    return report, dest

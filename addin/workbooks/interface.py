@@ -1,0 +1,144 @@
+"""One workbook interface, two implementations: a live Excel book (xlwings) and an .xlsx file.
+
+Every action (check, simulate, apply, look up, new from template) is written once against
+``Workbook``, so what a ribbon button does in Excel is exactly what ``portal run`` does to a file.
+"""
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from addin.workbooks.result_sheet import LOG_SHEET_NAME, LogSheet
+from addin.workbooks.template_marks import is_example_row
+from backend.errors import InputError
+from backend.imports.contract import Table, cell_text
+
+# Sheets of ours that are never input: a log from an earlier run, a template's instructions.
+NOT_INPUT = {LOG_SHEET_NAME.casefold(), "instructions", "lookup"}
+FINGERPRINT_LABEL = "Rows fingerprint"
+
+
+class Workbook(Protocol):
+    """What an action needs of a workbook, wherever it lives."""
+
+    name: str
+
+    def sheet_names(self) -> list[str]:
+        """Worksheets in tab order."""
+        ...
+
+    def input_sheet_names(self) -> list[str]:
+        """Visible worksheets that may hold input (not logs, not instructions)."""
+        ...
+
+    def defined_name(self, name: str) -> str | None:
+        """The formula a workbook-level defined name refers to, e.g. '="users"'."""
+        ...
+
+    def grid(self, sheet: str) -> list[list[Any]]:
+        """The sheet's cells from A1 to its last used cell, one bulk read."""
+        ...
+
+    def sha256(self) -> str | None:
+        """The file's SHA-256, for the audit trail, when there is a file."""
+        ...
+
+    def previous_summary(self) -> dict[str, Any]:
+        """The summary block of the last log written for this workbook, if any."""
+        ...
+
+    def write_log(self, log: LogSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
+        """Replace the log sheet; return where it went (a sheet or a file), for the message."""
+        ...
+
+    def selected_value(self) -> str | None:
+        """The value the user points at (the selected cell in Excel), for a look-up."""
+        ...
+
+    def open_new(self, kind: str, build: "Callable[[Path], Path]") -> str:
+        """Make a new workbook with ``build(path)`` where this front end keeps them; open it."""
+        ...
+
+    def notify(self, text: str) -> None:
+        """Tell the user the outcome in a short message."""
+        ...
+
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question; False when nobody can answer."""
+        ...
+
+
+def find_sheet(workbook: Workbook, wanted: str | None, preferred: Sequence[str]) -> str:
+    """The sheet named ``wanted``; else the first of ``preferred`` present; else the first input."""
+    names = workbook.sheet_names()
+    by_fold = {name.casefold(): name for name in names}
+    if wanted is not None:
+        if wanted.casefold() in by_fold:
+            return by_fold[wanted.casefold()]
+        raise InputError(
+            f"{workbook.name} has no sheet named '{wanted}'; its sheets are: " + ", ".join(names)
+        )
+    for choice in preferred:
+        if choice.casefold() in by_fold:
+            return by_fold[choice.casefold()]
+    inputs = workbook.input_sheet_names()
+    if inputs:
+        return inputs[0]
+    raise InputError(f"{workbook.name} has no sheet to import (only: {', '.join(names)})")
+
+
+def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> Table:
+    """The sheet's first non-blank row as headers, each later row with its sheet row number.
+
+    Example rows of a template are left out; a sheet with no header or no row is refused.
+    """
+    cells = workbook.grid(sheet)
+    header_index = next(
+        (i for i, row in enumerate(cells) if any(cell_text(v) is not None for v in row)), None
+    )
+    if header_index is None:
+        raise InputError(
+            f"The sheet '{sheet}' in {workbook.name} is empty: put the column headers "
+            "in its first row and one row per record below them"
+        )
+    rows = [
+        (number + 1, cells[number])
+        for number in range(header_index + 1, len(cells))
+        if not is_example_row(cells[number])
+    ]
+    if not any(any(cell_text(v) is not None for v in row) for _, row in rows):
+        raise InputError(
+            f"The sheet '{sheet}' in {workbook.name} has headers but no rows below them"
+        )
+    return Table(
+        headers=list(cells[header_index]),
+        rows=rows,
+        header_row=header_index + 1,
+        sheet=None if single else sheet,
+        source_name=workbook.name,
+        source_sha256=workbook.sha256(),
+    )
+
+
+def fingerprint(tables: Sequence[Table]) -> str:
+    """A short digest of the rows as imported, to tell whether a sheet changed since simulating."""
+    digest = hashlib.sha256()
+    for table in tables:
+        digest.update(f"{table.sheet}\x1e{table.headers!r}\x1e".encode())
+        for number, cells in table.rows:
+            digest.update(f"{number}\x1f".encode())
+            digest.update("\x1f".join(cell_text(c) or "" for c in cells).encode())
+            digest.update(b"\x1e")
+    return digest.hexdigest()[:16]
+
+
+def summary_of(grid: list[list[Any]]) -> dict[str, Any]:
+    """The label/value pairs under a log sheet's title, up to the first blank row."""
+    summary: dict[str, Any] = {}
+    for row in grid[1:]:
+        label = cell_text(row[0]) if row else None
+        if label is None:
+            break
+        summary[label] = row[1] if len(row) > 1 else None
+    return summary

@@ -1,0 +1,77 @@
+"""The log of a run as plain values, so each workbook writer (file, live Excel) lays it out."""
+
+from dataclasses import dataclass, field
+
+from backend.imports.contract import Report, describe_changes
+
+Cell = str | int | float | None
+
+LOG_SHEET_NAME = "Import Log"
+
+# Fill per row action (RGB): added green, updated yellow, removed orange, skipped grey, error red.
+ACTION_COLOURS: dict[str, str] = {
+    "added": "C6EFCE",
+    "updated": "FFEB9C",
+    "removed": "F8CBAD",
+    "skipped": "E7E6E6",
+    "error": "FFC7CE",
+}
+
+
+@dataclass
+class LogSheet:
+    """A title, a summary block of label/value pairs, then one table row per input row.
+
+    ``actions[i]`` is the action of ``rows[i]`` (a key of ACTION_COLOURS) and picks its colour.
+    """
+
+    title: str
+    summary: list[tuple[str, Cell]]
+    columns: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    applied: bool = False  # the run saved its changes (a file result is named for it)
+
+
+def log_from_report(report: Report, key_header: str, fingerprint: str | None = None) -> LogSheet:
+    """A backend report as the log a user reads: summary first, then one row per input row."""
+    counts = report.counts
+    if report.mode == "apply":
+        mode = "APPLIED: the changes below were saved"
+    else:
+        mode = "SIMULATION: nothing was saved; run it again with apply to save these changes"
+    options = ", ".join(f"{k}: {v}" for k, v in report.options.items())
+    summary: list[tuple[str, Cell]] = [
+        ("Mode", mode),
+        ("Run", f"{report.kind} ({options})" if options else report.kind),
+        ("Batch", report.batch_id),
+        ("Finished (UTC)", report.finished_at.strftime("%Y-%m-%d %H:%M:%S")),
+        ("Source", report.source_name),
+        ("Rows", len(report.results)),
+        ("Added", counts["added"]),
+        ("Updated", counts["updated"]),
+        *([("Removed", counts["removed"])] if counts["removed"] else []),
+        ("Skipped", counts["skipped"]),
+        ("Errors", counts["error"]),
+        *report.extra,
+        *([("Rows fingerprint", fingerprint)] if fingerprint else []),
+        *(
+            (f"Email {n}", f"To: {to}\nSubject: {subject}\n\n{body}")
+            for n, (to, subject, body) in enumerate(report.preview, start=1)
+        ),
+    ]
+    columns = ["Row", key_header, "Action", "Changes (old -> new)", "Reason"]
+    rows: list[list[Cell]] = [
+        [r.row, r.key, r.action, describe_changes(r.changes), r.reason] for r in report.results
+    ]
+    if any(r.sheet for r in report.results):  # an import of several sheets or files
+        columns.insert(0, "Sheet")
+        rows = [[r.sheet, *row] for r, row in zip(report.results, rows, strict=True)]
+    return LogSheet(
+        title=f"Parent Portal Accounts: {report.kind} log",
+        summary=summary,
+        columns=columns,
+        rows=rows,
+        actions=[r.action for r in report.results],
+        applied=report.mode == "apply",
+    )

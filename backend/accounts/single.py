@@ -1,0 +1,209 @@
+"""Single accounts (the seed's New User and Modify User) and the students attached to them.
+
+Each action is a batch in the audit trail, planned and written by the same planners as the
+imports, so one account typed by hand obeys exactly the rules of a thousand imported ones.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from backend.accounts.logon import logon_key
+from backend.database.engine import read_transaction
+from backend.database.models import PortalUser, School, Student, StudentLink
+from backend.errors import InputError, NotFoundError
+from backend.imports.batches import run_batch
+from backend.imports.contract import Report, RowResult, Table
+from backend.imports.links import LinkPlan, LinkRow, plan_links, write_links
+from backend.imports.users import (
+    ImportMode,
+    UserPlan,
+    UserRow,
+    load_accounts,
+    plan_users,
+    validate_rows,
+    write_users,
+)
+
+
+@dataclass
+class LinkedStudent:
+    student_id: str
+    first_name: str
+    last_name: str
+    grade: str | None
+    school: str | None
+    relationship: str | None
+    is_primary: bool
+    notices: bool
+
+
+@dataclass
+class Account:
+    logon_id: str
+    user_type: str
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    language: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    students: list[LinkedStudent] = field(default_factory=list)
+
+
+@dataclass
+class _Combined:
+    """A batch that touches an account and its links at once."""
+
+    users: UserPlan
+    links: LinkPlan
+    results: list[RowResult] = field(default_factory=list)
+
+
+def _user_rows(values: dict[str, Any]) -> list[UserRow]:
+    """One users-import row from keyword values, checked by the users import's own columns."""
+    values = dict.fromkeys(("logon_id", "first_name", "last_name", "user_type")) | values
+    headers = [name.upper() for name in values]
+    table = Table(headers=headers, rows=[(1, list(values.values()))])
+    return validate_rows(table, lambda *_: None)
+
+
+def run_account_batch(
+    engine: Engine,
+    *,
+    kind: str,
+    user: dict[str, Any] | None,
+    mode: ImportMode,
+    links: Sequence[LinkRow],
+    apply: bool,
+    actor: str | None,
+    options: dict[str, Any],
+) -> Report:
+    """One batch that may add or change an account and attach or detach its students."""
+    user_rows = _user_rows(user) if user else []
+    keys = [row.key for row in user_rows if row.key and not row.problems]
+
+    def plan(connection: Connection) -> _Combined:
+        users = plan_users(user_rows, load_accounts(connection, keys), mode)
+        pending = {logon_key(r["logon_id"]): r["logon_id"] for r in users.inserts}
+        link_plan = plan_links(connection, links, pending=pending)
+        return _Combined(users, link_plan, users.results + link_plan.results)
+
+    def write(connection: Connection, combined: _Combined, batch_id: int) -> None:
+        write_users(connection, combined.users, batch_id, lambda *_: None)
+        write_links(connection, combined.links, batch_id)
+
+    report, _ = run_batch(
+        engine,
+        kind=kind,
+        options=options,
+        table=None,
+        apply=apply,
+        plan=plan,
+        write=write,
+        actor=actor,
+    )
+    return report
+
+
+def new_user(
+    engine: Engine,
+    *,
+    logon_id: str,
+    user_type: str,
+    last_name: str,
+    first_name: str,
+    email: str | None = None,
+    students: Sequence[str] = (),
+    actor: str | None = None,
+) -> Report:
+    """New User: one account from logon, type and names; optionally attach students at once."""
+    user = {
+        "logon_id": logon_id,
+        "user_type": user_type,
+        "last_name": last_name,
+        "first_name": first_name,
+        "email": email,
+    }
+    links = [LinkRow(None, logon_id.strip(), sid, {}) for sid in students]
+    return run_account_batch(
+        engine,
+        kind="new user",
+        user=user,
+        mode="insert-only",
+        links=links,
+        apply=True,
+        actor=actor,
+        options={},
+    )
+
+
+def modify_user(
+    engine: Engine,
+    logon_id: str,
+    *,
+    changes: dict[str, str] | None = None,
+    attach: Sequence[str] = (),
+    detach: Sequence[str] = (),
+    relationship: str | None = None,
+    actor: str | None = None,
+) -> Report:
+    """Modify User: change names, email, phone, language or status; attach or detach students."""
+    account = get_account(engine, logon_id)
+    allowed = {"first_name", "last_name", "email", "phone", "language", "status"}
+    unknown = set(changes or {}) - allowed
+    if unknown:
+        raise InputError(f"These can't be changed here: {', '.join(sorted(unknown))}")
+    if not changes and not attach and not detach:
+        raise InputError("Nothing to change: give a new value or a student to attach or detach")
+    user = (
+        {"logon_id": account.logon_id, "user_type": account.user_type, **changes}
+        if changes
+        else None
+    )
+    extra = {"relationship": relationship} if relationship else {}
+    links = [LinkRow(None, account.logon_id, sid, dict(extra)) for sid in attach]
+    links += [LinkRow(None, account.logon_id, sid, {"action": "REMOVE"}) for sid in detach]
+    return run_account_batch(
+        engine,
+        kind="modify user",
+        user=user,
+        mode="update-only",
+        links=links,
+        apply=True,
+        actor=actor,
+        options={"logon": account.logon_id},
+    )
+
+
+def get_account(engine: Engine, logon_id: str) -> Account:
+    """An account with the students attached to it."""
+    with read_transaction(engine) as connection:
+        row = connection.execute(
+            select(PortalUser).where(PortalUser.logon_key == logon_key(logon_id.strip()))
+        ).first()
+        if row is None:
+            raise NotFoundError(f"There is no account '{logon_id.strip()}'")
+        students = connection.execute(
+            select(
+                Student.student_id,
+                Student.first_name,
+                Student.last_name,
+                Student.grade,
+                School.code,
+                StudentLink.relationship,
+                StudentLink.is_primary,
+                StudentLink.notices,
+            )
+            .join(Student, Student.id == StudentLink.student_id)
+            .join(School, School.id == Student.school_id, isouter=True)
+            .where(StudentLink.user_id == row.id)
+            .order_by(Student.last_name, Student.first_name)
+        )
+        fields = {k: getattr(row, k) for k in Account.__dataclass_fields__ if k != "students"}
+        return Account(**fields, students=[LinkedStudent(*s) for s in students])

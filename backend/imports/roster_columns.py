@@ -1,0 +1,175 @@
+"""The columns of a roster: schools, students and the contacts on each student's card.
+
+A roster workbook has a Students sheet and a Contacts sheet (and optionally a Schools sheet);
+a OneRoster bundle is read into the same three tables.
+"""
+
+from backend.accounts.logon import normalise_email
+from backend.imports.contract import Column, enum_parser, text_parser
+
+YES_NO = ("Y", "N")
+
+
+def student_id(text: str) -> str:
+    """District student IDs are text: '00123' stays '00123'."""
+    if len(text) > 64:
+        raise ValueError(f"is {len(text)} characters long; at most 64 fit")
+    return text
+
+
+def yes_no(text: str) -> bool:
+    value = text.strip().upper()
+    if value in ("Y", "YES", "TRUE", "1"):
+        return True
+    if value in ("N", "NO", "FALSE", "0"):
+        return False
+    raise ValueError(f"'{text}' must be Y or N")
+
+
+yes_no.choices = YES_NO  # type: ignore[attr-defined]
+
+
+def priority(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 99:
+        raise ValueError(f"'{text}' must be a whole number from 1 (first to call) to 99")
+    return int(text)
+
+
+SCHOOL_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "SCHOOL_CODE",
+        "code",
+        text_parser(64),
+        True,
+        ("SCHOOL", "SCHOOLID", "CODE"),
+        "The school's code as students' SCHOOL column gives it.",
+    ),
+    Column("SCHOOL_NAME", "name", text_parser(200), True, ("NAME",), "The school's name."),
+)
+
+STUDENT_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "STUDENT_ID",
+        "student_id",
+        student_id,
+        True,
+        ("STUDENTNUMBER", "ID"),
+        "The district's student ID, as text (leading zeros are kept).",
+    ),
+    Column(
+        "FIRST_NAME",
+        "first_name",
+        text_parser(100),
+        True,
+        ("FIRST", "GIVENNAME"),
+        "First name; needed for a new student.",
+    ),
+    Column(
+        "LAST_NAME",
+        "last_name",
+        text_parser(100),
+        True,
+        ("LAST", "SURNAME", "FAMILYNAME"),
+        "Last name; needed for a new student.",
+    ),
+    Column("GRADE", "grade", text_parser(16), False, ("GRADELEVEL",), "Grade, e.g. K, 1 .. 12."),
+    Column(
+        "SCHOOL",
+        "school",
+        text_parser(64),
+        False,
+        ("SCHOOLCODE",),
+        "The school's code (a Schools sheet row or a school already known).",
+    ),
+    Column(
+        "STATUS",
+        "status",
+        enum_parser("STATUS", ("ACTIVE", "INACTIVE")),
+        False,
+        (),
+        "ACTIVE or INACTIVE; new students are ACTIVE unless this says otherwise.",
+    ),
+    Column(
+        "STUDENT_EMAIL",
+        "email",
+        normalise_email,
+        False,
+        ("EMAIL",),
+        "The student's own email address.",
+    ),
+)
+
+CONTACT_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "STUDENT_ID",
+        "student_id",
+        student_id,
+        True,
+        ("STUDENTNUMBER",),
+        "The student whose card lists this contact.",
+    ),
+    Column(
+        "CONTACT_ID",
+        "contact_id",
+        text_parser(64),
+        True,
+        ("CONTACTNUMBER", "PERSONID"),
+        "The contact's ID: the same person on several cards has the same ID.",
+    ),
+    Column(
+        "FIRST_NAME",
+        "first_name",
+        text_parser(100),
+        False,
+        ("FIRST", "GIVENNAME"),
+        "First name; needed for a new contact.",
+    ),
+    Column(
+        "LAST_NAME",
+        "last_name",
+        text_parser(100),
+        False,
+        ("LAST", "SURNAME", "FAMILYNAME"),
+        "Last name; needed for a new contact.",
+    ),
+    Column(
+        "RELATIONSHIP",
+        "relationship",
+        text_parser(50),
+        False,
+        ("RELATION",),
+        "What the contact is to the student: Mother, Father, Guardian, Grandparent, ...",
+    ),
+    Column(
+        "EMAIL",
+        "email",
+        normalise_email,
+        False,
+        ("PRIMARYEMAIL", "EMAILADDRESS"),
+        "The contact's primary email: the logon AutoCreate would give them.",
+    ),
+    Column(
+        "GUARDIAN",
+        "is_guardian",
+        yes_no,
+        False,
+        ("ISGUARDIAN",),
+        "Y if the contact is a legal guardian of this student (default Y).",
+    ),
+    Column(
+        "PORTAL_ACCESS",
+        "portal_access",
+        yes_no,
+        False,
+        ("PORTAL", "ACCESS"),
+        "Y if the contact may see this student in the parent portal (default Y).",
+    ),
+    Column(
+        "PRIORITY",
+        "priority",
+        priority,
+        False,
+        ("ORDER", "CONTACTPRIORITY"),
+        "1 for the first contact to call, 2 for the next, ...",
+    ),
+)

@@ -1,0 +1,315 @@
+"""The users import (the seed's first Excel import): one row per logon, matched by LOGONID.
+
+Simulation and apply run the same planner; apply re-plans inside its write transaction so a run
+that waited for another sees what that one committed.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, select
+
+from backend.accounts.logon import logon_key, normalise_email, normalise_logon
+from backend.database.engine import bulk_insert, bulk_update
+from backend.database.models import PortalUser, utcnow
+from backend.imports.batches import run_batch
+from backend.imports.contract import (
+    CHUNK,
+    Column,
+    Progress,
+    Report,
+    RowResult,
+    Table,
+    enum_parser,
+    match_headers,
+    no_progress,
+    parse_rows,
+    text_parser,
+)
+
+ImportMode = Literal["upsert", "insert-only", "update-only"]
+IMPORT_MODES: tuple[ImportMode, ...] = ("upsert", "insert-only", "update-only")
+USER_TYPES = ("GUARDIAN", "STUDENT")
+STATUSES = ("ACTIVE", "DISABLED")
+
+
+def _phone(text: str) -> str:
+    if sum(ch.isdigit() for ch in text) < 7 or len(text) > 40:
+        raise ValueError(f"'{text}' does not look like a phone number (7 to 40 characters, digits)")
+    return text
+
+
+# LOGONID is parsed last, once USER_TYPE is known (a student may log on with a username).
+USER_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "LOGONID",
+        "logon_id",
+        str,
+        True,
+        ("LOGON", "LOGIN", "LOGINID", "USERNAME"),
+        "The logon: an email address for a guardian; an email or a username for a student.",
+    ),
+    Column(
+        "FIRST_NAME",
+        "first_name",
+        text_parser(100),
+        True,
+        ("FIRST", "GIVENNAME"),
+        "First name. Needed for a new account; blank leaves an existing account's as it is.",
+    ),
+    Column(
+        "LAST_NAME",
+        "last_name",
+        text_parser(100),
+        True,
+        ("LAST", "SURNAME", "FAMILYNAME"),
+        "Last name. Needed for a new account; blank leaves an existing account's as it is.",
+    ),
+    Column(
+        "USER_TYPE",
+        "user_type",
+        enum_parser("USER_TYPE", USER_TYPES),
+        True,
+        ("LOGONTYPE", "TYPE", "ACCOUNTTYPE"),
+        "GUARDIAN or STUDENT. Needed for a new account; an account's type never changes.",
+    ),
+    Column(
+        "EMAIL",
+        "email",
+        normalise_email,
+        False,
+        ("EMAILADDRESS", "CONTACTEMAIL"),
+        "Where notices go, when it differs from the logon (e.g. a student username).",
+    ),
+    Column(
+        "STATUS",
+        "status",
+        enum_parser("STATUS", STATUSES),
+        False,
+        ("ACCOUNTSTATUS",),
+        "ACTIVE or DISABLED. New accounts are ACTIVE unless this says otherwise.",
+    ),
+    Column(
+        "PHONE",
+        "phone",
+        _phone,
+        False,
+        ("PHONENUMBER", "CELLPHONE", "MOBILE"),
+        "A contact phone number, kept as typed.",
+    ),
+    Column(
+        "LANGUAGE",
+        "language",
+        text_parser(40),
+        False,
+        ("PREFERREDLANGUAGE",),
+        "Preferred language for notices, e.g. English or Spanish.",
+    ),
+)
+# Fields an import may change on an existing account, and the header each is shown under.
+CHANGEABLE = {c.field: c.name for c in USER_COLUMNS if c.field not in ("logon_id", "user_type")}
+LOADED = ("id", "logon_id", "user_type", *CHANGEABLE)
+
+
+@dataclass
+class UserPlan:
+    results: list[RowResult] = field(default_factory=list)
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class UserRow:
+    number: int
+    key: str | None
+    values: dict[str, Any]
+    problems: list[str]
+
+
+def validate_rows(table: Table, progress: Progress) -> list[UserRow]:
+    pairs = match_headers(table, USER_COLUMNS)
+    rows: list[UserRow] = []
+    total = len(table.rows)
+    for done, (number, values, problems) in enumerate(parse_rows(table, pairs)):
+        if done % CHUNK == 0:
+            progress("Checking rows", done, total)
+        key = None
+        raw = values.get("logon_id")
+        if raw is None:
+            problems.insert(0, "LOGONID: is blank; every row needs the account's logon")
+        else:
+            try:
+                values["logon_id"] = normalise_logon(
+                    raw, email_required=values.get("user_type") != "STUDENT"
+                )
+                key = logon_key(values["logon_id"])
+            except ValueError as exc:
+                problems.insert(0, f"LOGONID: {exc}")
+                key = raw.strip().casefold()
+        rows.append(UserRow(number, key, values, problems))
+    progress("Checking rows", total, total)
+    return rows
+
+
+def load_accounts(connection: Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
+    columns = [getattr(PortalUser, name) for name in LOADED]
+    existing: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        for row in connection.execute(
+            select(PortalUser.logon_key, *columns).where(PortalUser.logon_key.in_(chunk))
+        ):
+            existing[row[0]] = dict(zip(LOADED, row[1:], strict=True))
+    return existing
+
+
+def plan_users(
+    rows: Sequence[UserRow], existing: dict[str, dict[str, Any]], mode: ImportMode
+) -> UserPlan:
+    plan = UserPlan()
+    first_row: dict[str, int] = {}
+    for row in rows:
+        values = row.values
+        if row.problems:
+            plan.results.append(
+                RowResult(
+                    row.number, values.get("logon_id", row.key), "error", "; ".join(row.problems)
+                )
+            )
+            continue
+        key = row.key
+        assert key is not None
+        logon = values["logon_id"]
+        if key in first_row:
+            plan.results.append(
+                RowResult(
+                    row.number,
+                    logon,
+                    "skipped",
+                    f"Same LOGONID as row {first_row[key]}, which is used; "
+                    "LOGONIDs match whatever their capitals",
+                )
+            )
+            continue
+        first_row[key] = row.number
+        current = existing.get(key)
+        if current is None:
+            plan.results.append(_plan_insert(row, mode, plan))
+        else:
+            plan.results.append(_plan_update(row, current, mode, plan))
+    return plan
+
+
+def _plan_insert(row: UserRow, mode: ImportMode, plan: UserPlan) -> RowResult:
+    values = row.values
+    logon = values["logon_id"]
+    if mode == "update-only":
+        return RowResult(
+            row.number, logon, "skipped", "No account has this LOGONID; update-only mode adds none"
+        )
+    blank = [c.name for c in USER_COLUMNS[1:4] if c.field not in values]
+    if blank:
+        return RowResult(
+            row.number,
+            logon,
+            "error",
+            f"{', '.join(blank)} blank: a new account needs FIRST_NAME, LAST_NAME and USER_TYPE",
+        )
+    record = {name: values.get(name) for name in ("logon_id", "user_type", *CHANGEABLE)}
+    record["logon_key"] = row.key
+    record["status"] = values.get("status", "ACTIVE")
+    plan.inserts.append(record)
+    return RowResult(row.number, logon, "added", f"New {values['user_type'].lower()} account")
+
+
+def _plan_update(
+    row: UserRow, current: dict[str, Any], mode: ImportMode, plan: UserPlan
+) -> RowResult:
+    values = row.values
+    logon = current["logon_id"]
+    wanted_type = values.get("user_type")
+    if wanted_type and wanted_type != current["user_type"]:
+        return RowResult(
+            row.number,
+            logon,
+            "error",
+            f"USER_TYPE: this logon is an existing {current['user_type']} account; "
+            "an account's type can't be changed by an import",
+        )
+    # Blank cells are absent from ``values``: they never erase what is stored.
+    changes = {
+        CHANGEABLE[name]: (current[name], new)
+        for name, new in values.items()
+        if name in CHANGEABLE and new != current[name]
+    }
+    if not changes:
+        return RowResult(row.number, logon, "skipped", "Already up to date")
+    if mode == "insert-only":
+        return RowResult(
+            row.number, logon, "skipped", "Account exists; insert-only mode changes none", changes
+        )
+    merged = {f"new_{name}": values.get(name, current[name]) for name in CHANGEABLE}
+    merged["_id"] = current["id"]
+    plan.updates.append(merged)
+    return RowResult(row.number, logon, "updated", "Changed " + ", ".join(changes), changes)
+
+
+def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress: Progress) -> None:
+    now = utcnow()
+    stamp = {
+        "created_at": now,
+        "updated_at": now,
+        "created_batch_id": batch_id,
+        "updated_batch_id": batch_id,
+        "password_hash": None,
+    }
+    total = len(plan.inserts)
+    for start in range(0, total, CHUNK):
+        progress("Adding accounts", start, total)
+        bulk_insert(
+            connection,
+            PortalUser.__table__,
+            [{**r, **stamp} for r in plan.inserts[start : start + CHUNK]],
+        )
+    progress("Adding accounts", total, total)
+    total = len(plan.updates)
+    for start in range(0, total, CHUNK):
+        progress("Updating accounts", start, total)
+        bulk_update(
+            connection,
+            PortalUser,
+            plan.updates[start : start + CHUNK],
+            CHANGEABLE,
+            updated_at=now,
+            updated_batch_id=batch_id,
+        )
+    if total:
+        progress("Updating accounts", total, total)
+
+
+def import_users(
+    engine: Engine,
+    table: Table,
+    *,
+    apply: bool = False,
+    mode: ImportMode = "upsert",
+    actor: str | None = None,
+    progress: Progress = no_progress,
+    kind: str = "users import",
+) -> Report:
+    """Check, plan and (with ``apply``) write a users sheet; always record a batch and its log."""
+    rows = validate_rows(table, progress)
+    keys = sorted({row.key for row in rows if row.key and not row.problems})
+    report, _ = run_batch(
+        engine,
+        kind=kind,
+        options={"mode": mode},
+        table=table,
+        apply=apply,
+        plan=lambda connection: plan_users(rows, load_accounts(connection, keys), mode),
+        write=lambda connection, plan, batch_id: write_users(connection, plan, batch_id, progress),
+        actor=actor,
+        progress=progress,
+    )
+    return report

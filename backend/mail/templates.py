@@ -1,0 +1,186 @@
+"""Notification templates staff can edit: Jinja2 in a sandbox with strict undefined.
+
+A template that names a field we do not have is refused when it is saved and when a run is
+simulated, never discovered halfway through sending. The activation link is only a mark when a
+message is queued; the outbox puts a fresh link in its place when it sends.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import Engine, insert, select, update
+
+from backend.database.engine import read_transaction, write_transaction
+from backend.database.models import EmailTemplate, utcnow
+from backend.errors import InputError, NotFoundError
+from backend.mail.activation import ACTIVATION_LINK_MARK
+
+FIELDS = {
+    "guardian_first_name": "the guardian's first name",
+    "guardian_last_name": "the guardian's last name",
+    "guardian_name": "first and last name",
+    "logon_id": "the new account's logon (the email address)",
+    "activation_link": "the link that sets the password (single use, expires)",
+    "students": "the students attached, each with first_name, last_name, grade, school",
+    "student_names": "the students' first names, e.g. 'Ava and Max'",
+    "school": "the first student's school",
+    "schools": "all the students' schools, e.g. 'Lincoln Elementary and Roosevelt High'",
+}
+
+SAMPLE: dict[str, Any] = {
+    "guardian_first_name": "Maria",
+    "guardian_last_name": "Lopez",
+    "guardian_name": "Maria Lopez",
+    "logon_id": "maria.lopez@example.org",
+    "activation_link": ACTIVATION_LINK_MARK,
+    "students": [
+        {
+            "first_name": "Ava",
+            "last_name": "Lopez",
+            "grade": "3",
+            "school": "Lincoln Elementary School",
+        }
+    ],
+    "student_names": "Ava",
+    "school": "Lincoln Elementary School",
+    "schools": "Lincoln Elementary School",
+}
+
+DEFAULT_NAME = "welcome"
+DEFAULT_SUBJECT = "Your parent portal account for {{ student_names }}"
+DEFAULT_BODY = """Dear {{ guardian_name }},
+
+An account on the parent portal has been made for you, so you can follow \
+{{ student_names }} at {{ schools }}.
+
+Your logon is: {{ logon_id }}
+
+Set your password with this link (it works once, for a limited time):
+{{ activation_link }}
+
+If you did not expect this message, you can ignore it.
+"""
+
+_environment = SandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
+
+
+@dataclass
+class Template:
+    name: str
+    subject: str
+    body: str
+
+
+def _words(items: list[str]) -> str:
+    unique = list(dict.fromkeys(i for i in items if i))
+    return (
+        " and ".join([", ".join(unique[:-1]), unique[-1]])
+        if len(unique) > 1
+        else (unique[0] if unique else "")
+    )
+
+
+def context(
+    guardian: Mapping[str, Any], logon_id: str, students: list[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The merge fields of one message."""
+    return {
+        "guardian_first_name": guardian["first_name"],
+        "guardian_last_name": guardian["last_name"],
+        "guardian_name": f"{guardian['first_name']} {guardian['last_name']}",
+        "logon_id": logon_id,
+        "activation_link": ACTIVATION_LINK_MARK,
+        "students": [dict(s) for s in students],
+        "student_names": _words([s["first_name"] for s in students]),
+        "school": students[0]["school"] if students else "",
+        "schools": _words([s["school"] for s in students]),
+    }
+
+
+def render(template: Template, fields: Mapping[str, Any]) -> tuple[str, str]:
+    """Subject and body of one message; a template fault becomes a plain InputError."""
+    try:
+        subject = _environment.from_string(template.subject).render(fields)
+        body = _environment.from_string(template.body).render(fields)
+    except UndefinedError as exc:
+        raise InputError(
+            f"The email template '{template.name}' uses a field we do not have ({exc}); "
+            f"the fields are: {', '.join(FIELDS)}"
+        ) from None
+    except TemplateError as exc:
+        raise InputError(f"The email template '{template.name}' cannot be read: {exc}") from None
+    return " ".join(subject.split()), body
+
+
+def check(template: Template) -> None:
+    if not template.subject.strip() or not template.body.strip():
+        raise InputError(f"The email template '{template.name}' needs a subject and a body")
+    render(template, SAMPLE)
+    if "{{ activation_link }}" not in template.body.replace(
+        "{{activation_link}}", "{{ activation_link }}"
+    ):
+        raise InputError(
+            f"The email template '{template.name}' has no {{{{ activation_link }}}}: a new "
+            "account cannot be used without it"
+        )
+
+
+def list_templates(engine: Engine) -> list[Template]:
+    with read_transaction(engine) as connection:
+        rows = connection.execute(
+            select(EmailTemplate.name, EmailTemplate.subject, EmailTemplate.body).order_by(
+                EmailTemplate.name
+            )
+        )
+        return [Template(*row) for row in rows]
+
+
+def get_template(engine: Engine, name: str) -> Template:
+    for template in list_templates(engine):
+        if template.name.casefold() == name.strip().casefold():
+            return template
+    if name.strip().casefold() == DEFAULT_NAME:
+        return Template(DEFAULT_NAME, DEFAULT_SUBJECT, DEFAULT_BODY)
+    raise NotFoundError(
+        f"There is no email template '{name.strip()}'; `portal templates email list` shows them"
+    )
+
+
+def set_template(engine: Engine, name: str, subject: str, body: str) -> Template:
+    """Add or replace a template, once it renders with every field we have."""
+    template = Template(name.strip(), subject.strip(), body)
+    if not template.name:
+        raise InputError("An email template needs a name")
+    check(template)
+    with write_transaction(engine) as connection:
+        found = connection.execute(
+            update(EmailTemplate)
+            .where(EmailTemplate.name == template.name)
+            .values(subject=template.subject, body=template.body, updated_at=utcnow())
+        ).rowcount
+        if not found:
+            connection.execute(
+                insert(EmailTemplate).values(
+                    name=template.name,
+                    subject=template.subject,
+                    body=template.body,
+                    updated_at=utcnow(),
+                )
+            )
+    return template
+
+
+def parse_text(name: str, text: str) -> Template:
+    """A template written as an email: a 'Subject:' line, a blank line, then the body."""
+    head, _, body = text.replace("\r\n", "\n").partition("\n\n")
+    if not head.lower().startswith("subject:"):
+        raise InputError(
+            "An email template file starts with a line 'Subject: ...', then a "
+            "blank line, then the body"
+        )
+    return Template(name, head.split(":", 1)[1].strip(), body)
