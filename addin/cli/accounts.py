@@ -1,0 +1,217 @@
+"""`portal user`, `portal student`, `portal contact`: one account at a time, a student's card."""
+
+from typing import Annotated
+
+import typer
+from rich.table import Table as RichTable
+
+from addin.cli.output import ApplyOption, engine, out, print_results
+
+user_app = typer.Typer(
+    help="One account at a time: New User, Modify User, show.", no_args_is_help=True
+)
+student_app = typer.Typer(
+    help="A student's contact card and the logons attached to them.", no_args_is_help=True
+)
+contact_app = typer.Typer(help="Accounts made from a guardian contact.", no_args_is_help=True)
+
+
+@user_app.command("new")
+def user_new(
+    logon_id: Annotated[str, typer.Argument(help="Email address (the logon ID).")],
+    user_type: Annotated[str, typer.Option("--type", help="GUARDIAN or STUDENT.")],
+    last_name: Annotated[str, typer.Option("--last", help="Last name.")],
+    first_name: Annotated[str, typer.Option("--first", help="First name.")],
+    email: Annotated[
+        str | None, typer.Option(help="Email for notices, when it differs from the logon.")
+    ] = None,
+    student: Annotated[
+        list[str] | None, typer.Option(help="Attach this student ID; repeat for several.")
+    ] = None,
+) -> None:
+    """New User: create one account (then see it with `portal user show`)."""
+    from backend.accounts.single import new_user
+
+    print_results(
+        new_user(
+            engine(),
+            logon_id=logon_id,
+            user_type=user_type,
+            last_name=last_name,
+            first_name=first_name,
+            email=email,
+            students=student or (),
+        )
+    )
+
+
+@user_app.command("show")
+def user_show(logon_id: Annotated[str, typer.Argument(help="The account's logon ID.")]) -> None:
+    """Show an account and the students attached to it."""
+    from backend.accounts.single import get_account
+
+    account = get_account(engine(), logon_id)
+    out.print(
+        f"[bold]{account.logon_id}[/] ({account.user_type}, {account.status})", highlight=False
+    )
+    out.print(f"Name: {account.first_name} {account.last_name}", highlight=False)
+    for label, value in (
+        ("Email", account.email),
+        ("Phone", account.phone),
+        ("Language", account.language),
+    ):
+        if value:
+            out.print(f"{label}: {value}", highlight=False)
+    out.print(
+        f"Created {account.created_at:%Y-%m-%d %H:%M} UTC, "
+        f"updated {account.updated_at:%Y-%m-%d %H:%M} UTC"
+    )
+    if not account.students:
+        out.print("No students attached.")
+        return
+    table = RichTable(
+        "Student ID",
+        "Name",
+        "Grade",
+        "School",
+        "Relationship",
+        "Primary",
+        "Notices",
+        title="Students attached to this account",
+    )
+    for s in account.students:
+        table.add_row(
+            s.student_id,
+            f"{s.first_name} {s.last_name}",
+            s.grade or "",
+            s.school or "",
+            s.relationship or "",
+            "Y" if s.is_primary else "N",
+            "Y" if s.notices else "N",
+        )
+    out.print(table)
+
+
+@user_app.command("modify")
+def user_modify(
+    logon_id: Annotated[str, typer.Argument(help="The account's logon ID.")],
+    first: Annotated[str | None, typer.Option(help="New first name.")] = None,
+    last: Annotated[str | None, typer.Option(help="New last name.")] = None,
+    email: Annotated[str | None, typer.Option(help="New email for notices.")] = None,
+    phone: Annotated[str | None, typer.Option(help="New phone number.")] = None,
+    language: Annotated[str | None, typer.Option(help="New preferred language.")] = None,
+    status: Annotated[str | None, typer.Option(help="ACTIVE or DISABLED.")] = None,
+    attach: Annotated[
+        list[str] | None, typer.Option(help="Attach this student ID; repeat for several.")
+    ] = None,
+    detach: Annotated[
+        list[str] | None, typer.Option(help="Detach this student ID; repeat for several.")
+    ] = None,
+    relationship: Annotated[
+        str | None, typer.Option(help="Relationship for the students attached now.")
+    ] = None,
+) -> None:
+    """Modify User: change an account's details and the students attached to it."""
+    from backend.accounts.single import modify_user
+
+    changes = {
+        k: v
+        for k, v in {
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "phone": phone,
+            "language": language,
+            "status": status,
+        }.items()
+        if v is not None
+    }
+    print_results(
+        modify_user(
+            engine(),
+            logon_id,
+            changes=changes,
+            attach=attach or (),
+            detach=detach or (),
+            relationship=relationship,
+        )
+    )
+
+
+# Contact-card statuses (backend.accounts.contact_card) and their colours.
+STATUS_STYLES = {
+    "has account": "green",
+    "can create": "cyan",
+    "logon differs": "yellow",
+    "no email": "red",
+}
+
+
+@student_app.command("card")
+def student_card(student_id: Annotated[str, typer.Argument(help="The student's ID.")]) -> None:
+    """The contact card: each contact with its account status (has account, can create, ...)."""
+    from backend.accounts.contact_card import CAN_CREATE, contact_card
+
+    card = contact_card(engine(), student_id)
+    out.print(
+        f"[bold]{card.student_id}[/] {card.first_name} {card.last_name}, grade "
+        f"{card.grade or '-'}, school {card.school or '-'}",
+        highlight=False,
+    )
+    table = RichTable(
+        "Contact", "Name", "Relationship", "Email", "Guardian", "Portal", "Status", "Account"
+    )
+    for entry in card.entries:
+        note = entry.account or ""
+        if entry.account:
+            note += " (attached)" if entry.linked else " (not attached to this student)"
+        if entry.other_logons:
+            note = "attached logons: " + ", ".join(entry.other_logons)
+        if entry.shared_with:
+            note += (" " if note else "") + "email shared with " + ", ".join(entry.shared_with)
+        style = STATUS_STYLES.get(entry.status, "")
+        table.add_row(
+            entry.contact_id,
+            f"{entry.first_name} {entry.last_name}",
+            entry.relationship or "",
+            entry.email or "",
+            "Y" if entry.is_guardian else "N",
+            "Y" if entry.portal_access else "N",
+            f"[{style}]{entry.status}[/]",
+            note,
+        )
+    out.print(table)
+    if any(e.status == CAN_CREATE for e in card.entries):
+        out.print("Create an account from a contact: portal contact create-account CONTACT_ID")
+
+
+@student_app.command("logons")
+def student_logons(student_id: Annotated[str, typer.Argument(help="The student's ID.")]) -> None:
+    """Every logon attached to a student (the seed's search of Logon IDs by student ID)."""
+    from backend.accounts.contact_card import logons_for_student
+
+    logons = logons_for_student(engine(), student_id)
+    if not logons:
+        out.print(f"No logon is attached to student {student_id.strip()}.")
+        return
+    table = RichTable("Logon ID", "Type", "Status", "Name", "Relationship")
+    for logon in logons:
+        table.add_row(
+            logon.logon_id,
+            logon.user_type,
+            logon.status,
+            f"{logon.first_name} {logon.last_name}",
+            logon.relationship or "",
+        )
+    out.print(table)
+
+
+@contact_app.command("create-account")
+def contact_create_account(
+    contact_id: Annotated[str, typer.Argument(help="The contact's ID.")],
+    apply: ApplyOption = False,
+) -> None:
+    """The card's +: a guardian account from the contact's email, attached to their students."""
+    from backend.accounts.contact_card import create_account_from_contact
+
+    print_results(create_account_from_contact(engine(), contact_id, apply=apply))

@@ -1,0 +1,158 @@
+"""`portal import ...` and `portal run`: the imports and the ribbon's actions on files."""
+
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from addin.cli.output import (
+    ApplyOption,
+    OutOption,
+    engine,
+    finish,
+    out,
+    progress_bar,
+)
+from backend.errors import InputError
+
+import_app = typer.Typer(
+    help="Import a workbook (simulation unless --apply).", no_args_is_help=True
+)
+
+
+@import_app.command("users")
+def import_users_command(
+    file: Annotated[Path, typer.Argument(help="The users workbook (.xlsx).")],
+    apply: ApplyOption = False,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="upsert: add new accounts and update existing ones; insert-only: only add; "
+            "update-only: only update.",
+        ),
+    ] = "upsert",
+    out_path: OutOption = None,
+    sheet: Annotated[
+        str | None, typer.Option(help="The sheet to read. Default: 'Users', else the first.")
+    ] = None,
+) -> None:
+    """Import portal users (LOGONID, FIRST_NAME, LAST_NAME, USER_TYPE, ...) from a workbook."""
+    from addin.workbooks.import_file import import_file
+    from backend.imports.users import IMPORT_MODES, ImportMode
+
+    if mode not in IMPORT_MODES:
+        raise InputError(f"--mode must be one of {', '.join(IMPORT_MODES)}, not '{mode}'")
+    db = engine()
+    with progress_bar() as progress:
+        report, dest = import_file(
+            db,
+            "users",
+            file,
+            apply=apply,
+            dest=out_path,
+            progress=progress,
+            mode=cast(ImportMode, mode),
+            sheet=sheet,
+        )
+    finish(report, dest)
+
+
+@import_app.command("links")
+def import_links_command(
+    file: Annotated[Path, typer.Argument(help="The student-link workbook (.xlsx).")],
+    apply: ApplyOption = False,
+    school: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only students of this school (code); repeat for several. Rows for other "
+            "students are errors."
+        ),
+    ] = None,
+    out_path: OutOption = None,
+    sheet: Annotated[
+        str | None, typer.Option(help="The sheet to read. Default: 'Links', else the first.")
+    ] = None,
+) -> None:
+    """Attach students to accounts (LOGONID, STUDENT_ID, RELATIONSHIP, ..., ACTION ADD/REMOVE)."""
+    from addin.workbooks.import_file import import_file
+
+    db = engine()
+    with progress_bar() as progress:
+        report, dest = import_file(
+            db,
+            "links",
+            file,
+            apply=apply,
+            dest=out_path,
+            progress=progress,
+            schools=school or (),
+            sheet=sheet,
+        )
+    finish(report, dest)
+
+
+@import_app.command("roster")
+def import_roster_command(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A roster workbook (sheets Schools, Students, Contacts), or a OneRoster "
+            "CSV bundle as a folder or .zip."
+        ),
+    ],
+    apply: ApplyOption = False,
+    out_path: OutOption = None,
+) -> None:
+    """Import schools, students and their contacts from a workbook or a OneRoster bundle."""
+    from addin.workbooks.import_file import import_file
+
+    db = engine()
+    with progress_bar() as progress:
+        report, dest = import_file(
+            db, "roster", source, apply=apply, dest=out_path, progress=progress
+        )
+    finish(report, dest)
+
+
+def run_command(
+    action: Annotated[
+        str,
+        typer.Argument(
+            help="A ribbon action: users.check, users.simulate, users.apply, "
+            "links.*, roster.*, lookup, template.new."
+        ),
+    ],
+    workbook_path: Annotated[Path, typer.Argument(help="The workbook (.xlsx) to act on.")],
+    out_path: OutOption = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Apply even if the sheet changed since its simulation.")
+    ] = False,
+    value: Annotated[
+        str | None, typer.Option(help="For lookup: the STUDENT_ID or LOGONID to look up.")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="For template.new: users, links, roster or autocreate.")
+    ] = None,
+) -> None:
+    """Run any ribbon button's action on a workbook file, exactly as Excel would."""
+    from addin.workbooks.actions import dispatch
+    from addin.workbooks.file import FileWorkbook
+    from backend.imports.contract import Report
+
+    if action == "template.new" and not workbook_path.exists():
+        from addin.workbooks.templates import build_template
+
+        out.print(
+            f"New {kind or 'users'} workbook: {build_template(kind or 'users', workbook_path)}"
+        )
+        return
+    db = engine()
+    with (
+        progress_bar() as progress,
+        FileWorkbook(workbook_path, out=out_path, assume_yes=yes, value=value) as workbook,
+    ):
+        result = dispatch(action, workbook, db, kind=kind, progress=progress)
+    for message in workbook.messages:
+        out.print(message, soft_wrap=True, highlight=False)
+    if isinstance(result, Report) and result.counts["error"]:
+        raise typer.Exit(1)

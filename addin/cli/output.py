@@ -1,0 +1,132 @@
+"""What every command shares: the consoles, progress bars, the database and how a run is told."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from backend.imports.contract import Progress as ProgressCallback
+    from backend.imports.contract import Report
+
+out = Console()
+err = Console(stderr=True)
+
+ACTION_STYLES = {
+    "added": "green",
+    "updated": "yellow",
+    "removed": "dark_orange",
+    "skipped": "bright_black",
+    "error": "red",
+}
+
+
+class State:
+    database_url: str | None = None
+
+
+state = State()
+
+
+def engine() -> Engine:
+    from backend.database.engine import open_database
+
+    return open_database(state.database_url)
+
+
+@contextmanager
+def progress_bar() -> Iterator[ProgressCallback]:
+    """A progress bar on the terminal, fed by a backend progress callback."""
+    with Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def print_report(report: Report, log_path: Path | None) -> None:
+    counts = report.counts
+    source = f" of {report.source_name}" if report.source_name else ""
+    if report.mode == "apply":
+        out.print(f"[bold green]APPLIED[/] {report.kind}{source}: changes saved.")
+    else:
+        out.print(f"[bold yellow]SIMULATION[/] {report.kind}{source}: nothing was saved.")
+    out.print(
+        f"Batch {report.batch_id}: {len(report.results)} rows: "
+        f"[green]{counts['added']} added[/], [yellow]{counts['updated']} updated[/], "
+        + (f"{counts['removed']} removed, " if counts["removed"] else "")
+        + f"{counts['skipped']} skipped, [red]{counts['error']} errors[/]."
+    )
+    errors = [r for r in report.results if r.action == "error"]
+    for result in errors[:10]:
+        out.print(f"  [red]row {result.row}[/] {result.key or ''}: {result.reason}", soft_wrap=True)
+    if len(errors) > 10:
+        out.print(f"  ... and {len(errors) - 10} more errors: see the log.")
+    if log_path is not None:
+        out.print(f"Log: {log_path}")
+    if report.mode == "simulation" and (counts["added"] or counts["updated"]):
+        out.print("Review the log, then run the same command with --apply to save these changes.")
+
+
+ApplyOption = Annotated[
+    bool, typer.Option("--apply", help="Save the changes. Without it, only simulate.")
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Where to write the result workbook. Default: next to the input, "
+        "named NAME.simulation.xlsx or NAME.applied.xlsx.",
+    ),
+]
+
+
+def finish(report: Report, log_path: Path | None) -> None:
+    """Print the run's outcome; exit 1 when any row is in error."""
+    print_report(report, log_path)
+    if report.counts["error"]:
+        raise typer.Exit(1)
+
+
+def print_results(report: Report) -> None:
+    """A single-account run: one line per thing it did, then exit 1 if any was refused."""
+    from backend.imports.contract import describe_changes
+
+    title = (
+        "[bold green]Saved[/]"
+        if report.mode == "apply"
+        else ("[bold yellow]SIMULATION[/] (nothing saved; add --apply to save)")
+    )
+    out.print(f"{title}: {report.kind}, batch {report.batch_id}")
+    for result in report.results:
+        style = ACTION_STYLES.get(result.action, "")
+        changes = f" ({describe_changes(result.changes)})" if result.changes else ""
+        out.print(
+            f"  [{style}]{result.action:<8}[/] {result.key or ''}: {result.reason}{changes}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    if report.counts["error"] or (
+        report.kind == "new user" and report.results[0].action == "skipped"
+    ):
+        raise typer.Exit(1)

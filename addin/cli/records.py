@@ -1,0 +1,101 @@
+"""`portal init`, `portal batches`, `portal demo`: the database, its audit trail, a demo."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table as RichTable
+
+from addin.cli.output import (
+    ACTION_STYLES,
+    engine,
+    out,
+    progress_bar,
+    state,
+)
+
+
+def init() -> None:
+    """Create the database, or bring its tables up to date."""
+    from backend.database.engine import migrate, normalise_url, open_database
+    from backend.settings import get_settings
+
+    url = normalise_url(state.database_url or get_settings().database_url)
+    migrate(open_database(url))
+    out.print(f"Database ready: {url}")
+
+
+def batches(
+    batch_id: Annotated[
+        int | None, typer.Argument(help="Show this batch and its row events.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many recent batches to list.")] = 20,
+) -> None:
+    """List recent runs (imports, simulations), or show one with what happened to each row."""
+    from backend.imports.batches import get_batch, list_batches
+    from backend.imports.contract import describe_changes
+
+    db = engine()
+    if batch_id is None:
+        table = RichTable(
+            "Batch",
+            "When (UTC)",
+            "Run",
+            "Mode",
+            "Source",
+            "By",
+            "Added",
+            "Updated",
+            "Removed",
+            "Skipped",
+            "Errors",
+        )
+        for batch in list_batches(db, limit):
+            table.add_row(
+                str(batch.id),
+                batch.finished_at.strftime("%Y-%m-%d %H:%M"),
+                batch.kind,
+                batch.mode.upper(),
+                batch.source_name or "",
+                batch.actor,
+                str(batch.added),
+                str(batch.updated),
+                str(batch.removed),
+                str(batch.skipped),
+                str(batch.errors),
+            )
+        out.print(table)
+        return
+    batch, events = get_batch(db, batch_id)
+    out.print(
+        f"Batch {batch.id}: {batch.kind}, {batch.mode.upper()}, by {batch.actor}, "
+        f"{batch.finished_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    out.print(f"Source: {batch.source_name or '-'} (SHA-256 {batch.source_sha256 or '-'})")
+    out.print(
+        f"Added {batch.added}, updated {batch.updated}, removed {batch.removed}, "
+        f"skipped {batch.skipped}, "
+        f"errors {batch.errors}"
+    )
+    table = RichTable("Row", "Key", "Action", "Changes", "Reason")
+    for event in events:
+        changes = {k: tuple(v) for k, v in (event.changes or {}).items()}
+        table.add_row(
+            str(event.row_number or ""),
+            event.key or "",
+            f"[{ACTION_STYLES.get(event.action, '')}]{event.action}[/]",
+            describe_changes(changes),
+            event.reason or "",
+        )
+    out.print(table)
+
+
+def demo(
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Folder for the demo database and workbooks.")
+    ] = Path("portal-demo"),
+) -> None:
+    """Build a demo district, then simulate and apply a users import with some bad rows."""
+    from addin.demo.run import run_demo
+
+    run_demo(folder, out, progress_bar)
