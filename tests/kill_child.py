@@ -8,12 +8,12 @@ import sys
 import time
 
 from backend.database.engine import make_engine
-from backend.imports.contract import Table
+from backend.imports.contract import InputTable
 from backend.imports.users import import_users
 
 
 def main(url: str, rows: int, suffix: str) -> None:
-    table = Table(
+    table = InputTable(
         headers=["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"],
         rows=[
             (n + 2, [f"user{n}@example.org", f"First{suffix}", "Last", "GUARDIAN"])

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select, text
 from backend.database.engine import write_transaction
 from backend.database.models import ActivationToken, Base, PortalUser, utcnow
 from backend.errors import InputError
-from backend.imports.contract import Table
+from backend.imports.contract import InputTable
 from backend.imports.users import import_users
 from backend.mail.activation import (
     ACTIVATION_LINK_MARK,
@@ -29,7 +29,7 @@ PASSWORD = "correct horse battery"
 def make_accounts(engine: Engine, *logons: str) -> dict[str, int]:
     """Accounts made the way staff make them (a users import); their ids by logon."""
     rows = [[logon, "Pat", "Lee", "GUARDIAN"] for logon in logons]
-    table = Table(
+    table = InputTable(
         headers=["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"],
         rows=[(n, r) for n, r in enumerate(rows, start=2)],
         source_name="users.xlsx",

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, insert, text
 from backend.accounts.autocreate import Options, autocreate
 from backend.database.models import EmailTemplate, utcnow
 from backend.errors import InputError, NotFoundError
-from backend.imports.contract import Report, Table
+from backend.imports.contract import InputTable, Report
 from backend.imports.links import import_links
 from backend.imports.roster import import_roster
 from backend.imports.roster_columns import CONTACT_COLUMNS
@@ -16,8 +16,8 @@ from backend.imports.users import import_users
 from backend.mail.templates import set_template
 
 
-def table(headers: list[str], *rows: list[Any]) -> Table:
-    return Table(headers=headers, rows=[(n, r) for n, r in enumerate(rows, start=2)])
+def table(headers: list[str], *rows: list[Any]) -> InputTable:
+    return InputTable(headers=headers, rows=[(n, r) for n, r in enumerate(rows, start=2)])
 
 
 CONTACT_HEADERS = [column.name for column in CONTACT_COLUMNS]

@@ -4,14 +4,14 @@ import threading
 
 from sqlalchemy import Engine, text
 
-from backend.imports.contract import Report, Table
+from backend.imports.contract import InputTable, Report
 from backend.imports.users import import_users
 
 ROWS = 3000
 
 
-def sheet(first_name: str) -> Table:
-    return Table(
+def sheet(first_name: str) -> InputTable:
+    return InputTable(
         headers=["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"],
         rows=[(n + 2, [f"p{n}@example.org", first_name, "Same", "GUARDIAN"]) for n in range(ROWS)],
         source_name=f"{first_name}.xlsx",

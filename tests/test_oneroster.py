@@ -17,7 +17,7 @@ from helpers import ONEROSTER_SAMPLES
 
 from addin.files.oneroster import RosterTables, read_oneroster
 from backend.errors import InputError
-from backend.imports.contract import Column, Table, match_headers, parse_rows
+from backend.imports.contract import Column, InputTable, match_headers, parse_rows
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 from backend.settings import get_settings
 
@@ -36,14 +36,14 @@ TEACHER_ON_STUDENT_LIST = (
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def rows(table: Table) -> list[tuple[Any, ...]]:
+def rows(table: InputTable) -> list[tuple[Any, ...]]:
     """Each row as (line, cell, cell, ...), easy to compare with what the CSV says."""
     return [(line, *cells) for line, cells in table.rows]
 
 
 def assert_fits(tables: RosterTables) -> None:
     """Headers match the roster columns; every row parses, with only the reader's notes."""
-    checks: list[tuple[Table, tuple[Column, ...]]] = [
+    checks: list[tuple[InputTable, tuple[Column, ...]]] = [
         (tables.schools, SCHOOL_COLUMNS),
         (tables.students, STUDENT_COLUMNS),
         (tables.contacts, CONTACT_COLUMNS),
@@ -58,7 +58,7 @@ def assert_fits(tables: RosterTables) -> None:
         assert set(table.notes) <= {line for line, _ in table.rows}
 
 
-def parsed_values(table: Table, columns: tuple[Column, ...]) -> list[dict[str, Any]]:
+def parsed_values(table: InputTable, columns: tuple[Column, ...]) -> list[dict[str, Any]]:
     return [values for _, values, _ in parse_rows(table, match_headers(table, columns))]
 
 

@@ -18,15 +18,17 @@ from backend.accounts.single import get_account, modify_user, new_user
 from backend.database.models import Student
 from backend.errors import HeaderError, NotFoundError
 from backend.imports.batches import list_batches
-from backend.imports.contract import Report, Table
+from backend.imports.contract import InputTable, Report
 from backend.imports.links import import_links
 from backend.imports.roster import import_roster
 from backend.imports.roster_columns import CONTACT_COLUMNS
 from backend.imports.users import import_users
 
 
-def table(headers: list[str], *rows: list[Any], sheet: str | None = None) -> Table:
-    return Table(headers=headers, rows=[(n, r) for n, r in enumerate(rows, start=2)], sheet=sheet)
+def table(headers: list[str], *rows: list[Any], sheet: str | None = None) -> InputTable:
+    return InputTable(
+        headers=headers, rows=[(n, r) for n, r in enumerate(rows, start=2)], sheet=sheet
+    )
 
 
 SCHOOLS = table(

@@ -7,14 +7,14 @@ from sqlalchemy import Engine, select, text
 
 from backend.database.models import Batch, BatchEvent, PortalUser
 from backend.errors import HeaderError
-from backend.imports.contract import Table
+from backend.imports.contract import InputTable
 from backend.imports.users import import_users
 
 HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE", "EMAIL", "STATUS", "PHONE"]
 
 
-def table(*rows: list[Any], headers: list[Any] = HEADERS) -> Table:
-    return Table(
+def table(*rows: list[Any], headers: list[Any] = HEADERS) -> InputTable:
+    return InputTable(
         headers=list(headers),
         rows=[(n, r) for n, r in enumerate(rows, start=2)],
         source_name="users.xlsx",

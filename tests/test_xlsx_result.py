@@ -16,7 +16,7 @@ from openpyxl.worksheet.table import Table
 from python_calamine import CalamineWorkbook
 
 from addin.files.result_writer import write_result_workbook
-from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, LogSheet
+from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, ResultSheet
 from backend.errors import InputError
 
 # openpyxl warns when it reads the deliberately sparse input workbooks below.
@@ -157,9 +157,9 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
 # --------------------------------------------------------------------------- logs and readers
 
 
-def make_log(rows: int = 6, title: str = "Import of users") -> LogSheet:
+def make_log(rows: int = 6, title: str = "Import of users") -> ResultSheet:
     actions = ["added", "updated", "skipped", "error", "something-else"]
-    log = LogSheet(
+    log = ResultSheet(
         title=title,
         summary=[("Mode", "simulate"), ("Added", 2), ("Batch id", "b-123"), ("Seconds", 0.25)],
         columns=list(COLUMNS),
@@ -177,11 +177,11 @@ def sheet_values(path: Path) -> dict[str, list[tuple[object, ...]]]:
     return {ws.title: list(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
 
 
-def header_row(log: LogSheet) -> int:
+def header_row(log: ResultSheet) -> int:
     return len(log.summary) + 3
 
 
-def assert_log_sheet(path: Path, log: LogSheet, position: int | None = None) -> None:
+def assert_log_sheet(path: Path, log: ResultSheet, position: int | None = None) -> None:
     """What the user sees on the log sheet: values, colours, filter, frozen header, active tab."""
     wb = openpyxl.load_workbook(path)
     names = wb.sheetnames
@@ -318,7 +318,7 @@ def test_prefixed_workbook_gets_prefixed_edits_and_a_styles_part(tmp_path: Path)
 def test_strings_stay_text_and_round_trip(tmp_path: Path) -> None:
     source, dest = tmp_path / "input.xlsx", tmp_path / "result.xlsx"
     openpyxl_workbook(source)
-    log = LogSheet(
+    log = ResultSheet(
         title='=HYPERLINK("http://evil")',
         summary=[("-label", "@value")],
         columns=["Value"],
@@ -506,7 +506,7 @@ def test_empty_cells_and_unusual_values(tmp_path: Path) -> None:
     """None is no cell (but keeps a coloured row's band); numbers stay exact; odd ones are text."""
     source, dest = tmp_path / "in.xlsx", tmp_path / "out.xlsx"
     openpyxl_workbook(source)
-    log = LogSheet(
+    log = ResultSheet(
         title="Values",
         summary=[],
         columns=["A", "B", "C", "D"],

@@ -64,6 +64,13 @@ def progress_bar() -> Iterator[ProgressCallback]:
         yield update
 
 
+def styled_counts(counts: dict[str, int]) -> str:
+    """The counts of a run in words, each in its action's colour."""
+    from backend.imports.contract import counts_text
+
+    return counts_text(counts, lambda action, text: f"[{ACTION_STYLES[action]}]{text}[/]")
+
+
 def print_report(report: Report, log_path: Path | None) -> None:
     counts = report.counts
     source = f" of {report.source_name}" if report.source_name else ""
@@ -71,12 +78,7 @@ def print_report(report: Report, log_path: Path | None) -> None:
         out.print(f"[bold green]APPLIED[/] {report.kind}{source}: changes saved.")
     else:
         out.print(f"[bold yellow]SIMULATION[/] {report.kind}{source}: nothing was saved.")
-    out.print(
-        f"Batch {report.batch_id}: {len(report.results)} rows: "
-        f"[green]{counts['added']} added[/], [yellow]{counts['updated']} updated[/], "
-        + (f"{counts['removed']} removed, " if counts["removed"] else "")
-        + f"{counts['skipped']} skipped, [red]{counts['error']} errors[/]."
-    )
+    out.print(f"Batch {report.batch_id}: {len(report.results)} rows: {styled_counts(counts)}.")
     errors = [r for r in report.results if r.action == "error"]
     for result in errors[:10]:
         out.print(f"  [red]row {result.row}[/] {result.key or ''}: {result.reason}", soft_wrap=True)

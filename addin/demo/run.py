@@ -21,13 +21,14 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import Engine
 
+from addin.cli.output import styled_counts
 from addin.demo.district import District, generate_district
 from addin.workbooks.file import write_log_workbook
 from addin.workbooks.import_file import import_file
 from addin.workbooks.result_sheet import log_from_report
 from backend.accounts.contact_card import contact_card
 from backend.database.engine import open_database
-from backend.imports.contract import Progress, Report, Table
+from backend.imports.contract import InputTable, Progress, Report
 from backend.imports.roster_columns import CONTACT_COLUMNS
 from backend.imports.users import import_users
 
@@ -174,7 +175,7 @@ def last_year(engine: Engine, district: District) -> Report:
         for logon, first, last, phone in district.old_accounts
     ]
     rows += [[logon, "Former", "Logon", "GUARDIAN", None] for logon, _, _ in district.old_logons]
-    table = Table(
+    table = InputTable(
         headers=["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE", "PHONE"],
         rows=[(n, r) for n, r in enumerate(rows, start=2)],
         source_name="last year's accounts",
@@ -183,12 +184,9 @@ def last_year(engine: Engine, district: District) -> Report:
 
 
 def summary(report: Report, log: Path | None = None) -> str:
-    counts = report.counts
     text = (
         f"[bold]{'APPLY' if report.mode == 'apply' else 'SIMULATION'}[/] batch "
-        f"{report.batch_id}: [green]{counts['added']} added[/], "
-        f"[yellow]{counts['updated']} updated[/], {counts['skipped']} skipped, "
-        f"[red]{counts['error']} errors[/]."
+        f"{report.batch_id}: {styled_counts(report.counts)}."
     )
     return text + (f" Log: {log}" if log else "")
 

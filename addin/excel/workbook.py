@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from addin.workbooks.interface import NOT_INPUT, summary_of
-from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, LogSheet
+from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
 from backend.imports.contract import column_letter
 
 # Text Excel would not keep as typed: formulas, numbers, dates, times, percentages, booleans.
@@ -71,7 +71,7 @@ class ExcelWorkbook:
             return {}
         return summary_of(self.grid(LOG_SHEET_NAME))
 
-    def write_log(self, log: LogSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
+    def write_log(self, log: ResultSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
         sheets = self.book.sheets
         if sheet_name in self.sheet_names():
             sheets[sheet_name].delete()

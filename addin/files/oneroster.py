@@ -1,8 +1,8 @@
 """Read a OneRoster CSV bundle (1.1 or 1.2; a folder or a .zip) into the three roster tables.
 
 Every major student information system exports OneRoster, so a district can import its roster
-from that export instead of building a workbook. The bundle is turned into the same ``Table``s a
-roster workbook gives (Schools, Students, Contacts, with the headers of
+from that export instead of building a workbook. The bundle is turned into the same
+``InputTable``s a roster workbook gives (Schools, Students, Contacts, with the headers of
 ``backend.imports.roster_columns``), so the one import engine checks and applies it.
 
 Exports are often inconsistent (a student's ``agentSourcedIds`` naming a teacher, an org that is
@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from backend.errors import InputError
-from backend.imports.contract import Table, collector_paused
+from backend.imports.contract import InputTable, collector_paused
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 from backend.settings import get_settings
 
@@ -62,9 +62,9 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplemen
 class RosterTables:
     """The Schools, Students and Contacts tables of one bundle, and its OneRoster version."""
 
-    schools: Table
-    students: Table
-    contacts: Table
+    schools: InputTable
+    students: InputTable
+    contacts: InputTable
     version: str = ""
 
 
@@ -509,7 +509,7 @@ def _manifest_version(data: _Csv | None) -> str:
 class _Orgs:
     """The Schools table and the look-ups students need: every org's sourcedId, schools' codes."""
 
-    table: Table
+    table: InputTable
     known: set[str] = field(default_factory=set)
     school_codes: dict[str, str] = field(default_factory=dict)
     present: bool = True
@@ -518,10 +518,10 @@ class _Orgs:
 def _read_orgs(data: _Csv | None) -> _Orgs:
     headers = [c.name for c in SCHOOL_COLUMNS]
     if data is None:
-        return _Orgs(Table(headers, [], source_name=None), present=False)
+        return _Orgs(InputTable(headers, [], source_name=None), present=False)
     cols, records = _columns(data, ("sourcedId", "name", "type"), ("identifier",))
     sid, name, kind, ident = cols["sourcedId"], cols["name"], cols["type"], cols["identifier"]
-    orgs = _Orgs(Table(headers, [], source_name=data.source, source_sha256=data.sha256))
+    orgs = _Orgs(InputTable(headers, [], source_name=data.source, source_sha256=data.sha256))
     for line, row in records:
         sourced_id = _cell(row, sid)
         orgs.known.add(sourced_id)
@@ -665,9 +665,9 @@ _BLANK_ID = (
 )
 
 
-def _students_table(users: list[_User], orgs: _Orgs, data: _Csv) -> Table:
+def _students_table(users: list[_User], orgs: _Orgs, data: _Csv) -> InputTable:
     headers = [c.name for c in STUDENT_COLUMNS]
-    table = Table(headers, [], source_name=data.source, source_sha256=data.sha256)
+    table = InputTable(headers, [], source_name=data.source, source_sha256=data.sha256)
     for user in users:
         if not user.student:
             continue
@@ -750,7 +750,7 @@ class _Link:
     order: int  # when it was found, which orders the rows of one line
 
 
-def _contacts_table(users: list[_User], data: _Csv, roles_from: str) -> Table:
+def _contacts_table(users: list[_User], data: _Csv, roles_from: str) -> InputTable:
     """One row per (student, contact) pair from either side's agentSourcedIds, once each.
 
     Pairs are numbered per student in the order the contacts appear in users.csv (PRIORITY).
@@ -761,7 +761,7 @@ def _contacts_table(users: list[_User], data: _Csv, roles_from: str) -> Table:
     student's reference to one.
     """
     headers = [c.name for c in CONTACT_COLUMNS]
-    table = Table(headers, [], source_name=data.source, source_sha256=data.sha256)
+    table = InputTable(headers, [], source_name=data.source, source_sha256=data.sha256)
     by_id: dict[str, _User] = {}
     for user in users:
         if user.sourced_id:

@@ -24,7 +24,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, LogSheet
+from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
 from backend.errors import InputError
 from backend.imports.contract import column_letter
 
@@ -99,7 +99,7 @@ _FILTER_NAME = "_xlnm._FilterDatabase"
 
 
 def write_result_workbook(
-    source: Path, dest: Path, log: LogSheet, sheet_name: str = LOG_SHEET_NAME
+    source: Path, dest: Path, log: ResultSheet, sheet_name: str = LOG_SHEET_NAME
 ) -> None:
     """Write ``dest``: a copy of the workbook ``source`` plus ``log`` as the sheet ``sheet_name``.
 
@@ -160,7 +160,7 @@ class _StyleIds:
 
 
 @dataclass
-class _Plan:
+class _SheetLayout:
     """Everything decided before writing: edited parts, new parts, parts to leave out."""
 
     sheet_part: str
@@ -282,7 +282,7 @@ class _Package:
             n += 1
 
 
-def _plan(zin: zipfile.ZipFile, log: LogSheet, sheet_name: str) -> _Plan:
+def _plan(zin: zipfile.ZipFile, log: ResultSheet, sheet_name: str) -> _SheetLayout:
     """Read the package structure and prepare the edited parts."""
     pkg = _Package.read(zin)
     layout = _Layout.of(log)
@@ -308,7 +308,7 @@ def _plan(zin: zipfile.ZipFile, log: LogSheet, sheet_name: str) -> _Plan:
         for i, (_, rid) in enumerate(pkg.sheets)
         if i != index and rid in rels_by_id and (part := pkg.part(rels_by_id[rid].target))
     }
-    return _Plan(
+    return _SheetLayout(
         sheet_part=sheet_part,
         main_ns=pkg.main_ns,
         layout=layout,
@@ -408,7 +408,9 @@ def _open_temp(dest: Path) -> tuple[Path, BinaryIO]:
         return tmp, os.fdopen(fd, "wb")
 
 
-def _write_package(zin: zipfile.ZipFile, fh: BinaryIO, plan: _Plan, log: LogSheet) -> None:
+def _write_package(
+    zin: zipfile.ZipFile, fh: BinaryIO, plan: _SheetLayout, log: ResultSheet
+) -> None:
     """Copy the source parts (edited where planned) and add the log sheet."""
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
         written: set[str] = set()
@@ -464,7 +466,7 @@ class _Layout:
     filter_ref: str | None
 
     @classmethod
-    def of(cls, log: LogSheet) -> "_Layout":
+    def of(cls, log: ResultSheet) -> "_Layout":
         header_row = len(log.summary) + 3
         table_width = max([len(log.columns), *(len(row) for row in log.rows)])
         width = max(table_width, 2 if log.summary else 1)
@@ -482,7 +484,7 @@ class _Layout:
         return cls(header_row, last_row, width, table_width, filter_ref)
 
 
-def _sheet_xml(log: LogSheet, layout: _Layout, ids: _StyleIds, main_ns: str) -> Iterator[str]:
+def _sheet_xml(log: ResultSheet, layout: _Layout, ids: _StyleIds, main_ns: str) -> Iterator[str]:
     """Yield the worksheet XML of the log in chunks, so a large log is not one huge string."""
     letters = [column_letter(i) for i in range(layout.width)]
     top = layout.header_row + 1
@@ -578,7 +580,7 @@ def _escape_char(match: re.Match[str]) -> str:
     return _ENTITIES.get(char) or f"_x{ord(char):04X}_"
 
 
-def _cols_xml(log: LogSheet, width: int) -> str:
+def _cols_xml(log: ResultSheet, width: int) -> str:
     """Column widths from the header and the first rows: narrow numbers, wide text, capped."""
     longest = [0] * width
     sample: list[Iterable[Cell]] = [log.columns, *log.rows[:_WIDTH_SAMPLE_ROWS]]

@@ -18,18 +18,26 @@ from addin.workbooks.interface import (
     fingerprint,
     table_from_grid,
 )
-from addin.workbooks.result_sheet import LogSheet, log_from_report
+from addin.workbooks.result_sheet import ResultSheet, log_from_report
 from addin.workbooks.template_marks import TEMPLATE_NAME, template_kind
 from addin.workbooks.templates import AUTOCREATE_OPTIONS
 from backend.accounts.autocreate import autocreate, parse_options
 from backend.errors import HeaderError, InputError, NotFoundError
-from backend.imports.contract import Column, Progress, Report, Table, cell_text, match_headers
+from backend.imports.contract import (
+    Column,
+    InputTable,
+    Progress,
+    Report,
+    cell_text,
+    counts_text,
+    match_headers,
+)
 from backend.imports.links import LINK_COLUMNS, import_links
 from backend.imports.roster import import_roster
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 from backend.imports.users import USER_COLUMNS, ImportMode, import_users
 
-Tables = dict[str, Table]
+Tables = dict[str, InputTable]
 
 
 @dataclass(frozen=True)
@@ -231,17 +239,14 @@ def run_import(
         engine, tables, apply=apply, progress=progress or (lambda *_: None), **options
     )
     where = workbook.write_log(log_from_report(report, kind.key_header, rows))
-    counts = report.counts
     workbook.notify(
-        f"{'Imported' if apply else 'Simulation (nothing saved)'}: {counts['added']} added, "
-        f"{counts['updated']} updated, "
-        + (f"{counts['removed']} removed, " if counts["removed"] else "")
-        + f"{counts['skipped']} skipped, {counts['error']} errors. Log: {where}"
+        f"{'Imported' if apply else 'Simulation (nothing saved)'}: "
+        f"{counts_text(report.counts)}. Log: {where}"
     )
     return report
 
 
-def lookup_sheet(engine: Engine, value: str) -> LogSheet:
+def lookup_sheet(engine: Engine, value: str) -> ResultSheet:
     """A student's contact card, or an account and its students, as a sheet."""
     from backend.accounts.contact_card import contact_card
     from backend.accounts.single import get_account
@@ -252,7 +257,7 @@ def lookup_sheet(engine: Engine, value: str) -> LogSheet:
     except NotFoundError:
         card = None
     if card is not None:
-        return LogSheet(
+        return ResultSheet(
             title=f"Contact card of {card.student_id} {card.first_name} {card.last_name}",
             summary=[
                 ("Grade", card.grade),
@@ -277,7 +282,7 @@ def lookup_sheet(engine: Engine, value: str) -> LogSheet:
         account = get_account(engine, value)
     except NotFoundError:
         raise NotFoundError(f"'{value}' is neither a student ID nor a logon ID") from None
-    return LogSheet(
+    return ResultSheet(
         title=f"Account {account.logon_id}",
         summary=[
             ("Type", account.user_type),
@@ -303,7 +308,7 @@ STATUS_ACTIONS = {
 }
 
 
-def lookup(workbook: Workbook, engine: Engine, value: str) -> LogSheet:
+def lookup(workbook: Workbook, engine: Engine, value: str) -> ResultSheet:
     sheet = lookup_sheet(engine, value)
     where = workbook.write_log(sheet, "Lookup")
     workbook.notify(f"{sheet.title}: see {where}")

@@ -21,9 +21,9 @@ from addin.files.checks import check_workbook_file
 from addin.files.padded_ids import zero_padded_cells
 from addin.files.result_writer import write_result_workbook
 from addin.workbooks.interface import NOT_INPUT, find_sheet, summary_of, table_from_grid
-from addin.workbooks.result_sheet import LOG_SHEET_NAME, LogSheet
+from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet
 from backend.errors import InputError
-from backend.imports.contract import Table
+from backend.imports.contract import InputTable
 from backend.settings import get_settings
 
 MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -42,7 +42,7 @@ def result_path(source: Path, applied: bool) -> Path:
     return source.with_name(f"{source.stem}.{'applied' if applied else 'simulation'}.xlsx")
 
 
-def write_log_workbook(dest: Path, log: LogSheet) -> Path:
+def write_log_workbook(dest: Path, log: ResultSheet) -> Path:
     """A workbook of its own holding only the log, for runs whose input was not a workbook."""
     with tempfile.TemporaryDirectory() as folder:
         blank = Path(folder) / "blank.xlsx"
@@ -147,7 +147,7 @@ class FileWorkbook:
                     return summary_of(previous.grid(LOG_SHEET_NAME))
         return {}
 
-    def write_log(self, log: LogSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
+    def write_log(self, log: ResultSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
         if sheet_name == LOG_SHEET_NAME:
             dest = self.out or result_path(self.path, log.applied)
         else:
@@ -177,8 +177,8 @@ class FileWorkbook:
 
 def read_table(
     path: Path, *, sheet: str | None = None, preferred: Sequence[str] = ()
-) -> tuple[Table, str]:
-    """One sheet of a workbook file as a Table, and the sheet's name.
+) -> tuple[InputTable, str]:
+    """One sheet of a workbook file as a InputTable, and the sheet's name.
 
     ``preferred`` names the sheet a template uses (e.g. "Users"); without it, the first visible
     worksheet that is not a log is read.
@@ -188,7 +188,7 @@ def read_table(
         return table_from_grid(workbook, name, single=True), name
 
 
-def read_sheets(path: Path, names: Sequence[str]) -> dict[str, Table]:
+def read_sheets(path: Path, names: Sequence[str]) -> dict[str, InputTable]:
     """Those of the named sheets (any capitals) a workbook file has, keyed by the name asked."""
     with FileWorkbook(path) as workbook:
         present = {name.casefold(): name for name in workbook.sheet_names()}

@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from addin.workbooks.result_sheet import LOG_SHEET_NAME, LogSheet
+from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet
 from addin.workbooks.template_marks import is_example_row
 from backend.errors import InputError
-from backend.imports.contract import Table, cell_text
+from backend.imports.contract import InputTable, cell_text
 
 # Sheets of ours that are never input: a log from an earlier run, a template's instructions.
 NOT_INPUT = {LOG_SHEET_NAME.casefold(), "instructions", "lookup"}
@@ -48,7 +48,7 @@ class Workbook(Protocol):
         """The summary block of the last log written for this workbook, if any."""
         ...
 
-    def write_log(self, log: LogSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
+    def write_log(self, log: ResultSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
         """Replace the log sheet; return where it went (a sheet or a file), for the message."""
         ...
 
@@ -88,7 +88,7 @@ def find_sheet(workbook: Workbook, wanted: str | None, preferred: Sequence[str])
     raise InputError(f"{workbook.name} has no sheet to import (only: {', '.join(names)})")
 
 
-def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> Table:
+def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> InputTable:
     """The sheet's first non-blank row as headers, each later row with its sheet row number.
 
     Example rows of a template are left out; a sheet with no header or no row is refused.
@@ -111,7 +111,7 @@ def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> 
         raise InputError(
             f"The sheet '{sheet}' in {workbook.name} has headers but no rows below them"
         )
-    return Table(
+    return InputTable(
         headers=list(cells[header_index]),
         rows=rows,
         header_row=header_index + 1,
@@ -121,7 +121,7 @@ def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> 
     )
 
 
-def fingerprint(tables: Sequence[Table]) -> str:
+def fingerprint(tables: Sequence[InputTable]) -> str:
     """A short digest of the rows as imported, to tell whether a sheet changed since simulating."""
     digest = hashlib.sha256()
     for table in tables:

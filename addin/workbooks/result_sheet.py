@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from backend.imports.contract import Report, describe_changes
+from backend.imports.contract import Report, count_phrases, describe_changes
 
 Cell = str | int | float | None
 
@@ -19,7 +19,7 @@ ACTION_COLOURS: dict[str, str] = {
 
 
 @dataclass
-class LogSheet:
+class ResultSheet:
     """A title, a summary block of label/value pairs, then one table row per input row.
 
     ``actions[i]`` is the action of ``rows[i]`` (a key of ACTION_COLOURS) and picks its colour.
@@ -33,7 +33,7 @@ class LogSheet:
     applied: bool = False  # the run saved its changes (a file result is named for it)
 
 
-def log_from_report(report: Report, key_header: str, fingerprint: str | None = None) -> LogSheet:
+def log_from_report(report: Report, key_header: str, fingerprint: str | None = None) -> ResultSheet:
     """A backend report as the log a user reads: summary first, then one row per input row."""
     counts = report.counts
     if report.mode == "apply":
@@ -48,11 +48,7 @@ def log_from_report(report: Report, key_header: str, fingerprint: str | None = N
         ("Finished (UTC)", report.finished_at.strftime("%Y-%m-%d %H:%M:%S")),
         ("Source", report.source_name),
         ("Rows", len(report.results)),
-        ("Added", counts["added"]),
-        ("Updated", counts["updated"]),
-        *([("Removed", counts["removed"])] if counts["removed"] else []),
-        ("Skipped", counts["skipped"]),
-        ("Errors", counts["error"]),
+        *((word.capitalize(), n) for _, n, word in count_phrases(counts)),
         *report.extra,
         *([("Rows fingerprint", fingerprint)] if fingerprint else []),
         *(
@@ -67,7 +63,7 @@ def log_from_report(report: Report, key_header: str, fingerprint: str | None = N
     if any(r.sheet for r in report.results):  # an import of several sheets or files
         columns.insert(0, "Sheet")
         rows = [[r.sheet, *row] for r, row in zip(report.results, rows, strict=True)]
-    return LogSheet(
+    return ResultSheet(
         title=f"Parent Portal Accounts: {report.kind} log",
         summary=summary,
         columns=columns,

@@ -71,7 +71,7 @@ class _Pair:
 
 
 @dataclass
-class _Plan:
+class AutoCreatePlan:
     results: list[RowResult] = field(default_factory=list)
     users: UserPlan = field(default_factory=UserPlan)
     links: LinkPlan = field(default_factory=LinkPlan)
@@ -240,10 +240,10 @@ def _households(pairs: list[_Pair]) -> dict[str, str]:
     return verdict
 
 
-def plan(connection: Connection, options: Options, template: Template | None) -> _Plan:
+def plan(connection: Connection, options: Options, template: Template | None) -> AutoCreatePlan:
     students, problems = _select_students(connection, options)
     cards, accounts, links, own = _load(connection, students)
-    result = _Plan(results=list(problems))
+    result = AutoCreatePlan(results=list(problems))
     pairs = [_Pair(s, c) for s in students for c in cards.get(s["id"], [])]
     verdicts = _households(pairs)
     first_of: dict[str, str] = {}  # email key -> the contact whose name the account takes
@@ -354,7 +354,7 @@ def _students(students: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _link(
-    result: _Plan,
+    result: AutoCreatePlan,
     user_id: int | None,
     email_key: str,
     student: dict[str, Any],
@@ -374,7 +374,7 @@ def _link(
 
 
 def _attach_existing(
-    result: _Plan,
+    result: AutoCreatePlan,
     account: dict[str, Any],
     student: dict[str, Any],
     contact: dict[str, Any],
@@ -418,7 +418,7 @@ def _attach_existing(
 
 def _write(
     connection: Connection,
-    result: _Plan,
+    result: AutoCreatePlan,
     batch_id: int,
     template: Template | None,
     progress: Progress,

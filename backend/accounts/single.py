@@ -16,7 +16,7 @@ from backend.database.engine import read_transaction
 from backend.database.models import PortalUser, School, Student, StudentLink
 from backend.errors import InputError, NotFoundError
 from backend.imports.batches import run_batch
-from backend.imports.contract import Report, RowResult, Table
+from backend.imports.contract import InputTable, Report, RowResult
 from backend.imports.links import LinkPlan, LinkRow, plan_links, write_links
 from backend.imports.users import (
     ImportMode,
@@ -69,7 +69,7 @@ def _user_rows(values: dict[str, Any]) -> list[UserRow]:
     """One users-import row from keyword values, checked by the users import's own columns."""
     values = dict.fromkeys(("logon_id", "first_name", "last_name", "user_type")) | values
     headers = [name.upper() for name in values]
-    table = Table(headers=headers, rows=[(1, list(values.values()))])
+    table = InputTable(headers=headers, rows=[(1, list(values.values()))])
     return validate_rows(table, lambda *_: None)
 
 

@@ -12,11 +12,11 @@ from backend.database.models import Batch, BatchEvent, utcnow
 from backend.errors import NotFoundError
 from backend.imports.contract import (
     CHUNK,
+    InputTable,
     Mode,
     Progress,
     Report,
     RowResult,
-    Table,
     count_actions,
     no_progress,
 )
@@ -53,7 +53,7 @@ def start_batch(
     kind: str,
     mode: Mode,
     options: dict[str, Any],
-    table: Table | None,
+    table: InputTable | None,
     actor: str | None,
 ) -> int:
     now = utcnow()
@@ -129,7 +129,7 @@ def run_batch(
     *,
     kind: str,
     options: dict[str, Any],
-    table: Table | None,
+    table: InputTable | None,
     apply: bool,
     plan: Callable[[Connection], P],
     write: Callable[[Connection, P, int], None],

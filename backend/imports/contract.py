@@ -1,6 +1,6 @@
-"""The import contract shared by every import (DESIGN §4): headers, cells, row results, batches.
+"""The import contract shared by every import: headers, cells, row results, batches.
 
-An import takes a ``Table`` (header cells plus rows that keep their sheet row numbers), checks the
+An import takes an ``InputTable`` (header cells plus rows that keep their row numbers), checks the
 headers against its ``Column`` list before looking at any row, turns each row into values or a
 plain-language error, and hands back a ``Report`` with one ``RowResult`` per input row.
 """
@@ -56,7 +56,7 @@ class Column:
 
 
 @dataclass
-class Table:
+class InputTable:
     """What a front end read from a sheet; ``rows`` pairs each sheet row number with its cells."""
 
     headers: list[Any]
@@ -98,6 +98,27 @@ class Report:
         return count_actions(self.results)
 
 
+# How each action is counted in words; "removed" is only mentioned when something was.
+COUNT_WORDS: dict[Action, str] = {
+    "added": "added",
+    "updated": "updated",
+    "removed": "removed",
+    "skipped": "skipped",
+    "error": "errors",
+}
+
+
+def count_phrases(counts: dict[str, int]) -> list[tuple[Action, int, str]]:
+    """(action, count, word) for each count a summary shows, in the order every front end uses."""
+    return [(a, counts[a], COUNT_WORDS[a]) for a in ACTIONS if counts[a] or a != "removed"]
+
+
+def counts_text(counts: dict[str, int], style: Callable[[Action, str], str] | None = None) -> str:
+    """'3 added, 1 updated, 2 skipped, 0 errors'; ``style`` may dress each phrase (colours)."""
+    dress = style or (lambda _action, text: text)
+    return ", ".join(dress(a, f"{n} {word}") for a, n, word in count_phrases(counts))
+
+
 def count_actions(results: Iterable[RowResult]) -> dict[str, int]:
     counts = dict.fromkeys(ACTIONS, 0)
     for result in results:
@@ -120,7 +141,7 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def match_headers(table: Table, columns: Sequence[Column]) -> list[tuple[int, Column]]:
+def match_headers(table: InputTable, columns: Sequence[Column]) -> list[tuple[int, Column]]:
     """Pair sheet columns with Columns, or raise one HeaderError naming every fault."""
     by_name: dict[str, Column] = {}
     for column in columns:
@@ -179,7 +200,7 @@ def cell_text(value: Any) -> str | None:
 
 
 def parse_rows(
-    table: Table, pairs: list[tuple[int, Column]]
+    table: InputTable, pairs: list[tuple[int, Column]]
 ) -> Iterable[tuple[int, dict[str, Any], list[str]]]:
     """Yield (row number, parsed values of non-blank cells, problems) for each non-empty row."""
     notes = table.notes

@@ -17,10 +17,10 @@ from backend.database.models import PortalUser, School, Student, StudentLink, ut
 from backend.imports.batches import run_batch
 from backend.imports.contract import (
     Column,
+    InputTable,
     Progress,
     Report,
     RowResult,
-    Table,
     enum_parser,
     key_chunks,
     match_headers,
@@ -106,7 +106,7 @@ class LinkPlan:
     deletes: list[int] = field(default_factory=list)
 
 
-def link_rows(table: Table) -> list[LinkRow]:
+def link_rows(table: InputTable) -> list[LinkRow]:
     rows = []
     for number, values, problems in parse_rows(table, match_headers(table, LINK_COLUMNS)):
         logon = values.pop("logon_id", None)
@@ -295,7 +295,7 @@ def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
 
 def import_links(
     engine: Engine,
-    table: Table,
+    table: InputTable,
     *,
     apply: bool = False,
     schools: Sequence[str] = (),

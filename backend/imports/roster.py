@@ -19,10 +19,10 @@ from backend.errors import InputError
 from backend.imports.batches import run_batch
 from backend.imports.contract import (
     Column,
+    InputTable,
     Progress,
     Report,
     RowResult,
-    Table,
     key_chunks,
     match_headers,
     no_progress,
@@ -49,12 +49,12 @@ CARD_FIELDS = {
 
 @dataclass
 class _Rows:
-    table: Table
+    table: InputTable
     rows: list[tuple[int, dict[str, Any], list[str]]]
 
 
 @dataclass
-class _Plan:
+class RosterPlan:
     results: list[RowResult] = field(default_factory=list)
     schools_new: list[dict[str, Any]] = field(default_factory=list)
     schools_changed: list[dict[str, Any]] = field(default_factory=list)
@@ -66,7 +66,7 @@ class _Plan:
     cards_changed: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _read(table: Table | None, columns: tuple[Column, ...]) -> _Rows | None:
+def _read(table: InputTable | None, columns: tuple[Column, ...]) -> _Rows | None:
     if table is None:
         return None
     return _Rows(table, list(parse_rows(table, match_headers(table, columns))))
@@ -90,7 +90,7 @@ class _Planner:
         students: _Rows | None,
         contacts: _Rows | None,
     ) -> None:
-        self.plan = _Plan()
+        self.plan = RosterPlan()
         self.schools = {
             code.casefold(): {"id": id_, "code": code, "name": name}
             for id_, code, name in connection.execute(select(School.id, School.code, School.name))
@@ -160,7 +160,7 @@ class _Planner:
 
     def _result(
         self,
-        table: Table,
+        table: InputTable,
         row: int,
         key: str | None,
         action: Any,
@@ -382,7 +382,7 @@ def _ids(connection: Connection, key: Any, id_column: Any, keys: Iterable[Any]) 
     return found
 
 
-def _write(connection: Connection, plan: _Plan, progress: Progress) -> None:
+def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None:
     progress("Saving the roster", 0, 4)
     if plan.schools_new:
         bulk_insert(connection, School.__table__, plan.schools_new)
@@ -458,9 +458,9 @@ def _write(connection: Connection, plan: _Plan, progress: Progress) -> None:
 def import_roster(
     engine: Engine,
     *,
-    schools: Table | None = None,
-    students: Table | None = None,
-    contacts: Table | None = None,
+    schools: InputTable | None = None,
+    students: InputTable | None = None,
+    contacts: InputTable | None = None,
     apply: bool = False,
     actor: str | None = None,
     progress: Progress = no_progress,

@@ -17,10 +17,10 @@ from backend.imports.batches import run_batch
 from backend.imports.contract import (
     CHUNK,
     Column,
+    InputTable,
     Progress,
     Report,
     RowResult,
-    Table,
     enum_parser,
     match_headers,
     no_progress,
@@ -127,7 +127,7 @@ class UserRow:
     problems: list[str]
 
 
-def validate_rows(table: Table, progress: Progress) -> list[UserRow]:
+def validate_rows(table: InputTable, progress: Progress) -> list[UserRow]:
     pairs = match_headers(table, USER_COLUMNS)
     rows: list[UserRow] = []
     total = len(table.rows)
@@ -290,7 +290,7 @@ def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress:
 
 def import_users(
     engine: Engine,
-    table: Table,
+    table: InputTable,
     *,
     apply: bool = False,
     mode: ImportMode = "upsert",
