@@ -55,6 +55,24 @@ class Column:
         return tuple(getattr(self.parse, "choices", ()))
 
 
+def field_headers(
+    columns: Iterable[Column], *, only: Iterable[str] = (), leave_out: Iterable[str] = ()
+) -> dict[str, str]:
+    """The header each field is shown under in results, in column order.
+
+    ``only`` keeps just those fields (each must be a column's); ``leave_out`` drops keys and the
+    like, fields an import never changes on a stored record.
+    """
+    kept, dropped = set(only), set(leave_out)
+    headers = {
+        c.field: c.name for c in columns if (not kept or c.field in kept) and c.field not in dropped
+    }
+    missing = kept - set(headers)
+    if missing:
+        raise ValueError(f"no column fills {', '.join(sorted(missing))}")
+    return headers
+
+
 @dataclass
 class InputTable:
     """What a front end read: header cells, and rows that pair each row number with its values.
