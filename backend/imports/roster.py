@@ -412,15 +412,26 @@ def _ids(connection: Connection, key: Any, id_column: Any, keys: Iterable[Any]) 
 
 
 def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None:
-    progress("Saving the roster", 0, 4)
+    """Schools first, then students (who name them), people, and the cards that tie them."""
+    steps = (_write_schools, _write_students, _write_people, _write_cards)
+    for done, step in enumerate(steps):
+        progress("Saving the roster", done, len(steps))
+        step(connection, plan)
+    progress("Saving the roster", len(steps), len(steps))
+
+
+def _write_schools(connection: Connection, plan: RosterPlan) -> None:
     if plan.schools_new:
         bulk_insert(connection, cast(Table, School.__table__), plan.schools_new)
     bulk_update(connection, School, plan.schools_changed, ["name"])
+
+
+def _write_students(connection: Connection, plan: RosterPlan) -> None:
+    """Students as planned, their school's code turned into the school's id."""
     codes = {s["school"] for s in plan.students_new} | {
         s["new_school"] for s in plan.students_changed
     }
     school_ids = _ids(connection, School.code, School.id, codes)
-    progress("Saving the roster", 1, 4)
 
     def with_school(row: dict[str, Any], key: str) -> dict[str, Any]:
         row = dict(row)
@@ -438,7 +449,10 @@ def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None
     bulk_update(
         connection, Student, [with_school(s, "new_school") for s in plan.students_changed], fields
     )
-    progress("Saving the roster", 2, 4)
+
+
+def _write_people(connection: Connection, plan: RosterPlan) -> None:
+    """Contacts, with the email key that AutoCreate matches logons by."""
     if plan.people_new:
         bulk_insert(
             connection,
@@ -457,7 +471,10 @@ def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None
         ],
         [*PERSON_FIELDS, "email_key"],
     )
-    progress("Saving the roster", 3, 4)
+
+
+def _write_cards(connection: Connection, plan: RosterPlan) -> None:
+    """Card entries, found by the student's and the contact's IDs once both are stored."""
     if plan.cards_new:
         students = _ids(
             connection, Student.student_id, Student.id, (c["student_key"] for c in plan.cards_new)
@@ -472,16 +489,12 @@ def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None
                 {
                     "student_id": students[c["student_key"]],
                     "contact_id": people[c["contact_key"]],
-                    "relationship": c["relationship"],
-                    "is_guardian": c["is_guardian"],
-                    "portal_access": c["portal_access"],
-                    "priority": c["priority"],
+                    **{f: c[f] for f in CARD_FIELDS},
                 }
                 for c in plan.cards_new
             ],
         )
     bulk_update(connection, StudentContact, plan.cards_changed, CARD_FIELDS)
-    progress("Saving the roster", 4, 4)
 
 
 def import_roster(
