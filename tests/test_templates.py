@@ -15,6 +15,7 @@ from helpers import read_log, run_cli
 from libreoffice import convert, ods_sheet
 
 from addin.workbooks.file import read_sheets, read_table
+from addin.workbooks.interface import column_letter
 from addin.workbooks.result_sheet import LOG_SHEET_NAME
 from addin.workbooks.template_marks import (
     EXAMPLE_PREFIX,
@@ -38,7 +39,7 @@ from addin.workbooks.templates import (
 )
 from addin.xlam.ribbon import TAB_LABEL
 from backend.errors import InputError, PortalError
-from backend.imports.contract import column_letter, match_headers
+from backend.imports.contract import match_headers
 from workbook_templates import SHIPPED
 
 Capsys = pytest.CaptureFixture[str]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from backend.imports.contract import column_letter
+from addin.workbooks.interface import column_letter
 
 
 def _cell(address: str) -> tuple[int, int]:

@@ -12,9 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from addin.workbooks.interface import NOT_INPUT, summary_of
+from addin.workbooks.interface import NOT_INPUT, column_letter, summary_of
 from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
-from backend.imports.contract import column_letter
 
 # Text Excel would not keep as typed: formulas, numbers, dates, times, percentages, booleans.
 _NOT_INERT = re.compile(
@@ -138,4 +137,4 @@ class ExcelWorkbook:
 
     def confirm(self, question: str) -> bool:
         answer = self.book.app.alert(question, title="Parent Portal", buttons="yes_no")
-        return answer == "yes"
+        return bool(answer == "yes")

@@ -23,7 +23,7 @@ from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring, iterparse
 
-from backend.imports.contract import column_letter
+from addin.workbooks.interface import column_letter
 
 __all__ = ["zero_padded_cells"]
 

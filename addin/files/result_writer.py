@@ -24,9 +24,9 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from addin.workbooks.interface import column_letter
 from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
 from backend.errors import InputError
-from backend.imports.contract import column_letter
 
 __all__ = ["write_result_workbook"]
 

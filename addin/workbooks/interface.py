@@ -88,10 +88,26 @@ def find_sheet(workbook: Workbook, wanted: str | None, preferred: Sequence[str])
     raise InputError(f"{workbook.name} has no sheet to import (only: {', '.join(names)})")
 
 
+def column_letter(index: int) -> str:
+    """Spreadsheet letter of a 0-based column index (0 -> A, 27 -> AB)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def whole_numbers(cells: Sequence[Any]) -> list[Any]:
+    """The cells with whole-number floats as int: a sheet stores the ID 123 as 123.0."""
+    return [int(v) if type(v) is float and v.is_integer() else v for v in cells]
+
+
 def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> InputTable:
     """The sheet's first non-blank row as headers, each later row with its sheet row number.
 
-    Example rows of a template are left out; a sheet with no header or no row is refused.
+    Example rows of a template are left out; a sheet with no header or no row is refused. Whole
+    numbers come as int, and columns are named by their letters.
     """
     cells = workbook.grid(sheet)
     header_index = next(
@@ -103,7 +119,7 @@ def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> 
             "in its first row and one row per record below them"
         )
     rows = [
-        (number + 1, cells[number])
+        (number + 1, whole_numbers(cells[number]))
         for number in range(header_index + 1, len(cells))
         if not is_example_row(cells[number])
     ]
@@ -111,13 +127,15 @@ def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> 
         raise InputError(
             f"The sheet '{sheet}' in {workbook.name} has headers but no rows below them"
         )
+    width = max(len(row) for row in cells)
     return InputTable(
-        headers=list(cells[header_index]),
+        headers=whole_numbers(cells[header_index]),
         rows=rows,
         header_row=header_index + 1,
         sheet=None if single else sheet,
         source_name=workbook.name,
         source_sha256=workbook.sha256(),
+        labels=[column_letter(i) for i in range(width)],
     )
 
 

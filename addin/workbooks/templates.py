@@ -20,10 +20,11 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
+from addin.workbooks.interface import column_letter
 from addin.workbooks.result_sheet import LOG_SHEET_NAME
 from addin.workbooks.template_marks import EXAMPLE_PREFIX, TEMPLATE_NAME
 from addin.xlam.ribbon import BUTTONS, GROUPS, TAB_LABEL
-from backend.imports.contract import Column, column_letter
+from backend.imports.contract import Column
 from backend.imports.links import LINK_COLUMNS
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS, YES_NO
 from backend.imports.users import USER_COLUMNS

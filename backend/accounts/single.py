@@ -1,4 +1,4 @@
-"""Single accounts (the seed's New User and Modify User) and the students attached to them.
+"""Single accounts (New User and Modify User) and the students attached to them.
 
 Each action is a batch in the audit trail, planned and written by the same planners as the
 imports, so one account typed by hand obeys exactly the rules of a thousand imported ones.
@@ -17,12 +17,13 @@ from backend.database.models import PortalUser, School, Student, StudentLink
 from backend.errors import InputError, NotFoundError
 from backend.imports.batches import run_batch
 from backend.imports.contract import InputTable, Report, RowResult
-from backend.imports.links import LinkPlan, LinkRow, plan_links, write_links
+from backend.imports.links import LinkPlan, LinkRow, LinkState, load_links, plan_links, write_links
 from backend.imports.users import (
     ImportMode,
     UserPlan,
     UserRow,
-    load_accounts,
+    UserState,
+    load_users,
     plan_users,
     validate_rows,
     write_users,
@@ -65,6 +66,20 @@ class _Combined:
     results: list[RowResult] = field(default_factory=list)
 
 
+def plan_account(
+    users: UserState,
+    links: LinkState,
+    user_rows: Sequence[UserRow],
+    link_rows: Sequence[LinkRow],
+    mode: ImportMode,
+) -> _Combined:
+    """The account's plan, then its links' plan, which may attach students to a new account."""
+    user_plan = plan_users(users, user_rows, mode)
+    pending = {logon_key(r["logon_id"]): r["logon_id"] for r in user_plan.inserts}
+    link_plan = plan_links(links, link_rows, pending=pending)
+    return _Combined(user_plan, link_plan, user_plan.results + link_plan.results)
+
+
 def _user_rows(values: dict[str, Any]) -> list[UserRow]:
     """One users-import row from keyword values, checked by the users import's own columns."""
     values = dict.fromkeys(("logon_id", "first_name", "last_name", "user_type")) | values
@@ -86,13 +101,10 @@ def run_account_batch(
 ) -> Report:
     """One batch that may add or change an account and attach or detach its students."""
     user_rows = _user_rows(user) if user else []
-    keys = [row.key for row in user_rows if row.key and not row.problems]
 
     def plan(connection: Connection) -> _Combined:
-        users = plan_users(user_rows, load_accounts(connection, keys), mode)
-        pending = {logon_key(r["logon_id"]): r["logon_id"] for r in users.inserts}
-        link_plan = plan_links(connection, links, pending=pending)
-        return _Combined(users, link_plan, users.results + link_plan.results)
+        states = load_users(connection, user_rows), load_links(connection, links)
+        return plan_account(*states, user_rows, links, mode)
 
     def write(connection: Connection, combined: _Combined, batch_id: int) -> None:
         write_users(connection, combined.users, batch_id, lambda *_: None)

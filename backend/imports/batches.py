@@ -3,9 +3,9 @@
 import getpass
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from backend.database.engine import bulk_insert, read_transaction, write_transaction
 from backend.database.models import Batch, BatchEvent, utcnow
@@ -84,7 +84,7 @@ def finish_batch(
         progress("Recording the log", start, total)
         bulk_insert(
             connection,
-            BatchEvent.__table__,
+            cast(Table, BatchEvent.__table__),
             [
                 {
                     "batch_id": batch_id,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from backend.errors import HeaderError
 
@@ -55,19 +55,56 @@ class Column:
         return tuple(getattr(self.parse, "choices", ()))
 
 
+def field_headers(
+    columns: Iterable[Column], *, only: Iterable[str] = (), leave_out: Iterable[str] = ()
+) -> dict[str, str]:
+    """The header each field is shown under in results, in column order.
+
+    ``only`` keeps just those fields (each must be a column's); ``leave_out`` drops keys and the
+    like, fields an import never changes on a stored record.
+    """
+    kept, dropped = set(only), set(leave_out)
+    headers = {
+        c.field: c.name for c in columns if (not kept or c.field in kept) and c.field not in dropped
+    }
+    missing = kept - set(headers)
+    if missing:
+        raise ValueError(f"no column fills {', '.join(sorted(missing))}")
+    return headers
+
+
 @dataclass
 class InputTable:
-    """What a front end read from a sheet; ``rows`` pairs each sheet row number with its cells."""
+    """What a front end read: header cells, and rows that pair each row number with its values.
+
+    Values are text, whole numbers, other numbers, booleans or dates, as the source holds them;
+    the reader turns its own representations (a spreadsheet's float IDs) into these first.
+    """
 
     headers: list[Any]
-    rows: list[tuple[int, Sequence[Any]]]
+    rows: Sequence[tuple[int, Sequence[Any]]]
     header_row: int = 1
-    sheet: str | None = None  # named in messages when an import reads several sheets
+    sheet: str | None = None  # named in messages when an import reads several tables
     source_name: str | None = None
     source_sha256: str | None = None
     # Problems the reader found in a row (e.g. a reference a CSV bundle cannot resolve),
     # keyed by row number; the import reports them as that row's errors.
     notes: dict[int, list[str]] = field(default_factory=dict)
+    # How the reader names each column in messages (a sheet reader gives letters: A, B, ...);
+    # without them columns are numbered from 1.
+    labels: Sequence[str] | None = None
+
+    def label(self, index: int) -> str:
+        """The reader's name for the 0-based column ``index``, as in "column B"."""
+        if self.labels is not None and index < len(self.labels):
+            return self.labels[index]
+        return str(index + 1)
+
+    def header_place(self, index: int) -> str:
+        """Where a header is: "cell B1" when the reader names its columns, else "column 2"."""
+        if self.labels is not None and index < len(self.labels):
+            return f"cell {self.labels[index]}{self.header_row}"
+        return f"column {index + 1}"
 
 
 @dataclass(slots=True)
@@ -120,7 +157,7 @@ def counts_text(counts: dict[str, int], style: Callable[[Action, str], str] | No
 
 
 def count_actions(results: Iterable[RowResult]) -> dict[str, int]:
-    counts = dict.fromkeys(ACTIONS, 0)
+    counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
     for result in results:
         counts[result.action] += 1
     return counts
@@ -131,18 +168,8 @@ def _squash(header: str) -> str:
     return re.sub(r"[\s_\-.*]+", "", header).upper()
 
 
-def column_letter(index: int) -> str:
-    """Spreadsheet letter of a 0-based column index (0 -> A, 27 -> AB)."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def match_headers(table: InputTable, columns: Sequence[Column]) -> list[tuple[int, Column]]:
-    """Pair sheet columns with Columns, or raise one HeaderError naming every fault."""
+    """Pair the table's columns with Columns, or raise one HeaderError naming every fault."""
     by_name: dict[str, Column] = {}
     for column in columns:
         for name in (column.name, *column.aliases):
@@ -150,50 +177,47 @@ def match_headers(table: InputTable, columns: Sequence[Column]) -> list[tuple[in
     found: dict[str, int] = {}
     pairs: list[tuple[int, Column]] = []
     problems: list[str] = []
-    row = table.header_row
     for index, raw in enumerate(table.headers):
         header = cell_text(raw)
-        where = f"{column_letter(index)}{row}"
         if header is None:
             if any(index < len(cells) and cell_text(cells[index]) for _, cells in table.rows):
-                problems.append(f"column {column_letter(index)} has values but no header")
+                problems.append(f"column {table.label(index)} has values but no header")
             continue
-        column = by_name.get(_squash(header))
-        if column is None:
-            problems.append(f"unknown column '{header}' (cell {where})")
-        elif column.name in found:
-            first = column_letter(found[column.name])
-            problems.append(
-                f"{column.name} appears twice (columns {first} and {column_letter(index)})"
-            )
+        matched = by_name.get(_squash(header))
+        if matched is None:
+            problems.append(f"unknown column '{header}' ({table.header_place(index)})")
+        elif matched.name in found:
+            first, second = table.label(found[matched.name]), table.label(index)
+            problems.append(f"{matched.name} appears twice (columns {first} and {second})")
         else:
-            found[column.name] = index
-            pairs.append((index, column))
+            found[matched.name] = index
+            pairs.append((index, matched))
     missing = [c.name for c in columns if c.required and c.name not in found]
     if missing:
-        problems.insert(
-            0, "missing required column" + ("s " if len(missing) > 1 else " ") + ", ".join(missing)
-        )
+        plural = "s " if len(missing) > 1 else " "
+        problems.insert(0, f"missing required column{plural}" + ", ".join(missing))
     if problems:
-        known = ", ".join(c.name for c in columns)
-        raise HeaderError(
-            f"The header row (row {row}{f' of sheet {table.sheet}' if table.sheet else ''}) "
-            "has problems: " + "; ".join(problems) + f". "
-            f"Known columns: {known}. Nothing was imported."
-        )
+        _refuse_headers(table, columns, problems)
     return pairs
 
 
+def _refuse_headers(table: InputTable, columns: Sequence[Column], problems: list[str]) -> NoReturn:
+    where = f"row {table.header_row}" + (f" of sheet {table.sheet}" if table.sheet else "")
+    known = ", ".join(c.name for c in columns)
+    raise HeaderError(
+        f"The header row ({where}) has problems: " + "; ".join(problems) + ". "
+        f"Known columns: {known}. Nothing was imported."
+    )
+
+
 def cell_text(value: Any) -> str | None:
-    """A cell as trimmed text, None when blank. Numbers lose a spurious '.0': IDs are text."""
-    if type(value) is str:  # the common case first: most cells are text
+    """A value as trimmed text, None when blank: every parser works on text (IDs are text)."""
+    if type(value) is str:  # the common case first: most values are text
         return value.strip() or None
     if value is None:
         return None
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     return str(value).strip() or None

@@ -1,15 +1,16 @@
-"""The student-link import (the seed's second import): which students each account sees.
+"""The student-link import: which students each account sees.
 
 Each row ties a LOGONID to a STUDENT_ID, or with ACTION REMOVE unties them. A run may be scoped
 to some schools: a row for a student elsewhere is an error, so one school's office cannot change
-another school's links by mistake.
+another school's links by mistake. ``load_links`` reads what the rows name in bulk; ``plan_links``
+decides each row from that alone.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, Table, delete, select
 
 from backend.accounts.logon import logon_key, normalise_logon
 from backend.database.engine import bulk_insert, bulk_update
@@ -22,6 +23,7 @@ from backend.imports.contract import (
     Report,
     RowResult,
     enum_parser,
+    field_headers,
     key_chunks,
     match_headers,
     no_progress,
@@ -80,7 +82,8 @@ LINK_COLUMNS: tuple[Column, ...] = (
         "ADD (the default) attaches the student; REMOVE detaches them.",
     ),
 )
-LINK_FIELDS = {"relationship": "RELATIONSHIP", "is_primary": "PRIMARY", "notices": "NOTICES"}
+# What a link holds besides the pair it ties, and the header each is shown under.
+LINK_FIELDS = field_headers(LINK_COLUMNS, leave_out=("logon_id", "student_id", "action"))
 
 
 @dataclass
@@ -106,6 +109,25 @@ class LinkPlan:
     deletes: list[int] = field(default_factory=list)
 
 
+class AccountRef(NamedTuple):
+    id: int | None  # None for an account the same batch is about to add
+    logon: str
+
+
+class StudentRef(NamedTuple):
+    id: int
+    school: str | None  # the school's code
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What a link plan looks at: accounts by logon key, students by ID, links by id pair."""
+
+    accounts: dict[str, AccountRef] = field(default_factory=dict)
+    students: dict[str, StudentRef] = field(default_factory=dict)
+    links: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+
+
 def link_rows(table: InputTable) -> list[LinkRow]:
     rows = []
     for number, values, problems in parse_rows(table, match_headers(table, LINK_COLUMNS)):
@@ -124,130 +146,141 @@ def link_rows(table: InputTable) -> list[LinkRow]:
     return rows
 
 
+def load_links(connection: Connection, rows: Sequence[LinkRow]) -> LinkState:
+    """The accounts, students and links the rows name: one query per table per chunk."""
+    state = LinkState()
+    for chunk in key_chunks({logon_key(r.logon) for r in rows if r.logon and not r.problems}):
+        query = select(PortalUser.logon_key, PortalUser.id, PortalUser.logon_id)
+        for key, id_, logon in connection.execute(query.where(PortalUser.logon_key.in_(chunk))):
+            state.accounts[key] = AccountRef(id_, logon)
+    for chunk in key_chunks({r.student for r in rows if r.student}):
+        query = select(Student.student_id, Student.id, School.code).join(
+            School, School.id == Student.school_id, isouter=True
+        )
+        for sid, id_, code in connection.execute(query.where(Student.student_id.in_(chunk))):
+            state.students[sid] = StudentRef(id_, code)
+    account_ids = {a.id for a in state.accounts.values() if a.id is not None}
+    for chunk in key_chunks(account_ids):
+        links = select(
+            StudentLink.id,
+            StudentLink.user_id,
+            StudentLink.student_id,
+            StudentLink.relationship,
+            StudentLink.is_primary,
+            StudentLink.notices,
+        )
+        for link in connection.execute(links.where(StudentLink.user_id.in_(chunk))):
+            state.links[(link.user_id, link.student_id)] = dict(link._mapping)
+    return state
+
+
 def plan_links(
-    connection: Connection,
+    state: LinkState,
     rows: Sequence[LinkRow],
     schools: Sequence[str] = (),
-    pending: dict[str, str] | None = None,
+    pending: Mapping[str, str] | None = None,
 ) -> LinkPlan:
-    """Split wanted links into added / updated / removed / skipped / error, loading in bulk.
+    """Split wanted links into added / updated / removed / skipped / error.
 
     ``pending`` maps the logon keys of accounts the same batch is about to add to their logons,
     so one batch can create an account and attach its students.
     """
-    accounts: dict[str, tuple[int | None, str]] = {
-        key: (None, logon) for key, logon in (pending or {}).items()
-    }
-    for chunk in key_chunks({logon_key(r.logon) for r in rows if r.logon and not r.problems}):
-        accounts.update(
-            (key, (id_, logon))
-            for id_, key, logon in connection.execute(
-                select(PortalUser.id, PortalUser.logon_key, PortalUser.logon_id).where(
-                    PortalUser.logon_key.in_(chunk)
-                )
-            )
-        )
-    students: dict[str, tuple[int, str | None]] = {}
-    for chunk in key_chunks({r.student for r in rows if r.student}):
-        students.update(
-            (sid, (id_, code))
-            for id_, sid, code in connection.execute(
-                select(Student.id, Student.student_id, School.code)
-                .join(School, School.id == Student.school_id, isouter=True)
-                .where(Student.student_id.in_(chunk))
-            )
-        )
-    links: dict[tuple[int, int], dict[str, Any]] = {}
-    for chunk in key_chunks({id_ for id_, _ in accounts.values() if id_ is not None}):
-        for row in connection.execute(
-            select(
-                StudentLink.id,
-                StudentLink.user_id,
-                StudentLink.student_id,
-                StudentLink.relationship,
-                StudentLink.is_primary,
-                StudentLink.notices,
-            ).where(StudentLink.user_id.in_(chunk))
-        ):
-            links[(row.user_id, row.student_id)] = dict(row._mapping)
-    scope = {code.casefold() for code in schools}
     plan = LinkPlan()
+    scope = {code.casefold() for code in schools}
+    accounts = {key: AccountRef(None, logon) for key, logon in (pending or {}).items()}
+    accounts.update(state.accounts)
     seen: dict[tuple[str, str], int | None] = {}
     for row in rows:
-        problems = list(row.problems)
-        account = accounts.get(logon_key(row.logon)) if row.logon and not problems else None
-        if row.logon and not problems and account is None:
-            problems.append(
-                f"LOGONID: there is no account '{row.logon}'; add it with the "
-                "users import (or New User) first"
-            )
-        student = students.get(row.student) if row.student else None
-        if row.student and student is None:
-            problems.append(
-                f"STUDENT_ID: there is no student '{row.student}'; import the roster first"
-            )
-        elif student and scope and (student[1] or "").casefold() not in scope:
-            problems.append(
-                f"STUDENT_ID: student {row.student} is at school "
-                f"{student[1] or '(none)'}, outside this run's schools "
-                f"({', '.join(schools)})"
-            )
-        key = account[1] + " / " + row.student if account and row.student else row.key
-        if problems:
+        account, student, problems = _resolve(accounts, state, row, scope, schools)
+        key = f"{account.logon} / {row.student}" if account and row.student else row.key
+        if account is None or student is None or row.student is None or problems:
             plan.results.append(RowResult(row.number, key, "error", "; ".join(problems)))
             continue
-        assert account is not None and student is not None and row.student is not None
-        pair = (logon_key(account[1]), row.student)
+        pair = (logon_key(account.logon), row.student)
         if pair in seen:
-            plan.results.append(
-                RowResult(
-                    row.number,
-                    key,
-                    "skipped",
-                    f"Same LOGONID and STUDENT_ID as row {seen[pair]}, which is used",
-                )
-            )
+            reason = f"Same LOGONID and STUDENT_ID as row {seen[pair]}, which is used"
+            plan.results.append(RowResult(row.number, key, "skipped", reason))
             continue
         seen[pair] = row.number
-        current = links.get((account[0], student[0])) if account[0] is not None else None
-        wanted = {f: v for f, v in row.values.items() if f in LINK_FIELDS}
+        current = state.links.get((account.id, student.id)) if account.id is not None else None
         if row.values.get("action") == "REMOVE":
-            if current is None:
-                plan.results.append(
-                    RowResult(row.number, key, "skipped", "Not attached; nothing to remove")
-                )
-            else:
-                plan.deletes.append(current["id"])
-                plan.results.append(
-                    RowResult(row.number, key, "removed", f"Student {row.student} detached")
-                )
-            continue
-        if current is None:
-            plan.inserts.append(
-                {
-                    "user_id": account[0],
-                    "logon_key": pair[0],
-                    "student_id": student[0],
-                    "relationship": wanted.get("relationship"),
-                    "is_primary": wanted.get("is_primary", False),
-                    "notices": wanted.get("notices", True),
-                }
-            )
-            plan.results.append(
-                RowResult(row.number, key, "added", f"Student {row.student} attached")
-            )
-            continue
-        changes = {LINK_FIELDS[f]: (current[f], v) for f, v in wanted.items() if v != current[f]}
-        if not changes:
-            plan.results.append(RowResult(row.number, key, "skipped", "Already attached"))
-            continue
-        plan.updates.append(
-            {"_id": current["id"]} | {f"new_{f}": wanted.get(f, current[f]) for f in LINK_FIELDS}
-        )
-        plan.results.append(
-            RowResult(row.number, key, "updated", "Changed " + ", ".join(changes), changes)
-        )
+            result = _plan_remove(row, key, current, plan)
+        elif current is None:
+            result = _plan_add(row, key, pair[0], account, student, plan)
+        else:
+            result = _plan_change(row, key, current, plan)
+        plan.results.append(result)
     return plan
+
+
+def _resolve(
+    accounts: Mapping[str, AccountRef],
+    state: LinkState,
+    row: LinkRow,
+    scope: set[str],
+    schools: Sequence[str],
+) -> tuple[AccountRef | None, StudentRef | None, list[str]]:
+    """The row's account and student, and what is wrong with the row."""
+    problems = list(row.problems)
+    account = accounts.get(logon_key(row.logon)) if row.logon and not problems else None
+    if row.logon and not problems and account is None:
+        problems.append(
+            f"LOGONID: there is no account '{row.logon}'; add it with the "
+            "users import (or New User) first"
+        )
+    student = state.students.get(row.student) if row.student else None
+    if row.student and student is None:
+        problems.append(f"STUDENT_ID: there is no student '{row.student}'; import the roster first")
+    elif student and scope and (student.school or "").casefold() not in scope:
+        problems.append(
+            f"STUDENT_ID: student {row.student} is at school "
+            f"{student.school or '(none)'}, outside this run's schools "
+            f"({', '.join(schools)})"
+        )
+    return account, student, problems
+
+
+def _plan_remove(
+    row: LinkRow, key: str, current: dict[str, Any] | None, plan: LinkPlan
+) -> RowResult:
+    if current is None:
+        return RowResult(row.number, key, "skipped", "Not attached; nothing to remove")
+    plan.deletes.append(current["id"])
+    return RowResult(row.number, key, "removed", f"Student {row.student} detached")
+
+
+def _plan_add(
+    row: LinkRow,
+    key: str,
+    account_key: str,
+    account: AccountRef,
+    student: StudentRef,
+    plan: LinkPlan,
+) -> RowResult:
+    wanted = row.values
+    plan.inserts.append(
+        {
+            "user_id": account.id,
+            "logon_key": account_key,
+            "student_id": student.id,
+            "relationship": wanted.get("relationship"),
+            "is_primary": wanted.get("is_primary", False),
+            "notices": wanted.get("notices", True),
+        }
+    )
+    return RowResult(row.number, key, "added", f"Student {row.student} attached")
+
+
+def _plan_change(row: LinkRow, key: str, current: dict[str, Any], plan: LinkPlan) -> RowResult:
+    """Filled cells that differ change the link; blank cells leave it as it is."""
+    wanted = {f: v for f, v in row.values.items() if f in LINK_FIELDS}
+    changes = {LINK_FIELDS[f]: (current[f], v) for f, v in wanted.items() if v != current[f]}
+    if not changes:
+        return RowResult(row.number, key, "skipped", "Already attached")
+    plan.updates.append(
+        {"_id": current["id"]} | {f"new_{f}": wanted.get(f, current[f]) for f in LINK_FIELDS}
+    )
+    return RowResult(row.number, key, "updated", "Changed " + ", ".join(changes), changes)
 
 
 def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
@@ -265,7 +298,7 @@ def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
             )
         bulk_insert(
             connection,
-            StudentLink.__table__,
+            cast(Table, StudentLink.__table__),
             [
                 {
                     "user_id": link["user_id"] or ids[link["logon_key"]],
@@ -310,7 +343,7 @@ def import_links(
         options={"schools": list(schools)} if schools else {},
         table=table,
         apply=apply,
-        plan=lambda connection: plan_links(connection, rows, schools),
+        plan=lambda connection: plan_links(load_links(connection, rows), rows, schools),
         write=lambda connection, plan, batch_id: write_links(connection, plan, batch_id),
         actor=actor,
         progress=progress,

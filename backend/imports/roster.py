@@ -1,16 +1,17 @@
 """The roster import: schools, students and the contacts on each student's card.
 
 Accounts are tied to real students and guardians through it. One batch covers all three tables
-(a workbook's Schools, Students and Contacts sheets, or a OneRoster bundle); each row's result
-names its sheet. Students are matched by STUDENT_ID (text, exactly), contacts by CONTACT_ID, a
-card entry by the pair. Blank cells never erase; nothing is deleted.
+(schools, students and contacts, from a workbook or a OneRoster bundle); each row's result names
+its table. Students are matched by STUDENT_ID (text, exactly), contacts by CONTACT_ID, a card
+entry by the pair. Blank cells never erase; nothing is deleted. ``load_roster`` reads what the
+rows name in bulk; ``plan_roster`` decides each row from that alone.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Table, select
 
 from backend.accounts.logon import logon_key
 from backend.database.engine import bulk_insert, bulk_update
@@ -18,11 +19,13 @@ from backend.database.models import Contact, School, Student, StudentContact
 from backend.errors import InputError
 from backend.imports.batches import run_batch
 from backend.imports.contract import (
+    Action,
     Column,
     InputTable,
     Progress,
     Report,
     RowResult,
+    field_headers,
     key_chunks,
     match_headers,
     no_progress,
@@ -30,27 +33,45 @@ from backend.imports.contract import (
 )
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 
-STUDENT_FIELDS = {
-    "first_name": "FIRST_NAME",
-    "last_name": "LAST_NAME",
-    "grade": "GRADE",
-    "school": "SCHOOL",
-    "status": "STATUS",
-    "email": "STUDENT_EMAIL",
-}
-PERSON_FIELDS = {"first_name": "FIRST_NAME", "last_name": "LAST_NAME", "email": "EMAIL"}
-CARD_FIELDS = {
-    "relationship": "RELATIONSHIP",
-    "is_guardian": "GUARDIAN",
-    "portal_access": "PORTAL_ACCESS",
-    "priority": "PRIORITY",
-}
+# What an import may change on a stored record, and the header each is shown under.
+STUDENT_FIELDS = field_headers(STUDENT_COLUMNS, leave_out=("student_id",))
+PERSON_FIELDS = field_headers(CONTACT_COLUMNS, only=("first_name", "last_name", "email"))
+CARD_FIELDS = field_headers(
+    CONTACT_COLUMNS, only=("relationship", "is_guardian", "portal_access", "priority")
+)
+NEW_STUDENT_NEEDS = field_headers(STUDENT_COLUMNS, only=("first_name", "last_name", "school"))
+
+ParsedRow = tuple[int, dict[str, Any], list[str]]
+"""(row number, values of the filled cells, problems found while reading them)."""
 
 
 @dataclass
-class _Rows:
-    table: InputTable
-    rows: list[tuple[int, dict[str, Any], list[str]]]
+class Part:
+    """One table's parsed rows, and the name its results carry (None for a lone table)."""
+
+    sheet: str | None
+    rows: list[ParsedRow]
+
+
+@dataclass
+class RosterRows:
+    schools: Part | None = None
+    students: Part | None = None
+    contacts: Part | None = None
+
+
+@dataclass
+class RosterState:
+    """The stored records a roster plan looks at.
+
+    Schools by casefolded code, students by STUDENT_ID (their school as its code), contacts by
+    CONTACT_ID, card entries by (student id, contact id).
+    """
+
+    schools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    students: dict[str, dict[str, Any]] = field(default_factory=dict)
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cards: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,10 +87,67 @@ class RosterPlan:
     cards_changed: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _read(table: InputTable | None, columns: tuple[Column, ...]) -> _Rows | None:
+def _read(table: InputTable | None, columns: tuple[Column, ...]) -> Part | None:
     if table is None:
         return None
-    return _Rows(table, list(parse_rows(table, match_headers(table, columns))))
+    return Part(table.sheet, list(parse_rows(table, match_headers(table, columns))))
+
+
+def read_roster(
+    schools: InputTable | None, students: InputTable | None, contacts: InputTable | None
+) -> RosterRows:
+    """Each table's headers checked and its rows parsed."""
+    return RosterRows(
+        _read(schools, SCHOOL_COLUMNS),
+        _read(students, STUDENT_COLUMNS),
+        _read(contacts, CONTACT_COLUMNS),
+    )
+
+
+def _named(part: Part | None, name: str) -> set[Any]:
+    return {values[name] for _, values, _ in part.rows if name in values} if part else set()
+
+
+def load_roster(connection: Connection, rows: RosterRows) -> RosterState:
+    """Every school, and the students, contacts and card entries the rows name, in bulk."""
+    state = RosterState()
+    for id_, code, name in connection.execute(select(School.id, School.code, School.name)):
+        state.schools[code.casefold()] = {"id": id_, "code": code, "name": name}
+    codes = {s["id"]: s["code"] for s in state.schools.values()}
+    wanted = _named(rows.students, "student_id") | _named(rows.contacts, "student_id")
+    students = select(Student.id, Student.student_id, Student.school_id).add_columns(
+        *(getattr(Student, f) for f in STUDENT_FIELDS if f != "school")
+    )
+    for chunk in key_chunks(wanted):
+        for student in connection.execute(students.where(Student.student_id.in_(chunk))):
+            record = dict(student._mapping)
+            record["school"] = codes.get(record.pop("school_id"))
+            state.students[record["student_id"]] = record
+    people = select(Contact.id, Contact.contact_id).add_columns(
+        *(getattr(Contact, f) for f in PERSON_FIELDS)
+    )
+    for chunk in key_chunks(_named(rows.contacts, "contact_id")):
+        for person in connection.execute(people.where(Contact.contact_id.in_(chunk))):
+            state.people[person.contact_id] = dict(person._mapping)
+    cards = select(StudentContact.id, StudentContact.student_id, StudentContact.contact_id)
+    cards = cards.add_columns(*(getattr(StudentContact, f) for f in CARD_FIELDS))
+    for chunk in key_chunks(p["id"] for p in state.people.values()):
+        for card in connection.execute(cards.where(StudentContact.contact_id.in_(chunk))):
+            state.cards[(card.student_id, card.contact_id)] = dict(card._mapping)
+    return state
+
+
+def plan_roster(state: RosterState, rows: RosterRows) -> RosterPlan:
+    """Plan the three tables in order: a student may name a school of the same roster, a card a
+    student of the same roster. ``state`` is left as it was."""
+    planner = _Planner(state)
+    if rows.schools:
+        planner.plan_schools(rows.schools)
+    if rows.students:
+        planner.plan_students(rows.students)
+    if rows.contacts:
+        planner.plan_contacts(rows.contacts)
+    return planner.plan
 
 
 def _changes(
@@ -80,297 +158,248 @@ def _changes(
 
 
 class _Planner:
-    """Plans the three tables in order: a student may name a school of the same file, a card a
-    student of the same file."""
+    """One roster plan; records planned as new are added to its own copy of the state, so a
+    later table finds them."""
 
-    def __init__(
-        self,
-        connection: Connection,
-        schools: _Rows | None,
-        students: _Rows | None,
-        contacts: _Rows | None,
-    ) -> None:
+    def __init__(self, state: RosterState) -> None:
         self.plan = RosterPlan()
-        self.schools = {
-            code.casefold(): {"id": id_, "code": code, "name": name}
-            for id_, code, name in connection.execute(select(School.id, School.code, School.name))
-        }
-        self.school_codes = {s["id"]: s["code"] for s in self.schools.values()}
-        wanted = {
-            v["student_id"]
-            for part in (students, contacts)
-            if part
-            for _, v, _ in part.rows
-            if "student_id" in v
-        }
-        self.students: dict[str, dict[str, Any]] = {}
-        for chunk in key_chunks(wanted):
-            for row in connection.execute(
-                select(
-                    Student.id,
-                    Student.student_id,
-                    Student.first_name,
-                    Student.last_name,
-                    Student.grade,
-                    Student.school_id,
-                    Student.status,
-                    Student.email,
-                ).where(Student.student_id.in_(chunk))
-            ):
-                record = dict(row._mapping)
-                record["school"] = self.school_codes.get(record.pop("school_id"))
-                self.students[record["student_id"]] = record
-        contact_ids = (
-            {v["contact_id"] for _, v, _ in contacts.rows if "contact_id" in v}
-            if contacts
-            else set()
-        )
-        self.people: dict[str, dict[str, Any]] = {}
-        for chunk in key_chunks(contact_ids):
-            for row in connection.execute(
-                select(
-                    Contact.id,
-                    Contact.contact_id,
-                    Contact.first_name,
-                    Contact.last_name,
-                    Contact.email,
-                ).where(Contact.contact_id.in_(chunk))
-            ):
-                self.people[row.contact_id] = dict(row._mapping)
-        self.cards: dict[tuple[int, int], dict[str, Any]] = {}
-        for chunk in key_chunks(p["id"] for p in self.people.values()):
-            for row in connection.execute(
-                select(
-                    StudentContact.id,
-                    StudentContact.student_id,
-                    StudentContact.contact_id,
-                    StudentContact.relationship,
-                    StudentContact.is_guardian,
-                    StudentContact.portal_access,
-                    StudentContact.priority,
-                ).where(StudentContact.contact_id.in_(chunk))
-            ):
-                self.cards[(row.student_id, row.contact_id)] = dict(row._mapping)
-        if schools:
-            self._plan_schools(schools)
-        if students:
-            self._plan_students(students)
-        if contacts:
-            self._plan_contacts(contacts)
+        self.schools = dict(state.schools)
+        self.students = dict(state.students)
+        self.people = dict(state.people)
+        self.cards = state.cards
+        self.sheet: str | None = None
+        # The first row of each contact planned: (row number, the person's values there).
+        self.person_rows: dict[str, tuple[int, dict[str, Any]]] = {}
 
     def _result(
         self,
-        table: InputTable,
         row: int,
         key: str | None,
-        action: Any,
+        action: Action,
         reason: str,
         changes: dict[str, tuple[Any, Any]] | None = None,
     ) -> None:
-        self.plan.results.append(RowResult(row, key, action, reason, changes or None, table.sheet))
+        self.plan.results.append(RowResult(row, key, action, reason, changes or None, self.sheet))
 
-    def _plan_schools(self, part: _Rows) -> None:
+    def _duplicate(self, number: int, key: str, names: str, first: int | None) -> None:
+        self._result(number, key, "skipped", f"Same {names} as row {first}, which is used")
+
+    # Schools
+
+    def plan_schools(self, part: Part) -> None:
+        self.sheet = part.sheet
         seen: dict[str, int] = {}
         for number, values, problems in part.rows:
-            code = values.get("code")
-            if not problems and (code is None or "name" not in values):
-                problems = ["SCHOOL_CODE and SCHOOL_NAME are both needed"]
-            if problems:
-                self._result(part.table, number, code, "error", "; ".join(problems))
-                continue
-            key = code.casefold()
-            if key in seen:
-                self._result(
-                    part.table,
-                    number,
-                    code,
-                    "skipped",
-                    f"Same SCHOOL_CODE as row {seen[key]}, which is used",
-                )
-                continue
-            seen[key] = number
-            current = self.schools.get(key)
-            if current is None:
-                self.plan.schools_new.append({"code": code, "name": values["name"]})
-                self.schools[key] = {"id": None, "code": code, "name": values["name"]}
-                self._result(part.table, number, code, "added", "New school")
-            elif values["name"] != current["name"]:
-                changes = {"SCHOOL_NAME": (current["name"], values["name"])}
-                self.plan.schools_changed.append({"_id": current["id"], "new_name": values["name"]})
-                self._result(part.table, number, code, "updated", "Changed SCHOOL_NAME", changes)
+            code: str | None = values.get("code")
+            if problems or code is None or "name" not in values:
+                reason = "; ".join(problems) or "SCHOOL_CODE and SCHOOL_NAME are both needed"
+                self._result(number, code, "error", reason)
+            elif code.casefold() in seen:
+                self._duplicate(number, code, "SCHOOL_CODE", seen[code.casefold()])
             else:
-                self._result(part.table, number, code, "skipped", "Already up to date")
+                seen[code.casefold()] = number
+                self._plan_school(number, code, values["name"])
 
-    def _plan_students(self, part: _Rows) -> None:
+    def _plan_school(self, number: int, code: str, name: str) -> None:
+        current = self.schools.get(code.casefold())
+        if current is None:
+            self.plan.schools_new.append({"code": code, "name": name})
+            self.schools[code.casefold()] = {"id": None, "code": code, "name": name}
+            self._result(number, code, "added", "New school")
+        elif name != current["name"]:
+            changes = {"SCHOOL_NAME": (current["name"], name)}
+            self.plan.schools_changed.append({"_id": current["id"], "new_name": name})
+            self._result(number, code, "updated", "Changed SCHOOL_NAME", changes)
+        else:
+            self._result(number, code, "skipped", "Already up to date")
+
+    # Students
+
+    def plan_students(self, part: Part) -> None:
+        self.sheet = part.sheet
         seen: dict[str, int] = {}
-        for number, values, problems in part.rows:
-            sid = values.get("student_id")
+        for number, parsed, read_problems in part.rows:
+            values, problems = dict(parsed), list(read_problems)
+            sid: str | None = values.get("student_id")
             if sid is None:
-                problems = ["STUDENT_ID: is blank; every row needs the student's ID", *problems]
-            school = values.get("school")
-            if school is not None:
-                known = self.schools.get(school.casefold())
-                if known is None:
-                    problems.append(
-                        f"SCHOOL: '{school}' is not a known school code; add it "
-                        "to the Schools sheet (SCHOOL_CODE, SCHOOL_NAME) or fix it"
-                    )
-                else:
-                    values["school"] = known["code"]
-            if problems:
-                self._result(part.table, number, sid, "error", "; ".join(problems))
-                continue
-            assert sid is not None
-            if sid in seen:
-                self._result(
-                    part.table,
-                    number,
-                    sid,
-                    "skipped",
-                    f"Same STUDENT_ID as row {seen[sid]}, which is used",
-                )
-                continue
-            seen[sid] = number
-            current = self.students.get(sid)
-            if current is None:
-                missing = [
-                    name
-                    for f, name in STUDENT_FIELDS.items()
-                    if f in ("first_name", "last_name", "school") and f not in values
-                ]
-                if missing:
-                    self._result(
-                        part.table,
-                        number,
-                        sid,
-                        "error",
-                        f"{', '.join(missing)} blank: a new student needs "
-                        "FIRST_NAME, LAST_NAME and SCHOOL",
-                    )
-                    continue
-                record = {f: values.get(f) for f in STUDENT_FIELDS}
-                record["status"] = values.get("status", "ACTIVE")
-                self.plan.students_new.append({"student_id": sid, **record})
-                self.students[sid] = {"id": None, "student_id": sid, **record}
-                self._result(part.table, number, sid, "added", "New student")
-                continue
-            changes = _changes(current, values, STUDENT_FIELDS)
-            if not changes:
-                self._result(part.table, number, sid, "skipped", "Already up to date")
-                continue
-            merged = {f"new_{f}": values.get(f, current[f]) for f in STUDENT_FIELDS}
-            self.plan.students_changed.append({"_id": current["id"], **merged})
-            self._result(
-                part.table, number, sid, "updated", "Changed " + ", ".join(changes), changes
-            )
+                problems.insert(0, "STUDENT_ID: is blank; every row needs the student's ID")
+            problems += self._check_school(values)
+            if problems or sid is None:
+                self._result(number, sid, "error", "; ".join(problems))
+            elif sid in seen:
+                self._duplicate(number, sid, "STUDENT_ID", seen[sid])
+            else:
+                seen[sid] = number
+                self._plan_student(number, sid, values)
 
-    def _plan_contacts(self, part: _Rows) -> None:
+    def _check_school(self, values: dict[str, Any]) -> list[str]:
+        """A student's SCHOOL must be a known code; it is stored as the school spells it."""
+        school = values.get("school")
+        if school is None:
+            return []
+        known = self.schools.get(school.casefold())
+        if known is None:
+            return [
+                f"SCHOOL: '{school}' is not a known school code; add the school "
+                "(SCHOOL_CODE, SCHOOL_NAME) to the roster or fix it"
+            ]
+        values["school"] = known["code"]
+        return []
+
+    def _plan_student(self, number: int, sid: str, values: dict[str, Any]) -> None:
+        current = self.students.get(sid)
+        if current is None:
+            self._plan_new_student(number, sid, values)
+            return
+        changes = _changes(current, values, STUDENT_FIELDS)
+        if not changes:
+            self._result(number, sid, "skipped", "Already up to date")
+            return
+        merged = {f"new_{f}": values.get(f, current[f]) for f in STUDENT_FIELDS}
+        self.plan.students_changed.append({"_id": current["id"], **merged})
+        self._result(number, sid, "updated", "Changed " + ", ".join(changes), changes)
+
+    def _plan_new_student(self, number: int, sid: str, values: dict[str, Any]) -> None:
+        missing = [name for f, name in NEW_STUDENT_NEEDS.items() if f not in values]
+        if missing:
+            needs = ", ".join(list(NEW_STUDENT_NEEDS.values())[:-1])
+            needs += f" and {list(NEW_STUDENT_NEEDS.values())[-1]}"
+            reason = f"{', '.join(missing)} blank: a new student needs {needs}"
+            self._result(number, sid, "error", reason)
+            return
+        record = {f: values.get(f) for f in STUDENT_FIELDS}
+        record["status"] = values.get("status", "ACTIVE")
+        self.plan.students_new.append({"student_id": sid, **record})
+        self.students[sid] = {"id": None, "student_id": sid, **record}
+        self._result(number, sid, "added", "New student")
+
+    # Contacts: a person (CONTACT_ID) and their entry on one student's card
+
+    def plan_contacts(self, part: Part) -> None:
+        self.sheet = part.sheet
         seen: dict[tuple[str, str], int] = {}
-        person_rows: dict[str, tuple[int, dict[str, Any]]] = {}
-        for number, values, problems in part.rows:
-            sid, cid = values.get("student_id"), values.get("contact_id")
+        for number, values, read_problems in part.rows:
+            sid: str | None = values.get("student_id")
+            cid: str | None = values.get("contact_id")
             key = f"{sid or '?'} / {cid or '?'}"
-            if sid is None:
-                problems = ["STUDENT_ID: is blank", *problems]
-            elif sid not in self.students:
-                problems.append(
-                    f"STUDENT_ID: no student '{sid}' in the roster; add the "
-                    "student to the Students sheet first"
-                )
-            if cid is None:
-                problems.append("CONTACT_ID: is blank; every contact needs an ID")
             person = {f: values[f] for f in PERSON_FIELDS if f in values}
-            if cid is not None and cid in person_rows:
-                first_number, first_values = person_rows[cid]
-                problems += [
-                    f"{PERSON_FIELDS[f]}: '{v}' differs from row {first_number} "
-                    f"('{first_values[f]}') for the same CONTACT_ID; one person has one "
-                    f"{PERSON_FIELDS[f].lower().replace('_', ' ')}"
-                    for f, v in person.items()
-                    if f in first_values and first_values[f] != v
-                ]
-            if problems:
-                self._result(part.table, number, key, "error", "; ".join(problems))
-                continue
-            assert sid is not None and cid is not None
-            if (sid, cid) in seen:
-                self._result(
-                    part.table,
-                    number,
-                    key,
-                    "skipped",
-                    f"Same STUDENT_ID and CONTACT_ID as row {seen[(sid, cid)]}, which is used",
-                )
-                continue
-            seen[(sid, cid)] = number
-            changes: dict[str, tuple[Any, Any]] = {}
-            notes: list[str] = []
-            if cid not in person_rows:
-                person_rows[cid] = (number, person)
-                current_person = self.people.get(cid)
-                if current_person is None:
-                    if "first_name" not in person or "last_name" not in person:
-                        self._result(
-                            part.table,
-                            number,
-                            key,
-                            "error",
-                            "FIRST_NAME and LAST_NAME are needed for a new contact",
-                        )
-                        del person_rows[cid]
-                        continue
-                    record = {f: person.get(f) for f in PERSON_FIELDS}
-                    self.plan.people_new.append({"contact_id": cid, **record})
-                    self.people[cid] = {"id": None, "contact_id": cid, **record}
-                    notes.append("new contact")
-                else:
-                    person_changes = _changes(current_person, person, PERSON_FIELDS)
-                    if person_changes:
-                        changes.update(person_changes)
-                        self.plan.people_changed.append(
-                            {"_id": current_person["id"]}
-                            | {f"new_{f}": person.get(f, current_person[f]) for f in PERSON_FIELDS}
-                        )
-            student, contact = self.students[sid], self.people[cid]
-            card = (
-                self.cards.get((student["id"], contact["id"]))
-                if student["id"] is not None and contact["id"] is not None
-                else None
+            problems = self._contact_problems(sid, cid, person, read_problems)
+            if problems or sid is None or cid is None:
+                self._result(number, key, "error", "; ".join(problems))
+            elif (sid, cid) in seen:
+                self._duplicate(number, key, "STUDENT_ID and CONTACT_ID", seen[(sid, cid)])
+            else:
+                seen[(sid, cid)] = number
+                self._plan_contact(number, key, sid, cid, values, person)
+
+    def _contact_problems(
+        self, sid: str | None, cid: str | None, person: dict[str, Any], read: list[str]
+    ) -> list[str]:
+        problems = list(read)
+        if sid is None:
+            problems.insert(0, "STUDENT_ID: is blank")
+        elif sid not in self.students:
+            problems.append(
+                f"STUDENT_ID: no student '{sid}' in the roster; add the student to the roster first"
             )
-            card_values = {f: values[f] for f in CARD_FIELDS if f in values}
-            if card is None:
-                self.plan.cards_new.append(
-                    {
-                        "student_key": sid,
-                        "contact_key": cid,
-                        "relationship": card_values.get("relationship"),
-                        "is_guardian": card_values.get("is_guardian", True),
-                        "portal_access": card_values.get("portal_access", True),
-                        "priority": card_values.get("priority"),
-                    }
-                )
-                self._result(
-                    part.table,
-                    number,
-                    key,
-                    "added",
-                    f"Added to the card of student {sid}"
-                    + (f" ({', '.join(notes)})" if notes else ""),
-                    changes,
-                )
-                continue
-            changes.update(_changes(card, card_values, CARD_FIELDS))
-            if not changes:
-                self._result(part.table, number, key, "skipped", "Already up to date")
-                continue
-            if any(name in CARD_FIELDS.values() for name in changes):
-                self.plan.cards_changed.append(
-                    {"_id": card["id"]}
-                    | {f"new_{f}": card_values.get(f, card[f]) for f in CARD_FIELDS}
-                )
+        if cid is None:
+            problems.append("CONTACT_ID: is blank; every contact needs an ID")
+        elif cid in self.person_rows:
+            problems += self._person_conflicts(person, *self.person_rows[cid])
+        return problems
+
+    @staticmethod
+    def _person_conflicts(person: dict[str, Any], first: int, earlier: dict[str, Any]) -> list[str]:
+        """One person has one name and email, whichever card row gives them."""
+        return [
+            f"{PERSON_FIELDS[f]}: '{v}' differs from row {first} ('{earlier[f]}') for the same "
+            f"CONTACT_ID; one person has one {PERSON_FIELDS[f].lower().replace('_', ' ')}"
+            for f, v in person.items()
+            if f in earlier and earlier[f] != v
+        ]
+
+    def _plan_contact(
+        self,
+        number: int,
+        key: str,
+        sid: str,
+        cid: str,
+        values: dict[str, Any],
+        person: dict[str, Any],
+    ) -> None:
+        changes: dict[str, tuple[Any, Any]] = {}
+        notes: list[str] = []
+        first_row = cid not in self.person_rows
+        if first_row and not self._plan_person(number, cid, person, changes, notes):
             self._result(
-                part.table, number, key, "updated", "Changed " + ", ".join(changes), changes
+                number, key, "error", "FIRST_NAME and LAST_NAME are needed for a new contact"
             )
+            return
+        action, reason = self._plan_card(sid, cid, values, changes)
+        if notes:
+            reason += f" ({', '.join(notes)})"
+        self._result(number, key, action, reason, changes)
+
+    def _plan_person(
+        self,
+        number: int,
+        cid: str,
+        person: dict[str, Any],
+        changes: dict[str, tuple[Any, Any]],
+        notes: list[str],
+    ) -> bool:
+        """Plan the person at their first row; False when a new one lacks a name."""
+        current = self.people.get(cid)
+        if current is None:
+            if "first_name" not in person or "last_name" not in person:
+                return False
+            record = {f: person.get(f) for f in PERSON_FIELDS}
+            self.plan.people_new.append({"contact_id": cid, **record})
+            self.people[cid] = {"id": None, "contact_id": cid, **record}
+            notes.append("new contact")
+        else:
+            person_changes = _changes(current, person, PERSON_FIELDS)
+            if person_changes:
+                changes.update(person_changes)
+                self.plan.people_changed.append(
+                    {"_id": current["id"]}
+                    | {f"new_{f}": person.get(f, current[f]) for f in PERSON_FIELDS}
+                )
+        self.person_rows[cid] = (number, person)
+        return True
+
+    def _plan_card(
+        self, sid: str, cid: str, values: dict[str, Any], changes: dict[str, tuple[Any, Any]]
+    ) -> tuple[Action, str]:
+        """The card entry tying the contact to the student; ``changes`` gains its changes."""
+        student, contact = self.students[sid], self.people[cid]
+        card = (
+            self.cards.get((student["id"], contact["id"]))
+            if student["id"] is not None and contact["id"] is not None
+            else None
+        )
+        wanted = {f: values[f] for f in CARD_FIELDS if f in values}
+        if card is None:
+            self.plan.cards_new.append(
+                {
+                    "student_key": sid,
+                    "contact_key": cid,
+                    "relationship": wanted.get("relationship"),
+                    "is_guardian": wanted.get("is_guardian", True),
+                    "portal_access": wanted.get("portal_access", True),
+                    "priority": wanted.get("priority"),
+                }
+            )
+            return "added", f"Added to the card of student {sid}"
+        card_changes = _changes(card, wanted, CARD_FIELDS)
+        if card_changes:
+            self.plan.cards_changed.append(
+                {"_id": card["id"]} | {f"new_{f}": wanted.get(f, card[f]) for f in CARD_FIELDS}
+            )
+        changes.update(card_changes)
+        if not changes:
+            return "skipped", "Already up to date"
+        return "updated", "Changed " + ", ".join(changes)
 
 
 def _ids(connection: Connection, key: Any, id_column: Any, keys: Iterable[Any]) -> dict[Any, int]:
@@ -383,15 +412,26 @@ def _ids(connection: Connection, key: Any, id_column: Any, keys: Iterable[Any]) 
 
 
 def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None:
-    progress("Saving the roster", 0, 4)
+    """Schools first, then students (who name them), people, and the cards that tie them."""
+    steps = (_write_schools, _write_students, _write_people, _write_cards)
+    for done, step in enumerate(steps):
+        progress("Saving the roster", done, len(steps))
+        step(connection, plan)
+    progress("Saving the roster", len(steps), len(steps))
+
+
+def _write_schools(connection: Connection, plan: RosterPlan) -> None:
     if plan.schools_new:
-        bulk_insert(connection, School.__table__, plan.schools_new)
+        bulk_insert(connection, cast(Table, School.__table__), plan.schools_new)
     bulk_update(connection, School, plan.schools_changed, ["name"])
+
+
+def _write_students(connection: Connection, plan: RosterPlan) -> None:
+    """Students as planned, their school's code turned into the school's id."""
     codes = {s["school"] for s in plan.students_new} | {
         s["new_school"] for s in plan.students_changed
     }
     school_ids = _ids(connection, School.code, School.id, codes)
-    progress("Saving the roster", 1, 4)
 
     def with_school(row: dict[str, Any], key: str) -> dict[str, Any]:
         row = dict(row)
@@ -402,18 +442,21 @@ def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None
     if plan.students_new:
         bulk_insert(
             connection,
-            Student.__table__,
+            cast(Table, Student.__table__),
             [with_school(s, "school") for s in plan.students_new],
         )
     fields = [f if f != "school" else "school_id" for f in STUDENT_FIELDS]
     bulk_update(
         connection, Student, [with_school(s, "new_school") for s in plan.students_changed], fields
     )
-    progress("Saving the roster", 2, 4)
+
+
+def _write_people(connection: Connection, plan: RosterPlan) -> None:
+    """Contacts, with the email key that AutoCreate matches logons by."""
     if plan.people_new:
         bulk_insert(
             connection,
-            Contact.__table__,
+            cast(Table, Contact.__table__),
             [
                 {**p, "email_key": logon_key(p["email"]) if p["email"] else None}
                 for p in plan.people_new
@@ -428,7 +471,10 @@ def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None
         ],
         [*PERSON_FIELDS, "email_key"],
     )
-    progress("Saving the roster", 3, 4)
+
+
+def _write_cards(connection: Connection, plan: RosterPlan) -> None:
+    """Card entries, found by the student's and the contact's IDs once both are stored."""
     if plan.cards_new:
         students = _ids(
             connection, Student.student_id, Student.id, (c["student_key"] for c in plan.cards_new)
@@ -438,21 +484,17 @@ def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None
         )
         bulk_insert(
             connection,
-            StudentContact.__table__,
+            cast(Table, StudentContact.__table__),
             [
                 {
                     "student_id": students[c["student_key"]],
                     "contact_id": people[c["contact_key"]],
-                    "relationship": c["relationship"],
-                    "is_guardian": c["is_guardian"],
-                    "portal_access": c["portal_access"],
-                    "priority": c["priority"],
+                    **{f: c[f] for f in CARD_FIELDS},
                 }
                 for c in plan.cards_new
             ],
         )
     bulk_update(connection, StudentContact, plan.cards_changed, CARD_FIELDS)
-    progress("Saving the roster", 4, 4)
 
 
 def import_roster(
@@ -467,12 +509,8 @@ def import_roster(
 ) -> Report:
     """Check, plan and (with ``apply``) write a roster; always record a batch and its log."""
     if schools is None and students is None and contacts is None:
-        raise InputError("A roster needs a Schools, a Students or a Contacts sheet")
-    parts = (
-        _read(schools, SCHOOL_COLUMNS),
-        _read(students, STUDENT_COLUMNS),
-        _read(contacts, CONTACT_COLUMNS),
-    )
+        raise InputError("A roster needs schools, students or contacts")
+    rows = read_roster(schools, students, contacts)
     source = next(t for t in (students, contacts, schools) if t is not None)
     report, _ = run_batch(
         engine,
@@ -480,7 +518,7 @@ def import_roster(
         options={},
         table=source,
         apply=apply,
-        plan=lambda connection: _Planner(connection, *parts).plan,
+        plan=lambda connection: plan_roster(load_roster(connection, rows), rows),
         write=lambda connection, plan, _batch_id: _write(connection, plan, progress),
         actor=actor,
         progress=progress,

@@ -1,7 +1,7 @@
 """The columns of a roster: schools, students and the contacts on each student's card.
 
-A roster workbook has a Students sheet and a Contacts sheet (and optionally a Schools sheet);
-a OneRoster bundle is read into the same three tables.
+A roster has students and contacts, and optionally schools; a workbook's sheets and a OneRoster
+bundle are read into the same three tables.
 """
 
 from backend.accounts.logon import normalise_email

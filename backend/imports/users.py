@@ -1,14 +1,16 @@
-"""The users import (the seed's first Excel import): one row per logon, matched by LOGONID.
+"""The users import: one row per logon, matched by LOGONID.
 
-Simulation and apply run the same planner; apply re-plans inside its write transaction so a run
-that waited for another sees what that one committed.
+A run loads the stored accounts its rows name (``load_users``), then plans each row against them
+(``plan_users``, a pure function). Simulation and apply run the same planner; apply loads and
+plans again inside its write transaction so a run that waited for another sees what that one
+committed.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Table, select
 
 from backend.accounts.logon import logon_key, normalise_email, normalise_logon
 from backend.database.engine import bulk_insert, bulk_update
@@ -22,6 +24,8 @@ from backend.imports.contract import (
     Report,
     RowResult,
     enum_parser,
+    field_headers,
+    key_chunks,
     match_headers,
     no_progress,
     parse_rows,
@@ -108,7 +112,9 @@ USER_COLUMNS: tuple[Column, ...] = (
     ),
 )
 # Fields an import may change on an existing account, and the header each is shown under.
-CHANGEABLE = {c.field: c.name for c in USER_COLUMNS if c.field not in ("logon_id", "user_type")}
+CHANGEABLE = field_headers(USER_COLUMNS, leave_out=("logon_id", "user_type"))
+# What a new account needs besides its logon.
+NEEDED_FOR_NEW = tuple(c.name for c in USER_COLUMNS if c.required and c.field != "logon_id")
 LOADED = ("id", "logon_id", "user_type", *CHANGEABLE)
 
 
@@ -127,6 +133,13 @@ class UserRow:
     problems: list[str]
 
 
+@dataclass(frozen=True)
+class UserState:
+    """The stored accounts a users plan looks at, by logon key, each as ``LOADED`` fields."""
+
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 def validate_rows(table: InputTable, progress: Progress) -> list[UserRow]:
     pairs = match_headers(table, USER_COLUMNS)
     rows: list[UserRow] = []
@@ -134,71 +147,69 @@ def validate_rows(table: InputTable, progress: Progress) -> list[UserRow]:
     for done, (number, values, problems) in enumerate(parse_rows(table, pairs)):
         if done % CHUNK == 0:
             progress("Checking rows", done, total)
-        key = None
-        raw = values.get("logon_id")
-        if raw is None:
-            problems.insert(0, "LOGONID: is blank; every row needs the account's logon")
-        else:
-            try:
-                values["logon_id"] = normalise_logon(
-                    raw, email_required=values.get("user_type") != "STUDENT"
-                )
-                key = logon_key(values["logon_id"])
-            except ValueError as exc:
-                problems.insert(0, f"LOGONID: {exc}")
-                key = raw.strip().casefold()
-        rows.append(UserRow(number, key, values, problems))
+        rows.append(_user_row(number, values, problems))
     progress("Checking rows", total, total)
     return rows
 
 
-def load_accounts(connection: Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
+def _user_row(number: int, values: dict[str, Any], problems: list[str]) -> UserRow:
+    """The row with its LOGONID checked; a student may log on with a username."""
+    raw = values.get("logon_id")
+    if raw is None:
+        problems.insert(0, "LOGONID: is blank; every row needs the account's logon")
+        return UserRow(number, None, values, problems)
+    try:
+        values["logon_id"] = normalise_logon(
+            raw, email_required=values.get("user_type") != "STUDENT"
+        )
+        key = logon_key(values["logon_id"])
+    except ValueError as exc:
+        problems.insert(0, f"LOGONID: {exc}")
+        key = raw.strip().casefold()
+    return UserRow(number, key, values, problems)
+
+
+def load_users(connection: Connection, rows: Sequence[UserRow]) -> UserState:
+    """The accounts the rows name, one query per chunk of logon keys."""
     columns = [getattr(PortalUser, name) for name in LOADED]
-    existing: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
+    state = UserState()
+    for chunk in key_chunks(row.key for row in rows if row.key and not row.problems):
         for row in connection.execute(
             select(PortalUser.logon_key, *columns).where(PortalUser.logon_key.in_(chunk))
         ):
-            existing[row[0]] = dict(zip(LOADED, row[1:], strict=True))
-    return existing
+            state.accounts[row[0]] = dict(zip(LOADED, row[1:], strict=True))
+    return state
 
 
-def plan_users(
-    rows: Sequence[UserRow], existing: dict[str, dict[str, Any]], mode: ImportMode
-) -> UserPlan:
+def plan_users(state: UserState, rows: Sequence[UserRow], mode: ImportMode) -> UserPlan:
+    """Each row's result against the stored accounts, and the writes that carry them out."""
     plan = UserPlan()
     first_row: dict[str, int] = {}
     for row in rows:
-        values = row.values
         if row.problems:
-            plan.results.append(
-                RowResult(
-                    row.number, values.get("logon_id", row.key), "error", "; ".join(row.problems)
-                )
-            )
-            continue
-        key = row.key
-        assert key is not None
-        logon = values["logon_id"]
-        if key in first_row:
-            plan.results.append(
-                RowResult(
-                    row.number,
-                    logon,
-                    "skipped",
-                    f"Same LOGONID as row {first_row[key]}, which is used; "
-                    "LOGONIDs match whatever their capitals",
-                )
-            )
-            continue
-        first_row[key] = row.number
-        current = existing.get(key)
-        if current is None:
-            plan.results.append(_plan_insert(row, mode, plan))
+            reason = "; ".join(row.problems)
+            result = RowResult(row.number, row.values.get("logon_id", row.key), "error", reason)
+        elif row.key in first_row:
+            result = _duplicate(row, first_row[row.key])
         else:
-            plan.results.append(_plan_update(row, current, mode, plan))
+            assert row.key is not None
+            first_row[row.key] = row.number
+            current = state.accounts.get(row.key)
+            if current is None:
+                result = _plan_insert(row, mode, plan)
+            else:
+                result = _plan_update(row, current, mode, plan)
+        plan.results.append(result)
     return plan
+
+
+def _duplicate(row: UserRow, first: int) -> RowResult:
+    return RowResult(
+        row.number,
+        row.values["logon_id"],
+        "skipped",
+        f"Same LOGONID as row {first}, which is used; LOGONIDs match whatever their capitals",
+    )
 
 
 def _plan_insert(row: UserRow, mode: ImportMode, plan: UserPlan) -> RowResult:
@@ -208,19 +219,24 @@ def _plan_insert(row: UserRow, mode: ImportMode, plan: UserPlan) -> RowResult:
         return RowResult(
             row.number, logon, "skipped", "No account has this LOGONID; update-only mode adds none"
         )
-    blank = [c.name for c in USER_COLUMNS[1:4] if c.field not in values]
+    blank = [c.name for c in USER_COLUMNS if c.name in NEEDED_FOR_NEW and c.field not in values]
     if blank:
         return RowResult(
             row.number,
             logon,
             "error",
-            f"{', '.join(blank)} blank: a new account needs FIRST_NAME, LAST_NAME and USER_TYPE",
+            f"{', '.join(blank)} blank: a new account needs {_and(NEEDED_FOR_NEW)}",
         )
     record = {name: values.get(name) for name in ("logon_id", "user_type", *CHANGEABLE)}
     record["logon_key"] = row.key
     record["status"] = values.get("status", "ACTIVE")
     plan.inserts.append(record)
     return RowResult(row.number, logon, "added", f"New {values['user_type'].lower()} account")
+
+
+def _and(names: Sequence[str]) -> str:
+    """'A, B and C'."""
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def _plan_update(
@@ -269,7 +285,7 @@ def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress:
         progress("Adding accounts", start, total)
         bulk_insert(
             connection,
-            PortalUser.__table__,
+            cast(Table, PortalUser.__table__),
             [{**r, **stamp} for r in plan.inserts[start : start + CHUNK]],
         )
     progress("Adding accounts", total, total)
@@ -300,14 +316,13 @@ def import_users(
 ) -> Report:
     """Check, plan and (with ``apply``) write a users sheet; always record a batch and its log."""
     rows = validate_rows(table, progress)
-    keys = sorted({row.key for row in rows if row.key and not row.problems})
     report, _ = run_batch(
         engine,
         kind=kind,
         options={"mode": mode},
         table=table,
         apply=apply,
-        plan=lambda connection: plan_users(rows, load_accounts(connection, keys), mode),
+        plan=lambda connection: plan_users(load_users(connection, rows), rows, mode),
         write=lambda connection, plan, batch_id: write_users(connection, plan, batch_id, progress),
         actor=actor,
         progress=progress,
