@@ -75,7 +75,7 @@ def parse_xml(data: bytes) -> Element:
     )
     root = etree.fromstring(data, parser)
     info = root.getroottree().docinfo
-    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+    if info.internalDTD is not None or info.externalDTD is not None:
         raise DeclarationForbidden("the part declares a document type")
     return root
 
@@ -350,7 +350,7 @@ def remove_relationship(root: Element, rid: str) -> None:
 
 def relationships_xml(items: Iterable[tuple[str, str, str]]) -> bytes:
     """A new ``.rels`` part from (id, type, target)."""
-    root = etree.Element(f"{{{PACKAGE_REL_NS}}}Relationships", nsmap={None: PACKAGE_REL_NS})
+    root = etree.fromstring(f'<Relationships xmlns="{PACKAGE_REL_NS}"/>')
     for rid, type_, target in items:
         etree.SubElement(
             root, f"{{{PACKAGE_REL_NS}}}Relationship", {"Id": rid, "Type": type_, "Target": target}
@@ -400,7 +400,7 @@ def remove_overrides(root: Element, parts: Iterable[str]) -> None:
 
 def content_types_xml(defaults: dict[str, str], overrides: dict[str, str]) -> bytes:
     """A new ``[Content_Types].xml`` from extension and part-name maps."""
-    root = etree.Element(f"{{{CONTENT_TYPES_NS}}}Types", nsmap={None: CONTENT_TYPES_NS})
+    root = etree.fromstring(f'<Types xmlns="{CONTENT_TYPES_NS}"/>')
     for extension, content_type in defaults.items():
         etree.SubElement(
             root,
