@@ -1,8 +1,8 @@
 """Zero-padded number cells are read as the text Excel shows, at calamine's grid positions.
 
 Workbooks are real files written by openpyxl, XlsxWriter and LibreOffice; a few are then edited
-at the XML level to spell cells the other ways the spec allows (no addresses, prefixes, other
-attribute orders), so every reading path is checked against calamine's own grid.
+at the XML level to spell cells the other ways the file format allows (no addresses, prefixes,
+other attribute orders), so every reading path is checked against calamine's own grid.
 """
 
 import datetime
@@ -267,7 +267,7 @@ def test_codes_that_do_not_pad(code: str) -> None:
 
 
 def strip_addresses(data: bytes) -> bytes:
-    """Every row and cell without its ``r`` attribute (the spec allows it)."""
+    """Every row and cell without its ``r`` attribute (the file format allows it)."""
     return re.sub(rb' r="[A-Z]*\d+"', b"", data)
 
 

@@ -430,9 +430,11 @@ class SheetEntry:
 
 @dataclass(frozen=True)
 class DefinedName:
+    """A ``<definedName>`` of workbook.xml; ``local_sheet_id`` is None for a workbook-wide one."""
+
     name: str
     local_sheet_id: str | None
-    text: str
+    text: str | None
 
 
 def sheet_entries(workbook: Element) -> list[SheetEntry]:
@@ -467,7 +469,7 @@ def sheet_part(entries: list[SheetEntry], rels: list[Relationship], sheet: str) 
 def defined_names(workbook: Element) -> list[DefinedName]:
     ns = namespace(workbook.tag)
     return [
-        DefinedName(element.get("name", ""), element.get("localSheetId"), element.text or "")
+        DefinedName(element.get("name", ""), element.get("localSheetId"), element.text)
         for element in workbook.iter(f"{{{ns}}}definedName")
     ]
 

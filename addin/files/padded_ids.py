@@ -7,9 +7,11 @@ styles and number formats itself and gives back the text Excel shows for those c
 
 Speed matters (a roster can have 100k rows), so the sheet is only read when a style pads at all,
 and then scanned with regular expressions over its bytes for the cells whose style pads; no DTD
-or entity is processed there. Cells without an ``r`` address (allowed by the spec) and sheets
-whose default style pads are read by a streaming XML parser that counts positions the way
-calamine does: the C parser when the prolog is checked to hold no DTD, else defusedxml's."""
+or entity is processed there. Cells without an ``r`` address (the file format allows them) and
+sheets whose default style pads are read by a streaming XML parser that counts positions the way
+calamine does: the C parser when the prolog is checked to hold no DTD, else defusedxml's. The
+package parts around the sheet (relationships, workbook, styles) are read through the OPC
+module."""
 
 import re
 from collections.abc import Callable, Iterable, Iterator
