@@ -86,11 +86,10 @@ _START_TAG = re.compile(r"""<(?![?!/])(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
 
 def xml_text(data: bytes) -> str:
-    """A part's text, for writing back as UTF-8: the declaration is made to say so."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16")
-    else:
-        text = data.decode("utf-8-sig")
+    """A part's text, for writing back as UTF-8: a UTF-16 part's declaration is made to say so."""
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-8-sig")
+    text = data.decode("utf-16")
     declaration = _DECLARATION.match(text)
     if declaration is None:
         return text

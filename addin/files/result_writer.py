@@ -58,7 +58,6 @@ _INVALID_SHEET_NAME_CHARS = re.compile("[\\[\\]:*?/\\\\\x00-\x1f\ud800-\udfff\uf
 _TAG_BODY = r"""((?:[^>"'/]|/(?!>)|"[^"]*"|'[^']*')*)(/?)>"""
 _ATTR = re.compile(r"""([\w.:-]+)\s*=\s*("[^"]*"|'[^']*')""")
 _ROOT_TAG = re.compile(r"<(?![?!])(?:([\w.-]+):)?([\w.-]+)")
-_XML_DECL_ENCODING = re.compile(r"""^(<\?xml[^>]*?encoding\s*=\s*)(["'])[^"']*\2""")
 
 _SHEET_VIEW_TAG = re.compile(
     rb"""<(?:[A-Za-z_][\w.-]*:)?sheetView(?=[\s/>])(?:[^>"']|"[^"]*"|'[^']*')*>"""
