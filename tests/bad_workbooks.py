@@ -182,7 +182,7 @@ def legacy_xls_like(folder: Path) -> Path:
 
 
 def password_protected(folder: Path, password: str = "Spring2024") -> Path:
-    """A real workbook encrypted with a password the way Excel does it (ECMA-376 agile)."""
+    """A real workbook encrypted with a password the way Excel does it (agile encryption)."""
     plain = users_workbook(folder, "plain_for_encryption.xlsx")
     path = folder / "protected.xlsx"
     with plain.open("rb") as src, path.open("wb") as out:

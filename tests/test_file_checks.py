@@ -435,7 +435,7 @@ def test_words_in_cell_text_are_not_a_declaration(tmp_path: Path) -> None:
 
 
 def test_content_types_parser_refuses_declarations() -> None:
-    """Second line of defence: the content-type list is parsed with defusedxml."""
+    """Second line of defence: the content-type list parser refuses document type declarations."""
     with pytest.raises(InputError, match=DTD_WORDS):
         _check_content_types("book.xlsx", b'<!DOCTYPE t [<!ENTITY a "a">]><Types>&a;</Types>')
 

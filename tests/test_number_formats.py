@@ -1,13 +1,12 @@
 """Zero-padded number cells are read as the text Excel shows, at calamine's grid positions.
 
 Workbooks are real files written by openpyxl, XlsxWriter and LibreOffice; a few are then edited
-at the XML level to spell cells the other ways the spec allows (no addresses, prefixes, other
-attribute orders), so every reading path is checked against calamine's own grid.
+at the XML level to spell cells the other ways the file format allows (no addresses, prefixes,
+other attribute orders), so every reading path is checked against calamine's own grid.
 """
 
 import datetime
 import re
-import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -268,7 +267,7 @@ def test_codes_that_do_not_pad(code: str) -> None:
 
 
 def strip_addresses(data: bytes) -> bytes:
-    """Every row and cell without its ``r`` attribute (the spec allows it)."""
+    """Every row and cell without its ``r`` attribute (the file format allows it)."""
     return re.sub(rb' r="[A-Z]*\d+"', b"", data)
 
 
@@ -416,7 +415,8 @@ def test_workbook_saved_by_libreoffice(tmp_path: Path) -> None:
     assert_on_grid(path, "Guardians", guardians)
 
 
-def test_a_100k_row_sheet_is_fast(tmp_path: Path) -> None:
+def test_a_100k_row_sheet(tmp_path: Path) -> None:
+    """Every padded cell of a district-size sheet comes back (its speed: bench_padded_ids.py)."""
     path = tmp_path / "big.xlsx"
     rows = 100_000
     with xlsxwriter.Workbook(path, {"constant_memory": True}) as workbook:
@@ -431,10 +431,7 @@ def test_a_100k_row_sheet_is_fast(tmp_path: Path) -> None:
             sheet.write_datetime(row, 2, born, dates)
             sheet.write_number(row, 3, row % 12)
             sheet.write_number(row, 4, 900_000 + row, padded)
-    started = time.perf_counter()
     found = zero_padded_cells(path, "Users", [0, 4])
-    elapsed = time.perf_counter() - started
     assert len(found) == 2 * rows
     assert found[1, 0] == "000001"
     assert found[rows, 4] == str(900_000 + rows)
-    assert elapsed < 1.0, f"{elapsed:.2f} s for {rows} rows"

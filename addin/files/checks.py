@@ -18,31 +18,23 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, fromstring
-
+from addin.files import opc
+from addin.files.opc import MAX_PARTS, MAX_RATIO, IndexProblem, PackageIndexError
 from backend.errors import InputError
 
 MB = 1024 * 1024
 """Settings are in MB of 2**20 bytes: pass ``settings.max_file_mb * MB`` and so on."""
 
-MAX_PARTS = 10_000
-"""A workbook with many sheets has a few hundred parts; ten thousand is far beyond any roster."""
-
-MAX_RATIO = 200
-RATIO_MIN_BYTES = 10 * MB
-"""Sheet XML compresses about 10-30:1; a big part far above that is a zip-bomb pattern."""
+__all__ = ["MAX_PARTS", "MB", "PROLOGUE_BYTES", "check_workbook_file"]
 
 CHUNK_BYTES = 1 * MB
 PROLOGUE_BYTES = 4096
 """Writers put the root element within the first line; anything longer before it is suspect."""
 
 MAX_CONTENT_TYPES_BYTES = 4 * MB
-MAX_INDEX_BYTES = MAX_PARTS * 1024
-"""Bound on the zip's central directory, checked before ``zipfile`` builds an object per entry."""
 
-CONTENT_TYPES = "[Content_Types].xml"
-WORKBOOK_PART = "xl/workbook.xml"
+CONTENT_TYPES = opc.CONTENT_TYPES_PART
+WORKBOOK_PART = opc.WORKBOOK_PART
 
 _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
@@ -52,7 +44,6 @@ _CFB_STREAM = 2
 # SVG images may carry a DOCTYPE from the drawing program; no workbook parser reads them.
 _IMAGE_XML_SUFFIXES = (".svg",)
 _MACRO_CONTENT_TYPES = ("macroenabled", "vbaproject", "macrosheet")
-_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _TEXT_CONTROLS = frozenset(range(32)) - {9, 10, 12, 13}
 _XML_SPACE = " \t\r\n\ufeff"
 # Markup cut off by the end of the window is undecided, not a root element.
@@ -103,7 +94,9 @@ def check_workbook_file(path: Path, *, max_file_bytes: int, max_unpacked_bytes: 
             if head.startswith(_OLE_MAGIC):
                 raise InputError(_ole_message(name, f))
             if head.startswith(_ZIP_MAGICS):
-                _check_index_bounds(name, f, size)
+                opc.check_index_bounds(f, size)
+    except PackageIndexError as e:
+        raise _index_refusal(name, e, 0) from e
     except OSError as e:
         raise InputError(_unreadable_message(name, e)) from e
     if not head.startswith(_ZIP_MAGICS):
@@ -219,35 +212,34 @@ def _as_text(head: bytes) -> str | None:
 # --- zip ------------------------------------------------------------------------------------
 
 
-def _check_index_bounds(name: str, f: BinaryIO, size: int) -> None:
-    """Refuse a huge central directory before ``zipfile`` parses it into one object per entry.
-
-    Reads the end-of-central-directory record (and its zip64 form) the way ``zipfile`` does; a
-    missing record is left for ``zipfile`` to report.
-    """
-    tail_start = max(0, size - (1 << 16) - 22)
-    f.seek(tail_start)
-    tail = f.read()
-    end = tail.rfind(b"PK\x05\x06")
-    if end < 0 or len(tail) - end < 22:
-        return
-    parts, index_bytes = struct.unpack_from("<HL", tail, end + 10)
-    locator = end - 20
-    if locator >= 56 and tail[locator : locator + 4] == b"PK\x06\x07":
-        record = locator - 56
-        if tail[record : record + 4] == b"PK\x06\x06":
-            parts, index_bytes = struct.unpack_from("<QQ", tail, record + 32)
-    _check_part_count(name, parts)
-    if index_bytes > MAX_INDEX_BYTES:
-        raise _damaged(name, "its table of contents is far larger than any workbook's")
-
-
-def _check_part_count(name: str, parts: int) -> None:
-    if parts > MAX_PARTS:
-        raise InputError(
-            f"{name} has {parts} internal parts, more than the {MAX_PARTS} a workbook may have; "
-            f"it may be damaged or unsafe, so it was not opened; {_SAVE_AGAIN}."
+def _index_refusal(name: str, error: PackageIndexError, max_unpacked_bytes: int) -> InputError:
+    """The plain-language refusal for what the zip's index shows."""
+    problem = error.problem
+    if problem is IndexProblem.TOO_MANY_PARTS:
+        return InputError(
+            f"{name} has {error.count} internal parts, more than the {MAX_PARTS} a workbook may "
+            f"have; it may be damaged or unsafe, so it was not opened; {_SAVE_AGAIN}."
         )
+    if problem is IndexProblem.INDEX_TOO_LARGE:
+        return _damaged(name, "its table of contents is far larger than any workbook's")
+    if problem is IndexProblem.DUPLICATE:
+        return _damaged(name, "it lists the same part twice")
+    if problem is IndexProblem.ENCRYPTED:
+        return InputError(
+            f"{name} has encrypted parts inside, which Excel workbooks never have; it may be "
+            f"damaged or unsafe, so it was not opened; {_SAVE_AGAIN}."
+        )
+    if problem is IndexProblem.METHOD:
+        return _damaged(name, "it is packed in a way Excel never uses")
+    if problem is IndexProblem.TOO_BIG:
+        return _too_big_unpacked(name, max_unpacked_bytes)
+    if problem is IndexProblem.RATIO:
+        return InputError(
+            f"{name} contains a part that unpacks to over {MAX_RATIO} times its packed size "
+            "(a 'zip bomb' pattern), so it was not opened; if you trust the file, open it in "
+            "Excel, delete unused rows and columns, and save it again as .xlsx."
+        )
+    return _damaged(name, "its contents do not match its table of contents")
 
 
 def _check_zip(path: Path, name: str, max_unpacked_bytes: int) -> bytes:
@@ -259,6 +251,8 @@ def _check_zip(path: Path, name: str, max_unpacked_bytes: int) -> bytes:
             return _read_every_part(name, zf, infos, max_unpacked_bytes)
     except InputError:
         raise
+    except PackageIndexError as e:
+        raise _index_refusal(name, e, max_unpacked_bytes) from e
     except _ZIP_ERRORS as e:
         raise _damaged(name) from e
 
@@ -267,33 +261,14 @@ def _check_index(
     name: str, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], max_unpacked_bytes: int
 ) -> None:
     """Everything the central directory alone can tell, before anything is decompressed."""
-    _check_part_count(name, len(infos))
-    names = [info.filename for info in infos]
-    if len(set(names)) != len(names):
-        raise _damaged(name, "it lists the same part twice")
-    _check_is_workbook(name, zf, set(names))
+    opc.check_names(infos)
+    names = {info.filename for info in infos}
+    _check_is_workbook(name, zf, names)
     for part in names:
         lower = part.lower()
         if PurePosixPath(lower).name.startswith("vbaproject") or "macrosheets/" in lower:
             raise _macros(name)
-    for info in infos:
-        if info.flag_bits & 0x1:
-            raise InputError(
-                f"{name} has encrypted parts inside, which Excel workbooks never have; it may be "
-                f"damaged or unsafe, so it was not opened; {_SAVE_AGAIN}."
-            )
-        if info.compress_type not in _ZIP_METHODS:
-            raise _damaged(name, "it is packed in a way Excel never uses")
-    declared = sum(info.file_size for info in infos)
-    if declared > max_unpacked_bytes:
-        raise _too_big_unpacked(name, max_unpacked_bytes)
-    for info in infos:
-        if info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * info.compress_size:
-            raise InputError(
-                f"{name} contains a part that unpacks to over {MAX_RATIO} times its packed size "
-                "(a 'zip bomb' pattern), so it was not opened; if you trust the file, open it in "
-                "Excel, delete unused rows and columns, and save it again as .xlsx."
-            )
+    opc.check_entries(infos, max_unpacked_bytes)
 
 
 def _check_is_workbook(name: str, zf: zipfile.ZipFile, names: set[str]) -> None:
@@ -365,7 +340,7 @@ def _read_every_part(
                 if keep:
                     kept.append(chunk)
         if part_total != info.file_size:
-            raise _damaged(name, "its contents do not match its table of contents")
+            raise PackageIndexError(IndexProblem.SIZE_MISMATCH)
         if keep:
             content_types = b"".join(kept)
     return content_types
@@ -430,12 +405,11 @@ def _xml_head(head: bytes) -> str | None:
 def _check_content_types(name: str, data: bytes) -> None:
     """Parse ``[Content_Types].xml`` safely and refuse macro-enabled or VBA content types."""
     try:
-        root = fromstring(data, forbid_dtd=True)
-    except DefusedXmlException as e:
+        root = opc.parse_xml(data)
+    except opc.DeclarationForbidden as e:
         raise _dtd(name) from e
-    except ParseError as e:
+    except opc.XmlError as e:
         raise _damaged(name, "its list of parts cannot be read") from e
-    for element in root.iter():
-        content_type = (element.get("ContentType") or "").lower()
-        if any(marker in content_type for marker in _MACRO_CONTENT_TYPES):
+    for content_type in opc.content_types(root):
+        if any(marker in content_type.lower() for marker in _MACRO_CONTENT_TYPES):
             raise _macros(name)

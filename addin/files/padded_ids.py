@@ -7,13 +7,13 @@ styles and number formats itself and gives back the text Excel shows for those c
 
 Speed matters (a roster can have 100k rows), so the sheet is only read when a style pads at all,
 and then scanned with regular expressions over its bytes for the cells whose style pads; no DTD
-or entity is processed there. Cells without an ``r`` address (allowed by the spec) and sheets
-whose default style pads are read by a streaming XML parser that counts positions the way
-calamine does: the C parser when the prolog is checked to hold no DTD, else defusedxml's."""
+or entity is processed there. Cells without an ``r`` address (the file format allows them) and
+sheets whose default style pads are read by a streaming XML parser that counts positions the way
+calamine does: the C parser when the prolog is checked to hold no DTD, else defusedxml's. The
+package parts around the sheet (relationships, workbook, styles) are read through the OPC
+module."""
 
-import posixpath
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +21,13 @@ from typing import IO
 from xml.etree import ElementTree
 from xml.etree.ElementTree import Element
 
-from defusedxml.ElementTree import fromstring, iterparse
+from defusedxml.ElementTree import iterparse
 
+from addin.files import opc
 from addin.workbooks.interface import column_letter
 
 __all__ = ["zero_padded_cells"]
 
-_OFFICE_DOCUMENT = "/officeDocument"
-_STYLES = "/styles"
-_WORKBOOK_FALLBACK = "xl/workbook.xml"
 _STYLES_FALLBACK = "xl/styles.xml"
 
 MAX_EXACT = 10**15
@@ -227,99 +225,33 @@ def padding_format(code: str) -> PaddingFormat | None:
     return None
 
 
-def _local(name: str) -> str:
-    return name.rpartition("}")[2].rpartition(":")[2]
-
-
-def _members(package: zipfile.ZipFile) -> dict[str, str]:
-    """Part names by their case-folded form: OPC part names ignore case."""
-    return {name.casefold(): name for name in package.namelist()}
-
-
-def _read_xml(package: zipfile.ZipFile, members: dict[str, str], part: str) -> Element | None:
-    name = members.get(part.casefold())
-    if name is None:
-        return None
-    return fromstring(package.read(name), forbid_dtd=True)
-
-
-def _relationships(
-    package: zipfile.ZipFile, members: dict[str, str], part: str
-) -> list[tuple[str, str, str]]:
-    """(id, type, resolved part name) of each relationship of ``part`` ("" for the package)."""
-    folder, base = posixpath.split(part)
-    root = _read_xml(package, members, posixpath.join(folder, "_rels", f"{base}.rels"))
-    if root is None:
-        return []
-    found: list[tuple[str, str, str]] = []
-    for rel in root:
-        if _local(rel.tag) != "Relationship" or rel.get("TargetMode") == "External":
-            continue
-        target = rel.get("Target", "")
-        resolved = target[1:] if target.startswith("/") else posixpath.join(folder, target)
-        found.append((rel.get("Id", ""), rel.get("Type", ""), posixpath.normpath(resolved)))
-    return found
-
-
-def _workbook_part(package: zipfile.ZipFile, members: dict[str, str]) -> str:
-    for _, kind, target in _relationships(package, members, ""):
-        if kind.endswith(_OFFICE_DOCUMENT):
-            return target
-    return _WORKBOOK_FALLBACK
-
-
-def _sheet_part(
-    package: zipfile.ZipFile, members: dict[str, str], workbook: str, sheet: str
-) -> str:
-    """The part holding the sheet called ``sheet`` (exact name first, then any capitals)."""
-    root = _read_xml(package, members, workbook)
-    if root is None:
-        raise KeyError(f"the workbook has no {workbook}")
-    ids: dict[str, str] = {}
-    for element in root.iter():
-        if _local(element.tag) == "sheet" and element.get("name") is not None:
-            rel_id = next((v for k, v in element.attrib.items() if _local(k) == "id"), "")
-            ids.setdefault(element.get("name", ""), rel_id)
-    rel_id = ids.get(sheet)
-    if rel_id is None:
-        rel_id = next((v for k, v in ids.items() if k.casefold() == sheet.casefold()), None)
-    if rel_id is None:
-        raise KeyError(f"the workbook has no sheet named {sheet!r}")
-    for found_id, _, target in _relationships(package, members, workbook):
-        if found_id == rel_id:
-            return target
-    raise KeyError(f"the workbook does not say where the sheet {sheet!r} is stored")
-
-
-def _padding_styles(
-    package: zipfile.ZipFile, members: dict[str, str], workbook: str
-) -> dict[int, PaddingFormat]:
+def _padding_styles(package: opc.Package, workbook: str) -> dict[int, PaddingFormat]:
     """Cell style (``s``) indexes whose number format pads with zeros.
 
     Built-in formats never pad, so only the workbook's own ``numFmt`` codes are looked at.
     """
     styles = next(
-        (t for _, k, t in _relationships(package, members, workbook) if k.endswith(_STYLES)),
+        (rel.target for rel in package.relationships(workbook) if rel.is_a("styles")),
         _STYLES_FALLBACK,
     )
-    root = _read_xml(package, members, styles)
+    root = package.xml(styles)
     if root is None:
         return {}
     by_id: dict[str, PaddingFormat] = {}
-    cell_xfs: Element | None = None
+    cell_xfs: opc.Element | None = None
     for element in root:
-        name = _local(element.tag)
+        name = opc.local_name(element.tag)
         if name == "numFmts":
             for fmt in element:
                 found = padding_format(fmt.get("formatCode", ""))
-                if found is not None and _local(fmt.tag) == "numFmt":
+                if found is not None and opc.local_name(fmt.tag) == "numFmt":
                     by_id[fmt.get("numFmtId", "").strip()] = found
         elif name == "cellXfs":
             cell_xfs = element
     if not by_id or cell_xfs is None:
         return {}
     padded: dict[int, PaddingFormat] = {}
-    xfs = [xf for xf in cell_xfs if _local(xf.tag) == "xf"]
+    xfs = [xf for xf in cell_xfs if opc.local_name(xf.tag) == "xf"]
     for index, xf in enumerate(xfs):
         found = by_id.get(xf.get("numFmtId", "0").strip())
         if found is not None:
@@ -582,20 +514,19 @@ def zero_padded_cells(path: Path, sheet: str, columns: Iterable[int]) -> dict[tu
     The file must have passed ``check_workbook_file``; a missing sheet raises KeyError.
     """
     wanted = frozenset(columns)
-    with zipfile.ZipFile(path) as package:
-        members = _members(package)
-        workbook = _workbook_part(package, members)
-        part = _sheet_part(package, members, workbook, sheet)
+    with opc.Package.open(path) as package:
+        workbook = package.workbook_part()
+        part = package.sheet_part(workbook, sheet)
         if not wanted:
             return {}
-        styles = _padding_styles(package, members, workbook)
+        styles = _padding_styles(package, workbook)
         if not styles:
             return {}  # nothing pads: the sheet itself need not be read
-        name = members.get(part.casefold())
+        name = package.name(part)
         if name is None:
             raise KeyError(f"the workbook lacks the part {part} of the sheet {sheet!r}")
         scan = _Scan(styles, wanted)
-        with package.open(name) as stream:
+        with package.zip.open(name) as stream:
             head = stream.read(CHUNK_BYTES)
             root = _plain_root(head)
             if root is not None and root.name != b"worksheet":
@@ -605,5 +536,5 @@ def zero_padded_cells(path: Path, sheet: str, columns: Iterable[int]) -> dict[tu
                     return _RegexScan(root.prefix, scan).run(stream, head)
                 except _NeedFullScan:
                     pass
-        with package.open(name) as stream:
+        with package.zip.open(name) as stream:
             return _full_scan(stream, scan, plain=root is not None)

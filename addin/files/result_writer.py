@@ -17,31 +17,18 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
-from urllib.parse import unquote
-from xml.etree.ElementTree import Element, ParseError
+from typing import IO, BinaryIO, NamedTuple
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
-
+from addin.files import opc
 from addin.workbooks.interface import column_letter
 from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
 from backend.errors import InputError
 
 __all__ = ["write_result_workbook"]
 
-# Namespaces. Strict OOXML uses its own URIs for the same vocabulary.
-_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_STRICT_MAIN_NS = "http://purl.oclc.org/ooxml/spreadsheetml/main"
-_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_STRICT_REL_NS = "http://purl.oclc.org/ooxml/officeDocument/relationships"
-_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
-
 _WORKSHEET_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 _STYLES_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
 
-# Parts we read whole into memory are small in any sane workbook; refuse absurd ones.
-_MAX_EDITED_PART = 64 * 1024 * 1024
 # How much of another sheet's part we look at for its <sheetView> (it comes before the data).
 _HEAD_STEP = 16 * 1024
 _HEAD_MAX = 256 * 1024
@@ -71,7 +58,6 @@ _INVALID_SHEET_NAME_CHARS = re.compile("[\\[\\]:*?/\\\\\x00-\x1f\ud800-\udfff\uf
 _TAG_BODY = r"""((?:[^>"'/]|/(?!>)|"[^"]*"|'[^']*')*)(/?)>"""
 _ATTR = re.compile(r"""([\w.:-]+)\s*=\s*("[^"]*"|'[^']*')""")
 _ROOT_TAG = re.compile(r"<(?![?!])(?:([\w.-]+):)?([\w.-]+)")
-_XML_DECL_ENCODING = re.compile(r"""^(<\?xml[^>]*?encoding\s*=\s*)(["'])[^"']*\2""")
 
 _SHEET_VIEW_TAG = re.compile(
     rb"""<(?:[A-Za-z_][\w.-]*:)?sheetView(?=[\s/>])(?:[^>"']|"[^"]*"|'[^']*')*>"""
@@ -120,7 +106,7 @@ def write_result_workbook(
     if not dest.parent.is_dir():
         raise InputError(f"The folder {dest.parent} does not exist.")
     try:
-        zin = zipfile.ZipFile(source)
+        package = opc.Package.open(source)
     except FileNotFoundError as exc:
         raise InputError(f"The workbook {source} does not exist.") from exc
     except IsADirectoryError as exc:
@@ -129,11 +115,13 @@ def write_result_workbook(
         raise InputError(
             f"{source.name} is not an .xlsx workbook (it may be damaged or password-protected)."
         ) from exc
-    with zin:
+    except opc.PackageIndexError as exc:
+        raise InputError(f"{source.name} is damaged and cannot be read: {exc}") from exc
+    with package:
         try:
-            plan = _plan(zin, log, sheet_name)
-            _write_atomically(dest, lambda fh: _write_package(zin, fh, plan, log))
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            plan = _plan(package, log, sheet_name)
+            _write_atomically(dest, lambda fh: _write_package(package.zip, fh, plan, log))
+        except (zipfile.BadZipFile, zlib.error, EOFError, opc.PackageIndexError) as exc:
             raise InputError(f"{source.name} is damaged and cannot be read: {exc}") from exc
 
 
@@ -183,70 +171,63 @@ class _Span(NamedTuple):
 
 
 @dataclass
-class _Rel:
-    id: str
-    type: str
-    target: str  # resolved part name (no leading slash); empty for external targets
-
-
-@dataclass
 class _Package:
-    """The source package's structure and the text of the parts we edit, as edited so far."""
+    """The source package's structure and the parts we edit, as edited so far.
 
-    zin: zipfile.ZipFile
-    names: dict[str, str]  # lower-case part name -> name in the zip (part names ignore case)
+    workbook.xml and the styles are edited as text, so everything else in them stays byte for
+    byte; the relationships and content types are edited as trees by the OPC module.
+    """
+
+    source: opc.Package
     wb_part: str
     main_ns: str
     rel_ns: str
-    rels: list[_Rel]
-    sheets: list[tuple[str, str]]  # (name, relationship id) in tab order
-    sheet_ids: list[int]
+    rels: list[opc.Relationship]
+    sheets: list[opc.SheetEntry]  # in tab order
     ct_part: str
     wb_text: str
-    rels_text: str
-    ct_text: str
+    rels_data: bytes
+    rels_root: opc.Element
+    ct_data: bytes
+    ct_root: opc.Element
     drop: set[str] = field(default_factory=set)
     added: dict[str, bytes] = field(default_factory=dict)
     edited: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, zin: zipfile.ZipFile) -> "_Package":
-        names = {info.filename.lower(): info.filename for info in zin.infolist()}
-        wb_part = _workbook_part(zin, names)
-        wb_data = _read_part(zin, names, wb_part)
+    def read(cls, source: opc.Package) -> "_Package":
+        wb_part = opc.office_document(_relationships(source, ""), source.names)
+        if source.name(wb_part) is None:
+            raise InputError("The file has no workbook part; it is not an .xlsx workbook.")
+        wb_part = source.name(wb_part) or wb_part
+        wb_data = _read_part(source, wb_part)
         wb_root = _parse(wb_data, wb_part)
-        main_ns = _namespace(wb_root.tag)
-        if main_ns not in (_MAIN_NS, _STRICT_MAIN_NS):
+        main_ns = opc.namespace(wb_root.tag)
+        if main_ns not in (opc.MAIN_NS, opc.STRICT_MAIN_NS):
             raise InputError(f"{wb_part} is not a spreadsheet workbook part.")
-        rels_part = _rels_name(wb_part)
-        rels_data = _read_part(zin, names, rels_part)
-        ct_part = names.get("[content_types].xml")
+        rels_part = opc.rels_part(wb_part)
+        rels_data = _read_part(source, rels_part)
+        rels_root = _parse(rels_data, rels_part)
+        ct_part = source.name(opc.CONTENT_TYPES_PART)
         if ct_part is None:
             raise InputError("The workbook has no [Content_Types].xml part; it is damaged.")
-        ct_data = _read_part(zin, names, ct_part)
-        _parse(ct_data, ct_part)  # edited as text below: refuse a damaged one first
-        sheets = _sheet_elements(wb_root, main_ns)
+        ct_data = _read_part(source, ct_part)
+        sheets = opc.sheet_entries(wb_root)
         if not sheets:
             raise InputError("The workbook lists no sheets; it is damaged.")
         return cls(
-            zin=zin,
-            names=names,
+            source=source,
             wb_part=wb_part,
             main_ns=main_ns,
-            rel_ns=_STRICT_REL_NS if main_ns == _STRICT_MAIN_NS else _REL_NS,
-            rels=_parse_rels(rels_data, rels_part, wb_part),
-            sheets=[
-                (
-                    el.get("name", ""),
-                    el.get(f"{{{_REL_NS}}}id") or el.get(f"{{{_STRICT_REL_NS}}}id") or "",
-                )
-                for el in sheets
-            ],
-            sheet_ids=[_int(el.get("sheetId")) for el in sheets],
+            rel_ns=opc.STRICT_REL_NS if main_ns == opc.STRICT_MAIN_NS else opc.REL_NS,
+            rels=opc.relationships(rels_root, wb_part),
+            sheets=sheets,
             ct_part=ct_part,
-            wb_text=_decode(wb_data, wb_part),
-            rels_text=_decode(rels_data, rels_part),
-            ct_text=_decode(ct_data, ct_part),
+            wb_text=_text(wb_data, wb_part),
+            rels_data=rels_data,
+            rels_root=rels_root,
+            ct_data=ct_data,
+            ct_root=_parse(ct_data, ct_part),
         )
 
     @property
@@ -255,39 +236,30 @@ class _Package:
 
     def part(self, target: str) -> str | None:
         """The zip name of a relationship target, if the part exists."""
-        return self.names.get(target.lower()) if target else None
+        return self.source.name(target)
 
     def add_relationship(self, kind: str, part: str) -> str:
         """Add a relationship from the workbook to ``part``; return its id."""
-        rels = _parse_rels(self.rels_text.encode(), _rels_name(self.wb_part), self.wb_part)
-        used = {r.id for r in rels}
-        n = len(used) + 1
-        while f"rId{n}" in used:
-            n += 1
-        rid = f"rId{n}"
-        target = _escape_attr(posixpath.relpath(part, self.wb_dir or "."))
-        p = _root_prefix(self.rels_text)
-        entry = f'<{p}Relationship Id="{rid}" Type="{self.rel_ns}/{kind}" Target="{target}"/>'
-        self.rels_text = _append_to_root(self.rels_text, entry)
-        return rid
+        target = opc.relative_target(self.wb_part, part)
+        return opc.add_relationship(self.rels_root, f"{self.rel_ns}/{kind}", target)
 
     def free_part_name(self, pattern: str, start: int) -> str:
         """A part name beside the workbook not used yet (``pattern`` has one ``{}``)."""
-        ct_lower = self.ct_text.lower()
+        overridden = opc.overridden_parts(self.ct_root)
         n = start
         while True:
             part = posixpath.join(self.wb_dir, pattern.format(n or ""))
-            if part.lower() not in self.names and f'"/{part.lower()}"' not in ct_lower:
+            if self.source.name(part) is None and part.casefold() not in overridden:
                 return part
             n += 1
 
 
-def _plan(zin: zipfile.ZipFile, log: ResultSheet, sheet_name: str) -> _SheetLayout:
+def _plan(source: opc.Package, log: ResultSheet, sheet_name: str) -> _SheetLayout:
     """Read the package structure and prepare the edited parts."""
-    pkg = _Package.read(zin)
+    pkg = _Package.read(source)
     layout = _Layout.of(log)
     folded = sheet_name.casefold()
-    index = next((i for i, (name, _) in enumerate(pkg.sheets) if name.casefold() == folded), None)
+    index = next((i for i, e in enumerate(pkg.sheets) if e.name.casefold() == folded), None)
     if index is None:
         index, sheet_part = len(pkg.sheets), _append_log_sheet(pkg, sheet_name)
     else:
@@ -295,18 +267,21 @@ def _plan(zin: zipfile.ZipFile, log: ResultSheet, sheet_name: str) -> _SheetLayo
     pkg.wb_text = _set_active_tab(pkg.wb_text, index)
     pkg.wb_text = _set_filter_name(pkg.wb_text, sheet_name, index, layout.filter_ref)
     styles = _log_styles(pkg)
-    pkg.ct_text = _set_override(pkg.ct_text, sheet_part, _WORKSHEET_CT)
-    pkg.ct_text = _remove_overrides(pkg.ct_text, pkg.drop)
+    opc.set_override(pkg.ct_root, sheet_part, _WORKSHEET_CT)
+    opc.remove_overrides(pkg.ct_root, pkg.drop)
 
     pkg.edited[pkg.wb_part] = pkg.wb_text.encode("utf-8")
-    pkg.edited[_rels_name(pkg.wb_part)] = pkg.rels_text.encode("utf-8")
-    pkg.edited[pkg.ct_part] = pkg.ct_text.encode("utf-8")
+    rels_name = pkg.source.name(opc.rels_part(pkg.wb_part)) or opc.rels_part(pkg.wb_part)
+    pkg.edited[rels_name] = opc.serialize(pkg.rels_root, pkg.rels_data)
+    pkg.edited[pkg.ct_part] = opc.serialize(pkg.ct_root, pkg.ct_data)
 
     rels_by_id = {rel.id: rel for rel in pkg.rels}
     other_sheets = {
         part
-        for i, (_, rid) in enumerate(pkg.sheets)
-        if i != index and rid in rels_by_id and (part := pkg.part(rels_by_id[rid].target))
+        for i, entry in enumerate(pkg.sheets)
+        if i != index
+        and entry.rel_id in rels_by_id
+        and (part := pkg.part(rels_by_id[entry.rel_id].target))
     }
     return _SheetLayout(
         sheet_part=sheet_part,
@@ -324,28 +299,28 @@ def _append_log_sheet(pkg: _Package, sheet_name: str) -> str:
     """Add a new worksheet part and its entry as the last sheet; return the part name."""
     part = pkg.free_part_name("worksheets/sheet{}.xml", len(pkg.sheets) + 1)
     rid = pkg.add_relationship("worksheet", part)
-    sheet_id = max(pkg.sheet_ids, default=0) + 1
+    sheet_id = max((entry.sheet_id for entry in pkg.sheets), default=0) + 1
     pkg.wb_text = _append_sheet_entry(pkg.wb_text, sheet_name, sheet_id, rid, pkg.rel_ns)
     return part
 
 
 def _reuse_log_sheet(pkg: _Package, sheet_name: str, index: int) -> str:
     """Take over the part of the existing log sheet, leaving out what belonged to the old one."""
-    name, rid = pkg.sheets[index]
+    name, rid = pkg.sheets[index].name, pkg.sheets[index].rel_id
     rel = next((r for r in pkg.rels if r.id == rid), None)
     if rel is None or not rel.target:
         raise InputError(f"The sheet '{name}' in the workbook is damaged.")
-    if not rel.type.endswith("/worksheet"):
+    if not rel.is_a("worksheet"):
         raise InputError(
             f"The workbook already has a sheet named '{name}' that is not a worksheet "
             "(a chart sheet?); rename it and run again."
         )
     part = pkg.part(rel.target) or rel.target
-    pkg.drop |= _stale_parts(pkg.zin, pkg.names, part)
+    pkg.drop |= _stale_parts(pkg.source, part)
     for calc in pkg.rels:
-        if calc.type.endswith("/calcChain") and (chain := pkg.part(calc.target)):
+        if calc.is_a("calcChain") and (chain := pkg.part(calc.target)):
             # The calculation chain may list formulas of the old sheet; Excel rebuilds it.
-            pkg.rels_text = _remove_relationship(pkg.rels_text, calc.id)
+            opc.remove_relationship(pkg.rels_root, calc.id)
             pkg.drop.add(chain)
     pkg.wb_text = _replace_sheet_entry(pkg.wb_text, sheet_name, index, len(pkg.sheets))
     return part
@@ -353,21 +328,21 @@ def _reuse_log_sheet(pkg: _Package, sheet_name: str, index: int) -> str:
 
 def _log_styles(pkg: _Package) -> _StyleIds:
     """Add the log's formats to the workbook's styles part, creating the part if there is none."""
-    rel = next((r for r in pkg.rels if r.type.endswith("/styles")), None)
+    rel = next((r for r in pkg.rels if r.is_a("styles")), None)
     part = pkg.part(rel.target) if rel is not None else None
     if part is not None:
-        data = _read_part(pkg.zin, pkg.names, part)
-        text, ids = _add_styles(_decode(data, part), _parse(data, part))
+        data = _read_part(pkg.source, part)
+        text, ids = _add_styles(_text(data, part), _parse(data, part))
         pkg.edited[part] = text.encode("utf-8")
         return ids
     if rel is not None:  # a relationship to a missing part
-        pkg.rels_text = _remove_relationship(pkg.rels_text, rel.id)
+        opc.remove_relationship(pkg.rels_root, rel.id)
     part = pkg.free_part_name("styles{}.xml", 0)
     blank = _blank_styles(pkg.main_ns)
-    text, ids = _add_styles(blank, SafeET.fromstring(blank))
+    text, ids = _add_styles(blank, opc.parse_xml(blank.encode("utf-8")))
     pkg.added[part] = text.encode("utf-8")
     pkg.add_relationship("styles", part)
-    pkg.ct_text = _set_override(pkg.ct_text, part, _STYLES_CT)
+    opc.set_override(pkg.ct_root, part, _STYLES_CT)
     return ids
 
 
@@ -437,7 +412,7 @@ def _write_package(
                 dst.write(chunk.encode("utf-8"))
 
 
-def _unselected_head(src: BinaryIO) -> bytes:
+def _unselected_head(src: IO[bytes]) -> bytes:
     """Read the start of a sheet part and drop tabSelected from its sheet views.
 
     Only the first few KB are looked at (the views come before the cell data), so a large sheet
@@ -522,16 +497,16 @@ def _sheet_xml(log: ResultSheet, layout: _Layout, ids: _StyleIds, main_ns: str) 
         n = top + i
         styles = by_action.get(actions[i]) if i < n_actions else None
         if styles is None:
-            cells = [_cell(f"{letters[j]}{n}", v, plain) for j, v in enumerate(row)]
+            row_cells = [_cell(f"{letters[j]}{n}", v, plain) for j, v in enumerate(row)]
         else:
             # Every cell of a coloured row is written, empty ones too, so the band is unbroken.
             blank = f' s="{styles.number}"/>'
-            cells = [
+            row_cells = [
                 _cell(f"{letters[j]}{n}", v, styles) or f'<c r="{letters[j]}{n}"{blank}'
                 for j, v in enumerate(row)
             ]
-            cells.extend(f'<c r="{letters[j]}{n}"{blank}' for j in range(len(row), table_width))
-        out.append(f'<row r="{n}">{"".join(cells)}</row>')
+            row_cells.extend(f'<c r="{letters[j]}{n}"{blank}' for j in range(len(row), table_width))
+        out.append(f'<row r="{n}">{"".join(row_cells)}</row>')
         if len(out) >= 4096:
             yield "".join(out)
             out.clear()
@@ -627,19 +602,20 @@ class _Collection:
     make the styles part grow.
     """
 
-    def __init__(self, root: Element, ns: str, prefix: str, name: str) -> None:
+    def __init__(self, root: opc.Element, ns: str, prefix: str, name: str) -> None:
         self.name, self.ns, self.prefix = name, ns, prefix
         node = root.find(f"{{{ns}}}{name}")
         self.present = node is not None
-        self.keys = [_key(child) for child in node] if node is not None else []
-        self.first = node[0] if node is not None and len(node) else None
+        entries = _children(node) if node is not None else []
+        self.keys = [_key(child) for child in entries]
+        self.first = entries[0] if entries else None
         self.new: list[str] = []
 
     def index(self, xml: str) -> int:
         """Index of the entry ``xml`` (written with the part's prefix), appending it if new."""
         declare = f"xmlns:{self.prefix[:-1]}" if self.prefix else "xmlns"
         wrapped = f'<{self.prefix}w {declare}="{self.ns}">{xml}</{self.prefix}w>'
-        key = _key(SafeET.fromstring(wrapped)[0])
+        key = _key(opc.parse_xml(wrapped.encode("utf-8"))[0])
         if key in self.keys:
             return self.keys.index(key)
         self.keys.append(key)
@@ -663,16 +639,16 @@ class _Collection:
         return _append_child(text, span, qname, body)
 
 
-def _add_styles(text: str, root: Element) -> tuple[str, _StyleIds]:
+def _add_styles(text: str, root: opc.Element) -> tuple[str, _StyleIds]:
     """Append the fonts, fills and cell formats the log needs; return their cellXfs indices."""
-    ns = _namespace(root.tag)
+    ns = opc.namespace(root.tag)
     p = _root_prefix(text)
     fonts = _Collection(root, ns, p, "fonts")
     fills = _Collection(root, ns, p, "fills")
     borders = _Collection(root, ns, p, "borders")
     xfs = _Collection(root, ns, p, "cellXfs")
     style_xfs = root.find(f"{{{ns}}}cellStyleXfs")
-    has_style_xf = style_xfs is not None and len(style_xfs) > 0
+    has_style_xf = style_xfs is not None and bool(_children(style_xfs))
 
     if not fonts.keys:
         fonts.index(f"<{p}font>{_default_font(p)}</{p}font>")
@@ -726,20 +702,22 @@ def _add_styles(text: str, root: Element) -> tuple[str, _StyleIds]:
     return text, ids
 
 
-def _bold_font(first: Element | None, ns: str, p: str) -> str:
+def _bold_font(first: opc.Element | None, ns: str, p: str) -> str:
     """The workbook's default font (size, name, colour, scheme) made bold."""
     parts = [f"<{p}b/>"]
     if first is None:
         parts.append(_default_font(p))
     else:
-        for child in first:
-            local = child.tag.rpartition("}")[2]
-            if _namespace(child.tag) != ns or local in ("b", "i", "u", "strike") or len(child):
+        for child in _children(first):
+            local = opc.local_name(child.tag)
+            if opc.namespace(child.tag) != ns or local in ("b", "i", "u", "strike"):
+                continue
+            if _children(child):
                 continue
             attrs = "".join(
-                f' {name}="{_escape_attr(value)}"'
+                f' {name!s}="{_escape_attr(str(value))}"'
                 for name, value in child.attrib.items()
-                if not name.startswith("{")
+                if not str(name).startswith("{")
             )
             parts.append(f"<{p}{local}{attrs}/>")
     return f"<{p}font>{''.join(parts)}</{p}font>"
@@ -749,9 +727,15 @@ def _default_font(p: str) -> str:
     return f'<{p}sz val="11"/><{p}name val="Calibri"/><{p}family val="2"/>'
 
 
-def _key(element: Element) -> tuple[object, ...]:
+def _key(element: opc.Element) -> tuple[object, ...]:
     """A comparable form of an element: tag, attributes and children, ignoring prefixes."""
-    return (element.tag, tuple(sorted(element.attrib.items())), tuple(_key(c) for c in element))
+    attributes = tuple(sorted((str(k), str(v)) for k, v in element.attrib.items()))
+    return (element.tag, attributes, tuple(_key(c) for c in _children(element)))
+
+
+def _children(element: opc.Element) -> list[opc.Element]:
+    """Child elements only: comments and processing instructions are no entries."""
+    return [child for child in element if isinstance(child.tag, str)]
 
 
 def _insert_in_order(text: str, p: str, name: str, xml: str) -> str:
@@ -764,11 +748,6 @@ def _insert_in_order(text: str, p: str, name: str, xml: str) -> str:
 
 
 # --------------------------------------------------------------------------- workbook.xml
-
-
-def _sheet_elements(root: Element, ns: str) -> list[Element]:
-    sheets = root.find(f"{{{ns}}}sheets")
-    return list(sheets.findall(f"{{{ns}}}sheet")) if sheets is not None else []
 
 
 def _sheet_spans(text: str) -> tuple[str, _Span, list[_Span]]:
@@ -839,153 +818,86 @@ def _set_filter_name(text: str, sheet_name: str, index: int, ref: str | None) ->
         f'<{p}definedName name="{_FILTER_NAME}" localSheetId="{index}" hidden="1">'
         f"{_escape_text(quoted + '!' + absolute)}</{p}definedName>"
     )
-    names = _first(text, p + "definedNames")
-    if names is not None:
-        return _append_child(text, names, p + "definedNames", entry)
+    names_now = _first(text, p + "definedNames")
+    if names_now is not None:
+        return _append_child(text, names_now, p + "definedNames", entry)
     # No defined names yet: the list goes after <sheets> and the two lists that may follow it.
-    after = max(span.end for name in _WORKBOOK_AFTER_SHEETS if (span := _first(text, p + name)))
+    after = max(found.end for name in _WORKBOOK_AFTER_SHEETS if (found := _first(text, p + name)))
     return f"{text[:after]}<{p}definedNames>{entry}</{p}definedNames>{text[after:]}"
 
 
 # --------------------------------------------------------------------------- package parts
 
 
-def _workbook_part(zin: zipfile.ZipFile, names: dict[str, str]) -> str:
-    """The main workbook part, as the package relationships name it."""
-    if "_rels/.rels" in names:
-        for rel in _parse_rels(_read_part(zin, names, "_rels/.rels"), "_rels/.rels", ""):
-            if rel.type.endswith("/officeDocument") and rel.target.lower() in names:
-                return names[rel.target.lower()]
-    if "xl/workbook.xml" in names:
-        return names["xl/workbook.xml"]
-    raise InputError("The file has no workbook part; it is not an .xlsx workbook.")
-
-
-def _read_part(zin: zipfile.ZipFile, names: dict[str, str], part: str) -> bytes:
-    name = names.get(part.lower())
-    if name is None:
-        raise InputError(f"The workbook has no {part} part; it is damaged.")
-    info = zin.getinfo(name)
-    if info.file_size > _MAX_EDITED_PART:
-        raise InputError(f"The part {part} of the workbook is too large to process.")
-    return zin.read(info)
-
-
-def _parse(data: bytes, part: str) -> Element:
+def _read_part(source: opc.Package, part: str) -> bytes:
     try:
-        return SafeET.fromstring(data)
-    except (ParseError, DefusedXmlException) as exc:
+        return source.read(part)
+    except opc.PartMissing:
+        raise InputError(f"The workbook has no {part} part; it is damaged.") from None
+    except opc.PartTooLarge:
+        raise InputError(f"The part {part} of the workbook is too large to process.") from None
+
+
+def _parse(data: bytes, part: str) -> opc.Element:
+    try:
+        return opc.parse_xml(data)
+    except (opc.XmlError, opc.DeclarationForbidden) as exc:
         raise InputError(f"The part {part} of the workbook is damaged: {exc}") from exc
 
 
-def _decode(data: bytes, part: str) -> str:
+def _text(data: bytes, part: str) -> str:
     """Text of an XML part; we write it back as UTF-8, so the declaration must say so."""
     try:
-        if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return data.decode("utf-8-sig")
-        text = data.decode("utf-16")
+        return opc.xml_text(data)
     except UnicodeDecodeError as exc:
         raise InputError(f"The part {part} of the workbook is damaged: {exc}") from exc
-    return _XML_DECL_ENCODING.sub(r"\1\2UTF-8\2", text, count=1)
 
 
-def _rels_name(part: str) -> str:
-    """``xl/workbook.xml`` -> ``xl/_rels/workbook.xml.rels``; the package itself is ``''``."""
-    folder, base = posixpath.split(part)
-    return posixpath.join(folder, "_rels", base + ".rels")
+def _relationships(source: opc.Package, part: str) -> list[opc.Relationship]:
+    rels = opc.rels_part(part)
+    if source.name(rels) is None:
+        return []
+    return opc.relationships(_parse(_read_part(source, rels), rels), part)
 
 
-def _parse_rels(data: bytes, rels_part: str, source_part: str) -> list[_Rel]:
-    root = _parse(data, rels_part)
-    base = posixpath.dirname(source_part)
-    rels = []
-    for el in root.iter(f"{{{_PKG_REL_NS}}}Relationship"):
-        target = el.get("Target", "")
-        if el.get("TargetMode", "Internal") == "External":
-            resolved = ""
-        elif target.startswith("/"):
-            resolved = posixpath.normpath(unquote(target)).lstrip("/")
-        else:
-            resolved = posixpath.normpath(posixpath.join(base, unquote(target))).lstrip("/")
-        rels.append(_Rel(el.get("Id", ""), el.get("Type", ""), resolved))
-    return rels
-
-
-def _stale_parts(zin: zipfile.ZipFile, names: dict[str, str], sheet_part: str) -> set[str]:
+def _stale_parts(source: opc.Package, sheet_part: str) -> set[str]:
     """The old log sheet's relationships file and parts only it used (tables, drawings, ...)."""
-    old_rels = _rels_name(sheet_part)
-    if old_rels.lower() not in names:
+    old_rels = source.name(opc.rels_part(sheet_part))
+    if old_rels is None:
         return set()
-    stale = {names[old_rels.lower()]}
+    stale = {old_rels}
     try:
-        candidates = _reachable(zin, names, [sheet_part], skip=None) - {sheet_part}
+        candidates = _reachable(source, [sheet_part], skip=None) - {sheet_part}
         if not candidates:
             return stale
-        kept = _reachable(zin, names, [""], skip=names[old_rels.lower()])
+        kept = _reachable(source, [""], skip=old_rels)
     except InputError:
         return stale  # a damaged relationships file elsewhere: remove nothing we cannot vouch for
     for part in candidates - kept:
         stale.add(part)
-        rels = _rels_name(part)
-        if rels.lower() in names:
-            stale.add(names[rels.lower()])
+        rels = source.name(opc.rels_part(part))
+        if rels is not None:
+            stale.add(rels)
     return stale
 
 
-def _reachable(
-    zin: zipfile.ZipFile, names: dict[str, str], start: list[str], skip: str | None
-) -> set[str]:
+def _reachable(source: opc.Package, start: list[str], skip: str | None) -> set[str]:
     """Parts reached from ``start`` through relationships, not following the file ``skip``."""
     seen = set(start)
     todo = list(start)
     while todo:
         part = todo.pop()
-        rels = names.get(_rels_name(part).lower())
-        if rels is None or rels == skip:
+        if source.name(opc.rels_part(part)) in (None, skip):
             continue
-        for rel in _parse_rels(_read_part(zin, names, rels), rels, part):
-            target = names.get(rel.target.lower()) if rel.target else None
+        for rel in _relationships(source, part):
+            target = source.name(rel.target)
             if target is not None and target not in seen:
                 seen.add(target)
                 todo.append(target)
     return seen
 
 
-def _remove_relationship(text: str, rid: str) -> str:
-    p = _root_prefix(text)
-    for span in reversed(list(_elements(text, p + "Relationship"))):
-        if _attrs(span.tag).get("Id") == rid:
-            text = text[: span.start] + text[span.end :]
-    return text
-
-
-def _set_override(text: str, part: str, content_type: str) -> str:
-    """Give ``part`` its content type, replacing an Override it may already have."""
-    p = _root_prefix(text)
-    name = "/" + part
-    for span in reversed(list(_elements(text, p + "Override"))):
-        if _attrs(span.tag).get("PartName", "").lower() == name.lower():
-            text = text[: span.start] + text[span.end :]
-    entry = f'<{p}Override PartName="{_escape_attr(name)}" ContentType="{content_type}"/>'
-    return _append_to_root(text, entry)
-
-
-def _remove_overrides(text: str, parts: set[str]) -> str:
-    if not parts:
-        return text
-    p = _root_prefix(text)
-    gone = {"/" + part.lower() for part in parts}
-    for span in reversed(list(_elements(text, p + "Override"))):
-        if _attrs(span.tag).get("PartName", "").lower() in gone:
-            text = text[: span.start] + text[span.end :]
-    return text
-
-
 # --------------------------------------------------------------------------- XML text editing
-
-
-def _namespace(tag: str) -> str:
-    return tag[1:].partition("}")[0] if tag.startswith("{") else ""
 
 
 def _root_prefix(text: str) -> str:
@@ -1001,7 +913,7 @@ def _prefix_for(text: str, uri: str) -> str | None:
         return None
     for name, value in _ATTR.findall(match.group(1)):
         if name.startswith("xmlns:") and _unescape(value[1:-1]) == uri:
-            return name[6:]
+            return str(name[6:])
     return None
 
 

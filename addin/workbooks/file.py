@@ -7,16 +7,15 @@ Reading goes through python-calamine (about 8x faster than openpyxl) once the fi
 
 import hashlib
 import tempfile
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import defusedxml.ElementTree as SafeET
 import xlsxwriter
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
+from addin.files import opc
 from addin.files.checks import check_workbook_file
 from addin.files.padded_ids import zero_padded_cells
 from addin.files.result_writer import write_result_workbook
@@ -25,8 +24,6 @@ from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet
 from backend.errors import InputError
 from backend.imports.contract import InputTable
 from backend.settings import get_settings
-
-MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 
 
 def file_sha256(path: Path) -> str:
@@ -107,14 +104,20 @@ class FileWorkbook:
         ]
 
     def defined_name(self, name: str) -> str | None:
-        with zipfile.ZipFile(self.path) as package:
-            root = SafeET.fromstring(package.read("xl/workbook.xml"))
-        for element in root.iter(f"{MAIN_NS}definedName"):
-            if element.get("name", "").casefold() == name.casefold() and (
-                element.get("localSheetId") is None
-            ):
-                return element.text
-        return None
+        """The workbook-wide defined name ``name`` (any capitals), as its formula text."""
+        with opc.Package.open(self.path) as package:
+            workbook = package.xml(package.workbook_part())
+        if workbook is None:
+            return None
+        folded = name.casefold()
+        return next(
+            (
+                entry.text
+                for entry in opc.defined_names(workbook)
+                if entry.name.casefold() == folded and entry.local_sheet_id is None
+            ),
+            None,
+        )
 
     def grid(self, sheet: str) -> list[list[Any]]:
         """The cells as calamine reads them, but numbers shown with leading zeros (an ID typed

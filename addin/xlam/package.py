@@ -2,8 +2,9 @@
 
 One hidden-by-nature add-in workbook with a single "About" sheet, the ``vbaProject.bin`` part,
 and the ribbon XML as a customUI14 part (``customUI/customUI14.xml``, relationship type
-``.../2007/relationships/ui/extensibility``, content type ``application/xml``; MS-OI29500
-3.4.1.4). Entries are written in a fixed order with a fixed timestamp, so the same inputs give
+``.../2007/relationships/ui/extensibility``, content type ``application/xml``, as Excel 2010 and
+later read it). The package's content types and relationships are written by the OPC module.
+Entries are written in a fixed order with a fixed timestamp, so the same inputs give
 the same bytes. The ``.xlsm`` form exists because LibreOffice reads the VBA of an ``.xlsm`` but
 refuses an ``.xlam``.
 """
@@ -12,6 +13,8 @@ import zipfile
 from pathlib import Path
 from typing import Literal
 from xml.sax.saxutils import escape
+
+from addin.files import opc
 
 PackageKind = Literal["xlam", "xlsm"]
 
@@ -22,59 +25,38 @@ _MAIN_TYPES = {
     "xlam": "application/vnd.ms-excel.addin.macroEnabled.main+xml",
     "xlsm": "application/vnd.ms-excel.sheet.macroEnabled.main+xml",
 }
-_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
-_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = opc.REL_NS
+_PKG_REL = opc.PACKAGE_REL_NS
+_MAIN = opc.MAIN_NS
 CUSTOM_UI_PART = "customUI/customUI14.xml"
 CUSTOM_UI_RELATIONSHIP = "http://schemas.microsoft.com/office/2007/relationships/ui/extensibility"
 VBA_PROJECT_PART = "xl/vbaProject.bin"
 VBA_PROJECT_RELATIONSHIP = "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
 VBA_PROJECT_TYPE = "application/vnd.ms-office.vbaProject"
 
-_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_XML_HEAD = opc.XML_DECLARATION
 
 
-def _content_types(kind: PackageKind) -> str:
-    overrides = [
-        ("/xl/workbook.xml", _MAIN_TYPES[kind]),
-        (
-            "/xl/worksheets/sheet1.xml",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml",
+def _content_types(kind: PackageKind) -> bytes:
+    overrides = {
+        "xl/workbook.xml": _MAIN_TYPES[kind],
+        "xl/worksheets/sheet1.xml": (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
         ),
-        (
-            "/xl/styles.xml",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml",
+        "xl/styles.xml": "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml",
+        VBA_PROJECT_PART: VBA_PROJECT_TYPE,
+        CUSTOM_UI_PART: "application/xml",
+        "docProps/core.xml": "application/vnd.openxmlformats-package.core-properties+xml",
+        "docProps/app.xml": (
+            "application/vnd.openxmlformats-officedocument.extended-properties+xml"
         ),
-        (f"/{VBA_PROJECT_PART}", VBA_PROJECT_TYPE),
-        (f"/{CUSTOM_UI_PART}", "application/xml"),
-        ("/docProps/core.xml", "application/vnd.openxmlformats-package.core-properties+xml"),
-        (
-            "/docProps/app.xml",
-            "application/vnd.openxmlformats-officedocument.extended-properties+xml",
-        ),
-    ]
-    body = "".join(f'<Override PartName="{p}" ContentType="{t}"/>' for p, t in overrides)
-    return (
-        _XML_HEAD
-        + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-        + '<Default Extension="rels" '
-        + 'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-        + '<Default Extension="xml" ContentType="application/xml"/>'
-        + body
-        + "</Types>"
-    )
+    }
+    defaults = {"rels": opc.RELS_CONTENT_TYPE, "xml": "application/xml"}
+    return opc.content_types_xml(defaults, overrides)
 
 
-def _relationships(items: list[tuple[str, str, str]]) -> str:
-    body = "".join(
-        f'<Relationship Id="{rid}" Type="{rtype}" Target="{target}"/>'
-        for rid, rtype, target in items
-    )
-    return _XML_HEAD + f'<Relationships xmlns="{_PKG_REL}">{body}</Relationships>'
-
-
-def _root_relationships() -> str:
-    return _relationships(
+def _root_relationships() -> bytes:
+    return opc.relationships_xml(
         [
             ("rId1", f"{_REL}/officeDocument", "xl/workbook.xml"),
             ("rId2", f"{_PKG_REL}/metadata/core-properties", "docProps/core.xml"),
@@ -84,8 +66,8 @@ def _root_relationships() -> str:
     )
 
 
-def _workbook_relationships() -> str:
-    return _relationships(
+def _workbook_relationships() -> bytes:
+    return opc.relationships_xml(
         [
             ("rId1", f"{_REL}/worksheet", "worksheets/sheet1.xml"),
             ("rId2", f"{_REL}/styles", "styles.xml"),
@@ -165,20 +147,19 @@ def package_parts(
     about: list[str],
 ) -> dict[str, bytes]:
     """Every part of the package by name, in the order they are written."""
-    parts = {
-        "[Content_Types].xml": _content_types(kind),
-        "_rels/.rels": _root_relationships(),
-        "docProps/core.xml": _core(title),
-        "docProps/app.xml": _app(),
-        "xl/workbook.xml": _workbook("About"),
+    utf8 = str.encode
+    return {
+        opc.CONTENT_TYPES_PART: _content_types(kind),
+        opc.PACKAGE_RELS_PART: _root_relationships(),
+        "docProps/core.xml": utf8(_core(title)),
+        "docProps/app.xml": utf8(_app()),
+        "xl/workbook.xml": utf8(_workbook("About")),
         "xl/_rels/workbook.xml.rels": _workbook_relationships(),
-        "xl/worksheets/sheet1.xml": _sheet(about),
-        "xl/styles.xml": _STYLES,
-        CUSTOM_UI_PART: custom_ui,
+        "xl/worksheets/sheet1.xml": utf8(_sheet(about)),
+        "xl/styles.xml": utf8(_STYLES),
+        CUSTOM_UI_PART: utf8(custom_ui),
+        VBA_PROJECT_PART: vba_project,
     }
-    encoded = {name: text.encode("utf-8") for name, text in parts.items()}
-    encoded[VBA_PROJECT_PART] = vba_project
-    return encoded
 
 
 def write_package(path: Path, parts: dict[str, bytes]) -> Path:
@@ -196,9 +177,8 @@ def write_package(path: Path, parts: dict[str, bytes]) -> Path:
 
 def read_part(path: Path, name: str) -> bytes:
     """One part of a zip package, refusing parts larger than 64 MiB unpacked."""
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(name)
-        if info.file_size > _MAX_PART:
-            raise ValueError(f"{path.name}: part {name} is too large")
-        with archive.open(info) as part:
-            return part.read(_MAX_PART + 1)[:_MAX_PART]
+    with opc.Package.open(path) as package:
+        try:
+            return package.read(name, _MAX_PART)
+        except opc.PartTooLarge:
+            raise ValueError(f"{path.name}: part {name} is too large") from None
