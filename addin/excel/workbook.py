@@ -138,4 +138,4 @@ class ExcelWorkbook:
 
     def confirm(self, question: str) -> bool:
         answer = self.book.app.alert(question, title="Parent Portal", buttons="yes_no")
-        return answer == "yes"
+        return bool(answer == "yes")
