@@ -270,3 +270,24 @@ def test_lookup_in_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert wrong.code == 2 and "holds a users import" in wrong.stderr
     with pytest.raises(InputError):
         dispatch("nonsense", FileWorkbook(path), make_engine(url))
+
+
+def test_excel_keeps_one_engine_per_session_and_the_cli_one_per_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from addin.cli.output import engine as command_engine
+    from addin.cli.output import state
+    from addin.excel.entry import engine as excel_engine
+    from backend.database.engine import open_database
+    from backend.settings import get_settings
+
+    monkeypatch.setenv("PORTAL_DATABASE_URL", f"sqlite:///{tmp_path / 'session.sqlite'}")
+    monkeypatch.setattr(state, "database_url", None)  # no --db given
+    get_settings.cache_clear()
+    first = excel_engine()
+    assert excel_engine() is first
+    assert open_database(str(tmp_path / "session.sqlite"), per_session=True) is first
+    command = command_engine()
+    assert command is not first and command.url == first.url
+    command.dispose()
+    first.dispose()

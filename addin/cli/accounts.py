@@ -187,7 +187,7 @@ def student_card(student_id: Annotated[str, typer.Argument(help="The student's I
 
 @student_app.command("logons")
 def student_logons(student_id: Annotated[str, typer.Argument(help="The student's ID.")]) -> None:
-    """Every logon attached to a student (the seed's search of Logon IDs by student ID)."""
+    """Every logon attached to a student: the Logon IDs searched by student ID."""
     from backend.accounts.contact_card import logons_for_student
 
     logons = logons_for_student(engine(), student_id)

@@ -21,8 +21,26 @@ app = typer.Typer(
 )
 
 
+def print_version(value: bool) -> None:
+    """``--version``: the installed package's version, read from its metadata."""
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"portal {version('parent-portal-accounts')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Show the version and exit.",
+            callback=print_version,
+            is_eager=True,
+        ),
+    ] = False,
     database: Annotated[
         str | None,
         typer.Option(

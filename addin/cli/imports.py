@@ -1,7 +1,7 @@
 """`portal import ...` and `portal run`: the imports and the ribbon's actions on files."""
 
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
 
@@ -38,7 +38,7 @@ def import_users_command(
 ) -> None:
     """Import portal users (LOGONID, FIRST_NAME, LAST_NAME, USER_TYPE, ...) from a workbook."""
     from addin.workbooks.import_file import import_file
-    from backend.imports.users import IMPORT_MODES, ImportMode
+    from backend.imports.users import IMPORT_MODES
 
     if mode not in IMPORT_MODES:
         raise InputError(f"--mode must be one of {', '.join(IMPORT_MODES)}, not '{mode}'")
@@ -51,7 +51,7 @@ def import_users_command(
             apply=apply,
             dest=out_path,
             progress=progress,
-            mode=cast(ImportMode, mode),
+            mode=mode,
             sheet=sheet,
         )
     finish(report, dest)

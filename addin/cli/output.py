@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -37,6 +36,7 @@ state = State()
 
 
 def engine() -> Engine:
+    """The command's database: ``--db``, else the configured one; created or upgraded first."""
     from backend.database.engine import open_database
 
     return open_database(state.database_url)
@@ -45,6 +45,15 @@ def engine() -> Engine:
 @contextmanager
 def progress_bar() -> Iterator[ProgressCallback]:
     """A progress bar on the terminal, fed by a backend progress callback."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("{task.description:<22}"),
         BarColumn(),
@@ -54,7 +63,7 @@ def progress_bar() -> Iterator[ProgressCallback]:
         transient=True,
         disable=not err.is_terminal,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

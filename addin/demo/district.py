@@ -46,6 +46,17 @@ class District:
     old_logons: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+@dataclass
+class _Parent:
+    """A guardian while their household is made: the email may still change."""
+
+    contact_id: str
+    first: str
+    last: str
+    email: str | None
+    relationship: str
+
+
 def generate_district(students: int = 500, seed: int = 2026) -> District:
     rng = random.Random(seed)
     district = District(schools=[{"code": c, "name": n} for c, n, _ in SCHOOLS])
@@ -72,19 +83,21 @@ def generate_district(students: int = 500, seed: int = 2026) -> District:
                 }
             )
             children.append(student_id)
-        parents = []
+        parents: list[_Parent] = []
         for relationship in rng.sample(("Mother", "Father"), rng.choice((1, 2, 2, 2))):
             first = rng.choice(FIRST)
             email: str | None = f"{first}.{last}{rng.randint(1, 99)}@{rng.choice(DOMAINS)}"
             if rng.random() < 0.08:
                 email = None
-            elif rng.random() < 0.5:
+            elif email is not None and rng.random() < 0.5:
                 email = email.lower()
-            parents.append([f"C{next_contact}", first, last, email, relationship])
+            parents.append(_Parent(f"C{next_contact}", first, last, email, relationship))
             next_contact += 1
-        if len(parents) == 2 and parents[0][3] and rng.random() < 0.07:
-            parents[1][3] = parents[0][3]  # one family inbox for both parents
-        for contact_id, first, contact_last, email, relationship in parents:
+        if len(parents) == 2 and parents[0].email and rng.random() < 0.07:
+            parents[1].email = parents[0].email  # one family inbox for both parents
+        for parent in parents:
+            contact_id, first, contact_last = parent.contact_id, parent.first, parent.last
+            email, relationship = parent.email, parent.relationship
             split = len(children) > 1 and email is not None and rng.random() < 0.15
             district.contacts.append(
                 {
@@ -97,7 +110,7 @@ def generate_district(students: int = 500, seed: int = 2026) -> District:
             priority = 1 if relationship == "Mother" else 2
             for n, student_id in enumerate(children):
                 own_id = contact_id
-                if split and n > 0:
+                if split and n > 0 and email is not None:  # split: there is an email
                     # The same parent typed again on a sibling's card, capitals and all.
                     own_id = f"{contact_id}-{n}"
                     district.contacts.append(

@@ -115,7 +115,7 @@ def users_rows(district: District, seed: int = 7) -> list[list[str | None]]:
     for contact in district.contacts:
         if (
             contact["email"]
-            and contact["contact_id"].split("-")[0] not in moved_on
+            and (contact["contact_id"] or "").split("-")[0] not in moved_on
             and rng.random() > 0.04
         ):
             phone = f"555-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
@@ -200,7 +200,7 @@ def local_mail_server() -> Iterator[tuple[int, list[EmailMessage]]]:
 
     class Keep:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            received.append(message_from_bytes(envelope.content, policy=default))  # type: ignore[arg-type]
+            received.append(message_from_bytes(envelope.content, policy=default))
             return "250 OK"
 
     with socket.socket() as probe:  # aiosmtpd needs a concrete free port
@@ -328,4 +328,4 @@ def run_demo(
     show_card(engine, district.old_logons[0][1], console)
     run_autocreate(engine, folder, console, progress_bar)
     console.print(f"Database: {database}")
-    console.print(f"See the runs with: uv run portal --db {database} batches")
+    console.print(f"See the runs with: portal --db {database} batches")

@@ -4,7 +4,6 @@
 A user's mistake comes back as a message box in plain words, never as a Python traceback.
 """
 
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine
@@ -17,10 +16,9 @@ from backend.errors import PortalError
 from backend.imports.contract import collector_paused
 
 
-@lru_cache
 def engine() -> Engine:
     """One engine per Excel session: the database of PORTAL_DATABASE_URL or the default file."""
-    return open_database()
+    return open_database(per_session=True)
 
 
 def run_action(action: str, workbook: Workbook, db: Engine) -> Any:

@@ -582,7 +582,7 @@ class _User:
 
 def _read_users(data: _Csv, roles: dict[str, list[_Role]] | None) -> list[_User]:
     """Every users.csv line; with ``roles`` (1.2) the roles come from roles.csv."""
-    required = ("sourcedId", "givenName", "familyName")
+    required: tuple[str, ...] = ("sourcedId", "givenName", "familyName")
     if roles is None:
         required = (*required, "role", "orgSourcedIds")
     optional = (
@@ -804,14 +804,14 @@ def _contacts_table(users: list[_User], data: _Csv, roles_from: str) -> InputTab
         if not student.student:
             continue
         for ref in student.agents:
-            contact = by_id.get(ref)
-            if contact is not None and contact.contact is not None:
-                if not contact.deleted:
-                    add_link(student, contact, student.line)
-            elif not (student.contact is not None and contact is not None and contact.student):
+            agent = by_id.get(ref)
+            if agent is not None and agent.contact is not None:
+                if not agent.deleted:
+                    add_link(student, agent, student.line)
+            elif not (student.contact is not None and agent is not None and agent.student):
                 add_problem(
                     student.line,
-                    _wrong_agent(ref, contact, "contact", roles_from),
+                    _wrong_agent(ref, agent, "contact", roles_from),
                     {"STUDENT_ID": student.key or None, "CONTACT_ID": ref},
                 )
 

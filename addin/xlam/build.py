@@ -1,5 +1,6 @@
 """Build the Parent Portal add-in from the text sources, on any platform, reproducibly."""
 
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import xlwings
@@ -11,8 +12,8 @@ from .ribbon import CUSTOM_UI_FILE
 from .vba_sources import PROJECT_NAME, addin_modules
 
 ADDIN_FILE_NAME = "ParentPortal.xlam"
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "build" / ADDIN_FILE_NAME
-"""Where ``build_addin`` writes when no path is given: ``build/`` in the project root."""
+DEFAULT_OUT = Path("build") / ADDIN_FILE_NAME
+"""Where ``build_addin`` writes when no path is given: ``build/`` in the current folder."""
 
 PROJECT = ProjectInfo(
     name="ParentPortal",
@@ -23,7 +24,7 @@ PROJECT = ProjectInfo(
 defines ``IRibbonControl``)."""
 
 
-def custom_ui_xml(path: Path = CUSTOM_UI_FILE) -> str:
+def custom_ui_xml(path: Traversable = CUSTOM_UI_FILE) -> str:
     """The ribbon XML source, refused if it strays from the customUI14 allow-list."""
     xml = path.read_text(encoding="utf-8")
     problems = custom_ui_problems(xml)
@@ -56,10 +57,11 @@ def build_package(
 
 
 def build_addin(out: Path | None = None) -> Path:
-    """Build the Parent Portal Excel add-in (.xlam) from the sources in addin/xlam.
+    """Build the Parent Portal Excel add-in (.xlam) from the sources shipped in addin.xlam.
 
-    The ribbon XML and the VBA callbacks come from addin/xlam/sources, the xlwings VBA
-    module from the installed xlwings package. The same sources give the same bytes. Writes to
-    OUT (default build/ParentPortal.xlam) and returns the path written.
+    The ribbon XML and the VBA callbacks come from the package's ``sources`` folder, the
+    xlwings VBA module from the installed xlwings package. The same sources give the same bytes.
+    Writes to OUT (default build/ParentPortal.xlam under the current folder) and returns the path
+    written.
     """
-    return build_package(DEFAULT_OUT if out is None else out, "xlam")
+    return build_package(Path.cwd() / DEFAULT_OUT if out is None else out, "xlam")

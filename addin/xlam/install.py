@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 
 import xlwings
@@ -20,7 +21,9 @@ from backend.errors import PortalError
 
 from .vba_sources import PROJECT_NAME, XLWINGS_DIR
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(str(files("addin"))).resolve().parent
+"""The folder holding the installed ``addin`` package (a checkout or site-packages): the add-in's
+PYTHONPATH, so Excel's Python imports this very copy."""
 MAC_STARTUP = Path("Library/Group Containers/UBF8T346G9.Office/User Content/Startup/Excel")
 MAC_SANDBOX = Path("Library/Containers/com.microsoft.Excel/Data")
 MAC_SCRIPTS = Path("Library/Application Scripts/com.microsoft.Excel")
@@ -68,8 +71,8 @@ def install_addin(
 
     Copies the .xlam to Excel's start-up folder (XLSTART on Windows, the Startup/Excel folder
     on macOS) and writes the add-in's xlwings settings: this environment's Python interpreter
-    and the project root as PYTHONPATH. Excel must then be restarted. On other systems nothing
-    is installed and the message says where the built add-in is.
+    and the folder holding the ``addin`` package as PYTHONPATH. Excel must then be restarted.
+    On other systems nothing is installed and the message says where the built add-in is.
     """
     platform = sys.platform if platform is None else platform
     environ = os.environ if environ is None else environ

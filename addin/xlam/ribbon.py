@@ -7,12 +7,15 @@ again with ``uv run python -m addin.xlam.render`` (a test fails while they diffe
 """
 
 from dataclasses import dataclass
+from importlib.resources import as_file, files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from .customui import NAMESPACE as CUSTOM_UI_NAMESPACE
 
-SOURCES = Path(__file__).parent / "sources"
+SOURCES: Traversable = files("addin.xlam") / "sources"
+"""The add-in's text sources, package data read wherever the package is installed."""
 CUSTOM_UI_FILE = SOURCES / "customUI14.xml"
 CALLBACKS_FILE = SOURCES / "PortalRibbon.bas"
 
@@ -204,8 +207,11 @@ def render_callbacks() -> str:
 
 
 def write_sources() -> list[Path]:
-    """Write the ribbon XML and the callback module; returns the files written."""
-    SOURCES.mkdir(exist_ok=True)
-    CUSTOM_UI_FILE.write_text(render_custom_ui(), encoding="utf-8", newline="\n")
-    CALLBACKS_FILE.write_text(render_callbacks(), encoding="cp1252", newline="\n")
-    return [CUSTOM_UI_FILE, CALLBACKS_FILE]
+    """Write the ribbon XML and the callback module into a checkout; returns the files written."""
+    with as_file(SOURCES) as folder:
+        folder.mkdir(exist_ok=True)
+        custom_ui = folder / CUSTOM_UI_FILE.name
+        callbacks = folder / CALLBACKS_FILE.name
+        custom_ui.write_text(render_custom_ui(), encoding="utf-8", newline="\n")
+        callbacks.write_text(render_callbacks(), encoding="cp1252", newline="\n")
+    return [custom_ui, callbacks]

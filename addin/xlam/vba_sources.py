@@ -11,6 +11,7 @@
 """
 
 import re
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import xlwings
@@ -75,7 +76,7 @@ def dictionary_module() -> VbaModule:
     raise RuntimeError(f"{XLWINGS_RIBBON_ADDIN} has no Dictionary class module")
 
 
-def callbacks_module(path: Path = CALLBACKS_FILE) -> VbaModule:
+def callbacks_module(path: Traversable = CALLBACKS_FILE) -> VbaModule:
     """Our ribbon callbacks, from their ``.bas`` source."""
     text = path.read_bytes().decode("cp1252")
     name = text.split("\n", 1)[0].removeprefix("Attribute VB_Name = ").strip().strip('"')

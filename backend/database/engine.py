@@ -1,5 +1,7 @@
 """Engines and transactions: the one place that knows SQLite from PostgreSQL.
 
+``open_database`` is the one way the front ends get an engine: the ``portal`` command one per
+command (its ``--db`` option or the configured database), Excel one per Python session.
 Every write of a batch runs in one ``write_transaction``: SQLite takes its write lock at BEGIN
 (``BEGIN IMMEDIATE``), PostgreSQL a transaction-scoped advisory lock, so concurrent applies run one
 after another and each plans against what the one before it committed.
@@ -29,7 +31,9 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import Result
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = "backend.database:migrations"
+"""The Alembic scripts as package data: Alembic finds them through importlib.resources, wherever
+the package is installed."""
 # The newest migration; a test keeps it equal to Alembic's head. Knowing it here spares every
 # command the import of Alembic (a quarter of a second) when the schema is already current.
 SCHEMA_HEAD = "0003"
@@ -48,6 +52,7 @@ def normalise_url(url_or_path: str) -> str:
 
 
 def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default: the configured database), its schema left as it is."""
     url = normalise_url(url or get_settings().database_url)
     timeout = get_settings().lock_timeout_s
     if url.startswith("sqlite"):
@@ -103,7 +108,7 @@ def _alembic_config(connection: Connection) -> "Config":
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", MIGRATIONS)
     config.attributes["connection"] = connection
     return config
 
@@ -126,11 +131,25 @@ def migrate(engine: Engine) -> None:
             command.upgrade(_alembic_config(connection), "head")
 
 
-def open_database(url: str | None = None) -> Engine:
-    """The engine for a database that exists and is up to date, created on first use."""
-    engine = make_engine(url)
+_SESSION_ENGINES: dict[str, Engine] = {}
+
+
+def open_database(url: str | None = None, *, per_session: bool = False) -> Engine:
+    """The engine for a database that exists and is up to date, created on first use.
+
+    ``url`` is a database URL or a SQLite file path; without it, the configured database.
+    With ``per_session`` the engine is kept and handed out again for the same database for the
+    rest of the process: Excel's Python session serves many button clicks, and each would
+    otherwise pay for a new connection pool and the schema check.
+    """
+    resolved = normalise_url(url or get_settings().database_url)
+    if per_session and resolved in _SESSION_ENGINES:
+        return _SESSION_ENGINES[resolved]
+    engine = make_engine(resolved)
     if not is_current(engine):
         migrate(engine)
+    if per_session:
+        _SESSION_ENGINES[resolved] = engine
     return engine
 
 

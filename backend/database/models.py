@@ -1,4 +1,4 @@
-"""Tables of the product (DESIGN §3). Every schema change goes through an Alembic migration."""
+"""The product's tables. Every schema change goes through an Alembic migration."""
 
 from datetime import UTC, datetime
 from typing import Any
