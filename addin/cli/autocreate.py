@@ -24,7 +24,8 @@ OutPathOption = Annotated[
     Path | None,
     typer.Option(
         "--out",
-        help="Result workbook (default autocreate.simulation.xlsx or autocreate.applied.xlsx here).",
+        help="Result workbook (default autocreate.simulation.xlsx or "
+        "autocreate.applied.xlsx here).",
     ),
 ]
 

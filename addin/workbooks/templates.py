@@ -6,9 +6,11 @@ values, ID columns formatted as Text (so ``00123`` keeps its zeros), a note on e
 one grey example row that imports skip. The workbook-level name ``PortalTemplate`` says which
 import it is for.
 
-The columns are never retyped here: they come from the imports, so a template cannot drift from
-what the import accepts. The built files are committed in ``workbook_templates/``; rebuild them
-with ``uv run python -m addin.workbooks.templates`` (a test fails while they differ from a rebuild).
+What each template holds (its sheets, their columns and example rows, its Options) is in the
+registry of import kinds, ``kinds``; the columns are never retyped: they come from the imports,
+so a template cannot drift from what the import accepts. The built files are committed in
+``workbook_templates/``; rebuild them with ``uv run portal templates build`` (a test fails while
+they differ from a rebuild).
 """
 
 from collections.abc import Sequence

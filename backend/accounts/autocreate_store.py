@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Select, or_, select
+from sqlalchemy import Connection, or_, select
 
 from backend.accounts.autocreate import Options
 from backend.accounts.autocreate_plan import (
@@ -50,8 +50,11 @@ def load(connection: Connection, options: Options) -> State:
     return state
 
 
-def _student_query() -> Select[tuple[int, str, str, str, str | None, str | None, str]]:
-    return select(
+def _select_students(
+    connection: Connection, options: Options
+) -> tuple[list[StudentRow], list[RowResult]]:
+    """Active students of the selection, sorted; listed students we cannot use, as problems."""
+    query = select(
         Student.id,
         Student.student_id,
         Student.first_name,
@@ -60,13 +63,6 @@ def _student_query() -> Select[tuple[int, str, str, str, str | None, str | None,
         School.name,
         Student.status,
     ).join(School, School.id == Student.school_id, isouter=True)
-
-
-def _select_students(
-    connection: Connection, options: Options
-) -> tuple[list[StudentRow], list[RowResult]]:
-    """Active students of the selection, sorted; listed students we cannot use, as problems."""
-    query = _student_query()
     problems: list[RowResult] = []
     if options.students:
         wanted = [s.strip() for s in options.students if s.strip()]
@@ -96,7 +92,9 @@ def _select_students(
         if options.grades:
             query = query.where(Student.grade.in_([g.strip() for g in options.grades]))
         rows = list(connection.execute(query))
-    students = [StudentRow(*row[:6]) for row in rows]
+    students = [
+        StudentRow(r.id, r.student_id, r.first_name, r.last_name, r.grade, r.name) for r in rows
+    ]
     students.sort(key=lambda s: s.student_id)
     return students, problems
 
