@@ -93,7 +93,7 @@ def _student(
     ).first()
     if row is None:
         raise NotFoundError(f"There is no student '{student_id.strip()}'")
-    return row.tuple()
+    return row
 
 
 def _logons(connection: Connection, student_pk: int) -> list[LinkedLogon]:
