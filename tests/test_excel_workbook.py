@@ -170,7 +170,7 @@ def test_header_problems_name_each_header_and_write_nothing(engine: Engine) -> N
 def test_every_ribbon_action_runs(
     tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from addin.workbooks.actions import KINDS
+    from addin.workbooks.kinds import KINDS
 
     monkeypatch.setattr("addin.excel.workbook.documents_folder", lambda: tmp_path / "docs")
     assert set(RIBBON_ACTIONS) <= set(ACTIONS)

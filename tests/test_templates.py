@@ -14,22 +14,21 @@ import pytest
 from helpers import read_log, run_cli
 from libreoffice import convert, ods_sheet
 
+from addin.workbooks.autocreate_options import AUTOCREATE_OPTIONS, OPTION_HEADERS
 from addin.workbooks.file import read_sheets, read_table
 from addin.workbooks.interface import column_letter
+from addin.workbooks.kinds import KIND_NAMES as KINDS
 from addin.workbooks.result_sheet import LOG_SHEET_NAME
 from addin.workbooks.template_marks import (
     EXAMPLE_PREFIX,
-    KINDS,
     TEMPLATE_NAME,
     is_example_row,
     template_kind,
 )
 from addin.workbooks.templates import (
-    AUTOCREATE_OPTIONS,
     BUILT_AT,
     ID_COLUMNS,
     INSTRUCTIONS_SHEET,
-    OPTION_HEADERS,
     TABLE_ROWS,
     TEMPLATES,
     TEXT_COLUMNS,

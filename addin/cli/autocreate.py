@@ -1,7 +1,12 @@
-"""`portal autocreate`: accounts from students' guardian contacts, simulation first."""
+"""`portal autocreate`: accounts from students' guardian contacts, simulation first.
 
+The command's flags are made from the fields of ``Options``: each field's description is its
+help. On the terminal the students are given as a file, read into their IDs here.
+"""
+
+import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,67 +17,46 @@ from addin.cli.output import (
     out,
     progress_bar,
 )
+from backend.accounts.autocreate import OptionSpec, option_specs
 from backend.errors import InputError
 
+OutPathOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Result workbook (default autocreate.simulation.xlsx or "
+        "autocreate.applied.xlsx here).",
+    ),
+]
 
-def autocreate_command(
-    school: Annotated[
-        list[str] | None, typer.Option(help="Only students of this school (code); repeatable.")
-    ] = None,
-    grade: Annotated[
-        list[str] | None, typer.Option(help="Only students in this grade; repeatable.")
-    ] = None,
-    students: Annotated[
-        Path | None,
-        typer.Option(
-            help="Only these students: a workbook whose first column is STUDENT_ID, "
-            "or a text file with one ID a line."
-        ),
-    ] = None,
-    create_accounts: Annotated[
-        bool, typer.Option(help="Create accounts for guardians whose email is no logon yet.")
-    ] = True,
-    attach_existing: Annotated[
-        bool, typer.Option(help="Attach students to guardians' existing accounts.")
-    ] = True,
-    guardians_only: Annotated[
-        bool, typer.Option(help="Only contacts flagged as guardians.")
-    ] = True,
-    portal_access_only: Annotated[
-        bool, typer.Option(help="Only contacts whose portal access is allowed.")
-    ] = True,
-    max_priority: Annotated[
-        int | None, typer.Option(help="Only contacts of this priority or better (1 = first).")
-    ] = None,
-    email_template: Annotated[
-        str | None, typer.Option(help="Email each new account with this template.")
-    ] = None,
-    apply: ApplyOption = False,
-    out_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            help="Result workbook (default autocreate.simulation.xlsx or "
-            "autocreate.applied.xlsx here).",
-        ),
-    ] = None,
-) -> None:
+
+def _parameter(spec: OptionSpec) -> inspect.Parameter:
+    """A terminal flag from an option: lists repeat (and take commas), switches get --no-."""
+    annotation, default = spec.annotation, spec.default
+    if spec.field == "students":
+        annotation, default = Path | None, None  # a file of student IDs
+    elif default == []:
+        annotation, default = annotation | None, None
+    names = [] if spec.flag == "--" + spec.field.replace("_", "-") else [spec.flag]
+    return inspect.Parameter(
+        spec.field,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=default,
+        annotation=Annotated[annotation, typer.Option(*names, help=spec.help)],
+    )
+
+
+def autocreate_command(**values: Any) -> None:
     """AutoCreate: accounts from students' guardian contacts, simulation first."""
     from addin.workbooks.file import write_log_workbook
     from addin.workbooks.result_sheet import log_from_report
-    from backend.accounts.autocreate import Options, autocreate, split_list
+    from backend.accounts.autocreate import Options, autocreate
 
-    options = Options(
-        schools=split_list(school),
-        grades=split_list(grade),
-        students=read_student_ids(students) if students else [],
-        create_accounts=create_accounts,
-        attach_existing=attach_existing,
-        guardians_only=guardians_only,
-        portal_access_only=portal_access_only,
-        max_priority=max_priority,
-        email_template=email_template,
-    )
+    apply: bool = values.pop("apply")
+    out_path: Path | None = values.pop("out_path")
+    students: Path | None = values.pop("students")
+    chosen = {name: value for name, value in values.items() if value is not None}
+    options = Options(**chosen, students=read_student_ids(students) if students else [])
     db = engine()
     with progress_bar() as progress:
         report = autocreate(db, options, apply=apply, progress=progress)
@@ -81,6 +65,23 @@ def autocreate_command(
     for label, value in report.extra:
         out.print(f"{label}: {value}")
     finish(report, dest)
+
+
+autocreate_command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        *(_parameter(spec) for spec in option_specs()),
+        inspect.Parameter(
+            "apply", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=False, annotation=ApplyOption
+        ),
+        inspect.Parameter(
+            "out_path",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=None,
+            annotation=OutPathOption,
+        ),
+    ],
+    return_annotation=None,
+)
 
 
 def read_student_ids(path: Path) -> list[str]:

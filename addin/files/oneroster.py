@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from backend.errors import InputError
 from backend.imports.contract import InputTable, collector_paused
@@ -521,7 +521,8 @@ def _read_orgs(data: _Csv | None) -> _Orgs:
         return _Orgs(InputTable(headers, [], source_name=None), present=False)
     cols, records = _columns(data, ("sourcedId", "name", "type"), ("identifier",))
     sid, name, kind, ident = cols["sourcedId"], cols["name"], cols["type"], cols["identifier"]
-    orgs = _Orgs(InputTable(headers, [], source_name=data.source, source_sha256=data.sha256))
+    rows: list[tuple[int, list[Any]]] = []
+    orgs = _Orgs(InputTable(headers, rows, source_name=data.source, source_sha256=data.sha256))
     for line, row in records:
         sourced_id = _cell(row, sid)
         orgs.known.add(sourced_id)
@@ -530,7 +531,7 @@ def _read_orgs(data: _Csv | None) -> _Orgs:
         code = _cell(row, ident) or sourced_id
         orgs.school_codes.setdefault(sourced_id, code)
         values = {"SCHOOL_CODE": code or None, "SCHOOL_NAME": _cell(row, name) or None}
-        orgs.table.rows.append((line, [values.get(h) for h in headers]))
+        rows.append((line, [values.get(h) for h in headers]))
     return orgs
 
 
@@ -667,7 +668,8 @@ _BLANK_ID = (
 
 def _students_table(users: list[_User], orgs: _Orgs, data: _Csv) -> InputTable:
     headers = [c.name for c in STUDENT_COLUMNS]
-    table = InputTable(headers, [], source_name=data.source, source_sha256=data.sha256)
+    rows: list[tuple[int, list[Any]]] = []
+    table = InputTable(headers, rows, source_name=data.source, source_sha256=data.sha256)
     for user in users:
         if not user.student:
             continue
@@ -681,7 +683,7 @@ def _students_table(users: list[_User], orgs: _Orgs, data: _Csv) -> InputTable:
             "STATUS": "INACTIVE" if user.inactive else "ACTIVE",
             "STUDENT_EMAIL": user.email or None,
         }
-        table.rows.append((user.line, [values.get(h) for h in headers]))
+        rows.append((user.line, [values.get(h) for h in headers]))
         notes = []
         if not user.sourced_id:
             notes.append(f"{data.name} line {user.line}: {_BLANK_ID}")

@@ -5,8 +5,6 @@ a file: check headers, simulate, apply (refusing a sheet changed since its simul
 user confirms), look up, or start a new workbook from a template.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -18,135 +16,18 @@ from addin.workbooks.interface import (
     fingerprint,
     table_from_grid,
 )
+from addin.workbooks.kinds import KINDS, ImportKind, Tables
 from addin.workbooks.result_sheet import ResultSheet, log_from_report
 from addin.workbooks.template_marks import TEMPLATE_NAME, template_kind
-from addin.workbooks.templates import AUTOCREATE_OPTIONS
-from backend.accounts.autocreate import autocreate, parse_options
 from backend.errors import HeaderError, InputError, NotFoundError
-from backend.imports.contract import (
-    Column,
-    InputTable,
-    Progress,
-    Report,
-    cell_text,
-    counts_text,
-    match_headers,
-)
-from backend.imports.links import LINK_COLUMNS, import_links
-from backend.imports.roster import import_roster
-from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
-from backend.imports.users import USER_COLUMNS, ImportMode, import_users
-
-Tables = dict[str, InputTable]
-
-
-@dataclass(frozen=True)
-class ImportKind:
-    """An import a workbook can hold: its sheets (and their columns) and how to run it."""
-
-    kind: str
-    title: str
-    sheets: dict[str, tuple[Column, ...]]
-    key_header: str
-    run: Callable[..., Report]
-    single: bool = True  # one input sheet; its rows need no sheet name in the log
-    needs_one_of: tuple[str, ...] = ()  # of several sheets, at least one of these
-    may_be_empty: tuple[str, ...] = ()  # sheets that may hold no row but the headers
-
-
-def _run_users(engine: Engine, tables: Tables, **options: Any) -> Report:
-    mode: ImportMode = options.get("mode", "upsert")
-    return import_users(
-        engine, tables["Users"], apply=options["apply"], mode=mode, progress=options["progress"]
-    )
-
-
-def _run_links(engine: Engine, tables: Tables, **options: Any) -> Report:
-    return import_links(
-        engine,
-        tables["Links"],
-        apply=options["apply"],
-        schools=options.get("schools", ()),
-        progress=options["progress"],
-    )
-
-
-def _run_roster(engine: Engine, tables: Tables, **options: Any) -> Report:
-    return import_roster(
-        engine,
-        schools=tables.get("Schools"),
-        students=tables.get("Students"),
-        contacts=tables.get("Contacts"),
-        apply=options["apply"],
-        progress=options["progress"],
-    )
-
-
-def _run_autocreate(engine: Engine, tables: Tables, **options: Any) -> Report:
-    values = {
-        (cell_text(cells[0]) or "").upper(): cells[1] if len(cells) > 1 else None
-        for _, cells in tables["Options"].rows
-        if cells and cell_text(cells[0])
-    }
-    unknown = set(values) - {option.name for option in AUTOCREATE_OPTIONS}
-    if unknown:
-        raise InputError(
-            f"The Options sheet has options we do not know: {', '.join(sorted(unknown))}"
-        )
-    chosen = parse_options(values)
-    simulation = str(values.get("SIMULATION") or "Y").strip().upper() not in ("N", "NO", "FALSE")
-    if options["apply"] and simulation:
-        raise InputError(
-            "SIMULATION is Y on the Options sheet: review the simulation's log, then set "
-            "SIMULATION to N and press Create again"
-        )
-    if "Students" in tables:
-        chosen.students = [cell_text(cells[0]) or "" for _, cells in tables["Students"].rows]
-    return autocreate(engine, chosen, apply=options["apply"], progress=options["progress"])
-
-
-AUTOCREATE_SHEETS = {
-    "Students": (Column("STUDENT_ID", "student_id", str, True),),
-    "Options": (
-        Column("OPTION", "option", str, True),
-        Column("VALUE", "value", str, True),
-        Column("DESCRIPTION", "description", str),
-    ),
-}
-
-KINDS: dict[str, ImportKind] = {
-    "users": ImportKind("users", "users import", {"Users": USER_COLUMNS}, "LOGONID", _run_users),
-    "links": ImportKind(
-        "links", "student-link import", {"Links": LINK_COLUMNS}, "LOGONID / STUDENT_ID", _run_links
-    ),
-    "roster": ImportKind(
-        "roster",
-        "roster import",
-        {"Schools": SCHOOL_COLUMNS, "Students": STUDENT_COLUMNS, "Contacts": CONTACT_COLUMNS},
-        "Key",
-        _run_roster,
-        single=False,
-        needs_one_of=("Schools", "Students", "Contacts"),
-        may_be_empty=("Schools", "Students", "Contacts"),
-    ),
-    "autocreate": ImportKind(
-        "autocreate",
-        "AutoCreate",
-        AUTOCREATE_SHEETS,
-        "STUDENT_ID / CONTACT_ID",
-        _run_autocreate,
-        single=False,
-        needs_one_of=("Options",),
-        may_be_empty=("Students",),
-    ),
-}
+from backend.imports.contract import Progress, Report, cell_text, counts_text, match_headers
 
 
 def detect_kind(workbook: Workbook) -> ImportKind:
     """The template's marker, or failing that, what the sheets and headers say."""
-    kind = template_kind(workbook.defined_name(TEMPLATE_NAME))
-    if kind in KINDS:
-        return KINDS[kind]
+    marked = template_kind(workbook.defined_name(TEMPLATE_NAME))
+    if marked in KINDS:
+        return KINDS[marked]
     names = {name.casefold() for name in workbook.sheet_names()}
     if "options" in names:
         return KINDS["autocreate"]

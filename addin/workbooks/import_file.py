@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from addin.workbooks.actions import KINDS, run_import
+from addin.workbooks.actions import run_import
 from addin.workbooks.file import FileWorkbook, result_path, write_log_workbook
+from addin.workbooks.kinds import KINDS
 from addin.workbooks.result_sheet import log_from_report
 from backend.imports.contract import Progress, Report, collector_paused, no_progress
 

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 TEMPLATE_NAME = "PortalTemplate"
-KINDS = ("users", "links", "roster", "autocreate")
 EXAMPLE_PREFIX = "Example:"
 
 
@@ -20,8 +19,7 @@ def is_example_row(cells: Sequence[Any]) -> bool:
 
 
 def template_kind(refers_to: str | None) -> str | None:
-    """The kind from a defined name's formula (``="users"``), or None if it names no kind."""
+    """The kind a defined name's formula names (``="users"``), or None; ``kinds`` says if known."""
     if not refers_to:
         return None
-    kind = refers_to.strip().lstrip("=").strip().strip('"').casefold()
-    return kind if kind in KINDS else None
+    return refers_to.strip().lstrip("=").strip().strip('"').casefold() or None

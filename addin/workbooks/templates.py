@@ -6,13 +6,14 @@ values, ID columns formatted as Text (so ``00123`` keeps its zeros), a note on e
 one grey example row that imports skip. The workbook-level name ``PortalTemplate`` says which
 import it is for.
 
-The columns are never retyped here: they come from the imports, so a template cannot drift from
-what the import accepts. The built files are committed in ``workbook_templates/``; rebuild them
-with ``uv run python -m addin.workbooks.templates`` (a test fails while they differ from a rebuild).
+What each template holds (its sheets, their columns and example rows, its Options) is in the
+registry of import kinds, ``kinds``; the columns are never retyped: they come from the imports,
+so a template cannot drift from what the import accepts. The built files are committed in
+``workbook_templates/``; rebuild them with ``uv run portal templates build`` (a test fails while
+they differ from a rebuild).
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,14 +21,13 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
+from addin.workbooks.autocreate_options import OPTION_HEADERS, AutoCreateOption
 from addin.workbooks.interface import column_letter
+from addin.workbooks.kinds import KINDS, SheetSpec, TemplateSpec
 from addin.workbooks.result_sheet import LOG_SHEET_NAME
 from addin.workbooks.template_marks import EXAMPLE_PREFIX, TEMPLATE_NAME
 from addin.xlam.ribbon import BUTTONS, GROUPS, TAB_LABEL
 from backend.imports.contract import Column
-from backend.imports.links import LINK_COLUMNS
-from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS, YES_NO
-from backend.imports.users import USER_COLUMNS
 
 INSTRUCTIONS_SHEET = "Instructions"
 TABLE_ROWS = 2000
@@ -48,231 +48,8 @@ HEADER_FILL = "#D9E1F2"
 MIN_WIDTH, MAX_WIDTH = 10, 44
 
 
-@dataclass(frozen=True)
-class AutoCreateOption:
-    """One AutoCreate setting: the seed's AutoCreate checkboxes, as rows of the Options sheet."""
-
-    name: str
-    default: str
-    choices: tuple[str, ...]
-    description: str
-
-
-AUTOCREATE_OPTIONS: tuple[AutoCreateOption, ...] = (
-    AutoCreateOption(
-        "SIMULATION",
-        "Y",
-        YES_NO,
-        "Y: only show what would be done. Set N to create the accounts.",
-    ),
-    AutoCreateOption(
-        "SCHOOLS", "", (), "School codes, comma-separated (e.g. 012,034). Blank: all schools."
-    ),
-    AutoCreateOption("GRADES", "", (), "Grades, comma-separated (e.g. K,1,2). Blank: all grades."),
-    AutoCreateOption(
-        "CREATE_ACCOUNTS",
-        "Y",
-        YES_NO,
-        "Y: create an account for each guardian contact whose primary email is not yet a "
-        "guardian logon.",
-    ),
-    AutoCreateOption(
-        "ATTACH_EXISTING",
-        "Y",
-        YES_NO,
-        "Y: attach students to existing guardian accounts when the parent-student record is "
-        "missing.",
-    ),
-    AutoCreateOption("GUARDIANS_ONLY", "Y", YES_NO, "Y: only contacts flagged as guardian."),
-    AutoCreateOption(
-        "PORTAL_ACCESS_ONLY", "Y", YES_NO, "Y: only contacts with portal access allowed."
-    ),
-    AutoCreateOption(
-        "MAX_PRIORITY",
-        "",
-        (),
-        "Only contacts with this priority or better (1 = first contact). Blank: all contacts.",
-    ),
-    AutoCreateOption(
-        "EMAIL_TEMPLATE",
-        "",
-        (),
-        "Name of the email template to send to each created account. Blank: no email.",
-    ),
-)
-
-OPTION_HEADERS = ("Option", "Value", "Description")
-"""The Options sheet's columns: an option's name, its value, and what it does."""
-
-
-@dataclass(frozen=True)
-class SheetSpec:
-    """An input sheet: its columns (from the import) and the values of its one example row."""
-
-    name: str
-    columns: tuple[Column, ...]
-    example: dict[str, str]
-    about: str  # one sentence for the Instructions: what a row of this sheet is
-
-
-@dataclass(frozen=True)
-class TemplateSpec:
-    """A template workbook: its kind (the ``PortalTemplate`` value), file and sheets."""
-
-    kind: str
-    file_name: str
-    title: str
-    purpose: tuple[str, ...]
-    sheets: tuple[SheetSpec, ...]
-    notes: tuple[str, ...] = ()
-    options: tuple[AutoCreateOption, ...] = ()
-
-
-def _autocreate_student_column() -> Column:
-    """AutoCreate's selection column: the roster's STUDENT_ID, same parser and aliases."""
-    column = next(c for c in STUDENT_COLUMNS if c.name == "STUDENT_ID")
-    return Column(
-        column.name,
-        column.field,
-        column.parse,
-        False,
-        column.aliases,
-        "A student to run AutoCreate for. Leave the sheet empty to use the schools and "
-        "grades on the Options sheet instead.",
-    )
-
-
-TEMPLATES: dict[str, TemplateSpec] = {
-    "users": TemplateSpec(
-        kind="users",
-        file_name="users-import.xlsx",
-        title="Users import: create and update Parent Portal accounts",
-        purpose=(
-            "Use this workbook to create Parent Portal logon accounts for guardians and "
-            "students, or to update accounts that already exist.",
-            "Each row of the Users sheet is one account, found by its LOGONID: a new LOGONID "
-            "adds an account, a known one updates it.",
-            "To say which students each account sees, use the student-link template "
-            "(links-import.xlsx) afterwards.",
-        ),
-        sheets=(
-            SheetSpec(
-                "Users",
-                USER_COLUMNS,
-                {
-                    "LOGONID": "jane.doe@example.org",
-                    "FIRST_NAME": "Jane",
-                    "LAST_NAME": "Doe",
-                    "USER_TYPE": "GUARDIAN",
-                    "STATUS": "ACTIVE",
-                    "PHONE": "555-0100",
-                    "LANGUAGE": "English",
-                },
-                "one row per account",
-            ),
-        ),
-    ),
-    "links": TemplateSpec(
-        kind="links",
-        file_name="links-import.xlsx",
-        title="Student links import: which students each account sees",
-        purpose=(
-            "Use this workbook to attach students to Parent Portal accounts (the accounts' "
-            '"Students attached to this account" list), or to detach them.',
-            "Each row of the Links sheet ties one account (LOGONID) to one student "
-            "(STUDENT_ID). The account and the student must already exist.",
-        ),
-        sheets=(
-            SheetSpec(
-                "Links",
-                LINK_COLUMNS,
-                {
-                    "LOGONID": "jane.doe@example.org",
-                    "STUDENT_ID": "000123",
-                    "RELATIONSHIP": "Mother",
-                    "PRIMARY": "Y",
-                    "NOTICES": "Y",
-                    "ACTION": "ADD",
-                },
-                "one row per account and student",
-            ),
-        ),
-    ),
-    "roster": TemplateSpec(
-        kind="roster",
-        file_name="roster-import.xlsx",
-        title="Roster import: schools, students and their contacts",
-        purpose=(
-            "Use this workbook to bring schools, students and the contacts on each student's "
-            "contact card into Parent Portal Accounts.",
-            "AutoCreate makes guardian accounts from these contacts, so keep their emails, "
-            "guardian flags and portal access up to date.",
-            "Fill the Schools sheet only for schools that are not known yet.",
-        ),
-        sheets=(
-            SheetSpec(
-                "Schools",
-                SCHOOL_COLUMNS,
-                {"SCHOOL_CODE": "012", "SCHOOL_NAME": "Lincoln Elementary"},
-                "one row per school",
-            ),
-            SheetSpec(
-                "Students",
-                STUDENT_COLUMNS,
-                {
-                    "STUDENT_ID": "000123",
-                    "FIRST_NAME": "Sam",
-                    "LAST_NAME": "Doe",
-                    "GRADE": "3",
-                    "SCHOOL": "012",
-                    "STATUS": "ACTIVE",
-                    "STUDENT_EMAIL": "sam.doe@students.example.org",
-                },
-                "one row per student",
-            ),
-            SheetSpec(
-                "Contacts",
-                CONTACT_COLUMNS,
-                {
-                    "STUDENT_ID": "000123",
-                    "CONTACT_ID": "C0456",
-                    "FIRST_NAME": "Jane",
-                    "LAST_NAME": "Doe",
-                    "RELATIONSHIP": "Mother",
-                    "EMAIL": "jane.doe@example.org",
-                    "GUARDIAN": "Y",
-                    "PORTAL_ACCESS": "Y",
-                    "PRIORITY": "1",
-                },
-                "one row per contact on a student's card (a parent of two students: two rows)",
-            ),
-        ),
-    ),
-    "autocreate": TemplateSpec(
-        kind="autocreate",
-        file_name="autocreate.xlsx",
-        title="AutoCreate: guardian accounts from students' contact cards",
-        purpose=(
-            "AutoCreate looks at each selected student's guardian contacts. A guardian whose "
-            "primary email is not yet a guardian logon gets a new account with that email as "
-            "its logon.",
-            "It also attaches students to guardian accounts that already exist when the "
-            "parent-student record is missing.",
-            "Run it in simulation first (SIMULATION = Y, the default) and read the log.",
-        ),
-        sheets=(
-            SheetSpec(
-                "Students",
-                (_autocreate_student_column(),),
-                {"STUDENT_ID": "000123"},
-                "one row per student to run AutoCreate for (leave it empty to use the "
-                "schools and grades on the Options sheet instead)",
-            ),
-        ),
-        notes=("The Options sheet holds the settings, one per row: change only the Value column.",),
-        options=AUTOCREATE_OPTIONS,
-    ),
-}
+TEMPLATES: dict[str, TemplateSpec] = {name: kind.template for name, kind in KINDS.items()}
+"""Each import kind's template, by kind: the registry in ``kinds`` says what they hold."""
 
 
 class _Formats:
@@ -465,16 +242,18 @@ class _Lines:
         self.row += 1
 
 
-def _run_lines(spec: TemplateSpec) -> tuple[str, list[tuple[str, str]], list[str]]:
+def _run_lines(kind: str, spec: TemplateSpec) -> tuple[str, list[tuple[str, str]], list[str]]:
     """The ribbon group of this kind, its buttons (label, what it does) and terminal commands."""
-    actions = [b for b in BUTTONS if b.action.startswith(f"{spec.kind}.")]
+    actions = [b for b in BUTTONS if b.action.startswith(f"{kind}.")]
     group = next(g.label for g in GROUPS if g.id == actions[0].group)
     buttons = [(b.label, b.supertip) for b in actions]
     commands = [f"portal run {b.action} {spec.file_name}" for b in actions]
     return group, buttons, commands
 
 
-def _write_instructions(book: xlsxwriter.Workbook, spec: TemplateSpec, fmt: _Formats) -> None:
+def _write_instructions(
+    book: xlsxwriter.Workbook, kind: str, spec: TemplateSpec, fmt: _Formats
+) -> None:
     """The plain-language page office staff read first."""
     ws = book.add_worksheet(INSTRUCTIONS_SHEET)
     sheet_names = [s.name for s in spec.sheets] + (["Options"] if spec.options else [])
@@ -558,7 +337,7 @@ def _write_instructions(book: xlsxwriter.Workbook, spec: TemplateSpec, fmt: _For
                 ]
             )
 
-    group, buttons, commands = _run_lines(spec)
+    group, buttons, commands = _run_lines(kind, spec)
     out.heading("How to run it")
     out.write(
         [
@@ -615,7 +394,7 @@ def build_template(kind: str, path: Path) -> Path:
             }
         )
         fmt = _Formats(book)
-        _write_instructions(book, spec, fmt)
+        _write_instructions(book, kind, spec, fmt)
         for sheet in spec.sheets:
             _write_input_sheet(book, sheet, fmt)
         if spec.options:

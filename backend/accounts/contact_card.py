@@ -1,18 +1,18 @@
-"""A student's contact card as the seed's icons read it, and an account made from a contact.
+"""A student's contact card with each contact's account status, and an account made from a
+contact.
 
 Each guardian contact gets one status:
 
 - ``has account``: a guardian account's logon is this contact's email (linked to the student
   or not);
-- ``can create``: an email and no such account (the seed's ``+``);
+- ``can create``: an email and no such account (one account can be made from the contact);
 - ``logon differs``: an email and no such account, but the student is linked to a guardian
   account whose logon is no contact's email on this card: probably this contact under another
-  logon (the seed's "no icon: search the student ID in Logon IDs");
+  logon (look for the student's ID among the logons attached to it);
 - ``no email``: nothing to create an account from.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -75,7 +75,10 @@ class Card:
     logons: list[LinkedLogon]
 
 
-def _student(connection: Connection, student_id: str) -> tuple[int, list[Any]]:
+def _student(
+    connection: Connection, student_id: str
+) -> tuple[int, str, str, str, str | None, str | None]:
+    """The student's key and what the card shows of them: ID, names, grade, school code."""
     row = connection.execute(
         select(
             Student.id,
@@ -90,7 +93,7 @@ def _student(connection: Connection, student_id: str) -> tuple[int, list[Any]]:
     ).first()
     if row is None:
         raise NotFoundError(f"There is no student '{student_id.strip()}'")
-    return row[0], list(row[1:])
+    return row
 
 
 def _logons(connection: Connection, student_pk: int) -> list[LinkedLogon]:
@@ -111,88 +114,95 @@ def _logons(connection: Connection, student_pk: int) -> list[LinkedLogon]:
 
 
 def logons_for_student(engine: Engine, student_id: str) -> list[LinkedLogon]:
-    """The seed's search of Logon IDs by student ID: every account attached to the student."""
+    """Every account attached to the student, found by the student's ID."""
     with read_transaction(engine) as connection:
-        student_pk, _ = _student(connection, student_id)
-        return _logons(connection, student_pk)
+        return _logons(connection, _student(connection, student_id)[0])
 
 
 def contact_card(engine: Engine, student_id: str) -> Card:
     """The student's contacts, each with its account status, in priority order."""
     with read_transaction(engine) as connection:
-        student_pk, student = _student(connection, student_id)
-        contacts = connection.execute(
-            select(
-                Contact.contact_id,
-                Contact.first_name,
-                Contact.last_name,
-                StudentContact.relationship,
-                Contact.email,
-                StudentContact.is_guardian,
-                StudentContact.portal_access,
-                StudentContact.priority,
-                Contact.email_key,
-            )
-            .join(StudentContact, StudentContact.contact_id == Contact.id)
-            .where(StudentContact.student_id == student_pk)
-            .order_by(
-                StudentContact.priority.is_(None),
-                StudentContact.priority,
-                Contact.last_name,
-                Contact.first_name,
-            )
-        ).all()
-        keys = {c.email_key for c in contacts if c.email_key}
-        accounts = (
-            dict(
-                connection.execute(
-                    select(PortalUser.logon_key, PortalUser.logon_id).where(
-                        PortalUser.logon_key.in_(keys), PortalUser.user_type == "GUARDIAN"
-                    )
-                ).all()
-            )
-            if keys
-            else {}
+        pk, sid, first_name, last_name, grade, school = _student(connection, student_id)
+        contacts = _contacts(connection, pk)
+        keys = {key for _, key in contacts if key}
+        accounts = _guardian_logons(connection, keys)
+        logons = _logons(connection, pk)
+    entries = _entries(contacts, accounts, logons)
+    return Card(sid, first_name, last_name, grade, school, entries, logons)
+
+
+def _contacts(connection: Connection, student_pk: int) -> list[tuple[CardEntry, str | None]]:
+    """The card's contacts, each with its email's key: priority order (none last), then name."""
+    rows = connection.execute(
+        select(
+            Contact.contact_id,
+            Contact.first_name,
+            Contact.last_name,
+            StudentContact.relationship,
+            Contact.email,
+            StudentContact.is_guardian,
+            StudentContact.portal_access,
+            StudentContact.priority,
+            Contact.email_key,
         )
-        logons = _logons(connection, student_pk)
+        .join(StudentContact, StudentContact.contact_id == Contact.id)
+        .where(StudentContact.student_id == student_pk)
+        .order_by(
+            StudentContact.priority.is_(None),
+            StudentContact.priority,
+            Contact.last_name,
+            Contact.first_name,
+        )
+    )
+    return [(CardEntry(*row[:8], status=NO_EMAIL), row.email_key) for row in rows]
+
+
+def _guardian_logons(connection: Connection, keys: set[str]) -> dict[str, str]:
+    """Logon key -> logon of the guardian accounts whose logon is one of these emails."""
+    if not keys:
+        return {}
+    rows = connection.execute(
+        select(PortalUser.logon_key, PortalUser.logon_id).where(
+            PortalUser.logon_key.in_(keys), PortalUser.user_type == "GUARDIAN"
+        )
+    )
+    return {key: logon for key, logon in rows}
+
+
+def _entries(
+    contacts: list[tuple[CardEntry, str | None]],
+    accounts: dict[str, str],
+    logons: list[LinkedLogon],
+) -> list[CardEntry]:
+    """Each contact's status, from the accounts of the card's emails and the student's logons."""
     guardians = [a.logon_id for a in logons if a.user_type == "GUARDIAN"]
     linked_keys = {logon_key(logon) for logon in guardians}
+    keys = {key for _, key in contacts if key}
     unexplained = [logon for logon in guardians if logon_key(logon) not in keys]
     entries = []
-    for c in contacts:
-        entry = CardEntry(
-            c.contact_id,
-            c.first_name,
-            c.last_name,
-            c.relationship,
-            c.email,
-            c.is_guardian,
-            c.portal_access,
-            c.priority,
-            NO_EMAIL,
-        )
-        if c.email_key:
+    for entry, key in contacts:
+        if key:
             entry.shared_with = [
-                o.contact_id
-                for o in contacts
-                if o.email_key == c.email_key and o.contact_id != c.contact_id
+                other.contact_id
+                for other, other_key in contacts
+                if other_key == key and other.contact_id != entry.contact_id
             ]
-            if c.email_key in accounts:
-                entry.status, entry.account = HAS_ACCOUNT, accounts[c.email_key]
-                entry.linked = c.email_key in linked_keys
+            if key in accounts:
+                entry.status, entry.account = HAS_ACCOUNT, accounts[key]
+                entry.linked = key in linked_keys
             elif unexplained:
                 entry.status, entry.other_logons = LOGON_DIFFERS, unexplained
             else:
                 entry.status = CAN_CREATE
         entries.append(entry)
-    return Card(*student, entries=entries, logons=logons)
+    return entries
 
 
 def create_account_from_contact(
     engine: Engine, contact_id: str, *, apply: bool = False, actor: str | None = None
 ) -> Report:
-    """The seed's ``+``: a guardian account from the contact's email, attached to each student
-    whose card lists the contact with portal access allowed."""
+    """A guardian account from the contact's email, attached to each student whose card lists
+    the contact with portal access allowed."""
     with read_transaction(engine) as connection:
         contact = connection.execute(
             select(

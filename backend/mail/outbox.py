@@ -1,6 +1,6 @@
 """The outbox: mail queued in the transaction that made its account, sent after that commits.
 
-Queuing is one INSERT in the caller's transaction (DESIGN §4 point 8), so a simulation or a
+Queuing is one INSERT in the caller's transaction, so a simulation or a
 rolled-back batch leaves no message. ``send_pending`` delivers what is due::
 
     queued --claim, commit--> sending --server accepts--> sent
@@ -374,79 +374,118 @@ def send_pending(
             f"PORTAL_SMTP_SECURITY is '{settings.smtp_security}': "
             f"use one of {', '.join(SECURITY_MODES)}."
         )
+    run = _SendRun(engine, settings, _Mailer(settings, security), now, sleep)
+    total = _count_due(engine, run.started)
+    try:
+        for done, message in enumerate(_due(engine, run.started)):
+            progress("Sending messages", done, total)
+            if not run.send(message):
+                break
+        else:
+            progress("Sending messages", total, total)
+    finally:
+        run.mailer.drop(polite=True)
+    tally = counts(engine)
+    run.report.stuck, run.report.waiting = tally["sending"], tally["queued"]
+    return run.report
 
-    def clock() -> datetime:
-        return as_utc(now)
 
-    interval = 60 / settings.send_per_minute if settings.send_per_minute > 0 else 0.0
-    attempts_allowed = max(settings.send_attempts, 1)
-    started = clock()
+def _count_due(engine: Engine, started: datetime) -> int:
     with read_transaction(engine) as connection:
-        total = connection.execute(
+        return connection.execute(
             select(func.count()).where(
                 OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= started
             )
         ).scalar_one()
-    report = SendReport()
-    mailer = _Mailer(settings, security)
-    envelope_from = parseaddr(settings.mail_from)[1]
-    last_hand_off: float | None = None
-    try:
-        for done, message in enumerate(_due(engine, started)):
-            progress("Sending messages", done, total)
-            try:
-                email = _compose(message, settings, clock())
-            except ValueError as exc:
-                failure = {"status": "failed", "last_error": f"The message cannot be sent: {exc}"}
-                _settle(engine, message.id, "queued", failure)
-                report.failed += 1
-                continue
-            if last_hand_off is not None:
-                pause = interval - (time.monotonic() - last_hand_off)
-                if pause > 0:
-                    sleep(pause)
-            try:
-                smtp = mailer.ready()
-            except (smtplib.SMTPException, OSError) as exc:
-                refusal = _refusal(exc)
-                report.error = (
-                    f"The mail server {settings.smtp_host}:{settings.smtp_port} could not be "
-                    f"used: {refusal.text}. The remaining messages stay queued, untouched."
-                )
-                break
-            needs_link = ACTIVATION_LINK_MARK in message.body
-            outcome, token = _claim(engine, message, needs_link, clock())
-            if outcome == "skipped":
-                report.skipped += 1
-            if outcome != "claimed":
-                continue
-            last_hand_off = time.monotonic()
-            body = message.body
-            if token:
-                body = body.replace(ACTIVATION_LINK_MARK, activation_link(token))
-            email.set_content(body)
-            try:
-                smtp.send_message(email, from_addr=envelope_from, to_addrs=[message.to_address])
-            except (smtplib.SMTPException, OSError) as exc:
-                mailer.drop()
-                refusal = _refusal(exc)
-                attempts = message.attempts + 1
-                if refusal.permanent or attempts >= attempts_allowed:
-                    values: dict[str, Any] = {"status": "failed"}
-                    report.failed += 1
-                else:
-                    values = {"status": "queued", "next_attempt_at": clock() + backoff(attempts)}
-                    report.retried += 1
-                values["last_error"] = refusal.text
-                _settle(engine, message.id, "sending", values, token if refusal.definite else "")
-                continue
-            sent = {"status": "sent", "sent_at": clock(), "last_error": None}
-            _settle(engine, message.id, "sending", sent)
-            report.sent += 1
+
+
+class _SendRun:
+    """One ``send_pending`` run: its clock, its pace, its connection and its tally."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        mailer: _Mailer,
+        now: datetime | None,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.mailer = mailer
+        self.now = now
+        self.sleep = sleep
+        per_minute = settings.send_per_minute
+        self.interval = 60 / per_minute if per_minute > 0 else 0.0
+        self.attempts_allowed = max(settings.send_attempts, 1)
+        self.envelope_from = parseaddr(settings.mail_from)[1]
+        self.last_hand_off: float | None = None
+        self.report = SendReport()
+        self.started = self.clock()
+
+    def clock(self) -> datetime:
+        return as_utc(self.now)
+
+    def send(self, message: OutboxMessage) -> bool:
+        """Deliver one message; False when the mail server cannot be used, which ends the run."""
+        try:
+            email = _compose(message, self.settings, self.clock())
+        except ValueError as exc:
+            failure = {"status": "failed", "last_error": f"The message cannot be sent: {exc}"}
+            _settle(self.engine, message.id, "queued", failure)
+            self.report.failed += 1
+            return True
+        self._pace()
+        try:
+            smtp = self.mailer.ready()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.report.error = (
+                f"The mail server {self.settings.smtp_host}:{self.settings.smtp_port} could not "
+                f"be used: {_refusal(exc).text}. The remaining messages stay queued, untouched."
+            )
+            return False
+        needs_link = ACTIVATION_LINK_MARK in message.body
+        outcome, token = _claim(self.engine, message, needs_link, self.clock())
+        if outcome == "skipped":
+            self.report.skipped += 1
+        if outcome == "claimed":
+            self.last_hand_off = time.monotonic()
+            self._hand_off(smtp, email, message, token)
+        return True
+
+    def _pace(self) -> None:
+        """Wait out what is left of the interval since the last hand-off."""
+        if self.last_hand_off is not None:
+            pause = self.interval - (time.monotonic() - self.last_hand_off)
+            if pause > 0:
+                self.sleep(pause)
+
+    def _hand_off(
+        self, smtp: smtplib.SMTP, email: EmailMessage, message: OutboxMessage, token: str
+    ) -> None:
+        """Give a claimed message to the server and record how that went."""
+        body = message.body
+        if token:
+            body = body.replace(ACTIVATION_LINK_MARK, activation_link(token))
+        email.set_content(body)
+        try:
+            smtp.send_message(email, from_addr=self.envelope_from, to_addrs=[message.to_address])
+        except (smtplib.SMTPException, OSError) as exc:
+            self.mailer.drop()
+            self._refused(message, _refusal(exc), token)
+            return
+        sent = {"status": "sent", "sent_at": self.clock(), "last_error": None}
+        _settle(self.engine, message.id, "sending", sent)
+        self.report.sent += 1
+
+    def _refused(self, message: OutboxMessage, refusal: _Refusal, token: str) -> None:
+        """Failed for good (5xx, or out of attempts) or queued again after a wait."""
+        attempts = message.attempts + 1
+        if refusal.permanent or attempts >= self.attempts_allowed:
+            values: dict[str, Any] = {"status": "failed"}
+            self.report.failed += 1
         else:
-            progress("Sending messages", total, total)
-    finally:
-        mailer.drop(polite=True)
-    tally = counts(engine)
-    report.stuck, report.waiting = tally["sending"], tally["queued"]
-    return report
+            values = {"status": "queued", "next_attempt_at": self.clock() + backoff(attempts)}
+            self.report.retried += 1
+        values["last_error"] = refusal.text
+        _settle(self.engine, message.id, "sending", values, token if refusal.definite else "")

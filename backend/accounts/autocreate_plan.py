@@ -1,0 +1,269 @@
+"""AutoCreate's rules as a pure function of what was loaded and the options chosen.
+
+``plan(state, options)`` touches no database: ``autocreate_store.load`` reads everything it
+needs in bulk first, so every rule can be tested on plain values.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from backend.imports.contract import RowResult
+
+if TYPE_CHECKING:
+    from backend.accounts.autocreate import Options
+
+CREATED = "Account created and student attached"
+ATTACHED = "Student attached to the existing account"
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    """A selected, active student."""
+
+    id: int
+    student_id: str
+    first_name: str
+    last_name: str
+    grade: str | None
+    school: str | None  # the school's name
+
+
+@dataclass(frozen=True)
+class CardContact:
+    """One contact on a student's card, with what the card says about them."""
+
+    contact_id: str
+    first_name: str
+    last_name: str
+    email: str | None
+    email_key: str | None
+    relationship: str | None
+    is_guardian: bool
+    portal_access: bool
+    priority: int | None
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account whose logon is one of the cards' emails."""
+
+    id: int
+    logon_key: str
+    logon_id: str
+    user_type: str
+    status: str
+
+
+@dataclass
+class State:
+    """Everything the rules look at, loaded in bulk before planning."""
+
+    students: list[StudentRow] = field(default_factory=list)  # in student ID order
+    problems: list[RowResult] = field(default_factory=list)  # selected students not usable
+    cards: dict[int, list[CardContact]] = field(default_factory=dict)  # in priority order
+    accounts: dict[str, Account] = field(default_factory=dict)  # by logon key
+    links: set[tuple[int, int]] = field(default_factory=set)  # (account id, student id)
+    own: dict[str, str] = field(default_factory=dict)  # email key -> student whose own it is
+
+
+@dataclass
+class Created:
+    """An account the plan creates: in the name of its first contact, with its students."""
+
+    guardian: CardContact
+    logon: str
+    students: list[StudentRow]
+
+
+@dataclass(frozen=True)
+class Pair:
+    student: StudentRow
+    contact: CardContact
+
+    @property
+    def key(self) -> str:
+        return f"{self.student.student_id} / {self.contact.contact_id}"
+
+    @property
+    def person(self) -> tuple[str, str]:
+        return (self.contact.first_name.casefold(), self.contact.last_name.casefold())
+
+
+@dataclass
+class AutoCreatePlan:
+    results: list[RowResult] = field(default_factory=list)
+    user_inserts: list[dict[str, Any]] = field(default_factory=list)
+    link_inserts: list[dict[str, Any]] = field(default_factory=list)
+    created: dict[str, Created] = field(default_factory=dict)  # by logon key
+    attached: int = 0
+    preview: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def plan(state: State, options: "Options") -> AutoCreatePlan:
+    """Each student-contact pair's outcome, one row each, in student then priority order."""
+    result = AutoCreatePlan(results=list(state.problems))
+    pairs = [Pair(s, c) for s in state.students for c in state.cards.get(s.id, [])]
+    verdicts = households(pairs)
+    links = set(state.links)
+    for pair in pairs:
+        reason = _rule_out(pair, options, state.own, verdicts)
+        email_key = pair.contact.email_key
+        if reason or email_key is None:
+            outcome = RowResult(None, pair.key, "skipped", reason)
+        elif email_key in state.accounts:
+            outcome = _attach_existing(result, state.accounts[email_key], pair, links, options)
+        elif email_key in result.created:
+            outcome = _attach_created(result, result.created[email_key], pair)
+        elif not options.create_accounts:
+            outcome = RowResult(
+                None,
+                pair.key,
+                "skipped",
+                "No account has this email; creating accounts is turned off",
+            )
+        else:
+            outcome = _create(result, email_key, pair)
+        result.results.append(outcome)
+    return result
+
+
+def _rule_out(pair: Pair, options: "Options", own: dict[str, str], verdicts: dict[str, str]) -> str:
+    """Why the pair makes no account and no attachment, or '' when it may."""
+    contact = pair.contact
+    if options.guardians_only and not contact.is_guardian:
+        return "Not flagged as a guardian (rule: guardians only)"
+    if options.portal_access_only and not contact.portal_access:
+        return "Portal access is not allowed for this contact (rule: portal access only)"
+    if options.max_priority is not None and (
+        contact.priority is None or contact.priority > options.max_priority
+    ):
+        return (
+            f"Priority {contact.priority or '(none)'} is past the highest priority "
+            f"asked for ({options.max_priority})"
+        )
+    if not contact.email_key:
+        return "No email on the contact card; add one to make an account"
+    if contact.email_key in own:
+        return (
+            f"The email is the student's own (STUDENT_EMAIL of student {own[contact.email_key]}), "
+            "not a guardian's"
+        )
+    return verdicts.get(contact.email_key, "")
+
+
+def households(pairs: list[Pair]) -> dict[str, str]:
+    """Each email's verdict: '' when one person or one family uses it, else why not."""
+    by_email: dict[str, list[Pair]] = defaultdict(list)
+    for pair in pairs:
+        if pair.contact.email_key:
+            by_email[pair.contact.email_key].append(pair)
+    verdict: dict[str, str] = {}
+    for key, users in by_email.items():
+        # Different names are fine only if every such contact shares a student with another.
+        students_of: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for p in users:
+            students_of[p.person].add(p.student.student_id)
+        groups = list(students_of.values())
+        one_family = len(groups) == 1 or bool(set.intersection(*groups))
+        verdict[key] = "" if one_family else _two_households(users)
+    return verdict
+
+
+def _two_households(users: list[Pair]) -> str:
+    first = users[0]
+    name = (first.contact.first_name, first.contact.last_name)
+    other = next(p for p in users if (p.contact.first_name, p.contact.last_name) != name)
+    return (
+        f"Email shared by {first.contact.first_name} {first.contact.last_name} "
+        f"(contact {first.contact.contact_id}, student {first.student.student_id}) "
+        f"and {other.contact.first_name} {other.contact.last_name} (contact "
+        f"{other.contact.contact_id}, student {other.student.student_id}) of "
+        "another household: no account from it (rule: two households, one email), "
+        "as it would show one family's children to the other; fix one of the emails"
+    )
+
+
+def _link(result: AutoCreatePlan, user_id: int | None, email_key: str, pair: Pair) -> None:
+    result.link_inserts.append(
+        {
+            "user_id": user_id,
+            "logon_key": email_key,
+            "student_id": pair.student.id,
+            "relationship": pair.contact.relationship,
+            "is_primary": pair.contact.priority == 1,
+            "notices": True,
+        }
+    )
+    result.attached += 1
+
+
+def _attach_existing(
+    result: AutoCreatePlan,
+    account: Account,
+    pair: Pair,
+    links: set[tuple[int, int]],
+    options: "Options",
+) -> RowResult:
+    logon = account.logon_id
+    if account.user_type != "GUARDIAN":
+        reason = f"The email is the logon of a {account.user_type} account, not a guardian's"
+    elif (account.id, pair.student.id) in links:
+        reason = f"Already attached to {logon}"
+    elif account.status != "ACTIVE":
+        reason = f"The account {logon} is {account.status}; not attached"
+    elif not options.attach_existing:
+        reason = (
+            f"{logon} exists but is not attached to this student; "
+            "attaching to existing accounts is turned off"
+        )
+    else:
+        links.add((account.id, pair.student.id))
+        _link(result, account.id, account.logon_key, pair)
+        return RowResult(None, pair.key, "added", f"{ATTACHED} {logon}")
+    return RowResult(None, pair.key, "skipped", reason)
+
+
+def _attach_created(result: AutoCreatePlan, created: Created, pair: Pair) -> RowResult:
+    """A further student (or a further contact) for an account this plan creates."""
+    first = created.guardian
+    if any(s.id == pair.student.id for s in created.students):
+        return RowResult(
+            None,
+            pair.key,
+            "skipped",
+            f"Already attached to the account created for {created.logon} (family inbox "
+            f"shared with contact {first.contact_id})",
+        )
+    created.students.append(pair.student)
+    assert first.email_key is not None
+    _link(result, None, first.email_key, pair)
+    same = (pair.contact.first_name, pair.contact.last_name) == (first.first_name, first.last_name)
+    why = "same person" if same else f"family inbox shared with contact {first.contact_id}"
+    return RowResult(
+        None,
+        pair.key,
+        "added",
+        f"Student attached to the account created above for {created.logon} ({why})",
+    )
+
+
+def _create(result: AutoCreatePlan, email_key: str, pair: Pair) -> RowResult:
+    contact = pair.contact
+    logon = (contact.email or "").strip()
+    result.user_inserts.append(
+        {
+            "logon_id": logon,
+            "logon_key": email_key,
+            "user_type": "GUARDIAN",
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "email": None,
+            "phone": None,
+            "language": None,
+            "status": "ACTIVE",
+        }
+    )
+    result.created[email_key] = Created(contact, logon, [pair.student])
+    _link(result, None, email_key, pair)
+    return RowResult(None, pair.key, "added", f"{CREATED} ({logon})")

@@ -1,0 +1,220 @@
+"""AutoCreate's database side: the bulk reads before planning and the writes after it.
+
+Everything is loaded one query per table (in ``IN`` chunks), never one per row.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, or_, select
+
+from backend.accounts.autocreate import Options
+from backend.accounts.autocreate_plan import (
+    Account,
+    AutoCreatePlan,
+    CardContact,
+    Created,
+    State,
+    StudentRow,
+)
+from backend.accounts.logon import logon_key
+from backend.database.models import (
+    Contact,
+    PortalUser,
+    School,
+    Student,
+    StudentContact,
+    StudentLink,
+)
+from backend.imports.contract import Progress, RowResult, key_chunks
+from backend.imports.links import LinkPlan, write_links
+from backend.imports.users import UserPlan, write_users
+from backend.mail.activation import ACTIVATION_LINK_MARK
+from backend.mail.outbox import queue_messages
+from backend.mail.templates import Template, context, render
+
+PREVIEW_LINK = "(the activation link: made when the email is sent)"
+PREVIEWS = 3  # messages shown in a simulation's log
+
+
+def load(connection: Connection, options: Options) -> State:
+    """The selected students, their cards, the accounts and links of the cards' emails."""
+    state = State()
+    state.students, state.problems = _select_students(connection, options)
+    state.cards = _cards(connection, state.students)
+    keys = {c.email_key for card in state.cards.values() for c in card if c.email_key}
+    state.accounts = _accounts(connection, keys)
+    state.links = _links(connection, (a.id for a in state.accounts.values()))
+    state.own = _students_own(connection, keys)
+    return state
+
+
+def _select_students(
+    connection: Connection, options: Options
+) -> tuple[list[StudentRow], list[RowResult]]:
+    """Active students of the selection, sorted; listed students we cannot use, as problems."""
+    query = select(
+        Student.id,
+        Student.student_id,
+        Student.first_name,
+        Student.last_name,
+        Student.grade,
+        School.name,
+        Student.status,
+    ).join(School, School.id == Student.school_id, isouter=True)
+    problems: list[RowResult] = []
+    if options.students:
+        wanted = [s.strip() for s in options.students if s.strip()]
+        rows = [
+            row
+            for chunk in key_chunks(wanted)
+            for row in connection.execute(query.where(Student.student_id.in_(chunk)))
+        ]
+        found = {row.student_id for row in rows}
+        problems = [
+            RowResult(None, sid, "error", f"STUDENT_ID: there is no student '{sid}'")
+            for sid in dict.fromkeys(wanted)
+            if sid not in found
+        ]
+        problems += [
+            RowResult(None, r.student_id, "skipped", f"Student {r.student_id} is {r.status}")
+            for r in rows
+            if r.status != "ACTIVE"
+        ]
+        rows = [r for r in rows if r.status == "ACTIVE"]
+    else:
+        query = query.where(Student.status == "ACTIVE")
+        if options.schools:
+            query = query.where(
+                or_(School.code.in_(options.schools), School.name.in_(options.schools))
+            )
+        if options.grades:
+            query = query.where(Student.grade.in_([g.strip() for g in options.grades]))
+        rows = list(connection.execute(query))
+    students = [
+        StudentRow(r.id, r.student_id, r.first_name, r.last_name, r.grade, r.name) for r in rows
+    ]
+    students.sort(key=lambda s: s.student_id)
+    return students, problems
+
+
+def _cards(connection: Connection, students: list[StudentRow]) -> dict[int, list[CardContact]]:
+    """Each student's contacts, in priority order (no priority last), then contact ID."""
+    cards: dict[int, list[CardContact]] = defaultdict(list)
+    query = select(
+        StudentContact.student_id,
+        Contact.contact_id,
+        Contact.first_name,
+        Contact.last_name,
+        Contact.email,
+        Contact.email_key,
+        StudentContact.relationship,
+        StudentContact.is_guardian,
+        StudentContact.portal_access,
+        StudentContact.priority,
+    ).join(Contact, Contact.id == StudentContact.contact_id)
+    for chunk in key_chunks(s.id for s in students):
+        for student_pk, *contact in connection.execute(
+            query.where(StudentContact.student_id.in_(chunk))
+        ):
+            cards[student_pk].append(CardContact(*contact))
+    for card in cards.values():
+        card.sort(key=lambda c: (c.priority is None, c.priority or 0, c.contact_id))
+    return dict(cards)
+
+
+def _accounts(connection: Connection, keys: set[str]) -> dict[str, Account]:
+    query = select(
+        PortalUser.id,
+        PortalUser.logon_key,
+        PortalUser.logon_id,
+        PortalUser.user_type,
+        PortalUser.status,
+    )
+    return {
+        row.logon_key: Account(*row)
+        for chunk in key_chunks(keys)
+        for row in connection.execute(query.where(PortalUser.logon_key.in_(chunk)))
+    }
+
+
+def _links(connection: Connection, account_ids: Iterable[int]) -> set[tuple[int, int]]:
+    query = select(StudentLink.user_id, StudentLink.student_id)
+    return {
+        (user, student)
+        for chunk in key_chunks(account_ids)
+        for user, student in connection.execute(query.where(StudentLink.user_id.in_(chunk)))
+    }
+
+
+def _students_own(connection: Connection, keys: set[str]) -> dict[str, str]:
+    """Cards' emails that are a student's own email: email key -> that student's ID."""
+    own: dict[str, str] = {}
+    query = select(Student.student_id, Student.email).where(Student.email.is_not(None))
+    for sid, email in connection.execute(query):
+        if email is not None and logon_key(email) in keys:
+            own[logon_key(email)] = sid
+    return own
+
+
+def welcome(template: Template, created: Created) -> tuple[str, str]:
+    """Subject and body of the message to a created account."""
+    guardian = {"first_name": created.guardian.first_name, "last_name": created.guardian.last_name}
+    students: list[Mapping[str, Any]] = [
+        {
+            "first_name": s.first_name,
+            "last_name": s.last_name,
+            "grade": s.grade,
+            "school": s.school or "",
+        }
+        for s in created.students
+    ]
+    return render(template, context(guardian, created.logon, students))
+
+
+def preview(result: AutoCreatePlan, template: Template) -> None:
+    """The first messages as they will read; with none to send, still check the template."""
+    for created in list(result.created.values())[:PREVIEWS]:
+        subject, body = welcome(template, created)
+        body = body.replace(ACTIVATION_LINK_MARK, PREVIEW_LINK)
+        result.preview.append((created.logon, subject, body))
+    if not result.created:
+        render(template, context({"first_name": "A", "last_name": "B"}, "a@b.org", []))
+
+
+def write(
+    connection: Connection,
+    result: AutoCreatePlan,
+    batch_id: int,
+    template: Template | None,
+    progress: Progress,
+) -> None:
+    """Accounts, attachments and, with a template, one queued message per account created."""
+    write_users(connection, UserPlan(inserts=result.user_inserts), batch_id, progress)
+    write_links(connection, LinkPlan(inserts=result.link_inserts), batch_id)
+    if template is None or not result.created:
+        return
+    ids: dict[str, int] = {
+        key: user_id
+        for key, user_id in connection.execute(
+            select(PortalUser.logon_key, PortalUser.id).where(
+                PortalUser.created_batch_id == batch_id
+            )
+        )
+    }
+    messages = []
+    for key, created in result.created.items():
+        subject, body = welcome(template, created)
+        messages.append(
+            {
+                "batch_id": batch_id,
+                "user_id": ids[key],
+                "to_address": created.logon,
+                "subject": subject,
+                "body": body,
+            }
+        )
+    progress("Queueing emails", 0, len(messages))
+    queue_messages(connection, messages)
+    progress("Queueing emails", len(messages), len(messages))
