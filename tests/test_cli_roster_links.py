@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from helpers import ONEROSTER_SAMPLES, read_log, run_cli
+from helpers import read_log, run_cli
 from sqlalchemy import create_engine, text
 
 from addin.demo.run import CONTACT_HEADERS, STUDENT_HEADERS, write_workbook
@@ -150,9 +150,9 @@ def test_roster_links_and_accounts_end_to_end(
 
 
 def test_oneroster_sample_bundles_import_without_a_traceback(
-    tmp_path: Path, capsys: Capsys
+    tmp_path: Path, capsys: Capsys, oneroster_samples: Path
 ) -> None:
-    bundles = sorted(ONEROSTER_SAMPLES.glob("*.zip"))
+    bundles = sorted(oneroster_samples.glob("*.zip"))
     assert bundles
     db = ["--db", str(tmp_path / "portal.sqlite")]
     for bundle in bundles:
