@@ -29,11 +29,13 @@ TEST_RUN_VARIABLES = {"PORTAL_TEST_PG_URL", SAMPLES_ENV}
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No test reads or writes the user's own database or settings."""
+    """No test reads or writes the user's own database or settings; passwords hash cheaply."""
     for name in list(os.environ):
         if name.startswith("PORTAL_") and name not in TEST_RUN_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("PORTAL_DATABASE_URL", f"sqlite:///{tmp_path / 'default.sqlite'}")
+    # Production-cost password hashing is deliberately slow; tests only need it to be argon2id.
+    monkeypatch.setenv("PORTAL_PASSWORD_HASH_COST", "cheapest")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

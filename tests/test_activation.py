@@ -1,10 +1,11 @@
-"""Account activation on SQLite and PostgreSQL: single-use, expiring, hashed tokens (DESIGN §7)."""
+"""Account activation on SQLite and PostgreSQL: single-use, expiring, hashed tokens."""
 
 import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from sqlalchemy import Engine, select, text
 
 from backend.database.engine import write_transaction
@@ -18,6 +19,7 @@ from backend.mail.activation import (
     activate,
     activation_link,
     issue_token,
+    password_hasher,
     verify_password,
 )
 from backend.mail.outbox import queue_message
@@ -158,3 +160,29 @@ def test_activation_link_keeps_the_pages_own_query(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PORTAL_ACTIVATION_URL", "https://sis.example.org/parents?school=12#top")
     get_settings.cache_clear()
     assert activation_link("a/b") == "https://sis.example.org/parents?school=12&token=a%2Fb#top"
+
+
+def hasher_parameters(hasher: PasswordHasher) -> tuple[Any, ...]:
+    return (
+        hasher.type,
+        hasher.time_cost,
+        hasher.memory_cost,
+        hasher.parallelism,
+        hasher.hash_len,
+        hasher.salt_len,
+    )
+
+
+def test_passwords_hash_at_production_cost_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert hasher_parameters(password_hasher()) == hasher_parameters(
+        PasswordHasher.from_parameters(profiles.CHEAPEST)
+    )  # what the test suite chose
+    monkeypatch.delenv("PORTAL_PASSWORD_HASH_COST")
+    get_settings.cache_clear()
+    assert get_settings().password_hash_cost == "production"
+    assert hasher_parameters(password_hasher()) == hasher_parameters(PasswordHasher())
+    assert hasher_parameters(password_hasher()) == hasher_parameters(
+        PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
+    )
