@@ -10,11 +10,10 @@ from typing import Any
 import openpyxl
 import pytest
 import xlsxwriter
+from factories import USER_HEADERS as USER_HEADERS
 
 from addin.cli.app import main
 from addin.workbooks.result_sheet import LOG_SHEET_NAME
-
-USER_HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"]
 
 SAMPLES_ENV = "PORTAL_SAMPLES_DIR"
 """Names the folder of the public OneRoster sample bundles, which are not in the repository."""

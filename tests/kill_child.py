@@ -22,20 +22,14 @@ import sys
 import time
 import traceback
 
+from factories import guardians_table
+
 from backend.database.engine import make_engine
-from backend.imports.contract import InputTable
 from backend.imports.users import import_users
 
 
 def run(url: str, rows: int, suffix: str) -> None:
-    table = InputTable(
-        headers=["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"],
-        rows=[
-            (n + 2, [f"user{n}@example.org", f"First{suffix}", "Last", "GUARDIAN"])
-            for n in range(rows)
-        ],
-        source_name="kill.xlsx",
-    )
+    table = guardians_table(rows, f"First{suffix}", source_name="kill.xlsx")
 
     def progress(stage: str, done: int, total: int) -> None:
         print(f"{stage}|{done}|{total}", flush=True)

@@ -6,13 +6,12 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher, profiles
+from factories import make_accounts
 from sqlalchemy import Engine, select, text
 
 from backend.database.engine import write_transaction
 from backend.database.models import ActivationToken, Base, PortalUser, utcnow
 from backend.errors import InputError
-from backend.imports.contract import InputTable
-from backend.imports.users import import_users
 from backend.mail.activation import (
     ACTIVATION_LINK_MARK,
     INVALID_LINK,
@@ -26,20 +25,6 @@ from backend.mail.outbox import queue_message
 from backend.settings import get_settings
 
 PASSWORD = "correct horse battery"
-
-
-def make_accounts(engine: Engine, *logons: str) -> dict[str, int]:
-    """Accounts made the way staff make them (a users import); their ids by logon."""
-    rows = [[logon, "Pat", "Lee", "GUARDIAN"] for logon in logons]
-    table = InputTable(
-        headers=["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"],
-        rows=[(n, r) for n, r in enumerate(rows, start=2)],
-        source_name="users.xlsx",
-    )
-    report = import_users(engine, table, apply=True)
-    assert report.counts["added"] == len(logons)
-    with engine.connect() as connection:
-        return {r.logon_id: r.id for r in connection.execute(select(PortalUser))}
 
 
 def new_token(engine: Engine, user_id: int, **kwargs: Any) -> str:
