@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
     # Account activation: the portal page that takes a token, and how long a token lasts.
     activation_url: str = "https://portal.example.org/activate"
     activation_hours: int = 72
+    # How hard a password is to hash: "production" is RFC 9106's low-memory argon2id profile;
+    # "cheapest" is argon2-cffi's cheapest profile, fast and weak, meant for the test suite only.
+    password_hash_cost: Literal["production", "cheapest"] = "production"
 
 
 @lru_cache

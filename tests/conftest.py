@@ -1,7 +1,8 @@
 """Fixtures: a fresh database per test, on SQLite and on the PostgreSQL server.
 
-PostgreSQL tests skip with a reason when no server answers, except in CI (CI=true), where a
-missing server is a failure.
+PostgreSQL tests skip with a reason when no server answers, and tests of the public OneRoster
+sample bundles skip when the bundles are not there, except in CI (CI=true), where either is a
+failure.
 """
 
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from helpers import ONEROSTER_SAMPLES, SAMPLES_ENV
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -21,15 +23,19 @@ from backend.settings import get_settings
 
 PG_ADMIN_URL = os.environ.get("PORTAL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Variables that set up the test run itself, not the program under test.
+TEST_RUN_VARIABLES = {"PORTAL_TEST_PG_URL", SAMPLES_ENV}
 
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No test reads or writes the user's own database or settings."""
+    """No test reads or writes the user's own database or settings; passwords hash cheaply."""
     for name in list(os.environ):
-        if name.startswith("PORTAL_") and name != "PORTAL_TEST_PG_URL":
+        if name.startswith("PORTAL_") and name not in TEST_RUN_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("PORTAL_DATABASE_URL", f"sqlite:///{tmp_path / 'default.sqlite'}")
+    # Production-cost password hashing is deliberately slow; tests only need it to be argon2id.
+    monkeypatch.setenv("PORTAL_PASSWORD_HASH_COST", "cheapest")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -45,6 +51,20 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return path
+
+
+@pytest.fixture(scope="session")
+def oneroster_samples() -> Path:
+    """The folder of the public OneRoster sample bundles (.zip), which a plain clone lacks."""
+    if not any(ONEROSTER_SAMPLES.glob("*.zip")):
+        message = (
+            f"the public OneRoster sample bundles are not in {ONEROSTER_SAMPLES}; "
+            f"set {SAMPLES_ENV} to the folder that holds them"
+        )
+        if IN_CI:
+            pytest.fail(f"{message} (CI must run these tests)")
+        pytest.skip(message)
+    return ONEROSTER_SAMPLES
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Shared test helpers: write input workbooks, run the CLI, read a result's log sheet."""
 
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -9,14 +10,16 @@ from typing import Any
 import openpyxl
 import pytest
 import xlsxwriter
+from factories import USER_HEADERS as USER_HEADERS
 
 from addin.cli.app import main
 from addin.workbooks.result_sheet import LOG_SHEET_NAME
 
-USER_HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"]
-# The project's shared folder (seed, public sample data) lies beside the repository.
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-ONEROSTER_SAMPLES = SHARED / "external" / "oneroster"
+SAMPLES_ENV = "PORTAL_SAMPLES_DIR"
+"""Names the folder of the public OneRoster sample bundles, which are not in the repository."""
+DEFAULT_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "external" / "oneroster"
+"""Where the sample bundles are unless PORTAL_SAMPLES_DIR says otherwise: beside the clone."""
+ONEROSTER_SAMPLES = Path(os.environ.get(SAMPLES_ENV) or DEFAULT_SAMPLES)
 
 
 def write_workbook(

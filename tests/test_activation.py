@@ -1,43 +1,30 @@
-"""Account activation on SQLite and PostgreSQL: single-use, expiring, hashed tokens (DESIGN §7)."""
+"""Account activation on SQLite and PostgreSQL: single-use, expiring, hashed tokens."""
 
 import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher, profiles
+from factories import make_accounts
 from sqlalchemy import Engine, select, text
 
 from backend.database.engine import write_transaction
 from backend.database.models import ActivationToken, Base, PortalUser, utcnow
 from backend.errors import InputError
-from backend.imports.contract import InputTable
-from backend.imports.users import import_users
 from backend.mail.activation import (
     ACTIVATION_LINK_MARK,
     INVALID_LINK,
     activate,
     activation_link,
     issue_token,
+    password_hasher,
     verify_password,
 )
 from backend.mail.outbox import queue_message
 from backend.settings import get_settings
 
 PASSWORD = "correct horse battery"
-
-
-def make_accounts(engine: Engine, *logons: str) -> dict[str, int]:
-    """Accounts made the way staff make them (a users import); their ids by logon."""
-    rows = [[logon, "Pat", "Lee", "GUARDIAN"] for logon in logons]
-    table = InputTable(
-        headers=["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"],
-        rows=[(n, r) for n, r in enumerate(rows, start=2)],
-        source_name="users.xlsx",
-    )
-    report = import_users(engine, table, apply=True)
-    assert report.counts["added"] == len(logons)
-    with engine.connect() as connection:
-        return {r.logon_id: r.id for r in connection.execute(select(PortalUser))}
 
 
 def new_token(engine: Engine, user_id: int, **kwargs: Any) -> str:
@@ -158,3 +145,29 @@ def test_activation_link_keeps_the_pages_own_query(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PORTAL_ACTIVATION_URL", "https://sis.example.org/parents?school=12#top")
     get_settings.cache_clear()
     assert activation_link("a/b") == "https://sis.example.org/parents?school=12&token=a%2Fb#top"
+
+
+def hasher_parameters(hasher: PasswordHasher) -> tuple[Any, ...]:
+    return (
+        hasher.type,
+        hasher.time_cost,
+        hasher.memory_cost,
+        hasher.parallelism,
+        hasher.hash_len,
+        hasher.salt_len,
+    )
+
+
+def test_passwords_hash_at_production_cost_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert hasher_parameters(password_hasher()) == hasher_parameters(
+        PasswordHasher.from_parameters(profiles.CHEAPEST)
+    )  # what the test suite chose
+    monkeypatch.delenv("PORTAL_PASSWORD_HASH_COST")
+    get_settings.cache_clear()
+    assert get_settings().password_hash_cost == "production"
+    assert hasher_parameters(password_hasher()) == hasher_parameters(PasswordHasher())
+    assert hasher_parameters(password_hasher()) == hasher_parameters(
+        PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
+    )

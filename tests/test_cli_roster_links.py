@@ -3,44 +3,18 @@
 from pathlib import Path
 
 import pytest
-from helpers import ONEROSTER_SAMPLES, read_log, run_cli
+from factories import LINK_HEADERS, SMALL_DISTRICT, workbook
+from helpers import read_log, run_cli
 from sqlalchemy import create_engine, text
 
-from addin.demo.run import CONTACT_HEADERS, STUDENT_HEADERS, write_workbook
-
 Capsys = pytest.CaptureFixture[str]
-
-
-def roster_workbook(folder: Path) -> Path:
-    return write_workbook(
-        folder / "roster.xlsx",
-        {
-            "Schools": (["SCHOOL_CODE", "SCHOOL_NAME"], [["101", "Lincoln"], ["201", "Wash"]]),
-            "Students": (
-                STUDENT_HEADERS,
-                [
-                    ["00123", "Ava", "Lee", "3", "101", None],
-                    [456.0, "Max", "Lee", "7", "201", None],
-                ],
-            ),
-            "Contacts": (
-                CONTACT_HEADERS,
-                [
-                    ["00123", "C1", "Mia", "Lee", "Mother", "mia@example.org", "Y", "Y", 1],
-                    ["456", "C1", "Mia", "Lee", "Mother", None, "Y", "Y", 1],
-                    ["00123", "C2", "Tom", "Lee", "Father", "tom@example.org", "Y", "Y", 2],
-                    ["00123", "C3", "Ada", "Lee", "Grandmother", None, "N", "N", 3],
-                ],
-            ),
-        },
-    )
 
 
 def test_roster_links_and_accounts_end_to_end(
     tmp_path: Path, database_url: str, capsys: Capsys
 ) -> None:
     db = ["--db", database_url]
-    source = roster_workbook(tmp_path)
+    source = SMALL_DISTRICT.workbook(tmp_path / "roster.xlsx")
     simulated = run_cli(capsys, *db, "import", "roster", str(source))
     assert simulated.code == 0 and "SIMULATION" in simulated.stdout
     applied = run_cli(capsys, *db, "import", "roster", str(source), "--apply")
@@ -86,11 +60,11 @@ def test_roster_links_and_accounts_end_to_end(
     )
     assert twice.code == 1 and "skipped" in twice.stdout
 
-    links = write_workbook(
+    links = workbook(
         tmp_path / "links.xlsx",
         {
             "Links": (
-                ["LOGONID", "STUDENT_ID", "RELATIONSHIP"],
+                LINK_HEADERS,
                 [
                     ["mia@example.org", "00123", "Mother"],
                     ["mia@example.org", "456", "Mother"],
@@ -150,9 +124,9 @@ def test_roster_links_and_accounts_end_to_end(
 
 
 def test_oneroster_sample_bundles_import_without_a_traceback(
-    tmp_path: Path, capsys: Capsys
+    tmp_path: Path, capsys: Capsys, oneroster_samples: Path
 ) -> None:
-    bundles = sorted(ONEROSTER_SAMPLES.glob("*.zip"))
+    bundles = sorted(oneroster_samples.glob("*.zip"))
     assert bundles
     db = ["--db", str(tmp_path / "portal.sqlite")]
     for bundle in bundles:
@@ -174,6 +148,6 @@ def test_oneroster_sample_bundles_import_without_a_traceback(
 
 
 def test_roster_workbook_without_roster_sheets(tmp_path: Path, capsys: Capsys) -> None:
-    path = write_workbook(tmp_path / "other.xlsx", {"Users": (["LOGONID"], [["a@b.org"]])})
+    path = workbook(tmp_path / "other.xlsx", {"Users": (["LOGONID"], [["a@b.org"]])})
     result = run_cli(capsys, "import", "roster", str(path))
     assert result.code == 2 and "has no Schools or Students or Contacts sheet" in result.stderr

@@ -2,6 +2,7 @@
 
 import threading
 
+from factories import guardians_table
 from sqlalchemy import Engine, text
 
 from backend.imports.contract import InputTable, Report
@@ -11,10 +12,8 @@ ROWS = 3000
 
 
 def sheet(first_name: str) -> InputTable:
-    return InputTable(
-        headers=["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"],
-        rows=[(n + 2, [f"p{n}@example.org", first_name, "Same", "GUARDIAN"]) for n in range(ROWS)],
-        source_name=f"{first_name}.xlsx",
+    return guardians_table(
+        ROWS, first_name, last_name="Same", logon_prefix="p", source_name=f"{first_name}.xlsx"
     )
 
 

@@ -13,18 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ONEROSTER_SAMPLES
 
 from addin.files.oneroster import RosterTables, read_oneroster
 from backend.errors import InputError
 from backend.imports.contract import Column, InputTable, match_headers, parse_rows
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 from backend.settings import get_settings
-
-SAMPLES = ONEROSTER_SAMPLES
-needs_samples = pytest.mark.skipif(
-    not SAMPLES.is_dir(), reason=f"the public sample bundles are not at {SAMPLES}"
-)
 
 TEACHER_ON_STUDENT_LIST = (
     "users.csv line {line}: agentSourcedIds names '{ref}', who is a teacher, not a parent, "
@@ -100,9 +94,9 @@ def refusal(path: Path) -> str:
 # --- the public sample bundles ----------------------------------------------------------------
 
 
-def sample(name: str, form: str, tmp_path: Path) -> Path:
+def sample(samples: Path, name: str, form: str, tmp_path: Path) -> Path:
     """A sample bundle as published (the zip) or unpacked into a folder."""
-    zip_path = SAMPLES / f"{name}.zip"
+    zip_path = samples / f"{name}.zip"
     if form == "zip":
         return zip_path
     folder = tmp_path / name
@@ -114,11 +108,10 @@ def sample(name: str, form: str, tmp_path: Path) -> Path:
 FORMS = pytest.mark.parametrize("form", ["zip", "folder"])
 
 
-@needs_samples
 @FORMS
-def test_full_data_set_1_1(form: str, tmp_path: Path) -> None:
+def test_full_data_set_1_1(oneroster_samples: Path, form: str, tmp_path: Path) -> None:
     """Its only org is a department, and every student lists a teacher as a guardian."""
-    tables = read_oneroster(sample("Test_full_data_set", form, tmp_path))
+    tables = read_oneroster(sample(oneroster_samples, "Test_full_data_set", form, tmp_path))
     prefix = "Test_full_data_set.zip" if form == "zip" else "Test_full_data_set"
     assert tables.version == "1.1"
     assert tables.students.source_name == f"{prefix}/users.csv"
@@ -164,11 +157,10 @@ def test_full_data_set_1_1(form: str, tmp_path: Path) -> None:
     assert_fits(tables)
 
 
-@needs_samples
 @FORMS
-def test_minimal_data_set_1_1(form: str, tmp_path: Path) -> None:
+def test_minimal_data_set_1_1(oneroster_samples: Path, form: str, tmp_path: Path) -> None:
     """No identifiers, so sourcedIds are the IDs; the parent is linked to nobody."""
-    tables = read_oneroster(sample("Test_minimal_data_set", form, tmp_path))
+    tables = read_oneroster(sample(oneroster_samples, "Test_minimal_data_set", form, tmp_path))
     assert tables.version == "1.1"
     assert rows(tables.schools) == []
     assert rows(tables.students) == [
@@ -190,11 +182,10 @@ def test_minimal_data_set_1_1(form: str, tmp_path: Path) -> None:
     assert_fits(tables)
 
 
-@needs_samples
 @FORMS
-def test_oneroster_test_data_1_2(form: str, tmp_path: Path) -> None:
+def test_oneroster_test_data_1_2(oneroster_samples: Path, form: str, tmp_path: Path) -> None:
     """One school without an identifier, one student whose role is in roles.csv."""
-    tables = read_oneroster(sample("oneroster_test_data", form, tmp_path))
+    tables = read_oneroster(sample(oneroster_samples, "oneroster_test_data", form, tmp_path))
     assert tables.version == "1.2"
     assert rows(tables.schools) == [(2, "ORG_1", "Gotham High School")]
     assert rows(tables.students) == [
@@ -205,11 +196,10 @@ def test_oneroster_test_data_1_2(form: str, tmp_path: Path) -> None:
     assert_fits(tables)
 
 
-@needs_samples
 @FORMS
-def test_v1p2_full_dataset(form: str, tmp_path: Path) -> None:
+def test_v1p2_full_dataset(oneroster_samples: Path, form: str, tmp_path: Path) -> None:
     """A teacher who is also a guardian (roles.csv) is found from the students' side."""
-    tables = read_oneroster(sample("v1p2_full_dataset", form, tmp_path))
+    tables = read_oneroster(sample(oneroster_samples, "v1p2_full_dataset", form, tmp_path))
     assert tables.version == "1.2"
     assert rows(tables.schools) == []
     assert rows(tables.students) == [
@@ -238,9 +228,8 @@ def test_v1p2_full_dataset(form: str, tmp_path: Path) -> None:
     assert_fits(tables)
 
 
-@needs_samples
-def test_sample_sha256_is_of_the_csv_read(tmp_path: Path) -> None:
-    folder = sample("v1p2_full_dataset", "folder", tmp_path)
+def test_sample_sha256_is_of_the_csv_read(oneroster_samples: Path, tmp_path: Path) -> None:
+    folder = sample(oneroster_samples, "v1p2_full_dataset", "folder", tmp_path)
     tables = read_oneroster(folder)
     users = hashlib.sha256((folder / "users.csv").read_bytes()).hexdigest()
     orgs = hashlib.sha256((folder / "orgs.csv").read_bytes()).hexdigest()

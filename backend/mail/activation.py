@@ -1,9 +1,9 @@
 """Account activation: a single-use, expiring token in an email link sets the first password.
 
-New accounts never get a password (DESIGN §7). The outbox issues a token when it hands an
-activation message to the mail server; only the token's SHA-256 is stored, so a copy of the
-database cannot activate anything. The raw token lives in the email and nowhere else: it is never
-logged, stored or written to an audit event.
+New accounts never get a password. The outbox issues a token when it hands an activation message
+to the mail server; only the token's SHA-256 is stored, so a copy of the database cannot activate
+anything. The raw token lives in the email and nowhere else: it is never logged, stored or written
+to an audit event.
 """
 
 import hashlib
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -34,8 +34,21 @@ INVALID_LINK = (
 )
 """One message for a wrong, expired or used token: the page must not say which it was."""
 
-# argon2-cffi's defaults are RFC 9106's low-memory argon2id profile.
-_hasher = PasswordHasher()
+HASH_PROFILES: dict[str, Parameters] = {
+    "production": profiles.RFC_9106_LOW_MEMORY,  # argon2-cffi's own default
+    "cheapest": profiles.CHEAPEST,
+}
+"""The argon2id parameters for each value of the ``password_hash_cost`` setting."""
+
+
+@cache
+def _hasher_for(cost: str) -> PasswordHasher:
+    return PasswordHasher.from_parameters(HASH_PROFILES[cost])
+
+
+def password_hasher() -> PasswordHasher:
+    """The hasher at the cost the settings choose (production unless a test suite says so)."""
+    return _hasher_for(get_settings().password_hash_cost)
 
 
 def as_utc(now: datetime | None) -> datetime:
@@ -96,7 +109,7 @@ def activate(engine: Engine, token: str, new_password: str, *, now: datetime | N
     check_password(new_password)
     now = as_utc(now)
     # Hashing is deliberately slow: do it before taking the write lock, not while holding it.
-    password_hash = _hasher.hash(new_password)
+    password_hash = password_hasher().hash(new_password)
     with write_transaction(engine) as connection:
         # One query for all three ways a token is invalid, so no branch tells them apart.
         found = connection.execute(
@@ -120,13 +133,14 @@ def activate(engine: Engine, token: str, new_password: str, *, now: datetime | N
             .where(ActivationToken.user_id == found.user_id, ActivationToken.used_at.is_(None))
             .values(used_at=now)
         )
-        return found.logon_id
+        logon_id: str = found.logon_id
+        return logon_id
 
 
 @cache
-def _dummy_hash() -> str:
+def _dummy_hash(cost: str) -> str:
     """A hash to verify against when there is no account, so both cases take as long."""
-    return _hasher.hash(secrets.token_urlsafe(16))
+    return _hasher_for(cost).hash(secrets.token_urlsafe(16))
 
 
 def _key(logon_id: str) -> str:
@@ -140,7 +154,9 @@ def verify_password(engine: Engine, logon_id: str, password: str) -> bool:
         stored = connection.execute(
             select(PortalUser.password_hash).where(PortalUser.logon_key == _key(logon_id))
         ).scalar_one_or_none()
+    cost = get_settings().password_hash_cost
     try:
-        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
+        verified = _hasher_for(cost).verify(stored or _dummy_hash(cost), password)
     except (VerificationError, InvalidHashError):
         return False
+    return verified and stored is not None
