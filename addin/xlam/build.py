@@ -3,13 +3,11 @@
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-import xlwings
-
 from .customui import custom_ui_problems
 from .ovba import OFFICE, STDOLE, ProjectInfo, VbaModule, build_vba_project
 from .package import PackageKind, package_parts, write_package
 from .ribbon import CUSTOM_UI_FILE
-from .vba_sources import PROJECT_NAME, addin_modules
+from .vba_sources import PROJECT_NAME, XLWINGS_VERSION, addin_modules
 
 ADDIN_FILE_NAME = "ParentPortal.xlam"
 DEFAULT_OUT = Path("build") / ADDIN_FILE_NAME
@@ -38,7 +36,7 @@ def _about() -> list[str]:
         "Parent Portal add-in",
         "The Parent Portal tab on the ribbon runs the Python entry points of this project "
         "on the active workbook.",
-        f"Built with xlwings {xlwings.__version__} (classic RunPython).",
+        f"Built with xlwings {XLWINGS_VERSION} (classic RunPython).",
         f"Settings: %USERPROFILE%\\.{PROJECT_NAME}\\{PROJECT_NAME}.conf on Windows, "
         f"{PROJECT_NAME}.conf in Excel's container on macOS (written by 'portal addin install').",
     ]

@@ -15,11 +15,9 @@ from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 
-import xlwings
-
 from backend.errors import PortalError
 
-from .vba_sources import PROJECT_NAME, XLWINGS_DIR
+from .vba_sources import PROJECT_NAME, XLWINGS_DIR, XLWINGS_VERSION
 
 PROJECT_ROOT = Path(str(files("addin"))).resolve().parent
 """The folder holding the installed ``addin`` package (a checkout or site-packages): the add-in's
@@ -105,7 +103,7 @@ def install_addin(
         target = _copy(xlam, home / MAC_STARTUP)
         config = home / MAC_SANDBOX / f"{PROJECT_NAME}.conf"
         _write_config(config, settings)
-        script = XLWINGS_DIR / f"xlwings-{xlwings.__version__}.applescript"
+        script = XLWINGS_DIR / f"xlwings-{XLWINGS_VERSION}.applescript"
         scripts = home / MAC_SCRIPTS
         scripts.mkdir(parents=True, exist_ok=True)
         shutil.copy(script, scripts / script.name)

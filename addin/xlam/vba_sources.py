@@ -11,10 +11,10 @@
 """
 
 import re
+from importlib.metadata import version
 from importlib.resources.abc import Traversable
+from importlib.util import find_spec
 from pathlib import Path
-
-import xlwings
 
 from .ovba import VbaModule
 from .ovba_reader import read_vba_project
@@ -25,7 +25,18 @@ PROJECT_NAME = "parentportal"
 """The xlwings project name: config file ``~/.parentportal/parentportal.conf`` (Windows) or
 ``parentportal.conf`` in Excel's sandbox (macOS), config sheet ``parentportal.conf``."""
 
-XLWINGS_DIR = Path(xlwings.__file__).parent
+
+def _xlwings_folder() -> Path:
+    """The installed xlwings package's folder, found without importing it: the builder only reads
+    the VBA and templates xlwings ships, and only ``addin.excel`` talks to Excel."""
+    spec = find_spec("xlwings")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("xlwings is not installed: run 'uv sync'")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+XLWINGS_DIR = _xlwings_folder()
+XLWINGS_VERSION = version("xlwings")
 XLWINGS_ADDIN_BAS = XLWINGS_DIR / "xlwings_custom_addin.bas"
 XLWINGS_RIBBON_ADDIN = XLWINGS_DIR / "quickstart_addin_ribbon.xlam"
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.errors import InputError
 from backend.imports.contract import Progress, Report, no_progress
@@ -45,6 +45,10 @@ class Shown:
 
 class Options(BaseModel):
     """AutoCreate's settings and its selection of students."""
+
+    # The terminal reads the fields to build its flags at every start; the validators are only
+    # needed when a run begins, so their schema is built then (a tenth of a second saved).
+    model_config = ConfigDict(defer_build=True)
 
     schools: Annotated[
         list[str],
