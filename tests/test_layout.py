@@ -77,3 +77,17 @@ def test_only_the_excel_package_imports_xlwings() -> None:
         assert not any(m.split(".")[0] == "xlwings" for m in imports), (
             f"{path.relative_to(ROOT)} imports xlwings; only addin/excel/ may"
         )
+
+
+def test_backend_functions_are_short() -> None:
+    """A function of the service layer reads in one screen; migrations are schema, not logic."""
+    long: list[str] = []
+    for path in (ROOT / "backend").rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > 60:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines})")
+    assert not long, f"split these functions (over 60 lines): {long}"
