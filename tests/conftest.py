@@ -56,9 +56,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def oneroster_samples() -> Path:
     """The folder of the public OneRoster sample bundles (.zip), which a plain clone lacks."""
-    if not any(ONEROSTER_SAMPLES.glob("*.zip")):
+    if ONEROSTER_SAMPLES is None or not any(ONEROSTER_SAMPLES.glob("*.zip")):
+        where = f"in {ONEROSTER_SAMPLES}" if ONEROSTER_SAMPLES else "named"
         message = (
-            f"the public OneRoster sample bundles are not in {ONEROSTER_SAMPLES}; "
+            f"the public OneRoster sample bundles are not {where}; "
             f"set {SAMPLES_ENV} to the folder that holds them"
         )
         if IN_CI:

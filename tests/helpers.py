@@ -17,9 +17,7 @@ from addin.workbooks.result_sheet import LOG_SHEET_NAME
 
 SAMPLES_ENV = "PORTAL_SAMPLES_DIR"
 """Names the folder of the public OneRoster sample bundles, which are not in the repository."""
-DEFAULT_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "external" / "oneroster"
-"""Where the sample bundles are unless PORTAL_SAMPLES_DIR says otherwise: beside the clone."""
-ONEROSTER_SAMPLES = Path(os.environ.get(SAMPLES_ENV) or DEFAULT_SAMPLES)
+ONEROSTER_SAMPLES = Path(os.environ[SAMPLES_ENV]) if os.environ.get(SAMPLES_ENV) else None
 
 
 def write_workbook(
