@@ -598,63 +598,55 @@ def _read_users(data: _Csv, roles: dict[str, list[_Role]] | None) -> list[_User]
         "role",
     )
     cols, records = _columns(data, required, optional)
-    c_sid, c_ident, c_given, c_family = (
-        cols["sourcedId"],
-        cols["identifier"],
-        cols["givenName"],
-        cols["familyName"],
+    return [_read_user(line, row, cols, roles) for line, row in records]
+
+
+def _read_user(
+    line: int, row: list[str], cols: dict[str, int | None], roles: dict[str, list[_Role]] | None
+) -> _User:
+    def cell(name: str) -> str:
+        return _cell(row, cols[name])
+
+    sourced_id = cell("sourcedId")
+    status = cell("status").lower()
+    user = _User(
+        line=line,
+        sourced_id=sourced_id,
+        key=cell("identifier") or sourced_id,
+        given=cell("givenName"),
+        family=cell("familyName"),
+        email=cell("email"),
+        inactive=status in _INACTIVE_STATUSES or cell("enabledUser").lower() in _FALSE,
+        deleted=status == "tobedeleted",
+        grade=cell("grades").split(",", 1)[0].strip(),
+        roles=[],
+        orgs=[],
+        agents=_id_list(cell("agentSourcedIds")),
     )
-    c_email, c_status, c_enabled, c_grades = (
-        cols["email"],
-        cols["status"],
-        cols["enabledUser"],
-        cols["grades"],
-    )
-    c_agents, c_orgs, c_primary, c_role = (
-        cols["agentSourcedIds"],
-        cols["orgSourcedIds"],
-        cols["primaryOrgSourcedId"],
-        cols["role"],
-    )
-    users: list[_User] = []
-    for line, row in records:
-        sourced_id = _cell(row, c_sid)
-        grades = _cell(row, c_grades)
-        status = _cell(row, c_status).lower()
-        user = _User(
-            line=line,
-            sourced_id=sourced_id,
-            key=_cell(row, c_ident) or sourced_id,
-            given=_cell(row, c_given),
-            family=_cell(row, c_family),
-            email=_cell(row, c_email),
-            inactive=status in _INACTIVE_STATUSES or _cell(row, c_enabled).lower() in _FALSE,
-            deleted=status == "tobedeleted",
-            grade=grades.split(",", 1)[0].strip(),
-            roles=[],
-            orgs=[],
-            agents=_id_list(_cell(row, c_agents)),
-        )
-        if roles is None:
-            role = _cell(row, c_role)
-            user.roles = [role] if role else []
-        else:
-            own = roles.get(sourced_id, []) if sourced_id else []
-            user.roles = [r.role for r in own]
-            user.orgs = [
-                (r.org, f"{ROLES} line {r.line} gives the student the org '{r.org}'")
-                for r in own
-                if r.role.lower() == STUDENT and r.org
-            ]
-        user.orgs += [(o, f"orgSourcedIds names '{o}'") for o in _id_list(_cell(row, c_orgs))]
-        primary_org = _cell(row, c_primary)
-        if primary_org:
-            user.orgs.append((primary_org, f"primaryOrgSourcedId names '{primary_org}'"))
-        lowered = [r.lower() for r in user.roles]
-        user.student = STUDENT in lowered
-        user.contact = next((CONTACT_ROLES[r] for r in lowered if r in CONTACT_ROLES), None)
-        users.append(user)
-    return users
+    _set_roles(user, cell("role"), roles)
+    user.orgs += [(o, f"orgSourcedIds names '{o}'") for o in _id_list(cell("orgSourcedIds"))]
+    primary_org = cell("primaryOrgSourcedId")
+    if primary_org:
+        user.orgs.append((primary_org, f"primaryOrgSourcedId names '{primary_org}'"))
+    lowered = [r.lower() for r in user.roles]
+    user.student = STUDENT in lowered
+    user.contact = next((CONTACT_ROLES[r] for r in lowered if r in CONTACT_ROLES), None)
+    return user
+
+
+def _set_roles(user: _User, role: str, roles: dict[str, list[_Role]] | None) -> None:
+    """The role column (1.1), or the person's roles.csv lines (1.2), whose student roles
+    also say which orgs the student is in."""
+    if roles is None:
+        user.roles = [role] if role else []
+        return
+    own = roles.get(user.sourced_id, []) if user.sourced_id else []
+    user.roles = [r.role for r in own]
+    user.orgs = [
+        (r.org, f"{ROLES} line {r.line} gives the student the org '{r.org}'")
+        for r in own
+        if r.role.lower() == STUDENT and r.org
+    ]
 
 
 # --- the Students and Contacts tables ---------------------------------------------------------
