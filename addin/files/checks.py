@@ -363,29 +363,43 @@ def _check_prologue(name: str, head: bytes, whole_part: bool) -> None:
     text = _xml_head(head)
     if text is None:
         return
-    i, n = 0, len(text)
+    i = 0
     while True:
-        while i < n and text[i] in _XML_SPACE:
-            i += 1
-        if i >= n or (n - i < _SHORTEST_DECISION and not whole_part):
+        i = len(text) - len(text[i:].lstrip(_XML_SPACE))
+        if _undecided(text, i, whole_part):
             break
-        if text[i] != "<":
+        after = _after_markup(name, text, i)
+        if after is None:
             return
-        if text.startswith("<?", i):
-            end = text.find("?>", i + 2)
-            skip = 2
-        elif text.startswith("<!--", i):
-            end = text.find("-->", i + 4)
-            skip = 3
-        elif text.startswith("<!", i):
-            raise _dtd(name)
-        else:
-            return
-        if end < 0:
+        if after < 0:
             break
-        i = end + skip
+        i = after
     if not whole_part:
         raise _damaged(name, "a part has an unusually long XML header")
+
+
+def _undecided(text: str, i: int, whole_part: bool) -> bool:
+    """Whether the head ends too soon at ``i`` to tell a declaration from anything else."""
+    return i >= len(text) or (len(text) - i < _SHORTEST_DECISION and not whole_part)
+
+
+_SKIPPED_MARKUP = (("<?", "?>"), ("<!--", "-->"))
+"""Markup allowed before the root element: processing instructions (the XML declaration among
+them) and comments, as (opening, closing)."""
+
+
+def _after_markup(name: str, text: str, i: int) -> int | None:
+    """Where the prologue markup at ``i`` ends: -1 if past the head, None at anything else.
+
+    Raises when it is a document type or entity declaration.
+    """
+    for opening, closing in _SKIPPED_MARKUP:
+        if text.startswith(opening, i):
+            end = text.find(closing, i + len(opening))
+            return end if end < 0 else end + len(closing)
+    if text.startswith("<!", i):
+        raise _dtd(name)
+    return None
 
 
 def _xml_head(head: bytes) -> str | None:

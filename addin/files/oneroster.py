@@ -598,63 +598,55 @@ def _read_users(data: _Csv, roles: dict[str, list[_Role]] | None) -> list[_User]
         "role",
     )
     cols, records = _columns(data, required, optional)
-    c_sid, c_ident, c_given, c_family = (
-        cols["sourcedId"],
-        cols["identifier"],
-        cols["givenName"],
-        cols["familyName"],
+    return [_read_user(line, row, cols, roles) for line, row in records]
+
+
+def _read_user(
+    line: int, row: list[str], cols: dict[str, int | None], roles: dict[str, list[_Role]] | None
+) -> _User:
+    def cell(name: str) -> str:
+        return _cell(row, cols[name])
+
+    sourced_id = cell("sourcedId")
+    status = cell("status").lower()
+    user = _User(
+        line=line,
+        sourced_id=sourced_id,
+        key=cell("identifier") or sourced_id,
+        given=cell("givenName"),
+        family=cell("familyName"),
+        email=cell("email"),
+        inactive=status in _INACTIVE_STATUSES or cell("enabledUser").lower() in _FALSE,
+        deleted=status == "tobedeleted",
+        grade=cell("grades").split(",", 1)[0].strip(),
+        roles=[],
+        orgs=[],
+        agents=_id_list(cell("agentSourcedIds")),
     )
-    c_email, c_status, c_enabled, c_grades = (
-        cols["email"],
-        cols["status"],
-        cols["enabledUser"],
-        cols["grades"],
-    )
-    c_agents, c_orgs, c_primary, c_role = (
-        cols["agentSourcedIds"],
-        cols["orgSourcedIds"],
-        cols["primaryOrgSourcedId"],
-        cols["role"],
-    )
-    users: list[_User] = []
-    for line, row in records:
-        sourced_id = _cell(row, c_sid)
-        grades = _cell(row, c_grades)
-        status = _cell(row, c_status).lower()
-        user = _User(
-            line=line,
-            sourced_id=sourced_id,
-            key=_cell(row, c_ident) or sourced_id,
-            given=_cell(row, c_given),
-            family=_cell(row, c_family),
-            email=_cell(row, c_email),
-            inactive=status in _INACTIVE_STATUSES or _cell(row, c_enabled).lower() in _FALSE,
-            deleted=status == "tobedeleted",
-            grade=grades.split(",", 1)[0].strip(),
-            roles=[],
-            orgs=[],
-            agents=_id_list(_cell(row, c_agents)),
-        )
-        if roles is None:
-            role = _cell(row, c_role)
-            user.roles = [role] if role else []
-        else:
-            own = roles.get(sourced_id, []) if sourced_id else []
-            user.roles = [r.role for r in own]
-            user.orgs = [
-                (r.org, f"{ROLES} line {r.line} gives the student the org '{r.org}'")
-                for r in own
-                if r.role.lower() == STUDENT and r.org
-            ]
-        user.orgs += [(o, f"orgSourcedIds names '{o}'") for o in _id_list(_cell(row, c_orgs))]
-        primary_org = _cell(row, c_primary)
-        if primary_org:
-            user.orgs.append((primary_org, f"primaryOrgSourcedId names '{primary_org}'"))
-        lowered = [r.lower() for r in user.roles]
-        user.student = STUDENT in lowered
-        user.contact = next((CONTACT_ROLES[r] for r in lowered if r in CONTACT_ROLES), None)
-        users.append(user)
-    return users
+    _set_roles(user, cell("role"), roles)
+    user.orgs += [(o, f"orgSourcedIds names '{o}'") for o in _id_list(cell("orgSourcedIds"))]
+    primary_org = cell("primaryOrgSourcedId")
+    if primary_org:
+        user.orgs.append((primary_org, f"primaryOrgSourcedId names '{primary_org}'"))
+    lowered = [r.lower() for r in user.roles]
+    user.student = STUDENT in lowered
+    user.contact = next((CONTACT_ROLES[r] for r in lowered if r in CONTACT_ROLES), None)
+    return user
+
+
+def _set_roles(user: _User, role: str, roles: dict[str, list[_Role]] | None) -> None:
+    """The role column (1.1), or the person's roles.csv lines (1.2), whose student roles
+    also say which orgs the student is in."""
+    if roles is None:
+        user.roles = [role] if role else []
+        return
+    own = roles.get(user.sourced_id, []) if user.sourced_id else []
+    user.roles = [r.role for r in own]
+    user.orgs = [
+        (r.org, f"{ROLES} line {r.line} gives the student the org '{r.org}'")
+        for r in own
+        if r.role.lower() == STUDENT and r.org
+    ]
 
 
 # --- the Students and Contacts tables ---------------------------------------------------------
@@ -764,88 +756,112 @@ def _contacts_table(users: list[_User], data: _Csv, roles_from: str) -> InputTab
     """
     headers = [c.name for c in CONTACT_COLUMNS]
     table = InputTable(headers, [], source_name=data.source, source_sha256=data.sha256)
-    by_id: dict[str, _User] = {}
-    for user in users:
-        if user.sourced_id:
-            by_id.setdefault(user.sourced_id, user)
-    rows: list[tuple[int, int, dict[str, str | None]]] = []
-    links: dict[tuple[int, int], _Link] = {}
-    lines_with_rows: set[int] = set()
-
-    def add_link(student: _User, contact: _User, line: int) -> None:
-        pair = (id(student), id(contact))
-        if pair not in links:
-            links[pair] = _Link(student, contact, line, len(rows) + len(links))
-            lines_with_rows.add(contact.line)
-
-    def add_problem(line: int, text: str, values: dict[str, str | None]) -> None:
-        table.notes.setdefault(line, []).append(f"{data.name} line {line}: {text}")
-        rows.append((line, len(rows) + len(links), values))
-        lines_with_rows.add(line)
-
-    for contact in users:
-        if contact.contact is None or contact.deleted:
-            continue
-        if not contact.sourced_id:
-            table.notes.setdefault(contact.line, []).append(
-                f"{data.name} line {contact.line}: {_BLANK_ID}"
-            )
-        for ref in contact.agents:
-            student = by_id.get(ref)
-            if student is not None and student.student:
-                add_link(student, contact, contact.line)
-            elif not (contact.student and student is not None and student.contact is not None):
-                # (someone both student and contact: the student side reads that reference)
-                add_problem(
-                    contact.line,
-                    _wrong_agent(ref, student, STUDENT, roles_from),
-                    {"STUDENT_ID": ref, **_contact_values(contact)},
-                )
-
+    pairs = _Pairs(users, data, roles_from, table)
+    contacts = [u for u in users if u.contact is not None and not u.deleted]
+    for contact in contacts:
+        pairs.read_contact_side(contact)
     for student in users:
-        if not student.student:
-            continue
-        for ref in student.agents:
-            agent = by_id.get(ref)
-            if agent is not None and agent.contact is not None:
-                if not agent.deleted:
-                    add_link(student, agent, student.line)
-            elif not (student.contact is not None and agent is not None and agent.student):
-                add_problem(
-                    student.line,
-                    _wrong_agent(ref, agent, "contact", roles_from),
-                    {"STUDENT_ID": student.key or None, "CONTACT_ID": ref},
-                )
-
-    for contact in users:
-        if contact.contact is None or contact.deleted:
-            continue
-        if contact.line not in lines_with_rows:
-            add_problem(
-                contact.line,
-                f"{contact.given} {contact.family} ({contact.key}) is a "
-                f"{contact.contact[0].lower()} but no student is linked: agentSourcedIds is "
-                "blank and no student lists them; add their students to agentSourcedIds in the "
-                "student information system.",
-                {"STUDENT_ID": None, **_contact_values(contact)},
-            )
-
-    by_student: dict[int, list[_Link]] = {}
-    for link in links.values():
-        by_student.setdefault(id(link.student), []).append(link)
-    for student_links in by_student.values():
-        student_links.sort(key=lambda k: k.contact.line)
-        for position, link in enumerate(student_links, start=1):
-            values = {
-                "STUDENT_ID": link.student.key or None,
-                **_contact_values(link.contact),
-                "PRIORITY": str(min(position, MAX_PRIORITY)),
-            }
-            rows.append((link.line, link.order, values))
-
+        if student.student:
+            pairs.read_student_side(student)
+    for contact in contacts:
+        pairs.note_if_unlinked(contact)
+    rows = pairs.rows + pairs.link_rows()
     rows.sort(key=lambda r: (r[0], r[1]))
     table.rows = [(line, [values.get(h) for h in headers]) for line, _order, values in rows]
     return table
+
+
+class _Pairs:
+    """The contacts table's rows as they are found: links, and problems noted against lines.
+
+    Each row keeps the order it was found in, which orders the rows of one line.
+    """
+
+    def __init__(self, users: list[_User], data: _Csv, roles_from: str, table: InputTable) -> None:
+        self.data = data
+        self.roles_from = roles_from
+        self.table = table
+        self.by_id: dict[str, _User] = {}
+        for user in users:
+            if user.sourced_id:
+                self.by_id.setdefault(user.sourced_id, user)
+        self.rows: list[tuple[int, int, dict[str, str | None]]] = []
+        self.links: dict[tuple[int, int], _Link] = {}
+        self.lines_with_rows: set[int] = set()
+
+    def _add_link(self, student: _User, contact: _User, line: int) -> None:
+        pair = (id(student), id(contact))
+        if pair not in self.links:
+            self.links[pair] = _Link(student, contact, line, len(self.rows) + len(self.links))
+            self.lines_with_rows.add(contact.line)
+
+    def _add_note(self, line: int, text: str) -> None:
+        self.table.notes.setdefault(line, []).append(f"{self.data.name} line {line}: {text}")
+
+    def _add_problem(self, line: int, text: str, values: dict[str, str | None]) -> None:
+        self._add_note(line, text)
+        self.rows.append((line, len(self.rows) + len(self.links), values))
+        self.lines_with_rows.add(line)
+
+    def read_contact_side(self, contact: _User) -> None:
+        """The students a contact's own agentSourcedIds names."""
+        if not contact.sourced_id:
+            self._add_note(contact.line, _BLANK_ID)
+        for ref in contact.agents:
+            student = self.by_id.get(ref)
+            if student is not None and student.student:
+                self._add_link(student, contact, contact.line)
+            elif not (contact.student and student is not None and student.contact is not None):
+                # (someone both student and contact: the student side reads that reference)
+                self._add_problem(
+                    contact.line,
+                    _wrong_agent(ref, student, STUDENT, self.roles_from),
+                    {"STUDENT_ID": ref, **_contact_values(contact)},
+                )
+
+    def read_student_side(self, student: _User) -> None:
+        """The contacts a student's agentSourcedIds names; deleted contacts are passed over."""
+        for ref in student.agents:
+            agent = self.by_id.get(ref)
+            if agent is not None and agent.contact is not None:
+                if not agent.deleted:
+                    self._add_link(student, agent, student.line)
+            elif not (student.contact is not None and agent is not None and agent.student):
+                self._add_problem(
+                    student.line,
+                    _wrong_agent(ref, agent, "contact", self.roles_from),
+                    {"STUDENT_ID": student.key or None, "CONTACT_ID": ref},
+                )
+
+    def note_if_unlinked(self, contact: _User) -> None:
+        """A contact line that gave no row at all gets one, saying no student is linked."""
+        if contact.line in self.lines_with_rows or contact.contact is None:
+            return
+        self._add_problem(
+            contact.line,
+            f"{contact.given} {contact.family} ({contact.key}) is a "
+            f"{contact.contact[0].lower()} but no student is linked: agentSourcedIds is "
+            "blank and no student lists them; add their students to agentSourcedIds in the "
+            "student information system.",
+            {"STUDENT_ID": None, **_contact_values(contact)},
+        )
+
+    def link_rows(self) -> list[tuple[int, int, dict[str, str | None]]]:
+        """A row per link, numbered per student in the order of the contacts' lines."""
+        by_student: dict[int, list[_Link]] = {}
+        for link in self.links.values():
+            by_student.setdefault(id(link.student), []).append(link)
+        rows: list[tuple[int, int, dict[str, str | None]]] = []
+        for student_links in by_student.values():
+            student_links.sort(key=lambda k: k.contact.line)
+            for position, link in enumerate(student_links, start=1):
+                values = {
+                    "STUDENT_ID": link.student.key or None,
+                    **_contact_values(link.contact),
+                    "PRIORITY": str(min(position, MAX_PRIORITY)),
+                }
+                rows.append((link.line, link.order, values))
+        return rows
 
 
 def _contact_values(contact: _User) -> dict[str, str | None]:

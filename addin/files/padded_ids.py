@@ -15,7 +15,7 @@ module."""
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree
@@ -157,62 +157,104 @@ def _split_sections(code: str) -> list[str]:
 def _parse_section(text: str) -> _Section:
     """Condition and pattern of one section; the pattern is None for anything beyond
     literal text around one run of digit placeholders (``#`` then ``0``)."""
-    condition: Condition | None = None
-    prefix: list[str] = []
-    suffix: list[str] = []
-    zeros = 0
-    digits_seen = False
-    supported = bool(text)
+    reader = _SectionReader(supported=bool(text))
     i = 0
     while i < len(text):
-        ch = text[i]
-        literal: str | None = None
-        if ch == '"':
-            end = text.find('"', i + 1)
-            if end < 0:
-                return _Section(condition, None)
-            literal, i = text[i + 1 : end], end + 1
-        elif ch == "\\":
-            if i + 1 >= len(text):
-                return _Section(condition, None)
-            literal, i = text[i + 1], i + 2
-        elif ch == "[":
-            end = text.find("]", i + 1)
-            if end < 0:
-                return _Section(condition, None)
-            inner, i = text[i + 1 : end], end + 1
-            found = _CONDITION.fullmatch(inner)
-            if found:
-                condition = (found.group(1), float(found.group(2)))
-                continue
-            if inner.casefold() in _COLORS or _COLOR_NUMBER.fullmatch(inner):
-                continue
-            if inner.startswith("$"):
-                literal = inner[1:].split("-", 1)[0]  # [$-409] is a locale only: no text
-            else:
-                supported = False  # elapsed time, native digits, calendars ...
-                continue
-        elif ch in "0#":
-            if (digits_seen and suffix) or (ch == "#" and zeros):
-                supported = False
-            digits_seen = True
-            zeros += ch == "0"
-            i += 1
-            continue
-        elif ch in _BARE_LITERALS:
-            literal, i = ch, i + 1
-        elif text[i : i + len(_GENERAL)].casefold() == _GENERAL:
-            supported = False  # General is shown by the caller's own value
-            i += len(_GENERAL)
-            continue
+        after = _STEPS.get(text[i], _other)(text, i, reader)
+        if after is None:  # an unclosed quote or bracket, or a backslash at the end
+            return _Section(reader.condition, None)
+        i = after
+    return reader.section()
+
+
+@dataclass
+class _SectionReader:
+    """What one section's code has said so far."""
+
+    supported: bool
+    condition: Condition | None = None
+    prefix: list[str] = field(default_factory=list)
+    suffix: list[str] = field(default_factory=list)
+    zeros: int = 0
+    digits_seen: bool = False
+
+    def literal(self, text: str) -> None:
+        (self.suffix if self.digits_seen else self.prefix).append(text)
+
+    def placeholder(self, ch: str) -> None:
+        """One run of digit placeholders only, ``#`` before ``0``."""
+        if (self.digits_seen and self.suffix) or (ch == "#" and self.zeros):
+            self.supported = False
+        self.digits_seen = True
+        self.zeros += ch == "0"
+
+    def bracket(self, inner: str) -> None:
+        """A condition, a colour, a currency or locale tag, or something not supported."""
+        found = _CONDITION.fullmatch(inner)
+        if found:
+            self.condition = (found.group(1), float(found.group(2)))
+        elif inner.casefold() in _COLORS or _COLOR_NUMBER.fullmatch(inner):
+            return  # a colour does not change the text
+        elif inner.startswith("$"):
+            self.literal(inner[1:].split("-", 1)[0])  # [$-409] is a locale only: no text
         else:
-            supported = False  # dates, decimals, separators, percent, exponent, text, fill ...
-            i += 2 if ch in "_*" else 1
-            continue
-        (suffix if digits_seen else prefix).append(literal)
-    if not supported or zeros == 0:
-        return _Section(condition, None)
-    return _Section(condition, _Pattern("".join(prefix), zeros, "".join(suffix)))
+            self.supported = False  # elapsed time, native digits, calendars ...
+
+    def section(self) -> _Section:
+        if not self.supported or self.zeros == 0:
+            return _Section(self.condition, None)
+        pattern = _Pattern("".join(self.prefix), self.zeros, "".join(self.suffix))
+        return _Section(self.condition, pattern)
+
+
+def _quoted(text: str, i: int, reader: _SectionReader) -> int | None:
+    end = text.find('"', i + 1)
+    if end < 0:
+        return None
+    reader.literal(text[i + 1 : end])
+    return end + 1
+
+
+def _escaped(text: str, i: int, reader: _SectionReader) -> int | None:
+    if i + 1 >= len(text):
+        return None
+    reader.literal(text[i + 1])
+    return i + 2
+
+
+def _bracketed(text: str, i: int, reader: _SectionReader) -> int | None:
+    end = text.find("]", i + 1)
+    if end < 0:
+        return None
+    reader.bracket(text[i + 1 : end])
+    return end + 1
+
+
+def _placeholder(text: str, i: int, reader: _SectionReader) -> int | None:
+    reader.placeholder(text[i])
+    return i + 1
+
+
+def _other(text: str, i: int, reader: _SectionReader) -> int | None:
+    """A character shown as itself, or anything else, which this reading does not support."""
+    ch = text[i]
+    if ch in _BARE_LITERALS:
+        reader.literal(ch)
+        return i + 1
+    reader.supported = False
+    if text[i : i + len(_GENERAL)].casefold() == _GENERAL:
+        return i + len(_GENERAL)  # General is shown by the caller's own value
+    return i + (2 if ch in "_*" else 1)  # dates, decimals, separators, percent, text, fill ...
+
+
+_STEPS: dict[str, Callable[[str, int, _SectionReader], int | None]] = {
+    '"': _quoted,
+    "\\": _escaped,
+    "[": _bracketed,
+    "0": _placeholder,
+    "#": _placeholder,
+}
+"""How to read the code at a character, by that character; ``_other`` for the rest."""
 
 
 def padding_format(code: str) -> PaddingFormat | None:

@@ -643,63 +643,79 @@ def _add_styles(text: str, root: opc.Element) -> tuple[str, _StyleIds]:
     """Append the fonts, fills and cell formats the log needs; return their cellXfs indices."""
     ns = opc.namespace(root.tag)
     p = _root_prefix(text)
-    fonts = _Collection(root, ns, p, "fonts")
-    fills = _Collection(root, ns, p, "fills")
-    borders = _Collection(root, ns, p, "borders")
-    xfs = _Collection(root, ns, p, "cellXfs")
+    lists = {name: _Collection(root, ns, p, name) for name in _STYLE_LISTS}
+    for name, collection in lists.items():
+        if not collection.keys:
+            for xml in _first_entries(p, name):
+                collection.index(xml)
     style_xfs = root.find(f"{{{ns}}}cellStyleXfs")
-    has_style_xf = style_xfs is not None and bool(_children(style_xfs))
-
-    if not fonts.keys:
-        fonts.index(f"<{p}font>{_default_font(p)}</{p}font>")
-    if not fills.keys:
-        fills.index(f'<{p}fill><{p}patternFill patternType="none"/></{p}fill>')
-        fills.index(f'<{p}fill><{p}patternFill patternType="gray125"/></{p}fill>')
-    if not borders.keys:
-        borders.index(
-            f"<{p}border><{p}left/><{p}right/><{p}top/><{p}bottom/><{p}diagonal/></{p}border>"
-        )
-    if not xfs.keys:
-        xfs.index(f'<{p}xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>')
-
+    looks = _Looks(lists, p, has_style_xf=style_xfs is not None and bool(_children(style_xfs)))
+    fonts = lists["fonts"]
     bold_font = fonts.index(_bold_font(fonts.first, ns, p))
+    ids = _StyleIds(
+        bold=looks.look(bold_font, 0),
+        plain=looks.look(0, 0),
+        header=looks.look(bold_font, looks.fill(_HEADER_FILL)),
+        actions={action: looks.look(0, looks.fill(rgb)) for action, rgb in ACTION_COLOURS.items()},
+    )
+    for collection in lists.values():
+        text = collection.apply(text)
+    return text, ids
 
-    def fill(rgb: str) -> int:
-        return fills.index(
+
+_STYLE_LISTS = ("fonts", "fills", "borders", "cellXfs")
+
+
+def _first_entries(p: str, name: str) -> tuple[str, ...]:
+    """The entries the list ``name`` starts with when the workbook has none: Excel takes the
+    first font, border and cell format as the defaults and reserves the first two fills."""
+    return {
+        "fonts": (f"<{p}font>{_default_font(p)}</{p}font>",),
+        "fills": (
+            f'<{p}fill><{p}patternFill patternType="none"/></{p}fill>',
+            f'<{p}fill><{p}patternFill patternType="gray125"/></{p}fill>',
+        ),
+        "borders": (
+            f"<{p}border><{p}left/><{p}right/><{p}top/><{p}bottom/><{p}diagonal/></{p}border>",
+        ),
+        "cellXfs": (f'<{p}xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>',),
+    }[name]
+
+
+class _Looks:
+    """Makes the fills and cell formats of the log's looks in the styles part's lists."""
+
+    def __init__(self, lists: dict[str, _Collection], p: str, has_style_xf: bool) -> None:
+        self.fills, self.xfs = lists["fills"], lists["cellXfs"]
+        self.p = p
+        self.has_style_xf = has_style_xf
+
+    def fill(self, rgb: str) -> int:
+        p = self.p
+        return self.fills.index(
             f'<{p}fill><{p}patternFill patternType="solid"><{p}fgColor rgb="FF{rgb}"/>'
             f'<{p}bgColor indexed="64"/></{p}patternFill></{p}fill>'
         )
 
-    def xf(font: int, fill_id: int, fmt: int, quote: bool) -> int:
-        attrs = f'numFmtId="{fmt}" fontId="{font}" fillId="{fill_id}" borderId="0"'
-        if has_style_xf:
-            attrs += ' xfId="0"'
-        if fmt:
-            attrs += ' applyNumberFormat="1"'
-        if font:
-            attrs += ' applyFont="1"'
-        if fill_id:
-            attrs += ' applyFill="1"'
-        if quote:
-            attrs += ' quotePrefix="1"'
-        return xfs.index(f"<{p}xf {attrs}/>")
-
-    def look(font: int, fill_id: int) -> _CellStyles:
+    def look(self, font: int, fill_id: int) -> _CellStyles:
         return _CellStyles(
-            text=xf(font, fill_id, _TEXT_FORMAT, False),
-            quote=xf(font, fill_id, _TEXT_FORMAT, True),
-            number=xf(font, fill_id, 0, False),
+            text=self.xf(font, fill_id, _TEXT_FORMAT, False),
+            quote=self.xf(font, fill_id, _TEXT_FORMAT, True),
+            number=self.xf(font, fill_id, 0, False),
         )
 
-    ids = _StyleIds(
-        bold=look(bold_font, 0),
-        plain=look(0, 0),
-        header=look(bold_font, fill(_HEADER_FILL)),
-        actions={action: look(0, fill(rgb)) for action, rgb in ACTION_COLOURS.items()},
-    )
-    for collection in (fonts, fills, borders, xfs):
-        text = collection.apply(text)
-    return text, ids
+    def xf(self, font: int, fill_id: int, fmt: int, quote: bool) -> int:
+        """A cell format; each ``apply`` flag only where it differs from the default."""
+        flags = (
+            (self.has_style_xf, ' xfId="0"'),
+            (fmt, ' applyNumberFormat="1"'),
+            (font, ' applyFont="1"'),
+            (fill_id, ' applyFill="1"'),
+            (quote, ' quotePrefix="1"'),
+        )
+        attrs = f'numFmtId="{fmt}" fontId="{font}" fillId="{fill_id}" borderId="0"'
+        attrs += "".join(attr for on, attr in flags if on)
+        return self.xfs.index(f"<{self.p}xf {attrs}/>")
 
 
 def _bold_font(first: opc.Element | None, ns: str, p: str) -> str:

@@ -256,7 +256,27 @@ def _write_instructions(
 ) -> None:
     """The plain-language page office staff read first."""
     ws = book.add_worksheet(INSTRUCTIONS_SHEET)
-    sheet_names = [s.name for s in spec.sheets] + (["Options"] if spec.options else [])
+    _set_instruction_columns(ws, spec)
+    ws.hide_gridlines(2)
+    out = _Lines(ws, fmt)
+    out.write([spec.title], fmt.title)
+    out.blank()
+    for line in spec.purpose:
+        out.write([line])
+    _write_steps(out, spec)
+    _write_example_row(out)
+    for sheet in spec.sheets:
+        _write_sheet_columns(out, sheet)
+    if spec.options:
+        _write_option_list(out, spec.options)
+    _write_how_to_run(out, kind, spec)
+    _write_after_a_run(out, spec)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+
+
+def _set_instruction_columns(ws: Worksheet, spec: TemplateSpec) -> None:
+    """Widths that fit the longest column name and help text, within reason."""
     all_columns = [c for s in spec.sheets for c in s.columns]
     name_width = max(len(c.name) for c in all_columns) + 4
     help_width = max(len(c.help) for c in all_columns) + 2
@@ -264,17 +284,18 @@ def _write_instructions(
     ws.set_column(1, 1, 11)
     ws.set_column(2, 2, min(help_width, 100))
     ws.set_column(3, 3, 24)
-    ws.hide_gridlines(2)
-    out = _Lines(ws, fmt)
-    out.write([spec.title], fmt.title)
-    out.blank()
-    for line in spec.purpose:
-        out.write([line])
 
+
+def _plural(names: Sequence[str]) -> str:
+    return "s" if len(names) > 1 else ""
+
+
+def _write_steps(out: _Lines, spec: TemplateSpec) -> None:
     out.heading("How to fill it in")
+    names = [s.name for s in spec.sheets]
     steps = [
-        f"1. Type or paste your rows on the {' and '.join(s.name for s in spec.sheets)} "
-        f"sheet{'s' if len(spec.sheets) > 1 else ''}, below the grey example row.",
+        f"1. Type or paste your rows on the {' and '.join(names)} "
+        f"sheet{_plural(names)}, below the grey example row.",
         "2. Keep the header row (row 1) as it is. Optional columns may stay empty.",
         "3. Where a cell shows a dropdown arrow, pick a value from the list.",
         "4. ID columns are formatted as Text, so leading zeros are kept (00123 stays 00123). "
@@ -285,6 +306,8 @@ def _write_instructions(
     for step in steps:
         out.write([step])
 
+
+def _write_example_row(out: _Lines) -> None:
     out.heading("The example row")
     out.write(
         [
@@ -294,49 +317,50 @@ def _write_instructions(
     )
     out.write(["You may leave it where it is, or delete it."])
 
-    for sheet in spec.sheets:
-        out.heading(f"The {sheet.name} sheet: {sheet.about}")
-        out.write(["Column", "Required", "What to put in it", "Dropdown choices"], fmt.header)
-        for column in sheet.columns:
-            out.write(
-                [
-                    column.name,
-                    "Required" if column.required else "Optional",
-                    column.help,
-                    ", ".join(column.choices),
-                ]
-            )
-        aliases = [c for c in sheet.columns if c.aliases]
-        if aliases:
-            out.write(
-                [
-                    "Other header names are accepted too, e.g. "
-                    + "; ".join(f"{c.aliases[0]} for {c.name}" for c in aliases[:3])
-                    + "."
-                ]
-            )
-        if any(c.name in TEXT_COLUMNS for c in sheet.columns):
-            out.write(
-                [
-                    "Text columns (leading zeros kept): "
-                    + ", ".join(c.name for c in sheet.columns if c.name in TEXT_COLUMNS)
-                    + "."
-                ]
-            )
 
-    if spec.options:
-        out.heading("The Options sheet: the settings AutoCreate uses")
-        out.write(["Option", "Default", "What it does", "Dropdown choices"], fmt.header)
-        for option in spec.options:
-            out.write(
-                [
-                    option.name,
-                    option.default or "(blank)",
-                    option.description,
-                    ", ".join(option.choices),
-                ]
-            )
+def _write_sheet_columns(out: _Lines, sheet: SheetSpec) -> None:
+    """One input sheet's columns, then the other header names and the Text columns it has."""
+    out.heading(f"The {sheet.name} sheet: {sheet.about}")
+    out.write(["Column", "Required", "What to put in it", "Dropdown choices"], out.fmt.header)
+    for column in sheet.columns:
+        out.write(
+            [
+                column.name,
+                "Required" if column.required else "Optional",
+                column.help,
+                ", ".join(column.choices),
+            ]
+        )
+    aliases = [c for c in sheet.columns if c.aliases]
+    if aliases:
+        out.write(
+            [
+                "Other header names are accepted too, e.g. "
+                + "; ".join(f"{c.aliases[0]} for {c.name}" for c in aliases[:3])
+                + "."
+            ]
+        )
+    text_columns = [c.name for c in sheet.columns if c.name in TEXT_COLUMNS]
+    if text_columns:
+        out.write(["Text columns (leading zeros kept): " + ", ".join(text_columns) + "."])
 
+
+def _write_option_list(out: _Lines, options: Sequence[AutoCreateOption]) -> None:
+    out.heading("The Options sheet: the settings AutoCreate uses")
+    out.write(["Option", "Default", "What it does", "Dropdown choices"], out.fmt.header)
+    for option in options:
+        out.write(
+            [
+                option.name,
+                option.default or "(blank)",
+                option.description,
+                ", ".join(option.choices),
+            ]
+        )
+
+
+def _write_how_to_run(out: _Lines, kind: str, spec: TemplateSpec) -> None:
+    """The ribbon buttons of this kind, then the same steps as terminal commands."""
     group, buttons, commands = _run_lines(kind, spec)
     out.heading("How to run it")
     out.write(
@@ -346,12 +370,16 @@ def _write_instructions(
         ]
     )
     for label, what in buttons:
-        out.write([label, "", what], fmt.bold)
+        out.write([label, "", what], out.fmt.bold)
     out.write(["Always simulate first, read the log, then run it for real."])
     out.write(["From a terminal, the same steps are:"])
     for command in commands:
-        out.write([command], fmt.command)
+        out.write([command], out.fmt.command)
 
+
+def _write_after_a_run(out: _Lines, spec: TemplateSpec) -> None:
+    """Where the log is and what its colours mean."""
+    sheet_names = [s.name for s in spec.sheets] + (["Options"] if spec.options else [])
     out.heading("After a run")
     out.write(
         [
@@ -370,11 +398,9 @@ def _write_instructions(
         [
             "Rows with errors are not imported: fix them on the "
             + " or ".join(sheet_names)
-            + f" sheet{'s' if len(sheet_names) > 1 else ''} and run it again."
+            + f" sheet{_plural(sheet_names)} and run it again."
         ]
     )
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
 
 
 def build_template(kind: str, path: Path) -> Path:

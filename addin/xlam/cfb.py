@@ -8,6 +8,7 @@ back what we wrote; it follows the FAT, the mini FAT and the directory tree, not
 
 import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
 SECTOR_SIZE = 512
@@ -112,13 +113,29 @@ def _pad(data: bytes, size: int) -> bytes:
     return data + b"\x00" * (-len(data) % size)
 
 
-def write_compound_file(streams: dict[str, bytes]) -> bytes:
-    """A compound file holding ``streams`` (paths like ``"VBA/dir"``), byte-for-byte stable."""
-    root = _tree(streams)
-    entries = _flatten(root)
-    _link_siblings(root)
+def _sectors(size: int) -> int:
+    return -(-size // SECTOR_SIZE)
 
-    # Small streams go to the mini stream, 64 bytes a mini sector.
+
+def _append_chain(table: list[int], count: int) -> int:
+    """Add a chain of ``count`` consecutive sectors to a FAT or mini FAT; returns its start."""
+    if count == 0:
+        return ENDOFCHAIN
+    first = len(table)
+    table.extend(range(first + 1, first + count))
+    table.append(ENDOFCHAIN)
+    return first
+
+
+class _MiniStream(NamedTuple):
+    fat: list[int]
+    data: bytes
+    big: list[_Entry]
+    """The streams too large for the mini stream, in directory order."""
+
+
+def _fill_mini_stream(entries: list[_Entry]) -> _MiniStream:
+    """Small streams go to the mini stream, 64 bytes a mini sector; sets their start."""
     mini_fat: list[int] = []
     mini_stream = bytearray()
     big: list[_Entry] = []
@@ -127,48 +144,51 @@ def write_compound_file(streams: dict[str, bytes]) -> bytes:
             continue
         if len(entry.data) >= MINI_STREAM_CUTOFF:
             big.append(entry)
-            continue
-        if not entry.data:
+        elif entry.data:
+            entry.start = _append_chain(mini_fat, -(-len(entry.data) // MINI_SECTOR_SIZE))
+            mini_stream += _pad(entry.data, MINI_SECTOR_SIZE)
+        else:
             entry.start = ENDOFCHAIN
-            continue
-        first = len(mini_fat)
-        count = -(-len(entry.data) // MINI_SECTOR_SIZE)
-        mini_fat.extend(range(first + 1, first + count))
-        mini_fat.append(ENDOFCHAIN)
-        mini_stream += _pad(entry.data, MINI_SECTOR_SIZE)
-        entry.start = first
+    return _MiniStream(mini_fat, bytes(mini_stream), big)
 
-    def sectors(size: int) -> int:
-        return -(-size // SECTOR_SIZE)
 
-    dir_sectors = sectors(len(entries) * ENTRY_SIZE)
-    mini_fat_sectors = sectors(len(mini_fat) * 4)
-    mini_stream_sectors = sectors(len(mini_stream))
-    big_sectors = [sectors(len(e.data)) for e in big]
-    payload = dir_sectors + mini_fat_sectors + mini_stream_sectors + sum(big_sectors)
+def _fat_sector_count(payload: int) -> int:
+    """FAT sectors enough to map ``payload`` sectors and themselves, all listed in the header."""
     fat_sectors = 1
     while fat_sectors * (SECTOR_SIZE // 4) < payload + fat_sectors:
         fat_sectors += 1
     if fat_sectors > _HEADER_DIFAT_SLOTS:
         raise ValueError("compound file too large for a header-only DIFAT")
+    return fat_sectors
 
+
+class _Layout(NamedTuple):
+    fat: list[int]
+    fat_sectors: int
+    dir_start: int
+    mini_fat_start: int
+    mini_fat_sectors: int
+
+
+def _allocate(entries: list[_Entry], root: _Entry, mini: _MiniStream) -> _Layout:
+    """The FAT, then the directory, mini FAT, mini stream and big streams in that order."""
+    dir_sectors = _sectors(len(entries) * ENTRY_SIZE)
+    mini_fat_sectors = _sectors(len(mini.fat) * 4)
+    mini_stream_sectors = _sectors(len(mini.data))
+    big_sectors = [_sectors(len(e.data)) for e in mini.big]
+    payload = dir_sectors + mini_fat_sectors + mini_stream_sectors + sum(big_sectors)
+    fat_sectors = _fat_sector_count(payload)
     fat: list[int] = [FATSECT] * fat_sectors
-
-    def chain(count: int) -> int:
-        if count == 0:
-            return ENDOFCHAIN
-        first = len(fat)
-        fat.extend(range(first + 1, first + count))
-        fat.append(ENDOFCHAIN)
-        return first
-
-    dir_start = chain(dir_sectors)
-    mini_fat_start = chain(mini_fat_sectors)
-    root.start = chain(mini_stream_sectors)
-    for entry, count in zip(big, big_sectors, strict=True):
-        entry.start = chain(count)
+    dir_start = _append_chain(fat, dir_sectors)
+    mini_fat_start = _append_chain(fat, mini_fat_sectors)
+    root.start = _append_chain(fat, mini_stream_sectors)
+    for entry, count in zip(mini.big, big_sectors, strict=True):
+        entry.start = _append_chain(fat, count)
     fat.extend([FREESECT] * (fat_sectors * (SECTOR_SIZE // 4) - len(fat)))
+    return _Layout(fat, fat_sectors, dir_start, mini_fat_start, mini_fat_sectors)
 
+
+def _header(layout: _Layout) -> bytes:
     header = bytearray(SIGNATURE)
     header += b"\x00" * 16  # header CLSID
     header += struct.pack("<HHHHH", 0x003E, 0x0003, 0xFFFE, 9, 6)
@@ -176,121 +196,154 @@ def write_compound_file(streams: dict[str, bytes]) -> bytes:
     header += struct.pack(
         "<IIIIIIIII",
         0,  # directory sectors: always 0 in version 3
-        fat_sectors,
-        dir_start,
+        layout.fat_sectors,
+        layout.dir_start,
         0,  # transaction signature
         MINI_STREAM_CUTOFF,
-        mini_fat_start if mini_fat_sectors else ENDOFCHAIN,
-        mini_fat_sectors,
+        layout.mini_fat_start,  # ENDOFCHAIN when there is no mini FAT
+        layout.mini_fat_sectors,
         ENDOFCHAIN,  # first DIFAT sector
         0,  # DIFAT sectors
     )
-    difat = list(range(fat_sectors)) + [FREESECT] * (_HEADER_DIFAT_SLOTS - fat_sectors)
+    difat = list(range(layout.fat_sectors))
+    difat += [FREESECT] * (_HEADER_DIFAT_SLOTS - layout.fat_sectors)
     header += struct.pack(f"<{_HEADER_DIFAT_SLOTS}I", *difat)
+    return bytes(header)
 
-    directory = bytearray()
-    for entry in entries:
-        encoded = (entry.name + "\x00").encode("utf-16-le")
-        if len(encoded) > 64:
-            raise ValueError(f"name too long for a compound file: {entry.name!r}")
-        size = len(mini_stream) if entry.kind == _ROOT else len(entry.data)
-        start = 0 if entry.kind == _STORAGE else entry.start
-        directory += encoded.ljust(64, b"\x00")
-        directory += struct.pack(
+
+def _directory_entry(entry: _Entry, mini_stream_size: int) -> bytes:
+    encoded = (entry.name + "\x00").encode("utf-16-le")
+    if len(encoded) > 64:
+        raise ValueError(f"name too long for a compound file: {entry.name!r}")
+    size = mini_stream_size if entry.kind == _ROOT else len(entry.data)
+    start = 0 if entry.kind == _STORAGE else entry.start
+    return (
+        encoded.ljust(64, b"\x00")
+        + struct.pack(
             "<HBBIII", len(encoded), entry.kind, entry.color, entry.left, entry.right, entry.child
         )
-        directory += b"\x00" * 16  # CLSID
-        directory += b"\x00" * 4  # state bits
-        directory += b"\x00" * 16  # creation and modification time
-        directory += struct.pack("<IQ", start, size)
-    unused = b"\x00" * 64 + struct.pack("<HBBIII", 0, 0, 0, NOSTREAM, NOSTREAM, NOSTREAM)
-    directory += (unused + b"\x00" * 48) * (-len(entries) % (SECTOR_SIZE // ENTRY_SIZE))
+        + b"\x00" * 16  # CLSID
+        + b"\x00" * 4  # state bits
+        + b"\x00" * 16  # creation and modification time
+        + struct.pack("<IQ", start, size)
+    )
 
+
+def _directory(entries: list[_Entry], mini_stream_size: int) -> bytes:
+    """The directory entries, filled up to whole sectors with unused entries."""
+    directory = b"".join(_directory_entry(entry, mini_stream_size) for entry in entries)
+    unused = b"\x00" * 64 + struct.pack("<HBBIII", 0, 0, 0, NOSTREAM, NOSTREAM, NOSTREAM)
+    return directory + (unused + b"\x00" * 48) * (-len(entries) % (SECTOR_SIZE // ENTRY_SIZE))
+
+
+def write_compound_file(streams: dict[str, bytes]) -> bytes:
+    """A compound file holding ``streams`` (paths like ``"VBA/dir"``), byte-for-byte stable."""
+    root = _tree(streams)
+    entries = _flatten(root)
+    _link_siblings(root)
+    mini = _fill_mini_stream(entries)
+    layout = _allocate(entries, root, mini)
     body = bytearray()
-    body += struct.pack(f"<{len(fat)}I", *fat)
-    body += directory
-    body += _pad(struct.pack(f"<{len(mini_fat)}I", *mini_fat), SECTOR_SIZE)
-    body += _pad(bytes(mini_stream), SECTOR_SIZE)
-    for entry in big:
+    body += struct.pack(f"<{len(layout.fat)}I", *layout.fat)
+    body += _directory(entries, len(mini.data))
+    body += _pad(struct.pack(f"<{len(mini.fat)}I", *mini.fat), SECTOR_SIZE)
+    body += _pad(mini.data, SECTOR_SIZE)
+    for entry in mini.big:
         body += _pad(entry.data, SECTOR_SIZE)
-    return bytes(header) + bytes(body)
+    return _header(layout) + bytes(body)
 
 
 def read_compound_file(data: bytes) -> dict[str, bytes]:
     """Every stream of a compound file, by path (``"VBA/dir"``)."""
     if data[:8] != SIGNATURE:
         raise CompoundFileError("not a compound file (bad signature)")
-    sector_shift, mini_shift = struct.unpack_from("<HH", data, 30)
-    sector_size = 1 << sector_shift
-    mini_size = 1 << mini_shift
-    (_, fat_count, dir_start, _, cutoff, mini_fat_start, _, difat_start, difat_count) = (
-        struct.unpack_from("<9I", data, 40)
-    )
+    return _Reader(data).streams()
 
-    def sector(index: int) -> bytes:
-        offset = (index + 1) * sector_size
-        if offset >= len(data):
+
+def _follow(start: int, table: list[int]) -> list[int]:
+    """The sector numbers of the chain at ``start`` in a FAT or mini FAT."""
+    chain: list[int] = []
+    while start not in (ENDOFCHAIN, FREESECT):
+        if start >= len(table) or len(chain) > len(table):
+            raise CompoundFileError("broken sector chain")
+        chain.append(start)
+        start = table[start]
+    return chain
+
+
+class _Reader:
+    """A compound file being read: the header, FAT, mini FAT and mini stream, read up front."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        sector_shift, mini_shift = struct.unpack_from("<HH", data, 30)
+        self.sector_size = 1 << sector_shift
+        self.mini_size = 1 << mini_shift
+        (_, fat_count, dir_start, _, cutoff, mini_fat_start, _, difat_start, difat_count) = (
+            struct.unpack_from("<9I", data, 40)
+        )
+        self.cutoff: int = cutoff
+        self.fat: list[int] = []
+        for index in self._difat(difat_start, difat_count)[:fat_count]:
+            self.fat.extend(struct.unpack(f"<{self.sector_size // 4}I", self._sector(index)))
+        directory = self._read_chain(dir_start)
+        self.entries = [directory[i : i + ENTRY_SIZE] for i in range(0, len(directory), ENTRY_SIZE)]
+        mini_fat_bytes = self._read_chain(mini_fat_start)
+        self.mini_fat = list(struct.unpack(f"<{len(mini_fat_bytes) // 4}I", mini_fat_bytes))
+        root_start, root_size = struct.unpack_from("<IQ", self.entries[0], 116)
+        self.mini_stream = self._read_chain(root_start)[:root_size]
+
+    def _sector(self, index: int) -> bytes:
+        offset = (index + 1) * self.sector_size
+        if offset >= len(self.data):
             raise CompoundFileError(f"sector {index} lies past the end of the file")
-        return data[offset : offset + sector_size]
+        return self.data[offset : offset + self.sector_size]
 
-    difat = list(struct.unpack_from(f"<{_HEADER_DIFAT_SLOTS}I", data, 76))
-    next_difat = difat_start
-    for _ in range(difat_count):
-        if next_difat in (ENDOFCHAIN, FREESECT):
-            break
-        values = struct.unpack(f"<{sector_size // 4}I", sector(next_difat))
-        difat.extend(values[:-1])
-        next_difat = values[-1]
-    fat: list[int] = []
-    for index in difat[:fat_count]:
-        fat.extend(struct.unpack(f"<{sector_size // 4}I", sector(index)))
+    def _difat(self, start: int, count: int) -> list[int]:
+        """Where the FAT sectors are: 109 in the header, the rest in a chain of DIFAT sectors."""
+        difat = list(struct.unpack_from(f"<{_HEADER_DIFAT_SLOTS}I", self.data, 76))
+        next_difat = start
+        for _ in range(count):
+            if next_difat in (ENDOFCHAIN, FREESECT):
+                break
+            values = struct.unpack(f"<{self.sector_size // 4}I", self._sector(next_difat))
+            difat.extend(values[:-1])
+            next_difat = values[-1]
+        return difat
 
-    def follow(start: int, table: list[int]) -> list[int]:
-        chain: list[int] = []
-        while start not in (ENDOFCHAIN, FREESECT):
-            if start >= len(table) or len(chain) > len(table):
-                raise CompoundFileError("broken sector chain")
-            chain.append(start)
-            start = table[start]
-        return chain
+    def _read_chain(self, start: int) -> bytes:
+        return b"".join(self._sector(i) for i in _follow(start, self.fat))
 
-    def read_chain(start: int) -> bytes:
-        return b"".join(sector(i) for i in follow(start, fat))
-
-    directory = read_chain(dir_start)
-    raw_entries = [directory[i : i + ENTRY_SIZE] for i in range(0, len(directory), ENTRY_SIZE)]
-    mini_fat_bytes = read_chain(mini_fat_start)
-    mini_fat = list(struct.unpack(f"<{len(mini_fat_bytes) // 4}I", mini_fat_bytes))
-    root_start, root_size = struct.unpack_from("<IQ", raw_entries[0], 116)
-    mini_stream = read_chain(root_start)[:root_size]
-
-    def stream_bytes(start: int, size: int) -> bytes:
-        if size < cutoff:
-            chain = follow(start, mini_fat)
-            blob = b"".join(mini_stream[i * mini_size : (i + 1) * mini_size] for i in chain)
+    def _stream_bytes(self, start: int, size: int) -> bytes:
+        """A stream's data: from the mini stream when smaller than the cutoff, else from sectors."""
+        if size < self.cutoff:
+            unit = self.mini_size
+            chain = _follow(start, self.mini_fat)
+            blob = b"".join(self.mini_stream[i * unit : (i + 1) * unit] for i in chain)
         else:
-            blob = read_chain(start)
+            blob = self._read_chain(start)
         return blob[:size]
 
-    streams: dict[str, bytes] = {}
+    def streams(self) -> dict[str, bytes]:
+        streams: dict[str, bytes] = {}
+        root_child = struct.unpack_from("<I", self.entries[0], 76)[0]
+        self._walk(root_child, "", set(), streams)
+        return streams
 
-    def walk(sid: int, prefix: str, seen: set[int]) -> None:
+    def _walk(self, sid: int, prefix: str, seen: set[int], streams: dict[str, bytes]) -> None:
+        """Collect the streams of the sibling tree at ``sid`` and of the storages in it."""
         if sid == NOSTREAM:
             return
-        if sid in seen or sid >= len(raw_entries):
+        if sid in seen or sid >= len(self.entries):
             raise CompoundFileError("broken directory tree")
         seen.add(sid)
-        raw = raw_entries[sid]
+        raw = self.entries[sid]
         name_length, kind, _, left, right, child = struct.unpack_from("<HBBIII", raw, 64)
         name = raw[: max(name_length - 2, 0)].decode("utf-16-le")
         start, size = struct.unpack_from("<IQ", raw, 116)
-        walk(left, prefix, seen)
-        walk(right, prefix, seen)
+        self._walk(left, prefix, seen, streams)
+        self._walk(right, prefix, seen, streams)
         if kind == _STREAM:
-            streams[prefix + name] = stream_bytes(start, size)
+            streams[prefix + name] = self._stream_bytes(start, size)
         elif kind == _STORAGE:
-            walk(child, f"{prefix}{name}/", seen)
-
-    root_child = struct.unpack_from("<I", raw_entries[0], 76)[0]
-    walk(root_child, "", set())
-    return streams
+            self._walk(child, f"{prefix}{name}/", seen, streams)

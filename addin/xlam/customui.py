@@ -9,6 +9,8 @@ how we find out on Linux.
 """
 
 import re
+from collections.abc import Callable
+from typing import NamedTuple
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
@@ -74,47 +76,95 @@ _MAX_STRING = 1024
 _MAX_KEYTIP = 3
 
 
+class _ValueRule(NamedTuple):
+    attributes: frozenset[str]
+    valid: Callable[[str], bool]
+    problem: str
+    """Formatted with ``name``, ``attribute`` and ``value``."""
+
+
+_VALUE_RULES = (
+    _ValueRule(
+        _BOOLEANS, lambda v: v in _BOOLEAN, "<{name} {attribute}={value!r}> is not a boolean"
+    ),
+    _ValueRule(
+        frozenset({"size"}), lambda v: v in _SIZES, "<{name} size={value!r}> is not normal or large"
+    ),
+    _ValueRule(
+        frozenset({"keytip"}),
+        lambda v: len(v) <= _MAX_KEYTIP,
+        "<{name} keytip={value!r}> is longer than " + str(_MAX_KEYTIP),
+    ),
+    _ValueRule(
+        frozenset({"id", "idMso", "imageMso"}),
+        lambda v: _NCNAME.match(v) is not None,
+        "<{name} {attribute}={value!r}> is not an XML name",
+    ),
+)
+"""What the schema's simple types ask of particular attributes' values."""
+
+_NEEDS_ONE_ID = ("tab", "group", "button")
+
+
 def custom_ui_problems(xml: str | bytes) -> list[str]:
     """Every way ``xml`` strays from the allow-list; empty when it is a ribbon Office accepts."""
     root = SafeET.fromstring(xml)
     problems: list[str] = []
-    ids: set[str] = set()
-
-    def visit(element: Element, parent: str | None) -> None:
-        namespace, _, name = element.tag[1:].partition("}")
-        if not element.tag.startswith("{") or namespace != NAMESPACE:
-            problems.append(f"<{element.tag}> is not in the customUI14 namespace")
-            return
-        if name not in ALLOWED_ATTRIBUTES:
-            problems.append(f"<{name}> is not an allowed element")
-            return
-        if parent is not None and name not in ALLOWED_CHILDREN[parent]:
-            problems.append(f"<{name}> may not be inside <{parent}>")
-        for attribute, value in element.attrib.items():
-            if attribute not in ALLOWED_ATTRIBUTES[name]:
-                problems.append(f"<{name}> has no attribute {attribute!r}")
-            elif not 1 <= len(value) <= _MAX_STRING:
-                problems.append(f"<{name} {attribute}> must be 1 to {_MAX_STRING} characters")
-            elif attribute in _BOOLEANS and value not in _BOOLEAN:
-                problems.append(f"<{name} {attribute}={value!r}> is not a boolean")
-            elif attribute == "size" and value not in _SIZES:
-                problems.append(f"<{name} size={value!r}> is not normal or large")
-            elif attribute == "keytip" and len(value) > _MAX_KEYTIP:
-                problems.append(f"<{name} keytip={value!r}> is longer than {_MAX_KEYTIP}")
-            elif attribute in ("id", "idMso", "imageMso") and not _NCNAME.match(value):
-                problems.append(f"<{name} {attribute}={value!r}> is not an XML name")
-        if "id" in element.attrib:
-            if element.attrib["id"] in ids:
-                problems.append(f"id {element.attrib['id']!r} is used twice")
-            ids.add(element.attrib["id"])
-        if name in ("tab", "group", "button"):
-            given = [a for a in ("id", "idQ", "idMso") if a in element.attrib]
-            if len(given) != 1:
-                problems.append(f"<{name}> needs exactly one of id, idQ, idMso")
-        for child in element:
-            visit(child, name)
-
-    visit(root, None)
+    _check_element(root, None, set(), problems)
     if root.tag != f"{{{NAMESPACE}}}customUI":
         problems.append("the root element is not customUI")
+    return problems
+
+
+def _check_element(
+    element: Element, parent: str | None, ids: set[str], problems: list[str]
+) -> None:
+    """Add the problems of ``element`` and, when it is an allowed element, of its children."""
+    unknown = _unknown_element(element)
+    if unknown is not None:
+        problems.append(unknown)
+        return
+    name = element.tag.partition("}")[2]
+    if parent is not None and name not in ALLOWED_CHILDREN[parent]:
+        problems.append(f"<{name}> may not be inside <{parent}>")
+    for attribute, value in element.attrib.items():
+        problem = _attribute_problem(name, attribute, value)
+        if problem is not None:
+            problems.append(problem)
+    problems.extend(_id_problems(name, element.attrib, ids))
+    for child in element:
+        _check_element(child, name, ids, problems)
+
+
+def _unknown_element(element: Element) -> str | None:
+    """Why ``element`` is not an allowed customUI14 element, or None when it is."""
+    namespace, _, name = element.tag[1:].partition("}")
+    if not element.tag.startswith("{") or namespace != NAMESPACE:
+        return f"<{element.tag}> is not in the customUI14 namespace"
+    if name not in ALLOWED_ATTRIBUTES:
+        return f"<{name}> is not an allowed element"
+    return None
+
+
+def _attribute_problem(name: str, attribute: str, value: str) -> str | None:
+    """What is wrong with one attribute of an allowed element, or None."""
+    if attribute not in ALLOWED_ATTRIBUTES[name]:
+        return f"<{name}> has no attribute {attribute!r}"
+    if not 1 <= len(value) <= _MAX_STRING:
+        return f"<{name} {attribute}> must be 1 to {_MAX_STRING} characters"
+    for rule in _VALUE_RULES:
+        if attribute in rule.attributes and not rule.valid(value):
+            return rule.problem.format(name=name, attribute=attribute, value=value)
+    return None
+
+
+def _id_problems(name: str, attributes: dict[str, str], ids: set[str]) -> list[str]:
+    """An id used twice in the ribbon; a tab, group or button without exactly one id."""
+    problems = []
+    if "id" in attributes:
+        if attributes["id"] in ids:
+            problems.append(f"id {attributes['id']!r} is used twice")
+        ids.add(attributes["id"])
+    if name in _NEEDS_ONE_ID and sum(a in attributes for a in ("id", "idQ", "idMso")) != 1:
+        problems.append(f"<{name}> needs exactly one of id, idQ, idMso")
     return problems
