@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from factories import CONTACT_HEADERS, input_table
 from sqlalchemy import Engine, insert, text
 
 from backend.accounts.autocreate import Options, autocreate
@@ -11,16 +12,12 @@ from backend.errors import InputError, NotFoundError
 from backend.imports.contract import InputTable, Report
 from backend.imports.links import import_links
 from backend.imports.roster import import_roster
-from backend.imports.roster_columns import CONTACT_COLUMNS
 from backend.imports.users import import_users
 from backend.mail.templates import set_template
 
 
 def table(headers: list[str], *rows: list[Any]) -> InputTable:
-    return InputTable(headers=headers, rows=[(n, r) for n, r in enumerate(rows, start=2)])
-
-
-CONTACT_HEADERS = [column.name for column in CONTACT_COLUMNS]
+    return input_table(headers, rows)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from factories import input_table
 from sqlalchemy import Engine, select, text
 
 from backend.accounts.contact_card import (
@@ -26,9 +27,7 @@ from backend.imports.users import import_users
 
 
 def table(headers: list[str], *rows: list[Any], sheet: str | None = None) -> InputTable:
-    return InputTable(
-        headers=headers, rows=[(n, r) for n, r in enumerate(rows, start=2)], sheet=sheet
-    )
+    return input_table(headers, rows, sheet=sheet)
 
 
 SCHOOLS = table(

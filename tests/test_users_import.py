@@ -1,8 +1,9 @@
-"""The users import service on SQLite and PostgreSQL: the import contract of DESIGN §4."""
+"""The users import service on SQLite and PostgreSQL: headers, rows, actions, blank cells, modes."""
 
 from typing import Any
 
 import pytest
+from factories import input_table
 from sqlalchemy import Engine, select, text
 
 from backend.database.models import Batch, BatchEvent, PortalUser
@@ -14,11 +15,7 @@ HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE", "EMAIL", "STATUS",
 
 
 def table(*rows: list[Any], headers: list[Any] = HEADERS) -> InputTable:
-    return InputTable(
-        headers=list(headers),
-        rows=[(n, r) for n, r in enumerate(rows, start=2)],
-        source_name="users.xlsx",
-    )
+    return input_table(headers, rows, source_name="users.xlsx")
 
 
 def users(engine: Engine) -> list[tuple[Any, ...]]:
