@@ -4,6 +4,7 @@
      +-- InputError        the file or command cannot be used; nothing was written (CLI exit 2)
      |    +-- HeaderError  the header row failed its check; lists every header problem
      +-- NotFoundError     a named record (account, batch, student) does not exist
+     +-- SettingsError     a PORTAL_ setting of the environment has a value that cannot be used
 
 Anything else escaping a service is a bug, not a user mistake.
 """
@@ -23,3 +24,7 @@ class HeaderError(InputError):
 
 class NotFoundError(PortalError):
     """The record the user named does not exist."""
+
+
+class SettingsError(PortalError):
+    """A setting from the environment cannot be used; the message names the variable."""

@@ -1,18 +1,27 @@
-"""Settings from the environment (prefix ``PORTAL_``): one install serves test and district."""
+"""Settings from the environment (prefix ``PORTAL_``): one install serves test and district.
 
+They are read with the standard library: every command reads them at start, and a settings
+library costs each start about a tenth of a second. A value that cannot be used is refused with
+the variable's name and what it must be.
+"""
+
+import os
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from types import UnionType
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from platformdirs import user_data_dir
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backend.errors import SettingsError
 
 DEFAULT_DATA_DIR = Path(user_data_dir("parent-portal-accounts", appauthor=False))
+PREFIX = "PORTAL_"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PORTAL_")
-
+@dataclass(frozen=True)
+class Settings:
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'portal.sqlite'}"
     # Uploaded workbooks are untrusted: refuse what no district roster needs.
     max_file_mb: int = 50
@@ -36,7 +45,37 @@ class Settings(BaseSettings):
     # "cheapest" is argon2-cffi's cheapest profile, fast and weak, meant for the test suite only.
     password_hash_cost: Literal["production", "cheapest"] = "production"
 
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> "Settings":
+        environ = dict(os.environ) if environ is None else environ
+        types = get_type_hints(cls)
+        values = {
+            field.name: _convert(PREFIX + field.name.upper(), environ[key], types[field.name])
+            for field in fields(cls)
+            if (key := PREFIX + field.name.upper()) in environ
+        }
+        return cls(**values)
+
+
+def _convert(name: str, text: str, kind: Any) -> Any:
+    """The environment's text as the setting's type, or a message naming the variable."""
+    if isinstance(kind, UnionType):  # ``str | None``: an empty value is no value
+        kind = next(arg for arg in get_args(kind) if arg is not type(None))
+        if not text.strip():
+            return None
+    if get_origin(kind) is Literal:
+        choices = get_args(kind)
+        if text.strip().lower() not in choices:
+            raise SettingsError(f"{name} is '{text}': it must be {' or '.join(choices)}")
+        return text.strip().lower()
+    if kind is int:
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise SettingsError(f"{name} is '{text}': it must be a whole number") from None
+    return text
+
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_environment()

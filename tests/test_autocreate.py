@@ -1,5 +1,6 @@
 """AutoCreate on a district with the faults real ones have: every pair's action and reason."""
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -205,8 +206,9 @@ def test_created_accounts_get_their_email_and_can_activate(district: Engine) -> 
 
     autocreate(district, Options(email_template="welcome"))  # a simulation queues nothing
     with local_mail_server() as (port, received):
-        settings = get_settings().model_copy(
-            update={"smtp_host": "127.0.0.1", "smtp_port": port, "send_per_minute": 100_000}
+        settings = replace(
+            get_settings(),
+            **{"smtp_host": "127.0.0.1", "smtp_port": port, "send_per_minute": 100_000},
         )
         assert send_pending(district, settings=settings).sent == 0
         autocreate(district, Options(email_template="welcome"), apply=True)

@@ -10,6 +10,7 @@ import random
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -237,14 +238,13 @@ def run_autocreate(
         )
         console.print("  " + summary(report, log), soft_wrap=True)
     with local_mail_server() as (port, received):
-        settings = get_settings().model_copy(
-            update={
-                "smtp_host": "127.0.0.1",
-                "smtp_port": port,
-                "smtp_security": "none",
-                "send_per_minute": 100_000,
-                "mail_from": "Parent Portal <portal@example.org>",
-            }
+        settings = replace(
+            get_settings(),
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_security="none",
+            send_per_minute=100_000,
+            mail_from="Parent Portal <portal@example.org>",
         )
         sent = send_pending(engine, settings=settings)
     console.print(
