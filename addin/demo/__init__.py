@@ -1,0 +1,1 @@
+"""``portal demo``: a generated district (``district``) taken through every import (``run``)."""

@@ -1,0 +1,3 @@
+"""Files from outside: untrusted-workbook checks (``checks``), package parts and relationships
+(``opc``), the result workbook written beside the input (``result_writer``), IDs shown with
+leading zeros (``padded_ids``), and OneRoster CSV bundles (``oneroster``)."""
