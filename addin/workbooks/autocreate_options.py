@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from backend.accounts.autocreate import Options, OptionSpec, option_specs
 from backend.errors import InputError
+from backend.imports.columns import YES_NO, yes_no
 from backend.imports.contract import Column, InputTable, cell_text
-from backend.imports.roster_columns import YES_NO, yes_no
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def option_specs() -> list[OptionSpec]:
 def _parse(annotation: Any, text: str) -> Any:
     """An option's value from its text: Y/N for switches, a whole number for numbers."""
     if annotation is bool:
-        from backend.imports.roster_columns import yes_no
+        from backend.imports.columns import yes_no
 
         return yes_no(text)
     if annotation in (int, int | None):

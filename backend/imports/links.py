@@ -7,7 +7,7 @@ decides each row from that alone.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, Table, delete, select
@@ -16,6 +16,7 @@ from backend.accounts.logon import logon_key, normalise_logon
 from backend.database.engine import bulk_insert, bulk_update
 from backend.database.models import PortalUser, School, Student, StudentLink, utcnow
 from backend.imports.batches import run_batch
+from backend.imports.columns import LOGONID, RELATIONSHIP, STUDENT_ID, yes_no
 from backend.imports.contract import (
     Column,
     InputTable,
@@ -28,34 +29,20 @@ from backend.imports.contract import (
     match_headers,
     no_progress,
     parse_rows,
-    text_parser,
 )
-from backend.imports.roster_columns import student_id, yes_no
 
 LINK_COLUMNS: tuple[Column, ...] = (
-    Column(
-        "LOGONID",
-        "logon_id",
-        str,
-        True,
-        ("LOGON", "LOGIN", "LOGINID", "USERNAME"),
-        "The account, as imported with the users import.",
+    replace(
+        LOGONID,
+        help="The account, as imported with the users import.",
     ),
-    Column(
-        "STUDENT_ID",
-        "student_id",
-        student_id,
-        True,
-        ("STUDENTNUMBER",),
-        "The student to attach to (or remove from) the account.",
+    replace(
+        STUDENT_ID,
+        help="The student to attach to (or remove from) the account.",
     ),
-    Column(
-        "RELATIONSHIP",
-        "relationship",
-        text_parser(50),
-        False,
-        ("RELATION",),
-        "What the account holder is to the student: Mother, Father, Guardian, Self, ...",
+    replace(
+        RELATIONSHIP,
+        help="What the account holder is to the student: Mother, Father, Guardian, Self, ...",
     ),
     Column(
         "PRIMARY",

@@ -4,29 +4,11 @@ A roster has students and contacts, and optionally schools; a workbook's sheets 
 bundle are read into the same three tables.
 """
 
+from dataclasses import replace
+
 from backend.accounts.logon import normalise_email
+from backend.imports.columns import FIRST_NAME, LAST_NAME, RELATIONSHIP, STUDENT_ID, yes_no
 from backend.imports.contract import Column, enum_parser, text_parser
-
-YES_NO = ("Y", "N")
-
-
-def student_id(text: str) -> str:
-    """District student IDs are text: '00123' stays '00123'."""
-    if len(text) > 64:
-        raise ValueError(f"is {len(text)} characters long; at most 64 fit")
-    return text
-
-
-def yes_no(text: str) -> bool:
-    value = text.strip().upper()
-    if value in ("Y", "YES", "TRUE", "1"):
-        return True
-    if value in ("N", "NO", "FALSE", "0"):
-        return False
-    raise ValueError(f"'{text}' must be Y or N")
-
-
-yes_no.choices = YES_NO  # type: ignore[attr-defined]
 
 
 def priority(text: str) -> int:
@@ -48,29 +30,18 @@ SCHOOL_COLUMNS: tuple[Column, ...] = (
 )
 
 STUDENT_COLUMNS: tuple[Column, ...] = (
-    Column(
-        "STUDENT_ID",
-        "student_id",
-        student_id,
-        True,
-        ("STUDENTNUMBER", "ID"),
-        "The district's student ID, as text (leading zeros are kept).",
+    replace(
+        STUDENT_ID,
+        aliases=(*STUDENT_ID.aliases, "ID"),
+        help="The district's student ID, as text (leading zeros are kept).",
     ),
-    Column(
-        "FIRST_NAME",
-        "first_name",
-        text_parser(100),
-        True,
-        ("FIRST", "GIVENNAME"),
-        "First name; needed for a new student.",
+    replace(
+        FIRST_NAME,
+        help="First name; needed for a new student.",
     ),
-    Column(
-        "LAST_NAME",
-        "last_name",
-        text_parser(100),
-        True,
-        ("LAST", "SURNAME", "FAMILYNAME"),
-        "Last name; needed for a new student.",
+    replace(
+        LAST_NAME,
+        help="Last name; needed for a new student.",
     ),
     Column("GRADE", "grade", text_parser(16), False, ("GRADELEVEL",), "Grade, e.g. K, 1 .. 12."),
     Column(
@@ -100,13 +71,9 @@ STUDENT_COLUMNS: tuple[Column, ...] = (
 )
 
 CONTACT_COLUMNS: tuple[Column, ...] = (
-    Column(
-        "STUDENT_ID",
-        "student_id",
-        student_id,
-        True,
-        ("STUDENTNUMBER",),
-        "The student whose card lists this contact.",
+    replace(
+        STUDENT_ID,
+        help="The student whose card lists this contact.",
     ),
     Column(
         "CONTACT_ID",
@@ -116,29 +83,19 @@ CONTACT_COLUMNS: tuple[Column, ...] = (
         ("CONTACTNUMBER", "PERSONID"),
         "The contact's ID: the same person on several cards has the same ID.",
     ),
-    Column(
-        "FIRST_NAME",
-        "first_name",
-        text_parser(100),
-        False,
-        ("FIRST", "GIVENNAME"),
-        "First name; needed for a new contact.",
+    replace(
+        FIRST_NAME,
+        help="First name; needed for a new contact.",
+        required=False,
     ),
-    Column(
-        "LAST_NAME",
-        "last_name",
-        text_parser(100),
-        False,
-        ("LAST", "SURNAME", "FAMILYNAME"),
-        "Last name; needed for a new contact.",
+    replace(
+        LAST_NAME,
+        help="Last name; needed for a new contact.",
+        required=False,
     ),
-    Column(
-        "RELATIONSHIP",
-        "relationship",
-        text_parser(50),
-        False,
-        ("RELATION",),
-        "What the contact is to the student: Mother, Father, Guardian, Grandparent, ...",
+    replace(
+        RELATIONSHIP,
+        help="What the contact is to the student: Mother, Father, Guardian, Grandparent, ...",
     ),
     Column(
         "EMAIL",

@@ -7,7 +7,7 @@ committed.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, Table, select
@@ -16,6 +16,7 @@ from backend.accounts.logon import logon_key, normalise_email, normalise_logon
 from backend.database.engine import bulk_insert, bulk_update
 from backend.database.models import PortalUser, utcnow
 from backend.imports.batches import run_batch
+from backend.imports.columns import FIRST_NAME, LAST_NAME, LOGONID
 from backend.imports.contract import (
     CHUNK,
     Column,
@@ -46,29 +47,17 @@ def _phone(text: str) -> str:
 
 # LOGONID is parsed last, once USER_TYPE is known (a student may log on with a username).
 USER_COLUMNS: tuple[Column, ...] = (
-    Column(
-        "LOGONID",
-        "logon_id",
-        str,
-        True,
-        ("LOGON", "LOGIN", "LOGINID", "USERNAME"),
-        "The logon: an email address for a guardian; an email or a username for a student.",
+    replace(
+        LOGONID,
+        help="The logon: an email address for a guardian; an email or a username for a student.",
     ),
-    Column(
-        "FIRST_NAME",
-        "first_name",
-        text_parser(100),
-        True,
-        ("FIRST", "GIVENNAME"),
-        "First name. Needed for a new account; blank leaves an existing account's as it is.",
+    replace(
+        FIRST_NAME,
+        help="First name. Needed for a new account; blank leaves an existing account's as it is.",
     ),
-    Column(
-        "LAST_NAME",
-        "last_name",
-        text_parser(100),
-        True,
-        ("LAST", "SURNAME", "FAMILYNAME"),
-        "Last name. Needed for a new account; blank leaves an existing account's as it is.",
+    replace(
+        LAST_NAME,
+        help="Last name. Needed for a new account; blank leaves an existing account's as it is.",
     ),
     Column(
         "USER_TYPE",
