@@ -6,7 +6,7 @@ The ribbon actions, the template builder, the ``PortalTemplate`` mark and the te
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -52,14 +52,10 @@ class TemplateSpec:
 
 def _autocreate_student_column() -> Column:
     """AutoCreate's selection column: the roster's STUDENT_ID, same parser and aliases."""
-    column = next(c for c in STUDENT_COLUMNS if c.name == "STUDENT_ID")
-    return Column(
-        column.name,
-        column.field,
-        column.parse,
-        False,
-        column.aliases,
-        "A student to run AutoCreate for. Leave the sheet empty to use the schools and "
+    return replace(
+        next(c for c in STUDENT_COLUMNS if c.name == "STUDENT_ID"),
+        required=False,
+        help="A student to run AutoCreate for. Leave the sheet empty to use the schools and "
         "grades on the Options sheet instead.",
     )
 
