@@ -30,6 +30,17 @@ def inert(value: Cell) -> Cell:
     return value
 
 
+def action_rule(column: str, action: str) -> str:
+    """A colour rule's formula that means the same in every row, whichever cell is active.
+
+    Excel reads the relative references of a rule added through its object model relative to
+    the active cell, not to the range the rule applies to, so a rule like ``=$C5="added"``
+    colours the wrong rows unless C5's row happens to be active. ``ROW()`` is the row being
+    coloured wherever the cursor is.
+    """
+    return f'=INDIRECT("{column}"&ROW())="{action}"'
+
+
 def documents_folder() -> Path:
     return Path.home() / "Documents" / "Parent Portal"
 
@@ -98,11 +109,12 @@ class ExcelWorkbook:
                 body = sheet.range(f"A{header_row + 1}:{last_column}{last_row}")
                 for action, colour in ACTION_COLOURS.items():
                     body.conditional_formats.add_custom(
-                        f'=${action_column}{header_row + 1}="{action}"', fill_color=f"#{colour}"
+                        action_rule(action_column, action), fill_color=f"#{colour}"
                     )
         else:
             sheet.range(f"A{header_row}:{last_column}{header_row}").font.bold = True
-        sheet.freeze_panes.freeze_at(f"1:{header_row}")
+        # No pane is frozen: xlwings' desktop engines do not implement it, and an Excel Table
+        # shows its headers in place of the column letters as the rows scroll by.
         sheet.range(f"A1:{last_column}{last_row}").columns.autofit()
         sheet.activate()
         return f"sheet '{sheet_name}'"
