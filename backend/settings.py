@@ -28,6 +28,8 @@ class Settings:
     max_unpacked_mb: int = 500
     # Seconds a write waits for another import's transaction before giving up.
     lock_timeout_s: int = 60
+    # Where the Excel add-in writes the details of an error it could not explain, for IT.
+    log_folder: str = str(DEFAULT_DATA_DIR / "logs")
 
     # Outgoing mail (the outbox).
     smtp_host: str = "localhost"

@@ -257,6 +257,24 @@ def test_every_on_action_names_a_ribbon_callback_sub(built: dict[str, Path]) -> 
     assert declared == called, "a callback Sub no button calls"
 
 
+def test_no_button_runs_without_a_workbook(built: dict[str, Path]) -> None:
+    """With no workbook open, or only one in Protected View, Excel's ActiveWorkbook is Nothing:
+    every button then says what to do instead of failing with run-time error 91."""
+    callbacks = _built_sources(built["xlam"])["PortalRibbon"]
+    check = re.search(
+        r"Private Function WorkbookIsReady\(\) As Boolean\r\n(.*?)End Function",
+        callbacks,
+        re.DOTALL,
+    )
+    assert check and "If ActiveWorkbook Is Nothing Then" in check[1]
+    assert 'MsgBox "Open a Parent Portal workbook first' in check[1]
+    bodies = re.findall(
+        r"Sub \w+\(control As IRibbonControl\)\r\n(.*?)End Sub", callbacks, re.DOTALL
+    )
+    assert len(bodies) == len(BUTTONS)
+    assert all(body.startswith("    If Not WorkbookIsReady() Then Exit Sub\r\n") for body in bodies)
+
+
 def test_every_run_python_names_a_ribbon_action(built: dict[str, Path]) -> None:
     assert set(RIBBON_ACTIONS) == EXPECTED_ACTIONS
     assert len(RIBBON_ACTIONS) == len(EXPECTED_ACTIONS)

@@ -337,3 +337,22 @@ def test_excel_keeps_one_engine_per_session_and_the_cli_one_per_command(
     assert command is not first and command.url == first.url
     command.dispose()
     first.dispose()
+
+
+def test_an_unexpected_error_is_a_message_and_a_log_entry_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.settings import get_settings
+
+    monkeypatch.setenv("PORTAL_LOG_FOLDER", str(tmp_path / "logs"))
+    get_settings.cache_clear()
+    lost = create_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'portal.sqlite'}")
+    book = FakeBook("users.xlsx", {"Users": USERS}, TEMPLATE)
+    assert run_action("users.simulate", ExcelWorkbook(book), lost) is None
+    message = book.app.alerts[-1][0]
+    assert message.startswith("Parent Portal could not finish this step (OperationalError")
+    assert "Run Simulate again before you import" in message
+    log = tmp_path / "logs" / "excel-errors.log"
+    assert str(log) in message
+    written = log.read_text(encoding="utf-8")
+    assert "users.simulate on users.xlsx failed" in written and "Traceback" in written

@@ -1,9 +1,16 @@
 """What the ribbon's buttons call, e.g.
 ``RunPython "import addin.excel.entry; addin.excel.entry.run('users.simulate')"``.
 
-A user's mistake comes back as a message box in plain words, never as a Python traceback.
+Staff never see a Python traceback: a mistake in their workbook comes back as a message box in
+plain words; anything else (a database that cannot be reached, an error inside Excel) as a
+message box saying what to do, with the details written to a log file IT can collect.
 """
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -14,6 +21,9 @@ from addin.workbooks.interface import Workbook
 from backend.database.engine import open_database
 from backend.errors import PortalError
 from backend.imports.contract import collector_paused
+from backend.settings import get_settings
+
+LOG_FILE_NAME = "excel-errors.log"
 
 
 def engine() -> Engine:
@@ -21,18 +31,55 @@ def engine() -> Engine:
     return open_database(per_session=True)
 
 
-def run_action(action: str, workbook: Workbook, db: Engine) -> Any:
-    """Run a ribbon action on a workbook; report a user's mistake as a message."""
+def error_log() -> Path:
+    return Path(get_settings().log_folder) / LOG_FILE_NAME
+
+
+def log_error(action: str, workbook_name: str) -> Path:
+    """Append the error being handled, with its traceback, to the log file; return the file."""
+    path = error_log()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("parent_portal.excel")
+    handler = RotatingFileHandler(path, maxBytes=1 << 20, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger.addHandler(handler)
     try:
-        with collector_paused():
-            return dispatch(action, workbook, db)
+        logger.error("%s on %s failed", action, workbook_name, exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    return path
+
+
+@contextmanager
+def told(workbook: Workbook, action: str) -> Iterator[None]:
+    """Turn any error of an action into a message box; log the ones that are no user mistake."""
+    try:
+        yield
     except PortalError as exc:
         workbook.notify(str(exc))
-        return None
+    except Exception as exc:
+        where = log_error(action, workbook.name)
+        workbook.notify(
+            f"Parent Portal could not finish this step ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no details'}). "
+            "Nothing in your workbook is lost. Run Simulate again before you import: its log "
+            f"shows what is already saved. The details are in {where}: send that file to your "
+            "IT team."
+        )
+
+
+def run_action(action: str, workbook: Workbook, db: Engine) -> Any:
+    """Run a ribbon action on a workbook; every error becomes a message (None is returned)."""
+    with told(workbook, action), collector_paused():
+        return dispatch(action, workbook, db)
+    return None
 
 
 def run(action: str) -> None:
     """The entry point of every ribbon button, acting on the workbook that called it."""
     import xlwings as xw
 
-    run_action(action, ExcelWorkbook(xw.Book.caller()), engine())
+    workbook = ExcelWorkbook(xw.Book.caller())
+    with told(workbook, action):
+        run_action(action, workbook, engine())

@@ -188,18 +188,36 @@ def render_custom_ui() -> str:
     return "\n".join(lines) + "\n"
 
 
+# Every button acts on the active workbook. With none open, or only a file in Protected View
+# (Excel's ActiveWorkbook is then Nothing), staff get this message, not run-time error 91.
+_WORKBOOK_CHECK = (
+    "",
+    "Private Function WorkbookIsReady() As Boolean",
+    "    If ActiveWorkbook Is Nothing Then",
+    '        MsgBox "Open a Parent Portal workbook first, such as a template your district " & _',
+    '            "gave you. A file opened in Protected View needs Enable Editing first.", _',
+    '            vbInformation, "Parent Portal"',
+    "        Exit Function",
+    "    End If",
+    "    WorkbookIsReady = True",
+    "End Function",
+)
+
+
 def render_callbacks() -> str:
     """The VBA module of ribbon callbacks, one ``Sub`` per button (LF line ends)."""
     lines = [
         f'Attribute VB_Name = "{CALLBACK_MODULE}"',
         f"' Parent Portal ribbon callbacks: each button runs one action of {ENTRY_MODULE}.run.",
         "Option Explicit",
+        *_WORKBOOK_CHECK,
     ]
     for button in BUTTONS:
         lines += [
             "",
             f"' {button.label} ({button.action})",
             f"Public Sub {button.callback}(control As IRibbonControl)",
+            "    If Not WorkbookIsReady() Then Exit Sub",
             f'    RunPython "{run_python_command(button.action)}"',
             "End Sub",
         ]

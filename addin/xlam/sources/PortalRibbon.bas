@@ -2,67 +2,90 @@ Attribute VB_Name = "PortalRibbon"
 ' Parent Portal ribbon callbacks: each button runs one action of addin.excel.entry.run.
 Option Explicit
 
+Private Function WorkbookIsReady() As Boolean
+    If ActiveWorkbook Is Nothing Then
+        MsgBox "Open a Parent Portal workbook first, such as a template your district " & _
+            "gave you. A file opened in Protected View needs Enable Editing first.", _
+            vbInformation, "Parent Portal"
+        Exit Function
+    End If
+    WorkbookIsReady = True
+End Function
+
 ' Check Headers (users.check)
 Public Sub UsersCheck(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('users.check')"
 End Sub
 
 ' Simulate (users.simulate)
 Public Sub UsersSimulate(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('users.simulate')"
 End Sub
 
 ' Import (users.apply)
 Public Sub UsersApply(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('users.apply')"
 End Sub
 
 ' Check Headers (links.check)
 Public Sub LinksCheck(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('links.check')"
 End Sub
 
 ' Simulate (links.simulate)
 Public Sub LinksSimulate(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('links.simulate')"
 End Sub
 
 ' Import (links.apply)
 Public Sub LinksApply(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('links.apply')"
 End Sub
 
 ' Check Headers (roster.check)
 Public Sub RosterCheck(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('roster.check')"
 End Sub
 
 ' Simulate (roster.simulate)
 Public Sub RosterSimulate(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('roster.simulate')"
 End Sub
 
 ' Import (roster.apply)
 Public Sub RosterApply(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('roster.apply')"
 End Sub
 
 ' Simulate (autocreate.simulate)
 Public Sub AutocreateSimulate(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('autocreate.simulate')"
 End Sub
 
 ' Create Accounts (autocreate.apply)
 Public Sub AutocreateApply(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('autocreate.apply')"
 End Sub
 
 ' Look Up (lookup)
 Public Sub Lookup(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('lookup')"
 End Sub
 
 ' New Template (template.new)
 Public Sub TemplateNew(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('template.new')"
 End Sub
