@@ -125,12 +125,17 @@ class FakeRange:
                 self._sheet.write(r1 + i, c1 + j, value)
 
     @property
-    def number_format(self) -> str:
-        return self._sheet.formats.get(self._bounds, "General")
+    def number_format(self) -> str | None:
+        """As Excel answers: the format every cell of the range has, None when they differ."""
+        self._sheet.calls("Range.number_format get")
+        r1, c1, r2, c2 = self._bounds
+        found = {self._sheet.format_of(r, c) for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)}
+        return found.pop() if len(found) == 1 else None
 
     @number_format.setter
     def number_format(self, value: str) -> None:
         self._sheet.calls("Range.number_format")
+        self._sheet.formats.pop(self._bounds, None)  # the latest format set comes last
         self._sheet.formats[self._bounds] = value
 
     @property
@@ -184,6 +189,13 @@ class FakeSheet:
             for c, value in enumerate(row, start=1):
                 if value is not None:
                     self.cells[(r, c)] = value
+
+    def format_of(self, row: int, column: int) -> str:
+        """A cell's number format: the last one set on a range holding it, else General."""
+        for (r1, c1, r2, c2), code in reversed(self.formats.items()):
+            if r1 <= row <= r2 and c1 <= column <= c2:
+                return code
+        return "General"
 
     def write(self, row: int, column: int, value: Any) -> None:
         """As Excel stores a value typed in: a leading quote keeps the rest as text."""
@@ -343,6 +355,7 @@ TEST_ONLY = {
     "calls",
     "cells",
     "formats",
+    "format_of",
     "bold",
     "rules",
     "tables_added",

@@ -1,7 +1,10 @@
 """The ``Workbook`` of a live Excel book, through classic xlwings.
 
-Every read is one bulk read of a sheet's values; the log is written with one bulk write of its
-values and a fixed number of formatting calls on whole ranges, whatever the number of rows.
+Every read is one bulk read of a sheet's values, plus one read of the number format of each
+column holding numbers (a few more where a column mixes formats: see ``number_formats``), so
+an ID shown as ``00106`` is read as ``00106``, as from a file. The log is written with one bulk
+write of its values and a fixed number of formatting calls on whole ranges, whatever the number
+of rows.
 Excel parses what is written into a cell as if typed, so text that Excel would turn into a
 formula, a number, a date or a boolean is written with a quote prefix and kept as text.
 """
@@ -12,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from addin.excel.number_formats import show_padded_ids
 from addin.workbooks.interface import NOT_INPUT, column_letter, summary_of
 from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
 
@@ -68,18 +72,32 @@ class ExcelWorkbook:
         return None
 
     def grid(self, sheet: str) -> list[list[Any]]:
+        """The cells' values, with numbers Excel shows zero-padded as the text it shows."""
         target = self.book.sheets[sheet]
+        cells = self._values(target)
+
+        def format_of(first: int, last: int, column: int) -> str | None:
+            code = target.range((first + 1, column + 1), (last + 1, column + 1)).number_format
+            return code if isinstance(code, str) else None  # mixed formats: None
+
+        show_padded_ids(cells, format_of)
+        return cells
+
+    @staticmethod
+    def _values(target: Any) -> list[list[Any]]:
         last = target.used_range.last_cell
         values = target.range((1, 1), (last.row, last.column)).options(ndim=2).value
         return [list(row) for row in values]
 
     def sha256(self) -> str | None:
-        return None  # an open book has no file contents of its own to fingerprint
+        """None: an open book has no file of its own; ``table_from_grid`` then records a
+        SHA-256 of the rows it read."""
+        return None
 
     def previous_summary(self) -> dict[str, Any]:
         if LOG_SHEET_NAME not in self.sheet_names():
             return {}
-        return summary_of(self.grid(LOG_SHEET_NAME))
+        return summary_of(self._values(self.book.sheets[LOG_SHEET_NAME]))
 
     def write_log(self, log: ResultSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
         sheets = self.book.sheets

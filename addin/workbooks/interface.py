@@ -5,7 +5,7 @@ Every action (check, simulate, apply, look up, new from template) is written onc
 """
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +41,8 @@ class Workbook(Protocol):
         ...
 
     def sha256(self) -> str | None:
-        """The file's SHA-256, for the audit trail, when there is a file."""
+        """The file's SHA-256, for the audit trail, when there is a file; without one (a live
+        book) None, and the audit trail gets a SHA-256 of the rows read instead."""
         ...
 
     def previous_summary(self) -> dict[str, Any]:
@@ -107,7 +108,8 @@ def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> 
     """The sheet's first non-blank row as headers, each later row with its sheet row number.
 
     Example rows of a template are left out; a sheet with no header or no row is refused. Whole
-    numbers come as int, and columns are named by their letters.
+    numbers come as int, and columns are named by their letters. The audit trail gets the
+    file's SHA-256, or where there is no file, a SHA-256 of the sheet's header and rows as read.
     """
     cells = workbook.grid(sheet)
     header_index = next(
@@ -128,7 +130,7 @@ def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> 
             f"The sheet '{sheet}' in {workbook.name} has headers but no rows below them"
         )
     width = max(len(row) for row in cells)
-    return InputTable(
+    table = InputTable(
         headers=whole_numbers(cells[header_index]),
         rows=rows,
         header_row=header_index + 1,
@@ -137,17 +139,29 @@ def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> 
         source_sha256=workbook.sha256(),
         labels=[column_letter(i) for i in range(width)],
     )
+    if table.source_sha256 is None:
+        digest = hashlib.sha256()
+        for chunk in _row_bytes(sheet, table):
+            digest.update(chunk)
+        table.source_sha256 = digest.hexdigest()
+    return table
+
+
+def _row_bytes(sheet: str | None, table: InputTable) -> Iterator[bytes]:
+    """A table's sheet name, headers and numbered rows as imported, as bytes to digest."""
+    yield f"{sheet}\x1e{table.headers!r}\x1e".encode()
+    for number, cells in table.rows:
+        yield f"{number}\x1f".encode()
+        yield "\x1f".join(cell_text(c) or "" for c in cells).encode()
+        yield b"\x1e"
 
 
 def fingerprint(tables: Sequence[InputTable]) -> str:
     """A short digest of the rows as imported, to tell whether a sheet changed since simulating."""
     digest = hashlib.sha256()
     for table in tables:
-        digest.update(f"{table.sheet}\x1e{table.headers!r}\x1e".encode())
-        for number, cells in table.rows:
-            digest.update(f"{number}\x1f".encode())
-            digest.update("\x1f".join(cell_text(c) or "" for c in cells).encode())
-            digest.update(b"\x1e")
+        for chunk in _row_bytes(table.sheet, table):
+            digest.update(chunk)
     return digest.hexdigest()[:16]
 
 
