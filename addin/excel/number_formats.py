@@ -9,10 +9,10 @@ reads, whatever its length. The formats are understood exactly as in a file
 (``addin.files.padded_ids``): any code that pads with zeros, ``00000``, ``"S"000000``,
 ``[<=99999]00000;General``.
 
-The reads per column are capped (``FORMAT_READS_PER_COLUMN``). Spans still mixed when the cap is
-reached are refused if the column shows padded numbers elsewhere, since reading them as stored
-numbers could drop the zeros of an ID; in a column where no padding format was seen they are
-read as stored numbers, as before formats were read.
+The reads per column are capped (``FORMAT_READS_PER_COLUMN``). A column whose formats change
+so often that spans are still mixed when the cap is reached is refused with a message saying
+how to fix it (give the column one format): reading those cells as stored numbers could drop
+the zeros of an ID without anyone noticing, and a refusal costs the user one click to fix.
 """
 
 from collections import deque
@@ -56,7 +56,6 @@ def _show_column(cells: list[list[Any]], column: int, format_of: FormatOf) -> No
     rows = [i for i, row in enumerate(cells) if column < len(row) and _whole_number(row[column])]
     spans = deque([(0, len(rows))])  # slices of ``rows``; each read covers rows[lo]..rows[hi-1]
     reads = 0
-    padded = False
     unresolved: list[tuple[int, int]] = []
     while spans:
         lo, hi = spans.popleft()
@@ -73,18 +72,17 @@ def _show_column(cells: list[list[Any]], column: int, format_of: FormatOf) -> No
         found = _padding(code)
         if found is None:
             continue
-        padded = True
         for i in rows[lo:hi]:
             text = found.text(cells[i][column])
             if text is not None:
                 cells[i][column] = text
-    if padded and unresolved:
+    if unresolved:
         first = min(top for top, _ in unresolved) + 1
         last = max(bottom for _, bottom in unresolved) + 1
         letter = column_letter(column)
         raise InputError(
-            f"Column {letter} shows some numbers with leading zeros, but between rows {first} "
-            f"and {last} its cells have too many different number formats to read them "
-            f"reliably. Select column {letter}, give it one number format (Format Cells, "
-            "Custom, 00000) and try again"
+            f"Column {letter} of this sheet changes number format too often between rows "
+            f"{first} and {last} to be read as Excel shows it (IDs could lose their leading "
+            f"zeros). Select column {letter}, give it one number format (Format Cells; "
+            "Custom 00000 for IDs shown with leading zeros) and try again"
         )

@@ -5,6 +5,8 @@ a file: check headers, simulate, apply (refusing a sheet changed since its simul
 user confirms), look up, or start a new workbook from a template.
 """
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -20,11 +22,24 @@ from addin.workbooks.kinds import KINDS, ImportKind, Tables
 from addin.workbooks.result_sheet import ResultSheet, log_from_report
 from addin.workbooks.template_marks import TEMPLATE_NAME, template_kind
 from backend.errors import HeaderError, InputError, NotFoundError
-from backend.imports.contract import Progress, Report, cell_text, counts_text, match_headers
+from backend.imports.contract import (
+    Column,
+    InputTable,
+    Progress,
+    Report,
+    cell_text,
+    counts_text,
+    match_headers,
+)
 
 
 def detect_kind(workbook: Workbook) -> ImportKind:
-    """The template's marker, or failing that, what the sheets and headers say."""
+    """The template's marker, or failing that, what the sheets and headers say.
+
+    Headers are read as every import reads them (``match_headers``: any capitals, spaces,
+    dashes or underscores, and the columns' other names), so a sheet the terminal's import
+    accepts is recognised here too, whatever the sheet is called.
+    """
     marked = template_kind(workbook.defined_name(TEMPLATE_NAME))
     if marked in KINDS:
         return KINDS[marked]
@@ -33,16 +48,53 @@ def detect_kind(workbook: Workbook) -> ImportKind:
         return KINDS["autocreate"]
     if {"students", "contacts"} & names:
         return KINDS["roster"]
-    sheet = find_sheet(workbook, None, ("Users", "Links"))
-    headers = {(cell_text(h) or "").upper().replace(" ", "_") for h in _header_row(workbook, sheet)}
-    if "STUDENT_ID" in headers:
-        return KINDS["links"]
-    if "LOGONID" in headers or "USER_TYPE" in headers:
-        return KINDS["users"]
+    header_rows: dict[str, list[Any]] = {}
+    fits: list[tuple[tuple[bool, bool, int, int], ImportKind]] = []
+    for order, key in enumerate(BY_HEADERS):
+        kind = KINDS[key]
+        sheet = find_sheet(workbook, None, preferred_sheets(kind))
+        if sheet not in header_rows:
+            header_rows[sheet] = _header_row(workbook, sheet)
+        [columns] = kind.sheets.values()
+        fits.append(((*header_fit(header_rows[sheet], columns), -order), kind))
+    (_, _, known, _), best = max(fits, key=lambda fit: fit[0])
+    if known:
+        return best
     raise InputError(
         f"{workbook.name} is not one of the Parent Portal templates and its headers do not say "
         "which import it is for; start from a template (New Template on the ribbon)"
     )
+
+
+BY_HEADERS = ("users", "links")
+"""The one-sheet imports told apart by their headers; on a tie, the first."""
+
+
+def header_fit(headers: Sequence[Any], columns: Sequence[Column]) -> tuple[bool, bool, int]:
+    """How well a header row suits an import: whether the import accepts it as it is, whether
+    the import's required columns are all there, and how many of the headers it knows."""
+    try:
+        match_headers(InputTable(headers=list(headers), rows=[]), columns)
+        accepted = True
+    except HeaderError:
+        accepted = False
+    optional = [replace(column, required=False) for column in columns]
+    known: set[str] = set()
+    for header in headers:
+        if cell_text(header) is None:
+            continue
+        try:
+            known.update(c.name for _, c in match_headers(InputTable([header], []), optional))
+        except HeaderError:
+            continue  # a header this import does not know
+    required = {column.name for column in columns if column.required}
+    return accepted, required <= known, len(known)
+
+
+def preferred_sheets(kind: ImportKind) -> tuple[str, ...]:
+    """The sheet names a one-sheet import looks for before taking the first input sheet."""
+    [name] = kind.sheets
+    return (name, "Student Links") if name == "Links" else (name,)
 
 
 def _header_row(workbook: Workbook, sheet: str) -> list[Any]:
@@ -54,7 +106,7 @@ def read_tables(workbook: Workbook, kind: ImportKind, sheet: str | None = None) 
     """The kind's input sheets as Tables; one-sheet kinds fall back to the first input sheet."""
     if kind.single:
         [name] = kind.sheets
-        found = find_sheet(workbook, sheet, (name, "Student Links") if name == "Links" else (name,))
+        found = find_sheet(workbook, sheet, preferred_sheets(kind))
         return {name: table_from_grid(workbook, found, single=True)}
     present = {name.casefold(): name for name in workbook.sheet_names()}
     tables = {}
