@@ -27,6 +27,8 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
+from backend.settings import get_settings
+
 PROJECT_NAME = "parentportal"
 """The xlwings project name; it names the settings files."""
 SETTINGS_FILE_NAME = f"{PROJECT_NAME}.conf"
@@ -50,7 +52,7 @@ def machine_settings_path(
     platform = sys.platform if platform is None else platform
     environ = os.environ if environ is None else environ
     if platform == "win32":
-        program_data = environ.get("PROGRAMDATA") or environ.get("ALLUSERSPROFILE")
+        program_data = environ.get("PROGRAMDATA")
         if not program_data:
             return None
         return Path(program_data) / MACHINE_FOLDER_NAME / SETTINGS_FILE_NAME
@@ -136,4 +138,6 @@ def load_addin_settings(
         if key.startswith(PYTHON_PREFIX) and value and key not in environ
     }
     environ.update(applied)
+    if applied and environ is os.environ:
+        get_settings.cache_clear()  # read again, with these
     return applied
