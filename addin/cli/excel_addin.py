@@ -33,8 +33,28 @@ def addin_install(
         Path | None,
         typer.Option(help="An add-in built before; default: build one now."),
     ] = None,
+    machine: Annotated[
+        bool,
+        typer.Option(
+            "--machine/--user",
+            help="--machine: for every user of this computer (IT, as administrator), with "
+            "settings in one machine-wide file. --user (the default): for you alone.",
+        ),
+    ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The database the add-in works on (default: PORTAL_DATABASE_URL); "
+            "required with --machine."
+        ),
+    ] = None,
 ) -> None:
-    """Install the add-in for this user (Windows, macOS) and say what is left to do."""
+    """Install the add-in (Windows, macOS) and say what is left to do."""
     from addin.xlam import build_addin, install_addin
 
-    out.print(install_addin(xlam or build_addin()), highlight=False)
+    message = install_addin(
+        xlam or build_addin(),
+        scope="machine" if machine else "user",
+        database_url=database_url,
+    )
+    out.print(message, highlight=False)

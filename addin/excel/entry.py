@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from addin.excel.settings_file import load_addin_settings
 from addin.excel.workbook import ExcelWorkbook
 from addin.workbooks.actions import dispatch
 from addin.workbooks.interface import Workbook
@@ -28,6 +29,7 @@ LOG_FILE_NAME = "excel-errors.log"
 
 def engine() -> Engine:
     """One engine per Excel session: the database of PORTAL_DATABASE_URL or the default file."""
+    load_addin_settings()  # Excel's Python has Excel's environment: the add-in's settings files
     return open_database(per_session=True)
 
 
@@ -80,6 +82,7 @@ def run(action: str) -> None:
     """The entry point of every ribbon button, acting on the workbook that called it."""
     import xlwings as xw
 
+    load_addin_settings()
     workbook = ExcelWorkbook(xw.Book.caller())
     with told(workbook, action):
         run_action(action, workbook, engine())

@@ -1,8 +1,9 @@
 """The VBA modules of the add-in, gathered from text at build time.
 
 - ``xlwings``: ``xlwings_custom_addin.bas`` from the installed xlwings package, so its version
-  always matches the Python side, with ``PROJECT_NAME`` set to ours (it names the config file
-  and config sheet the add-in reads).
+  always matches the Python side, with ``PROJECT_NAME`` set to ours (it names the settings files
+  the add-in reads) and rewritten so that no workbook supplies settings or code
+  (``xlwings_rewrites``).
 - ``Dictionary``: the class the xlwings module uses on macOS instead of
   ``Scripting.Dictionary`` (VBA-Dictionary, MIT licence), taken from the ribbon add-in xlwings
   ships, because xlwings ships it nowhere else.
@@ -16,14 +17,13 @@ from importlib.resources.abc import Traversable
 from importlib.util import find_spec
 from pathlib import Path
 
+from addin.excel.settings_file import PROJECT_NAME as PROJECT_NAME
+
 from .ovba import VbaModule
 from .ovba_reader import read_vba_project
 from .package import read_part
 from .ribbon import CALLBACKS_FILE
-
-PROJECT_NAME = "parentportal"
-"""The xlwings project name: config file ``~/.parentportal/parentportal.conf`` (Windows) or
-``parentportal.conf`` in Excel's sandbox (macOS), config sheet ``parentportal.conf``."""
+from .xlwings_rewrites import rewrite_xlwings_vba
 
 
 def _xlwings_folder() -> Path:
@@ -68,11 +68,14 @@ def document_module(name: str, base_class: str) -> VbaModule:
 
 
 def xlwings_module(project_name: str = PROJECT_NAME) -> VbaModule:
-    """The xlwings custom add-in module of the installed xlwings, for ``project_name``."""
+    """The xlwings custom add-in module of the installed xlwings, for ``project_name``, rewritten
+    so that it takes settings and code from no workbook (``xlwings_rewrites``); the build fails
+    if the installed xlwings' VBA does not have the lines the rewrites expect."""
     text = XLWINGS_ADDIN_BAS.read_bytes().decode("cp1252")
     text, count = _PROJECT_NAME_LINE.subn(rf'\g<1>"{project_name}"', text)
     if count != 1:
         raise RuntimeError(f"{XLWINGS_ADDIN_BAS} has no PROJECT_NAME constant to set")
+    text = rewrite_xlwings_vba(text.replace("\r\n", "\n"))
     return VbaModule("xlwings", "standard", crlf(text))
 
 
