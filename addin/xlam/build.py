@@ -37,8 +37,11 @@ def _about() -> list[str]:
         "The Parent Portal tab on the ribbon runs the Python entry points of this project "
         "on the active workbook.",
         f"Built with xlwings {XLWINGS_VERSION} (classic RunPython).",
-        f"Settings: %USERPROFILE%\\.{PROJECT_NAME}\\{PROJECT_NAME}.conf on Windows, "
-        f"{PROJECT_NAME}.conf in Excel's container on macOS (written by 'portal addin install').",
+        f"Settings: %PROGRAMDATA%\\ParentPortal\\{PROJECT_NAME}.conf for every user "
+        "('portal addin install --machine'), then the user's own "
+        f"%USERPROFILE%\\.{PROJECT_NAME}\\{PROJECT_NAME}.conf ('portal addin install'); on macOS "
+        "the same two in Office's shared user content and in Excel's container. Never from a "
+        "workbook or its folder.",
     ]
 
 
