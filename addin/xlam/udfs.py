@@ -103,11 +103,17 @@ def _real_decorators(udfs: ModuleType) -> Iterator[None]:
                 setattr(xlwings, name, value)
 
 
-def udf_vba(module_name: str = UDF_MODULE) -> str:
-    """The VBA text xlwings' Import Functions would write for ``module_name`` into an add-in."""
+def decorated(module_name: str = UDF_MODULE) -> tuple[ModuleType, ModuleType]:
+    """xlwings' UDF module, and a copy of ``module_name`` whose functions carry the
+    ``__xlfunc__`` that xlwings' decorators give them on Windows."""
     udfs = _xlwings_udfs()
     with _real_decorators(udfs):
-        functions = _private_copy(module_name)
+        return udfs, _private_copy(module_name)
+
+
+def udf_vba(module_name: str = UDF_MODULE) -> str:
+    """The VBA text xlwings' Import Functions would write for ``module_name`` into an add-in."""
+    udfs, functions = decorated(module_name)
     text = io.StringIO()
     text.write("".join(line + "\n" for line in _HEADER))
     udfs.generate_vba_wrapper(module_name, functions, text, _AddinBook())

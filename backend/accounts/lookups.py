@@ -32,6 +32,8 @@ def account_summaries(engine: Engine, logon_ids: Collection[str]) -> dict[str, A
     """The accounts among ``logon_ids``, keyed by logon key; a logon with none is left out."""
     keys = {logon_key(logon.strip()) for logon in logon_ids}
     found: dict[str, AccountSummary] = {}
+    if not keys:
+        return found
     with read_transaction(engine) as connection:
         for chunk in _chunks(keys):
             rows = connection.execute(
@@ -64,6 +66,8 @@ def logons_of_students(
     logon order; a student with none maps to an empty list, an unknown ID is left out."""
     ids = {student_id.strip() for student_id in student_ids}
     found: dict[str, list[LinkedLogon]] = {}
+    if not ids:
+        return found
     with read_transaction(engine) as connection:
         for chunk in _chunks(ids):
             rows = connection.execute(
