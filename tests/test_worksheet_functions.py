@@ -131,8 +131,8 @@ ACCOUNTS = 500
 @pytest.fixture
 def school(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
     """Accounts g0..g499@Example.org (every 7th inactive); students S0..S599, student i linked
-    to accounts i % 500 and, for even i, (i + 1) % 500 (so g2 has 2 students, g1 has 5, student 77 among them);
-    student 00123, with leading zeros, has no logons."""
+    to accounts i % 500 and, for even i, (i + 1) % 500: g2 has 2 students, g1 has 5 (student 77
+    among them); student 00123, with leading zeros, has no logons."""
     users = [
         {
             "logon_id": f"g{i}@Example.org",
