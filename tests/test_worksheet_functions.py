@@ -27,9 +27,10 @@ from addin.excel.functions import (
     account_status,
     student_logons,
 )
+from addin.excel.udf_wrappers import decorated
 from addin.xlam import build_addin, install_addin, read_vba_project
 from addin.xlam.package import VBA_PROJECT_PART, read_part
-from addin.xlam.udfs import UDF_MODULE, UDF_VBA_MODULE, decorated, udf_vba
+from addin.xlam.udfs import UDF_MODULE, UDF_VBA_MODULE, udf_vba
 from backend.database.engine import write_transaction
 from backend.database.models import PortalUser, Student, StudentLink
 from backend.settings import get_settings
@@ -77,7 +78,7 @@ def test_the_addin_declares_each_function_with_its_arguments(udf_code: str) -> N
 
 
 def test_the_module_is_the_one_xlwings_import_functions_writes(udf_code: str) -> None:
-    udfs, _ = decorated()
+    udfs, _ = decorated(UDF_MODULE)
     source = inspect.getsource(udfs.import_udfs)
     lines = udf_code.split("\r\n")
     assert lines[0] == f'Attribute VB_Name = "{UDF_VBA_MODULE}"'
@@ -107,7 +108,7 @@ def test_generating_is_deterministic_and_leaves_xlwings_as_it_was() -> None:
 def test_xlwings_can_convert_every_argument_and_answer() -> None:
     """call_udf looks each type hint up in xlwings' converters: an unknown one (a union) fails
     in Excel only, so it is caught here."""
-    _, module = decorated()
+    _, module = decorated(UDF_MODULE)
     for name, arguments in WORKSHEET_FUNCTIONS.items():
         info = getattr(module, name).__xlfunc__
         assert [a["name"] for a in info["args"]] == arguments

@@ -6,21 +6,8 @@ generator (``xlwings.udfs.generate_vba_wrapper``) under the same module name and
 wrapper calls ``XLPy.CallUDF("addin.excel.functions", ...)`` exactly as xlwings' runtime
 expects, and ``=PORTAL_ACCOUNT_STATUS(A2)`` works as soon as the add-in is loaded.
 
-xlwings only marks functions as worksheet functions (``@xw.func``) where pywin32 is installed, and
-its generator's module imports pywin32 at the top although generating needs none of it. So the
-generator is loaded with empty stand-ins for the pywin32 modules where they are missing, and the
-functions module is read into a private copy with xlwings' real decorators; neither copy, nor
-any stand-in, is left in ``sys.modules``.
+The generating itself is in ``addin.excel.udf_wrappers`` (the package that imports xlwings).
 """
-
-import importlib
-import importlib.util
-import io
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import ModuleType
-from typing import Any
 
 from .ovba import VbaModule
 
@@ -35,89 +22,17 @@ _HEADER = (
     """#Const App = "Microsoft Excel" 'Adjust when using outside of Excel""",
 )
 """The lines ``xlwings.udfs.import_udfs`` writes before the wrappers."""
-_PYWIN32 = ("pythoncom", "pywintypes", "win32com", "win32com.client")
-_DECORATORS = {"func": "xlfunc", "arg": "xlarg", "ret": "xlret", "script": "xlsub", "sub": "xlsub"}
-
-
-class _AddinBook:
-    """What the generator asks of the workbook: its name. An add-in's wrappers pass
-    ``ActiveWorkbook`` (the user's book) to Python, not ``ThisWorkbook`` (the add-in)."""
-
-    Name = "ParentPortal.xlam"
-
-
-def _unavailable(*args: Any, **kwargs: Any) -> Any:
-    raise OSError("pywin32 is not installed: Excel's COM interface is Windows only")
-
-
-def _stand_in(name: str) -> ModuleType:
-    module = ModuleType(name)
-    module.__getattr__ = lambda attribute: _unavailable  # type: ignore[method-assign]
-    return module
-
-
-@contextmanager
-def _pywin32_stand_ins() -> Iterator[None]:
-    """Empty pywin32 modules where there are none, removed again afterwards."""
-    missing = [name for name in _PYWIN32 if importlib.util.find_spec(name.split(".")[0]) is None]
-    for name in missing:
-        sys.modules.setdefault(name, _stand_in(name))
-    try:
-        yield
-    finally:
-        for name in missing:
-            sys.modules.pop(name, None)
-
-
-def _private_copy(name: str) -> ModuleType:
-    """A fresh copy of module ``name``, run without entering ``sys.modules``."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"No module {name}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _xlwings_udfs() -> ModuleType:
-    """A private copy of xlwings' UDF module (over pywin32 stand-ins where pywin32 is missing)."""
-    with _pywin32_stand_ins():
-        return _private_copy("xlwings.udfs")
-
-
-@contextmanager
-def _real_decorators(udfs: ModuleType) -> Iterator[None]:
-    """``xw.func`` and friends as on Windows, so the functions carry their ``__xlfunc__``."""
-    import xlwings
-
-    saved = {name: getattr(xlwings, name, None) for name in _DECORATORS}
-    for name, real in _DECORATORS.items():
-        setattr(xlwings, name, getattr(udfs, real))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                delattr(xlwings, name)
-            else:
-                setattr(xlwings, name, value)
-
-
-def decorated(module_name: str = UDF_MODULE) -> tuple[ModuleType, ModuleType]:
-    """xlwings' UDF module, and a copy of ``module_name`` whose functions carry the
-    ``__xlfunc__`` that xlwings' decorators give them on Windows."""
-    udfs = _xlwings_udfs()
-    with _real_decorators(udfs):
-        return udfs, _private_copy(module_name)
+ADDIN_NAME = "ParentPortal.xlam"
+"""An add-in's name: xlwings' generator then passes ``ActiveWorkbook`` (the user's book), not
+``ThisWorkbook`` (the add-in), to Python."""
 
 
 def udf_vba(module_name: str = UDF_MODULE) -> str:
-    """The VBA text xlwings' Import Functions would write for ``module_name`` into an add-in."""
-    udfs, functions = decorated(module_name)
-    text = io.StringIO()
-    text.write("".join(line + "\n" for line in _HEADER))
-    udfs.generate_vba_wrapper(module_name, functions, text, _AddinBook())
-    return text.getvalue()
+    """The VBA text xlwings' Import Functions would write for ``module_name`` into the add-in."""
+    from addin.excel.udf_wrappers import wrappers  # imports xlwings: only when building
+
+    header = "".join(line + "\n" for line in _HEADER)
+    return header + wrappers(module_name, ADDIN_NAME)
 
 
 def udfs_module(module_name: str = UDF_MODULE) -> VbaModule:
