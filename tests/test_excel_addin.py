@@ -393,7 +393,14 @@ def test_vba_project_is_version_independent(built: dict[str, Path]) -> None:
                 assert raw[0] ^ raw[1] == 2  # version
                 assert raw[0] ^ raw[2] == sum(project_id.encode()) & 0xFF
     names = [body.decode() for r, body in records if r == 0x0019]
-    assert names == ["ThisWorkbook", "Sheet1", "xlwings", "Dictionary", "PortalRibbon"]
+    assert names == [
+        "ThisWorkbook",
+        "Sheet1",
+        "xlwings",
+        "Dictionary",
+        "PortalRibbon",
+        "xlwings_udfs",
+    ]
     references = [body.decode() for r, body in records if r == 0x0016]
     assert references == ["stdole", "Office"]  # Office defines IRibbonControl
 

@@ -9,6 +9,8 @@
   ships, because xlwings ships it nowhere else.
 - ``PortalRibbon``: our ribbon callbacks, ``sources/PortalRibbon.bas``.
 - ``ThisWorkbook`` and ``Sheet1``: the document modules of the workbook, empty.
+- ``xlwings_udfs``: the worksheet functions' wrappers, written by xlwings' own generator
+  (``udfs.py``), so no one has to click Import Functions.
 """
 
 import re
@@ -99,10 +101,13 @@ def callbacks_module(path: Traversable = CALLBACKS_FILE) -> VbaModule:
 
 def addin_modules() -> list[VbaModule]:
     """Every module of the add-in, in project order."""
+    from .udfs import udfs_module  # imports xlwings and the functions: only when building
+
     return [
         document_module("ThisWorkbook", WORKBOOK_CLASS),
         document_module("Sheet1", WORKSHEET_CLASS),
         xlwings_module(),
         dictionary_module(),
         callbacks_module(),
+        udfs_module(),
     ]

@@ -1,0 +1,93 @@
+"""Many accounts or students looked up at once, one query for all of them (a column of
+worksheet formulas asks for hundreds together)."""
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select
+
+from backend.accounts.contact_card import LinkedLogon
+from backend.accounts.logon import logon_key
+from backend.database.engine import read_transaction
+from backend.database.models import PortalUser, Student, StudentLink
+
+CHUNK = 10_000
+"""Values bound in one ``IN (...)``: below SQLite's and PostgreSQL's limits on parameters."""
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    logon_id: str
+    status: str
+    user_type: str
+    students: int
+
+
+def _chunks(values: Collection[str]) -> list[list[str]]:
+    ordered = sorted(values)
+    return [ordered[start : start + CHUNK] for start in range(0, len(ordered), CHUNK)]
+
+
+def account_summaries(engine: Engine, logon_ids: Collection[str]) -> dict[str, AccountSummary]:
+    """The accounts among ``logon_ids``, keyed by logon key; a logon with none is left out."""
+    keys = {logon_key(logon.strip()) for logon in logon_ids}
+    found: dict[str, AccountSummary] = {}
+    if not keys:
+        return found
+    with read_transaction(engine) as connection:
+        for chunk in _chunks(keys):
+            rows = connection.execute(
+                select(
+                    PortalUser.logon_key,
+                    PortalUser.logon_id,
+                    PortalUser.status,
+                    PortalUser.user_type,
+                    func.count(StudentLink.id),
+                )
+                .outerjoin(StudentLink, StudentLink.user_id == PortalUser.id)
+                .where(PortalUser.logon_key.in_(chunk))
+                .group_by(
+                    PortalUser.id,
+                    PortalUser.logon_key,
+                    PortalUser.logon_id,
+                    PortalUser.status,
+                    PortalUser.user_type,
+                )
+            )
+            for key, logon, status, user_type, students in rows:
+                found[key] = AccountSummary(logon, status, user_type, students)
+    return found
+
+
+def logons_of_students(
+    engine: Engine, student_ids: Collection[str]
+) -> dict[str, list[LinkedLogon]]:
+    """The logons attached to each student of ``student_ids`` that exists, by student ID, in
+    logon order; a student with none maps to an empty list, an unknown ID is left out."""
+    ids = {student_id.strip() for student_id in student_ids}
+    found: dict[str, list[LinkedLogon]] = {}
+    if not ids:
+        return found
+    with read_transaction(engine) as connection:
+        for chunk in _chunks(ids):
+            rows = connection.execute(
+                select(
+                    Student.student_id,
+                    PortalUser.logon_id,
+                    PortalUser.user_type,
+                    PortalUser.status,
+                    PortalUser.first_name,
+                    PortalUser.last_name,
+                    StudentLink.relationship,
+                )
+                .select_from(Student)
+                .outerjoin(StudentLink, StudentLink.student_id == Student.id)
+                .outerjoin(PortalUser, PortalUser.id == StudentLink.user_id)
+                .where(Student.student_id.in_(chunk))
+                .order_by(Student.student_id, PortalUser.logon_key)
+            )
+            for student_id, logon, user_type, status, first, last, relationship in rows:
+                logons = found.setdefault(student_id, [])
+                if logon is not None:
+                    logons.append(LinkedLogon(logon, user_type, status, first, last, relationship))
+    return found
