@@ -114,3 +114,43 @@ def test_a_workbook_mistake_is_a_message_and_puts_everything_back(engine: Engine
     assert isinstance(app, RecordingApp)
     assert "has headers but no rows" in app.alerts[-1][0]
     assert_put_back(app)
+
+
+# Excel's control IDs (imageMso) the ribbon may use, as Microsoft lists them in
+# github.com/OfficeDev/office-fluent-ui-command-identifiers (commit b230a0d), files
+# "Microsoft 365/Current Channel/excelcontrols.xlsx" and "Office 2013|2016|2019/excelcontrols.xlsx":
+# each ID below is in all four, with its tab and group there.
+EXCEL_CONTROL_IDS = {
+    "DataValidation": ("TabData", "GroupDataTools"),
+    "ScenarioManager": ("TabData", "GroupForecast"),
+    "ReviewAcceptOrRejectChangeDialog": ("TabReview", "GroupChangesExcel"),
+    "FindDialogExcel": ("TabHome", "GroupEditingExcel"),
+    "FileNew": ("None (Not in the Ribbon)", None),
+    "ErrorChecking": ("TabFormulas", "GroupFormulaAuditing"),
+}
+# In the same repository's wordcontrols.xlsx and in none of the Excel lists.
+WORD_ONLY = {"ReviewAcceptChange", "FindDialog"}
+
+
+def test_every_icon_is_one_of_excels_own() -> None:
+    from addin.xlam.ribbon import BUTTONS
+
+    for button in BUTTONS:
+        assert button.image_mso in EXCEL_CONTROL_IDS, f"{button.id}: {button.image_mso}"
+        assert button.image_mso not in WORD_ONLY
+
+
+def test_every_tip_names_the_sheets_the_button_reads() -> None:
+    from addin.xlam.ribbon import BUTTONS
+
+    sheets = {
+        "users": ["sheet named Users", "first visible sheet"],
+        "links": ["sheet named Links or Student Links", "first visible sheet"],
+        "roster": ["Schools, Students and Contacts"],
+        "autocreate": ["sheet named Students", "Options sheet"],
+        "lookup": ["selected cell"],
+    }
+    for button in BUTTONS:
+        assert "active sheet" not in button.supertip, button.id
+        for words in sheets.get(button.action.split(".")[0], []):
+            assert words in button.supertip, f"{button.id}: {button.supertip}"
