@@ -292,6 +292,9 @@ class FakeApp:
         self.status_bar: str | None = None
         self.alerts: list[tuple[str, str]] = []
         self._answers = list(answers or [])
+        # What a run switches off and restores (both desktop engines implement these).
+        self.screen_updating = True
+        self.calculation = "automatic"
 
     def alert(
         self,
@@ -332,6 +335,10 @@ class FakeBook:
         assert self._selection is not None
         sheet, address = self._selection
         return self.sheets[sheet].range(address)
+
+    # A book the self-test opened is closed again (both desktop engines implement it).
+    def close(self) -> None:
+        self.calls("Book.close")
 
 
 # Each double and the xlwings class whose interface it stands for.

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from addin.cli import accounts, autocreate, excel_addin, imports, outbox, records, templates
+from addin.cli import (
+    accounts,
+    autocreate,
+    doctor,
+    excel_addin,
+    imports,
+    outbox,
+    records,
+    templates,
+)
 from addin.cli.output import err, out, state
 from backend.errors import PortalError
 
@@ -65,6 +74,7 @@ app.command("autocreate")(autocreate.autocreate_command)
 app.command("init")(records.init)
 app.command("batches")(records.batches)
 app.command("demo")(records.demo)
+app.command("doctor")(doctor.doctor)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@ is built from. Both are rendered from the data below; after changing a button, w
 again with ``uv run python -m addin.xlam.render`` (a test fails while they differ).
 """
 
+import re
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from importlib.resources.abc import Traversable
@@ -49,7 +50,7 @@ class RibbonButton:
     @property
     def callback(self) -> str:
         """Name of the VBA sub the button calls, e.g. ``UsersCheck`` for ``users.check``."""
-        return "".join(part.capitalize() for part in self.action.split("."))
+        return "".join(part.capitalize() for part in re.split(r"[.-]", self.action))
 
     @property
     def on_action(self) -> str:
@@ -65,22 +66,41 @@ GROUPS: tuple[RibbonGroup, ...] = (
     RibbonGroup("GroupLookup", "Lookup"),
 )
 
+# Icons of Excel's own ribbon (imageMso), so each shows in every Excel from 2013 on: Data >
+# Data Validation, Data > What-If Analysis > Scenario Manager, Review > Track Changes > Accept
+# or Reject Changes, Home > Find & Select > Find, File > New, Formulas > Error Checking.
 _CHECK = "DataValidation"
-_SIMULATE = "FilePrintPreview"
-_APPLY = "ReviewAcceptChange"
+_SIMULATE = "ScenarioManager"
+_APPLY = "ReviewAcceptOrRejectChangeDialog"
+_LOOKUP = "FindDialogExcel"
+_NEW = "FileNew"
+_SELF_TEST = "ErrorChecking"
+
+SELF_TEST_ACTION = "self-test"
+"""The Self-Test button's action: ``entry.run`` runs it; it is no workbook action."""
+
+# Which sheets each kind of import reads (see ``read_tables`` and ``find_sheet``).
+_SHEETS = {
+    "users": "the sheet named Users (without one: the first visible sheet that is not a log "
+    "or the instructions)",
+    "links": "the sheet named Links or Student Links (without one: the first visible sheet "
+    "that is not a log or the instructions)",
+    "roster": "the sheets named Schools, Students and Contacts (those the workbook has)",
+}
 
 
 def _import_buttons(prefix: str, group: str, things: str) -> tuple[RibbonButton, ...]:
     """Check, simulate and apply buttons for one kind of import sheet."""
     name = prefix.capitalize()
+    sheets = _SHEETS[prefix]
     return (
         RibbonButton(
             f"{name}Check",
             "Check Headers",
             _CHECK,
             f"Check headers of the {things} sheet",
-            "Checks the column headers of the active sheet and reports missing, duplicate "
-            "or unknown ones. Changes nothing.",
+            f"Checks the column headers of {sheets} and reports missing, duplicate or unknown "
+            "ones. Changes nothing.",
             group,
             f"{prefix}.check",
         ),
@@ -89,7 +109,8 @@ def _import_buttons(prefix: str, group: str, things: str) -> tuple[RibbonButton,
             "Simulate",
             _SIMULATE,
             f"Simulate the {things} import",
-            "Shows what the import would add, update and skip, in a log sheet. Changes nothing.",
+            f"Reads {sheets} and shows what the import would add, update and skip, in the "
+            "Import Log sheet. Changes nothing.",
             group,
             f"{prefix}.simulate",
         ),
@@ -98,13 +119,18 @@ def _import_buttons(prefix: str, group: str, things: str) -> tuple[RibbonButton,
             "Import",
             _APPLY,
             f"Import the {things}",
-            "Imports every valid row in one transaction and writes the added, updated and "
-            "skipped rows to a log sheet.",
+            f"Imports every valid row of {sheets} in one transaction and writes the added, "
+            "updated and skipped rows to the Import Log sheet.",
             group,
             f"{prefix}.apply",
         ),
     )
 
+
+_AUTOCREATE_SHEETS = (
+    "the students on the sheet named Students (when it is empty, the schools and grades on "
+    "the Options sheet)"
+)
 
 BUTTONS: tuple[RibbonButton, ...] = (
     *_import_buttons("users", "GroupUsers", "users"),
@@ -115,8 +141,8 @@ BUTTONS: tuple[RibbonButton, ...] = (
         "Simulate",
         _SIMULATE,
         "Simulate AutoCreate",
-        "For the students on the active sheet, lists the guardian accounts AutoCreate would "
-        "create. Changes nothing.",
+        f"For {_AUTOCREATE_SHEETS}, lists the guardian accounts AutoCreate would create, in "
+        "the Import Log sheet. Changes nothing.",
         "GroupAutoCreate",
         "autocreate.simulate",
     ),
@@ -125,34 +151,49 @@ BUTTONS: tuple[RibbonButton, ...] = (
         "Create Accounts",
         _APPLY,
         "Run AutoCreate",
-        "Creates the guardian accounts and parent-student links for the students on the "
-        "active sheet, and logs each one.",
+        f"Creates the guardian accounts and parent-student links for {_AUTOCREATE_SHEETS}, "
+        "and logs each one. Runs only once SIMULATION is N on the Options sheet.",
         "GroupAutoCreate",
         "autocreate.apply",
     ),
     RibbonButton(
         "Lookup",
         "Look Up",
-        "FindDialog",
+        _LOOKUP,
         "Look up an account",
-        "Shows the account, its students and its history for the logon ID or student ID in "
-        "the selected cell.",
+        "For the student ID or logon ID in the selected cell, shows the student's contact "
+        "card or the account and its students, in the Lookup sheet.",
         "GroupLookup",
         "lookup",
     ),
     RibbonButton(
         "TemplateNew",
         "New Template",
-        "FileNew",
+        _NEW,
         "New import template",
-        "Opens a new, empty import template workbook with instructions and example rows.",
+        "Opens a new, empty import template of this workbook's kind (a users template when "
+        "it is none), with instructions and an example row, saved in Documents, Parent "
+        "Portal.",
         "GroupLookup",
         "template.new",
     ),
+    RibbonButton(
+        "SelfTest",
+        "Self-Test",
+        _SELF_TEST,
+        "Test the add-in on this computer",
+        "For IT: runs every import on filled copies of the templates against a throwaway "
+        "database in a temporary folder (never the district's), and writes what passed and "
+        "failed to the Self-Test sheet.",
+        "GroupLookup",
+        SELF_TEST_ACTION,
+    ),
 )
 
-RIBBON_ACTIONS: tuple[str, ...] = tuple(button.action for button in BUTTONS)
-"""Every action a ribbon button can run, in ribbon order."""
+RIBBON_ACTIONS: tuple[str, ...] = tuple(
+    button.action for button in BUTTONS if button.action != SELF_TEST_ACTION
+)
+"""Every workbook action a ribbon button runs through ``dispatch``, in ribbon order."""
 
 
 def run_python_command(action: str) -> str:

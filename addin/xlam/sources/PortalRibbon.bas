@@ -89,3 +89,9 @@ Public Sub TemplateNew(control As IRibbonControl)
     If Not WorkbookIsReady() Then Exit Sub
     RunPython "import addin.excel.entry; addin.excel.entry.run('template.new')"
 End Sub
+
+' Self-Test (self-test)
+Public Sub SelfTest(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
+    RunPython "import addin.excel.entry; addin.excel.entry.run('self-test')"
+End Sub
