@@ -132,29 +132,18 @@ def _import_problem(modules: list[str]) -> str | None:
 def addin_locations(
     platform: str, home: Path, environ: dict[str, str] | os._Environ[str]
 ) -> tuple[Path, Path] | None:
-    """Where ``portal addin install`` puts the add-in and its settings file on ``platform``."""
+    """Where ``portal addin install`` puts the add-in and the user's settings on ``platform``."""
+    from addin.excel.settings_file import user_settings_path
     from addin.xlam.build import ADDIN_FILE_NAME
-    from addin.xlam.install import MAC_SANDBOX, MAC_STARTUP
-    from addin.xlam.vba_sources import PROJECT_NAME
+    from addin.xlam.install import MAC_STARTUP
 
+    config = user_settings_path(platform, home, environ)
+    if config is None:
+        return None
     if platform == "win32":
         appdata = Path(environ.get("APPDATA", home / "AppData" / "Roaming"))
-        profile = Path(environ.get("USERPROFILE", home))
-        return (
-            appdata / "Microsoft" / "Excel" / "XLSTART" / ADDIN_FILE_NAME,
-            profile / f".{PROJECT_NAME}" / f"{PROJECT_NAME}.conf",
-        )
-    if platform == "darwin":
-        return home / MAC_STARTUP / ADDIN_FILE_NAME, home / MAC_SANDBOX / f"{PROJECT_NAME}.conf"
-    return None
-
-
-def _settings(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        key, _, value = line.partition(",")
-        values[key.strip().strip('"').upper()] = value.strip().strip('"')
-    return values
+        return appdata / "Microsoft" / "Excel" / "XLSTART" / ADDIN_FILE_NAME, config
+    return home / MAC_STARTUP / ADDIN_FILE_NAME, config
 
 
 def check_addin(
@@ -177,7 +166,9 @@ def check_addin(
     ]
     if not config.is_file():
         return [*checks, Check("Add-in settings", False, f"no settings file at {config}", install)]
-    settings = _settings(config)
+    from addin.excel.settings_file import read_settings, settings_encoding
+
+    settings = {k.upper(): v for k, v in read_settings(config, settings_encoding(platform)).items()}
     key = "INTERPRETER_MAC" if platform == "darwin" else "INTERPRETER_WIN"
     problems = []
     python = settings.get(key, "")

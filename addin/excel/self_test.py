@@ -175,7 +175,7 @@ def function_steps(db: Engine) -> list[Step]:
             found = account_status(LOGON)
         if "account" not in found or found == "no account":
             raise AssertionError(f"=PORTAL_ACCOUNT_STATUS(\"{LOGON}\") gave '{found}'")
-        return found
+        return str(found)
 
     def logons() -> str:
         with functions_on(db):
