@@ -10,9 +10,7 @@ from backend.accounts.contact_card import LinkedLogon
 from backend.accounts.logon import logon_key
 from backend.database.engine import read_transaction
 from backend.database.models import PortalUser, Student, StudentLink
-
-CHUNK = 10_000
-"""Values bound in one ``IN (...)``: below SQLite's and PostgreSQL's limits on parameters."""
+from backend.imports.contract import key_chunks
 
 
 @dataclass(frozen=True)
@@ -23,11 +21,6 @@ class AccountSummary:
     students: int
 
 
-def _chunks(values: Collection[str]) -> list[list[str]]:
-    ordered = sorted(values)
-    return [ordered[start : start + CHUNK] for start in range(0, len(ordered), CHUNK)]
-
-
 def account_summaries(engine: Engine, logon_ids: Collection[str]) -> dict[str, AccountSummary]:
     """The accounts among ``logon_ids``, keyed by logon key; a logon with none is left out."""
     keys = {logon_key(logon.strip()) for logon in logon_ids}
@@ -35,7 +28,7 @@ def account_summaries(engine: Engine, logon_ids: Collection[str]) -> dict[str, A
     if not keys:
         return found
     with read_transaction(engine) as connection:
-        for chunk in _chunks(keys):
+        for chunk in key_chunks(keys):
             rows = connection.execute(
                 select(
                     PortalUser.logon_key,
@@ -69,7 +62,7 @@ def logons_of_students(
     if not ids:
         return found
     with read_transaction(engine) as connection:
-        for chunk in _chunks(ids):
+        for chunk in key_chunks(ids):
             rows = connection.execute(
                 select(
                     Student.student_id,
