@@ -86,7 +86,7 @@ def test_the_add_in_where_install_puts_it(
     assert after.code == 0, after.stdout
     assert "ok   Add-in settings:" in after.stdout
 
-    _, config = doctor.addin_locations(platform, home, environ) or (None, None)
+    _, config = doctor.addin_locations(platform, home, environ)[-1]  # this user's
     assert config is not None and config.is_file()
     config.write_text('"PYTHONPATH","/no/such/folder"\n', encoding="utf-8")
     broken = run_cli(capsys, "--db", url, "doctor")
@@ -110,3 +110,31 @@ def test_an_old_python_and_a_missing_package_are_named(
     assert "FAIL no-such-package: not installed" in result.stdout
     assert "ok   sqlalchemy: 2." in result.stdout
     assert "2 of " in result.stdout and "checks failed." in result.stdout
+
+
+def test_an_add_in_installed_for_every_user_passes(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = tmp_path / "home"
+    environ = {
+        "APPDATA": str(home / "AppData"),
+        "USERPROFILE": str(home),
+        "PROGRAMDATA": str(tmp_path / "ProgramData"),
+        "ProgramFiles": str(tmp_path / "Program Files"),
+    }
+    monkeypatch.setattr(doctor, "current_platform", lambda: "win32")
+    monkeypatch.setattr(Path, "home", lambda: home)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    url = sqlite_url(sqlite_template, tmp_path)
+    xlam = tmp_path / "ParentPortal.xlam"
+    xlam.write_bytes(b"an add-in")
+    install_addin(
+        xlam, platform="win32", home=home, environ=environ, scope="machine", database_url=url
+    )
+    result = run_cli(capsys, "--db", url, "doctor")
+    assert result.code == 0, result.stdout
+    assert f"ok   Add-in settings: {tmp_path / 'ProgramData'}" in result.stdout

@@ -131,19 +131,26 @@ def _import_problem(modules: list[str]) -> str | None:
 
 def addin_locations(
     platform: str, home: Path, environ: dict[str, str] | os._Environ[str]
-) -> tuple[Path, Path] | None:
-    """Where ``portal addin install`` puts the add-in and the user's settings on ``platform``."""
-    from addin.excel.settings_file import user_settings_path
+) -> list[tuple[Path, Path]]:
+    """Where ``portal addin install`` puts the add-in and its settings on ``platform``: for
+    every user (``--machine``) first, then for this user; none where Excel does not run."""
+    from addin.excel.settings_file import machine_settings_path, user_settings_path
     from addin.xlam.build import ADDIN_FILE_NAME
-    from addin.xlam.install import MAC_STARTUP
+    from addin.xlam.install import MAC_MACHINE_STARTUP, MAC_STARTUP, windows_machine_startup
 
-    config = user_settings_path(platform, home, environ)
-    if config is None:
-        return None
+    user_config = user_settings_path(platform, home, environ)
+    machine_config = machine_settings_path(platform, environ)
+    if user_config is None:
+        return []
     if platform == "win32":
         appdata = Path(environ.get("APPDATA", home / "AppData" / "Roaming"))
-        return appdata / "Microsoft" / "Excel" / "XLSTART" / ADDIN_FILE_NAME, config
-    return home / MAC_STARTUP / ADDIN_FILE_NAME, config
+        user_xlam = appdata / "Microsoft" / "Excel" / "XLSTART" / ADDIN_FILE_NAME
+        machine_xlam = windows_machine_startup(environ) / ADDIN_FILE_NAME
+    else:
+        user_xlam = home / MAC_STARTUP / ADDIN_FILE_NAME
+        machine_xlam = MAC_MACHINE_STARTUP / ADDIN_FILE_NAME
+    places = [(machine_xlam, machine_config)] if machine_config is not None else []
+    return [*places, (user_xlam, user_config)]
 
 
 def check_addin(
@@ -151,21 +158,29 @@ def check_addin(
 ) -> list[Check]:
     """The add-in file and its settings: there, and pointing at a Python and this project."""
     places = addin_locations(platform, home, environ)
-    if places is None:
+    if not places:
         return [
             Check(
                 "Excel add-in", True, f"not checked: Excel does not run on this system ({platform})"
             )
         ]
-    xlam, config = places
-    install = "Run 'portal addin install' (Excel closed), then start Excel again."
-    checks = [
-        Check("Excel add-in", True, str(xlam))
-        if xlam.is_file()
-        else Check("Excel add-in", False, f"no add-in at {xlam}", install)
-    ]
+    install = (
+        "Run 'portal addin install' for yourself (Excel closed), or, as an administrator, "
+        "'portal addin install --machine' for every user; then start Excel again."
+    )
+    installed = next(((x, c) for x, c in places if x.is_file()), None)
+    if installed is None:
+        where = " or ".join(str(xlam) for xlam, _ in places)
+        return [Check("Excel add-in", False, f"no add-in at {where}", install)]
+    xlam, config = installed
+    checks = [Check("Excel add-in", True, str(xlam))]
     if not config.is_file():
         return [*checks, Check("Add-in settings", False, f"no settings file at {config}", install)]
+    return [*checks, _check_settings(platform, config, install)]
+
+
+def _check_settings(platform: str, config: Path, install: str) -> Check:
+    """The settings file names a Python that exists, this project and the worksheet functions."""
     from addin.excel.settings_file import read_settings, settings_encoding
 
     settings = {k.upper(): v for k, v in read_settings(config, settings_encoding(platform)).items()}
@@ -180,11 +195,8 @@ def check_addin(
     if "addin.excel.functions" not in settings.get("UDF MODULES", ""):
         problems.append("UDF MODULES does not name addin.excel.functions")
     if problems:
-        return [
-            *checks,
-            Check("Add-in settings", False, f"{config}: " + "; ".join(problems), install),
-        ]
-    return [*checks, Check("Add-in settings", True, f"{config} (Python {python})")]
+        return Check("Add-in settings", False, f"{config}: " + "; ".join(problems), install)
+    return Check("Add-in settings", True, f"{config} (Python {python})")
 
 
 def check_database(url: str | None) -> list[Check]:
