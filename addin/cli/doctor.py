@@ -134,23 +134,17 @@ def addin_locations(
 ) -> list[tuple[Path, Path]]:
     """Where ``portal addin install`` puts the add-in and its settings on ``platform``: for
     every user (``--machine``) first, then for this user; none where Excel does not run."""
-    from addin.excel.settings_file import machine_settings_path, user_settings_path
     from addin.xlam.build import ADDIN_FILE_NAME
-    from addin.xlam.install import MAC_MACHINE_STARTUP, MAC_STARTUP, windows_machine_startup
+    from addin.xlam.install import addin_places
 
-    user_config = user_settings_path(platform, home, environ)
-    machine_config = machine_settings_path(platform, environ)
-    if user_config is None:
+    if platform not in ("win32", "darwin"):
         return []
-    if platform == "win32":
-        appdata = Path(environ.get("APPDATA", home / "AppData" / "Roaming"))
-        user_xlam = appdata / "Microsoft" / "Excel" / "XLSTART" / ADDIN_FILE_NAME
-        machine_xlam = windows_machine_startup(environ) / ADDIN_FILE_NAME
-    else:
-        user_xlam = home / MAC_STARTUP / ADDIN_FILE_NAME
-        machine_xlam = MAC_MACHINE_STARTUP / ADDIN_FILE_NAME
-    places = [(machine_xlam, machine_config)] if machine_config is not None else []
-    return [*places, (user_xlam, user_config)]
+    places = []
+    for scope in ("machine", "user"):
+        startup, config = addin_places(platform, home, environ, scope)
+        if config is not None:
+            places.append((startup / ADDIN_FILE_NAME, config))
+    return places
 
 
 def check_addin(
@@ -192,8 +186,10 @@ def _check_settings(platform: str, config: Path, install: str) -> Check:
     project = settings.get("PYTHONPATH", "")
     if not project or not (Path(project) / "addin").is_dir():
         problems.append(f"PYTHONPATH is not a folder holding Parent Portal ({project or 'none'})")
-    if "addin.excel.functions" not in settings.get("UDF MODULES", ""):
-        problems.append("UDF MODULES does not name addin.excel.functions")
+    from addin.xlam.udfs import UDF_MODULE
+
+    if UDF_MODULE not in settings.get("UDF MODULES", ""):
+        problems.append(f"UDF MODULES does not name {UDF_MODULE}")
     if problems:
         return Check("Add-in settings", False, f"{config}: " + "; ".join(problems), install)
     return Check("Add-in settings", True, f"{config} (Python {python})")

@@ -34,6 +34,7 @@ from addin.excel.settings_file import (
 )
 from backend.errors import PortalError
 
+from .udfs import UDF_MODULE
 from .vba_sources import XLWINGS_DIR, XLWINGS_VERSION
 
 PROJECT_ROOT = Path(str(files("addin"))).resolve().parent
@@ -127,6 +128,22 @@ def windows_machine_startup(environ: Mapping[str, str]) -> Path:
     return Path(root) / WINDOWS_OFFICE_FOLDERS[0] / "XLSTART"
 
 
+def addin_places(
+    platform: str, home: Path, environ: Mapping[str, str], scope: Scope
+) -> tuple[Path, Path | None]:
+    """Where the add-in goes (Excel's start-up folder) and where its settings go, for ``scope``;
+    the settings path is None when the machine-wide folder is unknown (no PROGRAMDATA)."""
+    if scope == "machine":
+        startup = windows_machine_startup(environ) if platform == "win32" else MAC_MACHINE_STARTUP
+        return startup, machine_settings_path(platform, environ)
+    if platform == "win32":
+        appdata = Path(environ.get("APPDATA", home / "AppData" / "Roaming"))
+        startup = appdata / "Microsoft" / "Excel" / "XLSTART"
+    else:
+        startup = home / MAC_STARTUP
+    return startup, user_settings_path(platform, home, environ)
+
+
 def _settings(
     platform: str, python: str, environ: Mapping[str, str], database_url: str | None, scope: Scope
 ) -> dict[str, str]:
@@ -135,7 +152,7 @@ def _settings(
     settings = {
         "INTERPRETER_MAC" if platform == "darwin" else "INTERPRETER_WIN": python,
         "PYTHONPATH": str(PROJECT_ROOT),
-        "UDF MODULES": "addin.excel.functions",
+        "UDF MODULES": UDF_MODULE,
     }
     database_url = database_url or environ.get(DATABASE_KEY)
     if database_url:
@@ -181,16 +198,7 @@ def install_addin(
             "project and Excel, run 'portal addin install' there."
         )
     settings = _settings(platform, python, environ, database_url, scope)
-    if scope == "machine":
-        config = machine_settings_path(platform, environ)
-        startup = windows_machine_startup(environ) if platform == "win32" else MAC_MACHINE_STARTUP
-    else:
-        config = user_settings_path(platform, home, environ)
-        if platform == "win32":
-            appdata = Path(environ.get("APPDATA", home / "AppData" / "Roaming"))
-            startup = appdata / "Microsoft" / "Excel" / "XLSTART"
-        else:
-            startup = home / MAC_STARTUP
+    startup, config = addin_places(platform, home, environ, scope)
     if config is None:
         raise AddinInstallError("PROGRAMDATA is not set: the machine-wide settings have no home.")
     encoding = settings_encoding(platform)

@@ -22,17 +22,16 @@ _HEADER = (
     """#Const App = "Microsoft Excel" 'Adjust when using outside of Excel""",
 )
 """The lines ``xlwings.udfs.import_udfs`` writes before the wrappers."""
-ADDIN_NAME = "ParentPortal.xlam"
-"""An add-in's name: xlwings' generator then passes ``ActiveWorkbook`` (the user's book), not
-``ThisWorkbook`` (the add-in), to Python."""
 
 
 def udf_vba(module_name: str = UDF_MODULE) -> str:
     """The VBA text xlwings' Import Functions would write for ``module_name`` into the add-in."""
     from addin.excel.udf_wrappers import wrappers  # imports xlwings: only when building
 
+    from .build import ADDIN_FILE_NAME  # an add-in's name: the wrappers pass ActiveWorkbook
+
     header = "".join(line + "\n" for line in _HEADER)
-    return header + wrappers(module_name, ADDIN_NAME)
+    return header + wrappers(module_name, ADDIN_FILE_NAME)
 
 
 def udfs_module(module_name: str = UDF_MODULE) -> VbaModule:
