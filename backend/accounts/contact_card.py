@@ -12,6 +12,7 @@ Each guardian contact gets one status:
 - ``no email``: nothing to create an account from.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, select
@@ -28,7 +29,7 @@ from backend.database.models import (
     StudentLink,
 )
 from backend.errors import InputError, NotFoundError
-from backend.imports.contract import Report
+from backend.imports.contract import Report, key_chunks
 from backend.imports.links import LinkRow
 
 HAS_ACCOUNT = "has account"
@@ -96,27 +97,43 @@ def _student(
     return row
 
 
-def _logons(connection: Connection, student_pk: int) -> list[LinkedLogon]:
-    rows = connection.execute(
-        select(
-            PortalUser.logon_id,
-            PortalUser.user_type,
-            PortalUser.status,
-            PortalUser.first_name,
-            PortalUser.last_name,
-            StudentLink.relationship,
+def attached_logons(
+    connection: Connection, student_ids: Collection[str]
+) -> dict[str, list[LinkedLogon]]:
+    """The logons attached to each of the students that exist, by student ID, in logon order (a
+    student with none maps to an empty list; an unknown ID is left out): one query per chunk."""
+    found: dict[str, list[LinkedLogon]] = {}
+    for chunk in key_chunks({student_id.strip() for student_id in student_ids}):
+        rows = connection.execute(
+            select(
+                Student.student_id,
+                PortalUser.logon_id,
+                PortalUser.user_type,
+                PortalUser.status,
+                PortalUser.first_name,
+                PortalUser.last_name,
+                StudentLink.relationship,
+            )
+            .select_from(Student)
+            .outerjoin(StudentLink, StudentLink.student_id == Student.id)
+            .outerjoin(PortalUser, PortalUser.id == StudentLink.user_id)
+            .where(Student.student_id.in_(chunk))
+            .order_by(Student.student_id, PortalUser.logon_key)
         )
-        .join(StudentLink, StudentLink.user_id == PortalUser.id)
-        .where(StudentLink.student_id == student_pk)
-        .order_by(PortalUser.logon_key)
-    )
-    return [LinkedLogon(*row) for row in rows]
+        for student_id, logon, user_type, status, first, last, relationship in rows:
+            logons = found.setdefault(student_id, [])
+            if logon is not None:
+                logons.append(LinkedLogon(logon, user_type, status, first, last, relationship))
+    return found
 
 
 def logons_for_student(engine: Engine, student_id: str) -> list[LinkedLogon]:
     """Every account attached to the student, found by the student's ID."""
     with read_transaction(engine) as connection:
-        return _logons(connection, _student(connection, student_id)[0])
+        found = attached_logons(connection, [student_id])
+    if student_id.strip() not in found:
+        raise NotFoundError(f"There is no student '{student_id.strip()}'")
+    return found[student_id.strip()]
 
 
 def contact_card(engine: Engine, student_id: str) -> Card:
@@ -126,7 +143,7 @@ def contact_card(engine: Engine, student_id: str) -> Card:
         contacts = _contacts(connection, pk)
         keys = {key for _, key in contacts if key}
         accounts = _guardian_logons(connection, keys)
-        logons = _logons(connection, pk)
+        logons = attached_logons(connection, [sid])[sid]
     entries = _entries(contacts, accounts, logons)
     return Card(sid, first_name, last_name, grade, school, entries, logons)
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 
-from backend.accounts.contact_card import LinkedLogon
+from backend.accounts.contact_card import LinkedLogon, attached_logons
 from backend.accounts.logon import logon_key
 from backend.database.engine import read_transaction
-from backend.database.models import PortalUser, Student, StudentLink
+from backend.database.models import PortalUser, StudentLink
 from backend.imports.contract import key_chunks
 
 
@@ -57,30 +57,5 @@ def logons_of_students(
 ) -> dict[str, list[LinkedLogon]]:
     """The logons attached to each student of ``student_ids`` that exists, by student ID, in
     logon order; a student with none maps to an empty list, an unknown ID is left out."""
-    ids = {student_id.strip() for student_id in student_ids}
-    found: dict[str, list[LinkedLogon]] = {}
-    if not ids:
-        return found
     with read_transaction(engine) as connection:
-        for chunk in key_chunks(ids):
-            rows = connection.execute(
-                select(
-                    Student.student_id,
-                    PortalUser.logon_id,
-                    PortalUser.user_type,
-                    PortalUser.status,
-                    PortalUser.first_name,
-                    PortalUser.last_name,
-                    StudentLink.relationship,
-                )
-                .select_from(Student)
-                .outerjoin(StudentLink, StudentLink.student_id == Student.id)
-                .outerjoin(PortalUser, PortalUser.id == StudentLink.user_id)
-                .where(Student.student_id.in_(chunk))
-                .order_by(Student.student_id, PortalUser.logon_key)
-            )
-            for student_id, logon, user_type, status, first, last, relationship in rows:
-                logons = found.setdefault(student_id, [])
-                if logon is not None:
-                    logons.append(LinkedLogon(logon, user_type, status, first, last, relationship))
-    return found
+        return attached_logons(connection, student_ids)
