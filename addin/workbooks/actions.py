@@ -6,7 +6,6 @@ user confirms), look up, or start a new workbook from a template.
 """
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -28,6 +27,7 @@ from backend.imports.contract import (
     Progress,
     Report,
     cell_text,
+    column_of,
     counts_text,
     match_headers,
 )
@@ -78,15 +78,7 @@ def header_fit(headers: Sequence[Any], columns: Sequence[Column]) -> tuple[bool,
         accepted = True
     except HeaderError:
         accepted = False
-    optional = [replace(column, required=False) for column in columns]
-    known: set[str] = set()
-    for header in headers:
-        if cell_text(header) is None:
-            continue
-        try:
-            known.update(c.name for _, c in match_headers(InputTable([header], []), optional))
-        except HeaderError:
-            continue  # a header this import does not know
+    known = {found.name for header in headers if (found := column_of(header, columns))}
     required = {column.name for column in columns if column.required}
     return accepted, required <= known, len(known)
 

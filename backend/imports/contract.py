@@ -168,12 +168,21 @@ def _squash(header: str) -> str:
     return re.sub(r"[\s_\-.*]+", "", header).upper()
 
 
+def column_of(header: Any, columns: Sequence[Column]) -> Column | None:
+    """The column a header cell names (by its name or another name, any capitals or spacing)."""
+    text = cell_text(header)
+    if text is None:
+        return None
+    return _names(tuple(columns)).get(_squash(text))
+
+
+def _names(columns: tuple[Column, ...]) -> dict[str, Column]:
+    return {_squash(name): column for column in columns for name in (column.name, *column.aliases)}
+
+
 def match_headers(table: InputTable, columns: Sequence[Column]) -> list[tuple[int, Column]]:
     """Pair the table's columns with Columns, or raise one HeaderError naming every fault."""
-    by_name: dict[str, Column] = {}
-    for column in columns:
-        for name in (column.name, *column.aliases):
-            by_name[_squash(name)] = column
+    by_name = _names(tuple(columns))
     found: dict[str, int] = {}
     pairs: list[tuple[int, Column]] = []
     problems: list[str] = []
