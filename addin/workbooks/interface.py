@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet
 from addin.workbooks.template_marks import is_example_row
 from backend.errors import InputError
+from backend.imports.cell_values import exact_whole_number
 from backend.imports.contract import InputTable, cell_text
 
 # Sheets of ours that are never input: a log from an earlier run, a template's instructions.
@@ -100,8 +101,17 @@ def column_letter(index: int) -> str:
 
 
 def whole_numbers(cells: Sequence[Any]) -> list[Any]:
-    """The cells with whole-number floats as int: a sheet stores the ID 123 as 123.0."""
-    return [int(v) if type(v) is float and v.is_integer() else v for v in cells]
+    """The cells with whole-number floats as int: a sheet stores the ID 123 as 123.0.
+
+    Only numbers Excel kept exactly become int; a longer one stays a float, which an ID column
+    refuses rather than store digits nobody typed.
+    """
+    return [_whole(v) if type(v) is float else v for v in cells]
+
+
+def _whole(value: float) -> Any:
+    whole = exact_whole_number(value)
+    return value if whole is None else whole
 
 
 def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> InputTable:

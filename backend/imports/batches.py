@@ -1,7 +1,7 @@
 """The audit trail: batches (one per run) and their events (one per row result)."""
 
 import getpass
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
@@ -20,6 +20,51 @@ from backend.imports.contract import (
     count_actions,
     no_progress,
 )
+
+KEY_CHARS: int = BatchEvent.key.type.length
+REASON_CHARS = 1000
+"""The longest reason the audit trail and the log keep; a longer one is cut, ending in '…'."""
+CHANGE_CHARS = 200
+"""The longest old or new value a change keeps in the audit trail and the log."""
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last one '…' when anything was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clipped(value: Any) -> Any:
+    return clip(value, CHANGE_CHARS) if isinstance(value, str) else value
+
+
+def bound_results(results: list[RowResult]) -> None:
+    """Keys, reasons and changed values cut to the lengths the audit trail and the log keep,
+    so a hostile cell costs a bounded amount to store and print."""
+    for result in results:
+        if result.key is not None and len(result.key) > KEY_CHARS:
+            result.key = clip(result.key, KEY_CHARS)
+        if len(result.reason) > REASON_CHARS:
+            result.reason = clip(result.reason, REASON_CHARS)
+        if result.changes:
+            result.changes = {
+                name: (_clipped(old), _clipped(new)) for name, (old, new) in result.changes.items()
+            }
+
+
+def add_remarks(results: list[RowResult], tables: Sequence[InputTable | None]) -> None:
+    """End each row's reason with what reading the row changed in it (``InputTable.remarks``)."""
+    read = [t for t in tables if t is not None and t.remarks]
+    if not read:
+        return
+    single = len([t for t in tables if t is not None]) == 1
+    remarks: dict[tuple[str | None, int | None], list[str]] = {
+        (None if single else t.sheet, n): r for t in read for n, r in t.remarks.items()
+    }
+    for result in results:
+        found = remarks.get((None if single else result.sheet, result.row))
+        if found:
+            note = "; ".join(found)
+            result.reason = f"{result.reason} ({note})" if result.reason else note
 
 
 def list_batches(engine: Engine, limit: int = 20) -> list[Batch]:
@@ -135,19 +180,28 @@ def run_batch(
     write: Callable[[Connection, P, int], None],
     actor: str | None = None,
     progress: Progress = no_progress,
+    tables: Sequence[InputTable | None] = (),
 ) -> tuple[Report, P]:
     """Plan, and with ``apply`` write, one batch; either way record it with one event per row.
 
     Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
     so a run that waited for another sees what that one committed, and writes everything,
-    events included, in that one transaction.
+    events included, in that one transaction. ``tables`` are every table the run read (default
+    ``table``): their remarks end the reasons of their rows.
     """
     mode: Mode = "apply" if apply else "simulation"
     started = utcnow()
+
+    def planned_in(connection: Connection) -> P:
+        progress("Planning", 0, 1)
+        planned = plan(connection)
+        add_remarks(planned.results, tables or (table,))
+        bound_results(planned.results)
+        return planned
+
     if apply:
         with write_transaction(engine) as connection:
-            progress("Planning", 0, 1)
-            planned = plan(connection)
+            planned = planned_in(connection)
             batch_id = start_batch(
                 connection, kind=kind, mode=mode, options=options, table=table, actor=actor
             )
@@ -155,8 +209,7 @@ def run_batch(
             finished = finish_batch(connection, batch_id, planned.results, progress)
     else:
         with read_transaction(engine) as connection:
-            progress("Planning", 0, 1)
-            planned = plan(connection)
+            planned = planned_in(connection)
         with engine.begin() as connection:
             batch_id = start_batch(
                 connection, kind=kind, mode=mode, options=options, table=table, actor=actor

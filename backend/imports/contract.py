@@ -14,6 +14,12 @@ from datetime import date, datetime, time
 from typing import Any, Literal, NoReturn
 
 from backend.errors import HeaderError
+from backend.imports.cell_values import (
+    EXCEL_CELL_CHARS,
+    id_cell_text,
+    refuse_invisible,
+    remove_invisible,
+)
 
 Action = Literal["added", "updated", "removed", "skipped", "error"]
 ACTIONS: tuple[Action, ...] = ("added", "updated", "removed", "skipped", "error")
@@ -39,7 +45,11 @@ class Column:
     """One column an import understands: its header, the field it fills, and its cell parser.
 
     ``parse`` receives the trimmed, non-blank cell text and raises ValueError with a message
-    that makes sense after "COLUMN: ".
+    that makes sense after "COLUMN: ". ``holds`` says how a cell becomes that text: "id" (IDs,
+    codes, logons: a number only as Excel kept it, never a date, no invisible character),
+    "text" (names and other free text: invisible characters are removed, with a note) or
+    "value" (anything else: no invisible character). ``stores`` names the model columns the
+    value is saved in: the shortest of their lengths is the value's limit.
     """
 
     name: str
@@ -48,6 +58,14 @@ class Column:
     required: bool = False
     aliases: tuple[str, ...] = ()
     help: str = ""
+    holds: Literal["id", "text", "value"] = "value"
+    stores: tuple[Any, ...] = ()
+
+    @property
+    def max_length(self) -> int | None:
+        """The most characters every model column it fills takes; None when none says."""
+        lengths = [getattr(c.type, "length", None) for c in self.stores]
+        return min((n for n in lengths if n), default=None)
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -93,6 +111,9 @@ class InputTable:
     # How the reader names each column in messages (a sheet reader gives letters: A, B, ...);
     # without them columns are numbered from 1.
     labels: Sequence[str] | None = None
+    # What reading a row changed in it without refusing it (invisible characters removed from
+    # a name), keyed by row number; the row's result in the log ends with them.
+    remarks: dict[int, list[str]] = field(default_factory=dict)
 
     def label(self, index: int) -> str:
         """The reader's name for the 0-based column ``index``, as in "column B"."""
@@ -235,24 +256,55 @@ def cell_text(value: Any) -> str | None:
 def parse_rows(
     table: InputTable, pairs: list[tuple[int, Column]]
 ) -> Iterable[tuple[int, dict[str, Any], list[str]]]:
-    """Yield (row number, parsed values of non-blank cells, problems) for each non-empty row."""
-    notes = table.notes
+    """Yield (row number, parsed values of non-blank cells, problems) for each non-empty row.
+
+    A value longer than the model columns it is saved in is a problem like any other, so the
+    simulation refuses what the database would; what reading changed goes to ``table.remarks``.
+    """
+    notes, remarks = table.notes, table.remarks
+    remarks.clear()
+    readers = [(index, column, column.max_length) for index, column in pairs]
     for number, cells in table.rows:
         values: dict[str, Any] = {}
         problems: list[str] = list(notes.get(number, ()))
         blank = not problems
         width = len(cells)
-        for index, column in pairs:
-            text = cell_text(cells[index]) if index < width else None
-            if text is None:
+        for index, column, limit in readers:
+            raw = cells[index] if index < width else None
+            if raw is None:
                 continue
-            blank = False
             try:
-                values[column.field] = column.parse(text)
+                text = _read_cell(column, raw, remarks, number)
+                if text is None:
+                    continue
+                blank = False
+                value = column.parse(text)
+                if limit is not None and type(value) is str and len(value) > limit:
+                    raise ValueError(f"is {len(value)} characters long; at most {limit} fit")
+                values[column.field] = value
             except ValueError as exc:
+                blank = False
                 problems.append(f"{column.name}: {exc}")
         if not blank:
             yield number, values, problems
+
+
+def _read_cell(column: Column, raw: Any, remarks: dict[int, list[str]], row: int) -> str | None:
+    """A cell as its column's parser takes it: trimmed text, or None when blank."""
+    text = id_cell_text(raw) if column.holds == "id" else cell_text(raw)
+    if text is None:
+        return None
+    if len(text) > EXCEL_CELL_CHARS:
+        raise ValueError(
+            f"holds {len(text):,} characters, more than an Excel cell can ({EXCEL_CELL_CHARS:,})"
+        )
+    if column.holds != "text":
+        refuse_invisible(text)
+        return text
+    text, remark = remove_invisible(text)
+    if remark is not None:
+        remarks.setdefault(row, []).append(f"{column.name}: {remark}")
+    return text or None
 
 
 def enum_parser(name: str, allowed: Sequence[str]) -> Callable[[str], str]:
@@ -266,15 +318,6 @@ def enum_parser(name: str, allowed: Sequence[str]) -> Callable[[str], str]:
 
     parse.__name__ = f"parse_{name.lower()}"
     parse.choices = tuple(allowed)  # type: ignore[attr-defined]
-    return parse
-
-
-def text_parser(max_length: int) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if len(text) > max_length:
-            raise ValueError(f"is {len(text)} characters long; at most {max_length} fit")
-        return text
-
     return parse
 
 

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, Table, delete, select
 
-from backend.accounts.logon import logon_key, normalise_logon
+from backend.accounts.logon import logon_key, normalise_logon, same_but_case
 from backend.database.engine import bulk_insert, bulk_update
 from backend.database.models import PortalUser, School, Student, StudentLink, utcnow
 from backend.imports.batches import run_batch
@@ -210,6 +210,12 @@ def _resolve(
     """The row's account and student, and what is wrong with the row."""
     problems = list(row.problems)
     account = accounts.get(logon_key(row.logon)) if row.logon and not problems else None
+    if account is not None and row.logon and not same_but_case(account.logon, row.logon):
+        problems.append(
+            f"LOGONID: '{row.logon}' is not the account's logon '{account.logon}', though the "
+            "two compare alike; type the logon exactly as it is (capitals may differ)"
+        )
+        account = None
     if row.logon and not problems and account is None:
         problems.append(
             f"LOGONID: there is no account '{row.logon}'; add it with the "

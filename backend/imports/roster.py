@@ -522,5 +522,6 @@ def import_roster(
         write=lambda connection, plan, _batch_id: _write(connection, plan, progress),
         actor=actor,
         progress=progress,
+        tables=(schools, students, contacts),
     )
     return report

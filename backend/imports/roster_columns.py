@@ -7,8 +7,16 @@ bundle are read into the same three tables.
 from dataclasses import replace
 
 from backend.accounts.logon import normalise_email
-from backend.imports.columns import FIRST_NAME, LAST_NAME, RELATIONSHIP, STUDENT_ID, yes_no
-from backend.imports.contract import Column, enum_parser, text_parser
+from backend.database.models import Contact, School, Student
+from backend.imports.columns import (
+    FIRST_NAME,
+    LAST_NAME,
+    RELATIONSHIP,
+    STUDENT_ID,
+    text,
+    yes_no,
+)
+from backend.imports.contract import Column, enum_parser
 
 
 def priority(text: str) -> int:
@@ -21,12 +29,23 @@ SCHOOL_COLUMNS: tuple[Column, ...] = (
     Column(
         "SCHOOL_CODE",
         "code",
-        text_parser(64),
+        text,
         True,
         ("SCHOOL", "SCHOOLID", "CODE"),
         "The school's code as students' SCHOOL column gives it.",
+        holds="id",
+        stores=(School.code,),
     ),
-    Column("SCHOOL_NAME", "name", text_parser(200), True, ("NAME",), "The school's name."),
+    Column(
+        "SCHOOL_NAME",
+        "name",
+        text,
+        True,
+        ("NAME",),
+        "The school's name.",
+        holds="text",
+        stores=(School.name,),
+    ),
 )
 
 STUDENT_COLUMNS: tuple[Column, ...] = (
@@ -43,14 +62,24 @@ STUDENT_COLUMNS: tuple[Column, ...] = (
         LAST_NAME,
         help="Last name; needed for a new student.",
     ),
-    Column("GRADE", "grade", text_parser(16), False, ("GRADELEVEL",), "Grade, e.g. K, 1 .. 12."),
+    Column(
+        "GRADE",
+        "grade",
+        text,
+        False,
+        ("GRADELEVEL",),
+        "Grade, e.g. K, 1 .. 12.",
+        stores=(Student.grade,),
+    ),
     Column(
         "SCHOOL",
         "school",
-        text_parser(64),
+        text,
         False,
         ("SCHOOLCODE",),
         "The school's code (a Schools sheet row or a school already known).",
+        holds="id",
+        stores=(School.code,),
     ),
     Column(
         "STATUS",
@@ -67,6 +96,7 @@ STUDENT_COLUMNS: tuple[Column, ...] = (
         False,
         ("EMAIL",),
         "The student's own email address.",
+        stores=(Student.email,),
     ),
 )
 
@@ -78,10 +108,12 @@ CONTACT_COLUMNS: tuple[Column, ...] = (
     Column(
         "CONTACT_ID",
         "contact_id",
-        text_parser(64),
+        text,
         True,
         ("CONTACTNUMBER", "PERSONID"),
         "The contact's ID: the same person on several cards has the same ID.",
+        holds="id",
+        stores=(Contact.contact_id,),
     ),
     replace(
         FIRST_NAME,
@@ -104,6 +136,7 @@ CONTACT_COLUMNS: tuple[Column, ...] = (
         False,
         ("PRIMARYEMAIL", "EMAILADDRESS"),
         "The contact's primary email: the logon AutoCreate would give them.",
+        stores=(Contact.email, Contact.email_key),
     ),
     Column(
         "GUARDIAN",

@@ -12,11 +12,11 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, Table, select
 
-from backend.accounts.logon import logon_key, normalise_email, normalise_logon
+from backend.accounts.logon import logon_key, normalise_email, normalise_logon, same_but_case
 from backend.database.engine import bulk_insert, bulk_update
 from backend.database.models import PortalUser, utcnow
 from backend.imports.batches import run_batch
-from backend.imports.columns import FIRST_NAME, LAST_NAME, LOGONID
+from backend.imports.columns import FIRST_NAME, LAST_NAME, LOGONID, text
 from backend.imports.contract import (
     CHUNK,
     Column,
@@ -30,7 +30,6 @@ from backend.imports.contract import (
     match_headers,
     no_progress,
     parse_rows,
-    text_parser,
 )
 
 ImportMode = Literal["upsert", "insert-only", "update-only"]
@@ -74,6 +73,7 @@ USER_COLUMNS: tuple[Column, ...] = (
         False,
         ("EMAILADDRESS", "CONTACTEMAIL"),
         "Where notices go, when it differs from the logon (e.g. a student username).",
+        stores=(PortalUser.email,),
     ),
     Column(
         "STATUS",
@@ -90,14 +90,17 @@ USER_COLUMNS: tuple[Column, ...] = (
         False,
         ("PHONENUMBER", "CELLPHONE", "MOBILE"),
         "A contact phone number, kept as typed.",
+        stores=(PortalUser.phone,),
     ),
     Column(
         "LANGUAGE",
         "language",
-        text_parser(40),
+        text,
         False,
         ("PREFERREDLANGUAGE",),
         "Preferred language for notices, e.g. English or Spanish.",
+        holds="text",
+        stores=(PortalUser.language,),
     ),
 )
 # Fields an import may change on an existing account, and the header each is shown under.
@@ -145,7 +148,8 @@ def _user_row(number: int, values: dict[str, Any], problems: list[str]) -> UserR
     """The row with its LOGONID checked; a student may log on with a username."""
     raw = values.get("logon_id")
     if raw is None:
-        problems.insert(0, "LOGONID: is blank; every row needs the account's logon")
+        if not any(p.startswith("LOGONID:") for p in problems):  # not refused as read: blank
+            problems.insert(0, "LOGONID: is blank; every row needs the account's logon")
         return UserRow(number, None, values, problems)
     try:
         values["logon_id"] = normalise_logon(
@@ -173,18 +177,22 @@ def load_users(connection: Connection, rows: Sequence[UserRow]) -> UserState:
 def plan_users(state: UserState, rows: Sequence[UserRow], mode: ImportMode) -> UserPlan:
     """Each row's result against the stored accounts, and the writes that carry them out."""
     plan = UserPlan()
-    first_row: dict[str, int] = {}
+    first_row: dict[str, tuple[int, str]] = {}
     for row in rows:
         if row.problems:
             reason = "; ".join(row.problems)
             result = RowResult(row.number, row.values.get("logon_id", row.key), "error", reason)
         elif row.key in first_row:
-            result = _duplicate(row, first_row[row.key])
+            result = _duplicate(row, *first_row[row.key])
         else:
             assert row.key is not None
-            first_row[row.key] = row.number
+            first_row[row.key] = (row.number, row.values["logon_id"])
             current = state.accounts.get(row.key)
-            if current is None:
+            if current is not None and not same_but_case(
+                current["logon_id"], row.values["logon_id"]
+            ):
+                result = _look_alike(row, current["logon_id"], "the account")
+            elif current is None:
                 result = _plan_insert(row, mode, plan)
             else:
                 result = _plan_update(row, current, mode, plan)
@@ -192,12 +200,26 @@ def plan_users(state: UserState, rows: Sequence[UserRow], mode: ImportMode) -> U
     return plan
 
 
-def _duplicate(row: UserRow, first: int) -> RowResult:
+def _duplicate(row: UserRow, first: int, logon: str) -> RowResult:
+    if not same_but_case(logon, row.values["logon_id"]):
+        return _look_alike(row, logon, f"row {first}'s")
     return RowResult(
         row.number,
         row.values["logon_id"],
         "skipped",
         f"Same LOGONID as row {first}, which is used; LOGONIDs match whatever their capitals",
+    )
+
+
+def _look_alike(row: UserRow, other: str, whose: str) -> RowResult:
+    """A logon that compares equal to another one but differs by more than capitals."""
+    typed = row.values["logon_id"]
+    return RowResult(
+        row.number,
+        typed,
+        "error",
+        f"LOGONID: '{typed}' is not {whose} logon '{other}', though the two compare alike; "
+        "nothing was changed: type the logon exactly as it is (capitals may differ)",
     )
 
 
