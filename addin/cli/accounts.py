@@ -1,11 +1,14 @@
 """`portal user`, `portal student`, `portal contact`: one account at a time, a student's card."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table as RichTable
 
 from addin.cli.output import ApplyOption, engine, out, print_results
+
+UserType = Literal["GUARDIAN", "STUDENT"]
+AccountStatus = Literal["ACTIVE", "DISABLED"]
 
 user_app = typer.Typer(
     help="One account at a time: New User, Modify User, show.", no_args_is_help=True
@@ -19,7 +22,9 @@ contact_app = typer.Typer(help="Accounts made from a guardian contact.", no_args
 @user_app.command("new")
 def user_new(
     logon_id: Annotated[str, typer.Argument(help="Email address (the logon ID).")],
-    user_type: Annotated[str, typer.Option("--type", help="GUARDIAN or STUDENT.")],
+    user_type: Annotated[
+        UserType, typer.Option("--type", help="GUARDIAN or STUDENT.", case_sensitive=False)
+    ],
     last_name: Annotated[str, typer.Option("--last", help="Last name.")],
     first_name: Annotated[str, typer.Option("--first", help="First name.")],
     email: Annotated[
@@ -100,7 +105,9 @@ def user_modify(
     email: Annotated[str | None, typer.Option(help="New email for notices.")] = None,
     phone: Annotated[str | None, typer.Option(help="New phone number.")] = None,
     language: Annotated[str | None, typer.Option(help="New preferred language.")] = None,
-    status: Annotated[str | None, typer.Option(help="ACTIVE or DISABLED.")] = None,
+    status: Annotated[
+        AccountStatus | None, typer.Option(help="ACTIVE or DISABLED.", case_sensitive=False)
+    ] = None,
     attach: Annotated[
         list[str] | None, typer.Option(help="Attach this student ID; repeat for several.")
     ] = None,

@@ -7,6 +7,7 @@ Each command group lives in a module of its own; heavy libraries load inside the
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from addin.cli import (
     accounts,
@@ -83,7 +84,26 @@ def main(argv: list[str] | None = None) -> None:
         if not console.is_terminal:  # piped or redirected: wide lines, not truncated tables
             console.width = 200
     try:
-        app(args=argv)  # typer itself reports a mistyped command or option, with exit code 2
+        code = app(args=argv, prog_name="portal", standalone_mode=False)
     except PortalError as exc:
         err.print(f"[bold red]Error:[/] {exc}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None
+    except typer.TyperException as exc:  # a mistyped command, option or value: one line
+        if exc.format_message():  # (none when the help was shown for a bare command)
+            line = escape(usage_line(exc))
+            err.print(f"[bold red]Error:[/] {line}", soft_wrap=True, highlight=False)
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        err.print("Aborted.")
+        raise SystemExit(1) from None
+    if code:
+        raise SystemExit(code)
+
+
+def usage_line(exc: typer.TyperException) -> str:
+    """What was mistyped, in one line (an option's choices listed), and where help is."""
+    message = exc.format_message().replace("Value error, ", "")
+    context = getattr(exc, "ctx", None)
+    if context is None:
+        return message
+    return f"{message} See '{context.command_path} --help'."

@@ -48,13 +48,14 @@ def _parameter(spec: OptionSpec) -> inspect.Parameter:
 
 def autocreate_command(**values: Any) -> None:
     """AutoCreate: accounts from students' guardian contacts, simulation first."""
-    from addin.workbooks.file import write_log_workbook
+    from addin.workbooks.file import check_destination, write_log_workbook
     from addin.workbooks.result_sheet import log_from_report
     from backend.accounts.autocreate import Options, autocreate
 
     apply: bool = values.pop("apply")
     out_path: Path | None = values.pop("out_path")
     students: Path | None = values.pop("students")
+    check_destination(out_path)
     chosen = {name: value for name, value in values.items() if value is not None}
     options = Options(**chosen, students=read_student_ids(students) if students else [])
     db = engine()

@@ -1,7 +1,7 @@
 """`portal import ...` and `portal run`: the imports and the ribbon's actions on files."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -13,7 +13,26 @@ from addin.cli.output import (
     out,
     progress_bar,
 )
-from backend.errors import InputError
+
+# The fixed values of options, checked by the CLI; tests hold them equal to the backend's own.
+ImportMode = Literal["upsert", "insert-only", "update-only"]
+Kind = Literal["users", "links", "roster", "autocreate"]
+RibbonAction = Literal[
+    "users.check",
+    "users.simulate",
+    "users.apply",
+    "links.check",
+    "links.simulate",
+    "links.apply",
+    "roster.check",
+    "roster.simulate",
+    "roster.apply",
+    "autocreate.check",
+    "autocreate.simulate",
+    "autocreate.apply",
+    "lookup",
+    "template.new",
+]
 
 import_app = typer.Typer(
     help="Import a workbook (simulation unless --apply).", no_args_is_help=True
@@ -25,10 +44,11 @@ def import_users_command(
     file: Annotated[Path, typer.Argument(help="The users workbook (.xlsx).")],
     apply: ApplyOption = False,
     mode: Annotated[
-        str,
+        ImportMode,
         typer.Option(
             help="upsert: add new accounts and update existing ones; insert-only: only add; "
             "update-only: only update.",
+            case_sensitive=False,
         ),
     ] = "upsert",
     out_path: OutOption = None,
@@ -38,10 +58,7 @@ def import_users_command(
 ) -> None:
     """Import portal users (LOGONID, FIRST_NAME, LAST_NAME, USER_TYPE, ...) from a workbook."""
     from addin.workbooks.import_file import import_file
-    from backend.imports.users import IMPORT_MODES
 
-    if mode not in IMPORT_MODES:
-        raise InputError(f"--mode must be one of {', '.join(IMPORT_MODES)}, not '{mode}'")
     db = engine()
     with progress_bar() as progress:
         report, dest = import_file(
@@ -116,10 +133,11 @@ def import_roster_command(
 
 def run_command(
     action: Annotated[
-        str,
+        RibbonAction,
         typer.Argument(
             help="A ribbon action: users.check, users.simulate, users.apply, "
-            "links.*, roster.*, lookup, template.new."
+            "links.*, roster.*, autocreate.*, lookup, template.new.",
+            case_sensitive=False,
         ),
     ],
     workbook_path: Annotated[Path, typer.Argument(help="The workbook (.xlsx) to act on.")],
@@ -131,7 +149,10 @@ def run_command(
         str | None, typer.Option(help="For lookup: the STUDENT_ID or LOGONID to look up.")
     ] = None,
     kind: Annotated[
-        str | None, typer.Option(help="For template.new: users, links, roster or autocreate.")
+        Kind | None,
+        typer.Option(
+            help="For template.new: users, links, roster or autocreate.", case_sensitive=False
+        ),
     ] = None,
 ) -> None:
     """Run any ribbon button's action on a workbook file, exactly as Excel would."""

@@ -1,6 +1,6 @@
 """`portal outbox`: emails waiting to go, sent, or refused."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table as RichTable
@@ -8,13 +8,16 @@ from rich.table import Table as RichTable
 from addin.cli.output import engine, out, progress_bar
 from backend.errors import InputError
 
+MessageStatus = Literal["queued", "sending", "sent", "failed", "skipped"]
+
 outbox_app = typer.Typer(help="Emails waiting to go, sent, or refused.", no_args_is_help=True)
 
 
 @outbox_app.command("list")
 def outbox_list(
     status: Annotated[
-        str | None, typer.Option(help="Only queued, sending, sent, failed or skipped.")
+        MessageStatus | None,
+        typer.Option(help="Only queued, sending, sent, failed or skipped.", case_sensitive=False),
     ] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
 ) -> None:

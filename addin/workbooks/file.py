@@ -39,6 +39,19 @@ def result_path(source: Path, applied: bool) -> Path:
     return source.with_name(f"{source.stem}.{'applied' if applied else 'simulation'}.xlsx")
 
 
+def check_destination(dest: Path | None, source: Path | None = None) -> None:
+    """Refuse, before anything runs, a result path that cannot be written: a run refused with
+    exit code 2 records no batch."""
+    if dest is None:
+        return
+    if source is not None and dest.resolve() == source.resolve():
+        raise InputError(
+            f"The result would overwrite the input {source.name}; choose another name for --out"
+        )
+    if not dest.parent.is_dir():
+        raise InputError(f"There is no folder {dest.parent} to write {dest.name} into")
+
+
 def write_log_workbook(dest: Path, log: ResultSheet) -> Path:
     """A workbook of its own holding only the log, for runs whose input was not a workbook."""
     with tempfile.TemporaryDirectory() as folder:
@@ -61,6 +74,7 @@ class FileWorkbook:
         value: str | None = None,
     ) -> None:
         settings = get_settings()
+        check_destination(out, path)
         check_workbook_file(
             path,
             max_file_bytes=settings.max_file_mb << 20,

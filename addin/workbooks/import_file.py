@@ -7,7 +7,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from addin.workbooks.actions import run_import
-from addin.workbooks.file import FileWorkbook, result_path, write_log_workbook
+from addin.workbooks.file import (
+    FileWorkbook,
+    check_destination,
+    result_path,
+    write_log_workbook,
+)
 from addin.workbooks.kinds import KINDS
 from addin.workbooks.result_sheet import log_from_report
 from backend.imports.contract import Progress, Report, collector_paused, no_progress
@@ -32,6 +37,7 @@ def import_file(
     The terminal's ``--apply`` is itself the user's go-ahead, so no earlier simulation is asked
     for here (the ribbon and ``portal run`` ask).
     """
+    check_destination(dest, path)
     with collector_paused():
         if kind == "roster" and is_bundle(path):
             return _import_bundle(engine, path, apply=apply, dest=dest, progress=progress)
