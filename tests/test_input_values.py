@@ -322,3 +322,20 @@ def test_look_alike_logons_never_reach_another_account(
     _, rows = read_log(tmp_path / "links.applied.xlsx")
     assert [r.action for r in rows] == ["error", "added"]
     assert "is not the account's logon 'strauss@school.org'" in (rows[0].reason or "")
+
+
+def test_one_account_typed_on_the_terminal_obeys_the_same_rules(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    db = ["--db", f"sqlite:///{tmp_path / 'portal.sqlite'}"]
+    new = ["user", "new", "jo@example.org", "--type", "GUARDIAN", "--last", "Lee\x1b[2J"]
+    made = run_cli(capsys, *db, *new, "--first", "Jo\x07")
+    assert made.code == 0 and "\x1b" not in made.stdout and "\x07" not in made.stdout
+    assert "(FIRST_NAME: removed 1 invisible character (U+0007 BELL); LAST_NAME: removed" in (
+        made.stdout
+    )
+    look_alike = ["user", "new", "\u212aim@example.org", "--type", "GUARDIAN", "--last", "L"]
+    refused = run_cli(capsys, *db, *look_alike, "--first", "F")
+    assert refused.code == 1 and "U+212A KELVIN SIGN" in refused.stdout
+    shown = run_cli(capsys, *db, "user", "show", "jo@example.org")
+    assert "Name: Jo Lee[2J" in shown.stdout

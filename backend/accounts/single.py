@@ -80,12 +80,11 @@ def plan_account(
     return _Combined(user_plan, link_plan, user_plan.results + link_plan.results)
 
 
-def _user_rows(values: dict[str, Any]) -> list[UserRow]:
-    """One users-import row from keyword values, checked by the users import's own columns."""
+def _user_table(values: dict[str, Any]) -> InputTable:
+    """One users-import row from keyword values, to be checked by the users import's columns."""
     values = dict.fromkeys(("logon_id", "first_name", "last_name", "user_type")) | values
     headers = [name.upper() for name in values]
-    table = InputTable(headers=headers, rows=[(1, list(values.values()))])
-    return validate_rows(table, lambda *_: None)
+    return InputTable(headers=headers, rows=[(1, list(values.values()))])
 
 
 def run_account_batch(
@@ -100,7 +99,8 @@ def run_account_batch(
     options: dict[str, Any],
 ) -> Report:
     """One batch that may add or change an account and attach or detach its students."""
-    user_rows = _user_rows(user) if user else []
+    table = _user_table(user) if user else None
+    user_rows = validate_rows(table, lambda *_: None) if table else []
 
     def plan(connection: Connection) -> _Combined:
         states = load_users(connection, user_rows), load_links(connection, links)
@@ -119,6 +119,7 @@ def run_account_batch(
         plan=plan,
         write=write,
         actor=actor,
+        tables=(table,),
     )
     return report
 
