@@ -156,6 +156,7 @@ def test_ids_typed_as_numbers_dates_and_text_through_the_roster(
     assert f"the number 12345678901234570000 {TOO_MANY_DIGITS}" in reason_of(rows, "Students", 2)
     assert f"the number 9007199254740992 {TOO_MANY_DIGITS}" in reason_of(rows, "Students", 3)
     assert "format the column as Text and type it again" in reason_of(rows, "Students", 3)
+    assert not any("blank" in (r.reason or "") for r in rows)  # refused, not blank
     assert "Excel holds a date here (2024-01-09" in reason_of(rows, "Students", 5)
     assert "Excel holds a time here (08:30" in reason_of(rows, "Students", 6)
     assert "12.5 is not a whole number" in reason_of(rows, "Students", 8)
@@ -256,6 +257,7 @@ def test_numeric_logons_and_student_ids_through_users_and_links(
     )
     assert "STUDENT_ID: Excel holds a date here (2012-03-04" in (rows[2].reason or "")
     assert "LOGONID: Excel holds a date here (2024-03-01" in (rows[3].reason or "")
+    assert not any("blank" in (r.reason or "") for r in rows)
     assert stored(database_url, "SELECT count(*) FROM student_links") == [(1,)]
 
 

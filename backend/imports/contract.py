@@ -289,6 +289,14 @@ def parse_rows(
             yield number, values, problems
 
 
+def add_blank(problems: list[str], column: str, what: str, *, first: bool = True) -> None:
+    """Say that the row's COLUMN is blank, unless its cell was refused as read: then it is not
+    blank, only unusable, and the problem already says why."""
+    if any(p.startswith(f"{column}:") for p in problems):
+        return
+    problems.insert(0 if first else len(problems), f"{column}: is blank{what}")
+
+
 def _read_cell(column: Column, raw: Any, remarks: dict[int, list[str]], row: int) -> str | None:
     """A cell as its column's parser takes it: trimmed text, or None when blank."""
     text = id_cell_text(raw) if column.holds == "id" else cell_text(raw)

@@ -23,6 +23,7 @@ from backend.imports.contract import (
     Progress,
     Report,
     RowResult,
+    add_blank,
     enum_parser,
     field_headers,
     key_chunks,
@@ -120,7 +121,7 @@ def link_rows(table: InputTable) -> list[LinkRow]:
     for number, values, problems in parse_rows(table, match_headers(table, LINK_COLUMNS)):
         logon = values.pop("logon_id", None)
         if logon is None:
-            problems.insert(0, "LOGONID: is blank; every row needs the account's logon")
+            add_blank(problems, "LOGONID", "; every row needs the account's logon")
         else:
             try:
                 logon = normalise_logon(logon, email_required="@" in logon)
@@ -128,7 +129,7 @@ def link_rows(table: InputTable) -> list[LinkRow]:
                 problems.insert(0, f"LOGONID: {exc}")
         student = values.pop("student_id", None)
         if student is None:
-            problems.append("STUDENT_ID: is blank; every row needs the student's ID")
+            add_blank(problems, "STUDENT_ID", "; every row needs the student's ID", first=False)
         rows.append(LinkRow(number, logon, student, values, problems))
     return rows
 

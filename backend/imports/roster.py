@@ -25,6 +25,7 @@ from backend.imports.contract import (
     Progress,
     Report,
     RowResult,
+    add_blank,
     field_headers,
     key_chunks,
     match_headers,
@@ -222,7 +223,7 @@ class _Planner:
             values, problems = dict(parsed), list(read_problems)
             sid: str | None = values.get("student_id")
             if sid is None:
-                problems.insert(0, "STUDENT_ID: is blank; every row needs the student's ID")
+                add_blank(problems, "STUDENT_ID", "; every row needs the student's ID")
             problems += self._check_school(values)
             if problems or sid is None:
                 self._result(number, sid, "error", "; ".join(problems))
@@ -297,13 +298,13 @@ class _Planner:
     ) -> list[str]:
         problems = list(read)
         if sid is None:
-            problems.insert(0, "STUDENT_ID: is blank")
+            add_blank(problems, "STUDENT_ID", "")
         elif sid not in self.students:
             problems.append(
                 f"STUDENT_ID: no student '{sid}' in the roster; add the student to the roster first"
             )
         if cid is None:
-            problems.append("CONTACT_ID: is blank; every contact needs an ID")
+            add_blank(problems, "CONTACT_ID", "; every contact needs an ID", first=False)
         elif cid in self.person_rows:
             problems += self._person_conflicts(person, *self.person_rows[cid])
         return problems

@@ -24,6 +24,7 @@ from backend.imports.contract import (
     Progress,
     Report,
     RowResult,
+    add_blank,
     enum_parser,
     field_headers,
     key_chunks,
@@ -148,8 +149,7 @@ def _user_row(number: int, values: dict[str, Any], problems: list[str]) -> UserR
     """The row with its LOGONID checked; a student may log on with a username."""
     raw = values.get("logon_id")
     if raw is None:
-        if not any(p.startswith("LOGONID:") for p in problems):  # not refused as read: blank
-            problems.insert(0, "LOGONID: is blank; every row needs the account's logon")
+        add_blank(problems, "LOGONID", "; every row needs the account's logon")
         return UserRow(number, None, values, problems)
     try:
         values["logon_id"] = normalise_logon(
