@@ -341,3 +341,37 @@ def test_one_account_typed_on_the_terminal_obeys_the_same_rules(
     assert refused.code == 1 and "U+212A KELVIN SIGN" in refused.stdout
     shown = run_cli(capsys, *db, "user", "show", "jo@example.org")
     assert "Name: Jo Lee[2J" in shown.stdout
+
+
+def test_autocreate_attaches_no_student_to_a_look_alike_account(
+    tmp_path: Path, database_url: str, capsys: Capsys
+) -> None:
+    db = ["--db", database_url]
+    users = write_workbook(
+        tmp_path / "users.xlsx", USER_HEADERS, [["strauss@school.org", "Jo", "Strauss", "GUARDIAN"]]
+    )
+    assert run_cli(capsys, *db, "import", "users", str(users), "--apply").code == 0
+    roster = typed_workbook(
+        tmp_path / "roster.xlsx",
+        {
+            "Schools": (SCHOOL_HEADERS, [["101", "Lincoln"]]),
+            "Students": (STUDENT_HEADERS[:5], [["00123", "Lu", "Strauß", "2", "101"]]),
+            "Contacts": (
+                CONTACT_HEADERS[:6],
+                [["00123", "C1", "Eva", "Strauß", "Mother", "Strauß@school.org"]],
+            ),
+        },
+    )
+    assert run_cli(capsys, *db, "import", "roster", str(roster), "--apply").code == 0
+    log = tmp_path / "autocreate.xlsx"
+    result = run_cli(capsys, *db, "autocreate", "--apply", "--out", str(log))
+    assert result.code == 0, result
+    _, rows = read_log(log)
+    assert [(r.action, r.reason) for r in rows] == [
+        (
+            "skipped",
+            "The email Strauß@school.org is not the logon strauss@school.org, though they "
+            "compare alike",
+        )
+    ]
+    assert stored(database_url, "SELECT count(*) FROM student_links") == [(0,)]

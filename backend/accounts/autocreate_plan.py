@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from backend.accounts.logon import same_but_case
 from backend.imports.contract import RowResult
 
 if TYPE_CHECKING:
@@ -208,6 +209,10 @@ def _attach_existing(
     logon = account.logon_id
     if account.user_type != "GUARDIAN":
         reason = f"The email is the logon of a {account.user_type} account, not a guardian's"
+    elif not same_but_case(logon, pair.contact.email or ""):
+        reason = (
+            f"The email {pair.contact.email} is not the logon {logon}, though they compare alike"
+        )
     elif (account.id, pair.student.id) in links:
         reason = f"Already attached to {logon}"
     elif account.status != "ACTIVE":
