@@ -14,12 +14,25 @@ import xlsxwriter
 from factories import CONTACT_HEADERS, LINK_HEADERS, SCHOOL_HEADERS, STUDENT_HEADERS
 from helpers import run_cli
 from python_calamine import CalamineWorkbook
-from sqlalchemy import create_engine, text
+from sqlalchemy import String, create_engine, text
+from sqlalchemy.orm import InstrumentedAttribute
 
 from addin.workbooks.result_sheet import LOG_SHEET_NAME
 from backend.database.engine import make_engine
-from backend.database.models import Base
+from backend.database.models import (
+    Base,
+    Contact,
+    PortalUser,
+    School,
+    Student,
+    StudentContact,
+    StudentLink,
+)
 from backend.imports.batches import KEY_CHARS, REASON_CHARS
+from backend.imports.contract import Column, InputTable, parse_rows
+from backend.imports.links import LINK_COLUMNS
+from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
+from backend.imports.users import USER_COLUMNS
 
 Capsys = pytest.CaptureFixture[str]
 Sheets = dict[str, tuple[list[str], list[list[Any]]]]
@@ -224,3 +237,37 @@ def test_hostile_rows_get_the_same_log_on_both_databases(
 
     for url in (sqlite_url, postgresql_url):
         assert all("\x00" not in t and "\x1b" not in t for t in stored_text(url)), url
+
+
+TABLES: list[tuple[tuple[Column, ...], tuple[type[Base], ...]]] = [
+    (USER_COLUMNS, (PortalUser,)),
+    (LINK_COLUMNS, (StudentLink,)),
+    (SCHOOL_COLUMNS, (School,)),
+    (STUDENT_COLUMNS, (Student,)),
+    (CONTACT_COLUMNS, (Contact, StudentContact)),
+]
+
+
+@pytest.mark.parametrize(("columns", "models"), TABLES)
+def test_every_text_a_column_saves_is_bounded_by_its_model(
+    columns: tuple[Column, ...], models: tuple[type[Base], ...]
+) -> None:
+    for column in columns:
+        saved = [
+            getattr(m, column.field)
+            for m in models
+            if isinstance(getattr(m, column.field, None), InstrumentedAttribute)
+            and isinstance(getattr(m, column.field).type, String)
+        ]
+        if not saved or column.choices:
+            continue  # not saved as text, or one of a few values
+        assert set(saved) <= set(column.stores), column.name
+        limit = column.max_length
+        assert limit == min(c.type.length for c in column.stores), column.name
+        if column.holds == "text":  # free text: exactly the limit fits, one more does not
+            table = InputTable([column.name], [(2, ["x" * limit]), (3, ["x" * (limit + 1)])])
+            [(_, fits, none), (_, _, refused)] = parse_rows(table, [(0, column)])
+            assert fits == {column.field: "x" * limit} and none == []
+            assert refused == [
+                f"{column.name}: is {limit + 1} characters long; at most {limit} fit"
+            ]
