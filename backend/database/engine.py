@@ -122,13 +122,16 @@ def is_current(engine: Engine) -> bool:
 
 
 def migrate(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest migration."""
+    """Create or upgrade the schema to the newest migration, under the portal's write lock.
+
+    Processes that start together on an empty database wait for each other here: the first one
+    builds the schema and commits, and the others, reading the schema's version once the lock is
+    theirs, find nothing left to do.
+    """
     from alembic import command
 
-    with engine.connect() as connection:
-        connection = connection.execution_options(portal_write=True)
-        with connection.begin():
-            command.upgrade(_alembic_config(connection), "head")
+    with write_transaction(engine) as connection:
+        command.upgrade(_alembic_config(connection), "head")
 
 
 _SESSION_ENGINES: dict[str, Engine] = {}
