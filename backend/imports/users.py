@@ -32,6 +32,7 @@ from backend.imports.contract import (
     parse_rows,
     text_parser,
 )
+from backend.mail.activation import revoke_links
 
 ImportMode = Literal["upsert", "insert-only", "update-only"]
 IMPORT_MODES: tuple[ImportMode, ...] = ("upsert", "insert-only", "update-only")
@@ -291,6 +292,7 @@ def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress:
         )
     if total:
         progress("Updating accounts", total, total)
+    revoke_links(connection, [u["_id"] for u in plan.updates if u.get("new_status") != "ACTIVE"])
 
 
 def import_users(
