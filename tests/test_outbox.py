@@ -1,5 +1,8 @@
 """The outbox against a real SMTP server (aiosmtpd, in-process), on SQLite and PostgreSQL.
 
+The server can also take a message and hang up before confirming it, or hold its answer while
+a `portal outbox send` process is killed: the two ways a message's confirmation is lost.
+
 What is asserted is what a parent and an admin see: the messages the server received, the link
 in them working, and the outbox rows' status, attempts and last error.
 """
@@ -7,9 +10,14 @@ in them working, and the outbox rows' status, attempts and last error.
 import asyncio
 import datetime as dt
 import ipaddress
+import os
 import re
+import signal
 import socket
 import ssl
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -653,3 +661,61 @@ def test_release_spares_messages_a_run_may_still_be_sending(engine: Engine) -> N
     assert release_stuck(engine, older_than=dt.timedelta(minutes=10), now=now) == []
     assert release_stuck(engine, now=now) == [recent]
     assert counts(engine) == {"queued": 2, "sending": 0, "sent": 1, "failed": 0, "skipped": 0}
+
+
+def test_a_send_killed_while_the_server_answers_leaves_one_message_to_release(
+    engine: Engine,
+    database_url: str,
+    mail_server: MailServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    people = ["ann@example.org", "bob@example.org", "cal@example.org"]
+    ids = make_accounts(engine, *people)
+    queue(engine, *(welcome(ids[p], p) for p in people))
+    mail_server.hold_after, mail_server.holding = 1, True  # Ann's is confirmed, Bob's waits...
+    portal = Path(sys.executable).with_name("portal")
+    sender = subprocess.Popen(
+        [str(portal), "--db", database_url, "outbox", "send"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(mail_server.received) < 2:
+        assert sender.poll() is None, sender.communicate()
+        assert time.monotonic() < deadline, "the sender never reached the second message"
+        time.sleep(0.02)
+    os.kill(sender.pid, signal.SIGKILL)  # ...when the sender is killed
+    assert sender.wait(timeout=30) == -signal.SIGKILL
+    mail_server.holding = False
+    stuck = rows(engine)["bob@example.org"]
+    assert (stuck.status, stuck.attempts, stuck.sent_at) == ("sending", 1, None)
+
+    shown = outbox_list(capsys, database_url)
+    assert "1 queued, 1 sending, 1 sent, 0 failed, 0 skipped" in shown
+    [line] = [line for line in shown.splitlines() if "bob@example.org" in line]
+    assert "sending for under a minute" in line
+
+    sent = run_cli(capsys, "--db", database_url, "outbox", "send")
+    assert sent.code == 0, sent
+    assert "Found 1 message(s) left 'sending' by an interrupted run" in sent.stdout
+    assert "Sent 1, to retry later 0, failed 0, skipped 0, still waiting 0." in sent.stdout
+    assert [m["To"] for m in mail_server.received] == people  # Bob's was not sent again
+
+    spared = run_cli(capsys, "--db", database_url, "outbox", "release")
+    assert spared.code == 0 and "nothing to release" in spared.stdout
+    assert "1 message(s) have been 'sending' for less than 10 min" in spared.stdout
+    released = run_cli(capsys, "--db", database_url, "outbox", "release", "--older-than", "0")
+    assert f"Put 1 message(s) back in the queue: {stuck.id}." in released.stdout
+    assert "may arrive twice, with the same link" in released.stdout
+    again = run_cli(capsys, "--db", database_url, "outbox", "send")
+    assert "Sent 1," in again.stdout and "Found" not in again.stdout
+
+    bob_held, bob_again = (m for m in mail_server.received if m["To"] == "bob@example.org")
+    assert token_in(bob_held) == token_in(bob_again)
+    assert rows(engine)["bob@example.org"].attempts == 2
+    assert activate(engine, token_in(bob_held), PASSWORD) == "bob@example.org"
+    assert refused(engine, token_in(bob_again)) == INVALID_LINK
+    assert counts(engine) == {"queued": 0, "sending": 0, "sent": 3, "failed": 0, "skipped": 0}
