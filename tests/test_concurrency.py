@@ -17,9 +17,17 @@ from helpers import USER_HEADERS, write_workbook
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from backend.database.engine import SCHEMA_HEAD, make_engine
+from backend.database.engine import (
+    SCHEMA_HEAD,
+    is_current,
+    make_engine,
+    migrate,
+    write_transaction,
+)
+from backend.errors import PortalError
 from backend.imports.contract import InputTable, Report
 from backend.imports.users import import_users
+from backend.settings import get_settings
 
 ROWS = 3000
 
@@ -104,3 +112,24 @@ def test_four_first_imports_at_once_on_an_empty_database_build_one_schema(
     assert versions == [(SCHEMA_HEAD,)]
     assert sorted(names) == [(name, 20) for name in staff]
     assert batches == 4
+
+
+def test_a_first_use_that_waits_too_long_for_the_lock_says_so_in_one_line(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTAL_LOCK_TIMEOUT_S", "1")
+    get_settings.cache_clear()
+    holder, waiter = make_engine(empty_database_url), make_engine(empty_database_url)
+    try:
+        with write_transaction(holder), pytest.raises(PortalError) as caught:
+            migrate(waiter)
+        assert str(caught.value) == (
+            "The database is busy: another portal command kept it for longer than 1 s "
+            "(PORTAL_LOCK_TIMEOUT_S) while this one waited to set it up. Try again in a minute."
+        )
+        assert not is_current(waiter)
+        migrate(waiter)  # once the lock is free
+        assert is_current(waiter)
+    finally:
+        holder.dispose()
+        waiter.dispose()

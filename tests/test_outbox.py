@@ -505,7 +505,7 @@ def test_an_unknown_security_mode_is_refused(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def outbox_list(capsys: pytest.CaptureFixture[str], database_url: str, *more: str) -> str:
-    """What `portal outbox list` prints, on a terminal wide enough for the reasons."""
+    """What `portal outbox list` prints."""
     result = run_cli(capsys, "--db", database_url, "outbox", "list", *more)
     assert result.code == 0, result
     return result.stdout
@@ -516,9 +516,7 @@ def test_a_disabled_account_gets_no_message_queued_or_retried(
     database_url: str,
     mail_server: MailServer,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "250")
     people = ["ann@example.org", "bob@example.org", "cal@example.org", "dee@example.org"]
     ids = make_accounts(engine, *people)
     set_status(engine, "DISABLED", "ann@example.org")  # before queueing
@@ -668,9 +666,7 @@ def test_a_send_killed_while_the_server_answers_leaves_one_message_to_release(
     database_url: str,
     mail_server: MailServer,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "250")
     people = ["ann@example.org", "bob@example.org", "cal@example.org"]
     ids = make_accounts(engine, *people)
     queue(engine, *(welcome(ids[p], p) for p in people))

@@ -24,7 +24,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
+from backend.errors import PortalError
 from backend.settings import get_settings
 
 if TYPE_CHECKING:
@@ -130,8 +132,22 @@ def migrate(engine: Engine) -> None:
     """
     from alembic import command
 
-    with write_transaction(engine) as connection:
-        command.upgrade(_alembic_config(connection), "head")
+    try:
+        with write_transaction(engine) as connection:
+            command.upgrade(_alembic_config(connection), "head")
+    except OperationalError as exc:
+        if not _is_lock_timeout(exc):
+            raise
+        raise PortalError(
+            "The database is busy: another portal command kept it for longer than "
+            f"{get_settings().lock_timeout_s} s (PORTAL_LOCK_TIMEOUT_S) while this one waited "
+            "to set it up. Try again in a minute."
+        ) from None
+
+
+def _is_lock_timeout(exc: OperationalError) -> bool:
+    """SQLite's busy timeout or PostgreSQL's lock_timeout ran out (SQLSTATE 55P03)."""
+    return getattr(exc.orig, "sqlstate", None) == "55P03" or "database is locked" in str(exc.orig)
 
 
 _SESSION_ENGINES: dict[str, Engine] = {}
