@@ -639,7 +639,9 @@ def id_of(row: Any) -> int:
     return int(row.id)
 
 
-def test_release_spares_messages_a_run_may_still_be_sending(engine: Engine) -> None:
+def test_release_spares_messages_a_run_may_still_be_sending(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     [old, recent, done] = queue(
         engine,
         *({"to_address": f"{n}@example.org", "subject": "S", "body": "B"} for n in "abc"),
@@ -655,6 +657,11 @@ def test_release_spares_messages_a_run_may_still_be_sending(engine: Engine) -> N
         connection.execute(
             update(OutboxMessage).where(OutboxMessage.id == done).values(status="sent")
         )
+    shown = outbox_list(capsys, database_url, "--status", "sending").splitlines()
+    assert [line for line in shown if "sending for" in line] == [
+        next(line for line in shown if "b@example.org" in line and "sending for 2 min" in line),
+        next(line for line in shown if "a@example.org" in line and "sending for 30 min" in line),
+    ]
     assert release_stuck(engine, older_than=dt.timedelta(minutes=10), now=now) == [old]
     assert release_stuck(engine, older_than=dt.timedelta(minutes=10), now=now) == []
     assert release_stuck(engine, now=now) == [recent]
@@ -715,3 +722,38 @@ def test_a_send_killed_while_the_server_answers_leaves_one_message_to_release(
     assert activate(engine, token_in(bob_held), PASSWORD) == "bob@example.org"
     assert refused(engine, token_in(bob_again)) == INVALID_LINK
     assert counts(engine) == {"queued": 0, "sending": 0, "sent": 3, "failed": 0, "skipped": 0}
+
+
+def test_a_resend_on_request_carries_a_new_link_that_replaces_the_old_one(
+    engine: Engine, database_url: str, mail_server: MailServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = make_accounts(engine, "ann@example.org", "bob@example.org")
+    [ann, bob] = queue(
+        engine,
+        welcome(ids["ann@example.org"], "ann@example.org"),
+        welcome(ids["bob@example.org"], "bob@example.org"),
+    )
+    early = run_cli(capsys, "--db", database_url, "outbox", "resend", str(ann))
+    assert early.code == 2 and f"Message {ann} is still queued" in early.stderr
+    assert send_pending(engine).sent == 2
+
+    again = run_cli(capsys, "--db", database_url, "outbox", "resend", str(ann))
+    assert again.code == 0
+    assert (
+        again.stdout.split()
+        == (
+            f"Queued message {bob + 1}, a copy of message {ann}: `portal outbox send` sends it."
+        ).split()
+    )
+    set_status(engine, "DISABLED", "bob@example.org")
+    shut = run_cli(capsys, "--db", database_url, "outbox", "resend", str(bob))
+    assert shut.code == 0 and "The account is disabled; the message was not sent." in shut.stdout
+    missing = run_cli(capsys, "--db", database_url, "outbox", "resend", "999")
+    assert missing.code == 2 and "There is no message 999" in missing.stderr
+
+    assert send_pending(engine, now=utcnow() + dt.timedelta(seconds=1)).sent == 1
+    first, _, copy = mail_server.received
+    assert copy["To"] == "ann@example.org" and copy["Subject"] == first["Subject"]
+    assert token_in(copy) != token_in(first)
+    assert refused(engine, token_in(first)) == INVALID_LINK
+    assert activate(engine, token_in(copy), PASSWORD) == "ann@example.org"

@@ -120,3 +120,21 @@ def outbox_release(
             f"{waiting} message(s) have been 'sending' for less than {older_than} min and were "
             "left alone; use --older-than to release them sooner."
         )
+
+
+@outbox_app.command("resend")
+def outbox_resend(
+    message_id: Annotated[int, typer.Argument(help="The message's Id in `portal outbox list`.")],
+) -> None:
+    """Queue a new copy of a message that was sent, failed or skipped, for `portal outbox send`.
+    An activation email's copy carries a new link, and the old link stops working when it goes."""
+    from backend.mail.outbox import resend
+
+    copy = resend(engine(), message_id)
+    if copy.status == "skipped":
+        out.print(f"Message {copy.id}, a copy of message {message_id}: {copy.last_error}")
+    else:
+        out.print(
+            f"Queued message {copy.id}, a copy of message {message_id}: "
+            "`portal outbox send` sends it."
+        )

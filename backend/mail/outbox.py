@@ -39,7 +39,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from backend.database.engine import read_transaction, write_transaction
 from backend.database.models import ActivationToken, OutboxMessage, PortalUser, utcnow
-from backend.errors import InputError
+from backend.errors import InputError, NotFoundError
 from backend.imports.contract import CHUNK, Progress, no_progress
 from backend.mail.activation import (
     ACTIVATION_LINK_MARK,
@@ -202,6 +202,42 @@ def release_stuck(
                 .values(status="queued", next_attempt_at=now)
             )
     return sorted(released)
+
+
+def resend(engine: Engine, message_id: int) -> OutboxMessage:
+    """Queue a new copy of a message that was sent, failed or skipped; return the copy.
+
+    A copy of an activation message carries a new link, which replaces the old one when it goes.
+    """
+    with write_transaction(engine) as connection:
+        found = connection.execute(
+            select(
+                OutboxMessage.to_address,
+                OutboxMessage.subject,
+                OutboxMessage.body,
+                OutboxMessage.user_id,
+                OutboxMessage.batch_id,
+                OutboxMessage.status,
+            ).where(OutboxMessage.id == message_id)
+        ).first()
+        if found is None:
+            raise NotFoundError(
+                f"There is no message {message_id}: `portal outbox list` shows them"
+            )
+        if found.status in ("queued", "sending"):
+            raise InputError(
+                f"Message {message_id} is still {found.status}: it goes (or went) with its own "
+                "link; send it before sending it again"
+            )
+        queue_message(
+            connection,
+            **{k: v for k, v in found._mapping.items() if k != "status"},
+        )
+        # Under the write lock, the newest message is the copy.
+        copy = connection.execute(
+            select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(1)
+        ).one()
+        return OutboxMessage(**copy._mapping)
 
 
 def backoff(attempts: int) -> timedelta:
