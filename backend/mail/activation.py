@@ -107,8 +107,8 @@ def _secret_in(name: str) -> bytes:
     if len(secret) < 32:
         raise SettingsError(
             f"PORTAL_ACTIVATION_SECRET_FILE ({path}) does not hold a secret of 64 hex digits: "
-            "restore the file, or delete it to make a new one (activation links already sent "
-            "then stop working)"
+            "restore the file, or delete it to make a new one (a message sent again then "
+            "carries a new link)"
         )
     return secret
 

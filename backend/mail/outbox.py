@@ -71,7 +71,7 @@ class SendReport:
     sent: int = 0
     retried: int = 0  # refused for now (4xx, lost connection): queued again for later
     failed: int = 0  # refused for good (5xx) or out of attempts
-    skipped: int = 0  # no longer needed: the account is gone or already activated
+    skipped: int = 0  # must not go: the account is gone, disabled or activated, or replaced
     stuck: int = 0  # found ``sending``, left so by an interrupted run: see ``release_stuck``
     waiting: int = 0  # still queued after the run, waiting for their next attempt
     error: str | None = None  # why the run stopped early: the mail server could not be used
@@ -409,9 +409,9 @@ def _skip_reason(
     account = None
     if user_id is not None:
         account = connection.execute(
-            select(PortalUser.status, PortalUser.password_hash.is_not(None).label("active")).where(
-                PortalUser.id == user_id
-            )
+            select(
+                PortalUser.status, PortalUser.password_hash.is_not(None).label("has_password")
+            ).where(PortalUser.id == user_id)
         ).first()
     if account is not None and account.status != OPEN:
         return _DISABLED
@@ -419,7 +419,7 @@ def _skip_reason(
         return None
     if account is None:
         return _GONE
-    if account.active:
+    if account.has_password:
         return _ACTIVE
     newer = connection.execute(
         select(OutboxMessage.id)
