@@ -32,7 +32,7 @@ from backend.imports.contract import (
     parse_rows,
     text_parser,
 )
-from backend.mail.activation import revoke_links
+from backend.mail.activation import revoke_links_of_shut_accounts
 
 ImportMode = Literal["upsert", "insert-only", "update-only"]
 IMPORT_MODES: tuple[ImportMode, ...] = ("upsert", "insert-only", "update-only")
@@ -292,7 +292,7 @@ def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress:
         )
     if total:
         progress("Updating accounts", total, total)
-    revoke_links(connection, [u["_id"] for u in plan.updates if u.get("new_status") != "ACTIVE"])
+        revoke_links_of_shut_accounts(connection)
 
 
 def import_users(

@@ -8,7 +8,7 @@ carries the same link, and neither the database nor the secret alone can make it
 lives in the email and nowhere else: it is never logged, stored or written to an audit event.
 
 Only an ACTIVE account can be activated or sign in: disabling an account deletes its unused
-tokens (``revoke_links``), so enabling it again revives no link sent before.
+tokens (``revoke_links_of_shut_accounts``), so enabling it again revives no link sent before.
 """
 
 import base64
@@ -17,7 +17,6 @@ import hmac
 import os
 import secrets
 import unicodedata
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -142,20 +141,32 @@ def message_link(
         ).rowcount
         if renewed:
             return token, seed
-    revoke_links(connection, [user_id])
+    revoke_links(connection, user_id)
     seed = secrets.token_hex(32)
     return issue_token(connection, user_id, now=now, token=message_token(seed)), seed
 
 
-def revoke_links(connection: Connection, user_ids: Iterable[int]) -> None:
-    """Delete the unused tokens of these accounts: no link sent to them works any more."""
-    ids = sorted(set(user_ids))
-    if ids:
-        connection.execute(
-            delete(ActivationToken).where(
-                ActivationToken.user_id.in_(ids), ActivationToken.used_at.is_(None)
-            )
+def revoke_links(connection: Connection, user_id: int) -> None:
+    """Delete the account's unused tokens: no link sent to it before works any more."""
+    connection.execute(
+        delete(ActivationToken).where(
+            ActivationToken.user_id == user_id, ActivationToken.used_at.is_(None)
         )
+    )
+
+
+def revoke_links_of_shut_accounts(connection: Connection) -> None:
+    """Delete the unused tokens of every account that is not ACTIVE, in one statement.
+
+    Run in the transaction that changes accounts: a link sent before an account was disabled
+    must not work again once it is enabled.
+    """
+    shut = select(PortalUser.id).where(PortalUser.status != OPEN)
+    connection.execute(
+        delete(ActivationToken).where(
+            ActivationToken.user_id.in_(shut), ActivationToken.used_at.is_(None)
+        )
+    )
 
 
 def issue_token(
