@@ -43,6 +43,9 @@ class Settings:
     # Account activation: the portal page that takes a token, and how long a token lasts.
     activation_url: str = "https://portal.example.org/activate"
     activation_hours: int = 72
+    # The secret that makes each message's activation link, kept outside the database (made on
+    # first use). Every computer that sends mail must read the same file.
+    activation_secret_file: str = str(DEFAULT_DATA_DIR / "activation-secret")
     # How hard a password is to hash: "production" is RFC 9106's low-memory argon2id profile;
     # "cheapest" is argon2-cffi's cheapest profile, fast and weak, meant for the test suite only.
     password_hash_cost: Literal["production", "cheapest"] = "production"

@@ -34,6 +34,7 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
         if name.startswith("PORTAL_") and name not in TEST_RUN_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("PORTAL_DATABASE_URL", f"sqlite:///{tmp_path / 'default.sqlite'}")
+    monkeypatch.setenv("PORTAL_ACTIVATION_SECRET_FILE", str(tmp_path / "activation-secret"))
     # Production-cost password hashing is deliberately slow; tests only need it to be argon2id.
     monkeypatch.setenv("PORTAL_PASSWORD_HASH_COST", "cheapest")
     get_settings.cache_clear()

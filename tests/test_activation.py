@@ -1,23 +1,28 @@
 """Account activation on SQLite and PostgreSQL: single-use, expiring, hashed tokens."""
 
+import os
 import re
+import stat
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher, profiles
-from factories import make_accounts
+from factories import USER_HEADERS, input_table, make_accounts
 from sqlalchemy import Engine, select, text
 
 from backend.database.engine import write_transaction
 from backend.database.models import ActivationToken, Base, PortalUser, utcnow
-from backend.errors import InputError
+from backend.errors import InputError, SettingsError
+from backend.imports.users import import_users
 from backend.mail.activation import (
     ACTIVATION_LINK_MARK,
     INVALID_LINK,
     activate,
     activation_link,
     issue_token,
+    message_token,
     password_hasher,
     verify_password,
 )
@@ -35,6 +40,19 @@ def new_token(engine: Engine, user_id: int, **kwargs: Any) -> str:
 def tokens(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
         return list(connection.execute(select(ActivationToken).order_by(ActivationToken.id)))
+
+
+def set_status(engine: Engine, status: str, *logons: str) -> None:
+    """Disable or enable accounts the way staff do: a users import with a STATUS column."""
+    rows = [[logon, "Pat", "Lee", "GUARDIAN", status] for logon in logons]
+    table = input_table([*USER_HEADERS, "STATUS"], rows, source_name="status.xlsx")
+    assert import_users(engine, table, apply=True).counts["error"] == 0
+
+
+def refused(engine: Engine, token: str) -> str:
+    with pytest.raises(InputError) as caught:
+        activate(engine, token, PASSWORD)
+    return str(caught.value)
 
 
 def every_stored_text(engine: Engine) -> str:
@@ -171,3 +189,65 @@ def test_passwords_hash_at_production_cost_unless_told_otherwise(
     assert hasher_parameters(password_hasher()) == hasher_parameters(
         PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
     )
+
+
+def test_a_disabled_accounts_link_stays_dead_even_once_it_is_enabled_again(engine: Engine) -> None:
+    ids = make_accounts(engine, "ann@example.org", "bob@example.org")
+    sent = new_token(engine, ids["ann@example.org"])  # the link of an email that went out
+    others = new_token(engine, ids["bob@example.org"])
+    set_status(engine, "DISABLED", "ann@example.org")
+    assert refused(engine, sent) == INVALID_LINK  # the same words as for a wrong token
+    assert not verify_password(engine, "ann@example.org", PASSWORD)
+    assert [row.user_id for row in tokens(engine)] == [ids["bob@example.org"]]
+
+    set_status(engine, "ACTIVE", "ann@example.org")
+    assert refused(engine, sent) == INVALID_LINK
+    assert not verify_password(engine, "ann@example.org", PASSWORD)
+    assert activate(engine, others, PASSWORD) == "bob@example.org"  # another account: untouched
+
+
+def test_a_disabled_account_cannot_sign_in_until_enabled_again(engine: Engine) -> None:
+    ids = make_accounts(engine, "ann@example.org")
+    activate(engine, new_token(engine, ids["ann@example.org"]), PASSWORD)
+    assert verify_password(engine, "ann@example.org", PASSWORD)
+    set_status(engine, "DISABLED", "ann@example.org")
+    assert not verify_password(engine, "ann@example.org", PASSWORD)
+    assert not verify_password(engine, "ann@example.org", PASSWORD + "!")
+    set_status(engine, "ACTIVE", "ann@example.org")
+    assert verify_password(engine, "ann@example.org", PASSWORD)
+
+
+def test_a_disabled_account_cannot_be_activated_with_a_link_issued_while_disabled(
+    engine: Engine,
+) -> None:
+    ids = make_accounts(engine, "ann@example.org")
+    set_status(engine, "DISABLED", "ann@example.org")
+    token = new_token(engine, ids["ann@example.org"])
+    assert refused(engine, token) == INVALID_LINK
+    assert not verify_password(engine, "ann@example.org", PASSWORD)
+
+
+def test_a_messages_token_needs_the_secret_kept_outside_the_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seed = "5eed" * 16
+    token = message_token(seed)
+    assert message_token(seed) == token and len(token) == 43  # 256 bits, URL-safe base64
+    assert message_token(seed[:-1] + "0") != token
+    secret_file = Path(get_settings().activation_secret_file)
+    assert re.fullmatch(r"[0-9a-f]{64}", secret_file.read_text())
+    if os.name == "posix":
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert [p.name for p in secret_file.parent.iterdir() if "activation" in p.name] == [
+        secret_file.name
+    ]
+
+    monkeypatch.setenv("PORTAL_ACTIVATION_SECRET_FILE", str(tmp_path / "other" / "secret"))
+    get_settings.cache_clear()
+    assert message_token(seed) != token  # the database's seed alone makes no working link
+
+    (tmp_path / "bad-secret").write_text("not a secret")
+    monkeypatch.setenv("PORTAL_ACTIVATION_SECRET_FILE", str(tmp_path / "bad-secret"))
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError, match=r"does not hold a secret.*delete it to make a new one"):
+        message_token(seed)

@@ -1,14 +1,23 @@
 """The outbox against a real SMTP server (aiosmtpd, in-process), on SQLite and PostgreSQL.
 
+The server can also take a message and hang up before confirming it, or hold its answer while
+a `portal outbox send` process is killed: the two ways a message's confirmation is lost.
+
 What is asserted is what a parent and an admin see: the messages the server received, the link
 in them working, and the outbox rows' status, attempts and last error.
 """
 
+import asyncio
 import datetime as dt
 import ipaddress
+import os
 import re
+import signal
 import socket
 import ssl
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -19,13 +28,20 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from helpers import run_cli
 from sqlalchemy import Engine, delete, select, update
-from test_activation import PASSWORD, every_stored_text, make_accounts
+from test_activation import PASSWORD, every_stored_text, make_accounts, refused, set_status
 
 from backend.database.engine import write_transaction
 from backend.database.models import ActivationToken, OutboxMessage, PortalUser, utcnow
 from backend.errors import InputError
-from backend.mail.activation import ACTIVATION_LINK_MARK, activate, verify_password
+from backend.mail.activation import (
+    ACTIVATION_LINK_MARK,
+    INVALID_LINK,
+    activate,
+    token_hash,
+    verify_password,
+)
 from backend.mail.outbox import (
     counts,
     list_messages,
@@ -55,6 +71,9 @@ class MailServer:
         self.busy_for = 0  # answer "451 try again" to this many next recipients
         self.unknown: set[str] = set()  # recipients answered "550 no such user"
         self.peers: list[Any] = []  # the client's address of each recipient: one per connection
+        self.drop_for = 0  # take this many next messages, then hang up before confirming them
+        self.hold_after = 0  # once this many messages arrived, take more but confirm none...
+        self.holding = False  # ...while this is set
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -73,6 +92,11 @@ class MailServer:
         received = message_from_bytes(wire, policy=policy.default)
         assert isinstance(received, EmailMessage)
         self.received.append(received)
+        if self.drop_for > 0:
+            self.drop_for -= 1
+            server.transport.abort()  # the message was taken; its confirmation is lost
+        while self.holding and len(self.received) > self.hold_after:
+            await asyncio.sleep(0.05)
         return "250 Message accepted for delivery"
 
 
@@ -118,6 +142,11 @@ def rows(engine: Engine) -> dict[str, Any]:
     """Outbox rows by recipient."""
     with engine.connect() as connection:
         return {r.to_address: r for r in connection.execute(select(OutboxMessage))}
+
+
+def token_rows(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(ActivationToken).order_by(ActivationToken.id)))
 
 
 def aware(value: dt.datetime) -> dt.datetime:
@@ -194,8 +223,8 @@ def test_a_temporary_refusal_is_retried_later_then_sent(
     row = rows(engine)["ann@example.org"]
     assert (row.status, row.attempts, row.last_error) == ("queued", 1, "451 4.3.0 Try again later")
     assert aware(row.next_attempt_at) == now + dt.timedelta(minutes=1)
-    with engine.connect() as connection:  # the refused attempt's token went with it
-        assert connection.execute(select(ActivationToken)).first() is None
+    refused_link = token_rows(engine)  # kept: the next attempt carries the same link
+    assert len(refused_link) == 1
 
     too_soon = send_pending(engine, now=now + dt.timedelta(seconds=59))
     assert (too_soon.sent, too_soon.retried, too_soon.waiting) == (0, 0, 1)
@@ -205,6 +234,8 @@ def test_a_temporary_refusal_is_retried_later_then_sent(
     row = rows(engine)["ann@example.org"]
     assert (row.status, row.attempts, row.last_error) == ("sent", 2, None)
     [received] = mail_server.received
+    [token] = token_rows(engine)
+    assert token.token_hash == refused_link[0].token_hash == token_hash(token_in(received))
     assert activate(engine, token_in(received), PASSWORD) == "ann@example.org"
 
 
@@ -471,3 +502,258 @@ def test_an_unknown_security_mode_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     get_settings.cache_clear()
     with pytest.raises(InputError, match="PORTAL_SMTP_SECURITY is 'tls13'"):
         send_pending(engine=None)  # type: ignore[arg-type]
+
+
+def outbox_list(capsys: pytest.CaptureFixture[str], database_url: str, *more: str) -> str:
+    """What `portal outbox list` prints."""
+    result = run_cli(capsys, "--db", database_url, "outbox", "list", *more)
+    assert result.code == 0, result
+    return result.stdout
+
+
+def test_a_disabled_account_gets_no_message_queued_or_retried(
+    engine: Engine,
+    database_url: str,
+    mail_server: MailServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    people = ["ann@example.org", "bob@example.org", "cal@example.org", "dee@example.org"]
+    ids = make_accounts(engine, *people)
+    set_status(engine, "DISABLED", "ann@example.org")  # before queueing
+    queue(engine, *(welcome(ids[p], p) for p in people))
+    assert rows(engine)["ann@example.org"].status == "skipped"  # dropped as it was queued
+    set_status(engine, "DISABLED", "bob@example.org")  # before sending
+    mail_server.busy_for = 1  # Cal's first attempt is refused for now...
+    now = utcnow() + dt.timedelta(seconds=1)
+    first = send_pending(engine, now=now)
+    assert (first.sent, first.retried, first.skipped) == (1, 1, 1)
+    set_status(engine, "DISABLED", "cal@example.org")  # ...and Cal is disabled before the retry
+    retry = send_pending(engine, now=now + dt.timedelta(hours=1))
+    assert (retry.sent, retry.retried, retry.skipped, retry.waiting) == (0, 0, 1, 0)
+    assert [m["To"] for m in mail_server.received] == ["dee@example.org"]
+
+    reason = "The account is disabled; the message was not sent."
+    stored = rows(engine)
+    assert [(stored[p].status, stored[p].last_error) for p in people[:3]] == [
+        ("skipped", reason)
+    ] * 3
+    assert [stored[p].attempts for p in people[:3]] == [0, 0, 1]
+    shown = outbox_list(capsys, database_url)
+    assert "0 queued, 0 sending, 1 sent, 0 failed, 3 skipped" in shown
+    assert [line for line in shown.splitlines() if reason in line and "skipped" in line] == [
+        line for line in shown.splitlines() if any(p in line for p in people[:3])
+    ]
+    assert len([line for line in shown.splitlines() if reason in line]) == 3
+    with engine.connect() as connection:  # Cal's link of the refused attempt is gone
+        assert connection.execute(select(ActivationToken.user_id)).scalars().all() == [
+            ids["dee@example.org"]
+        ]
+    set_status(engine, "ACTIVE", "ann@example.org", "bob@example.org", "cal@example.org")
+    assert send_pending(engine, now=now + dt.timedelta(days=1)).sent == 0
+
+
+def test_a_lost_confirmation_brings_the_same_link_twice_and_it_works_once(
+    engine: Engine, mail_server: MailServer
+) -> None:
+    ids = make_accounts(engine, "ann@example.org", "bob@example.org")
+    queue(
+        engine,
+        welcome(ids["ann@example.org"], "ann@example.org"),
+        welcome(ids["bob@example.org"], "bob@example.org"),
+    )
+    mail_server.drop_for = 2  # both taken, neither confirmed
+    now = utcnow() + dt.timedelta(seconds=1)
+    first = send_pending(engine, now=now)
+    assert (first.sent, first.retried, first.failed, first.waiting) == (0, 2, 0, 2)
+    assert "Connection to the mail server failed" in rows(engine)["ann@example.org"].last_error
+    assert len(set(mail_server.peers)) == 2  # a fresh connection after the drop
+
+    set_status(engine, "DISABLED", "bob@example.org")  # Bob's copy did arrive; then he is shut
+    again = send_pending(engine, now=now + dt.timedelta(minutes=1))
+    assert (again.sent, again.retried, again.skipped, again.waiting) == (1, 0, 1, 0)
+    ann_first, bob_only, ann_again = mail_server.received
+    assert [m["To"] for m in (ann_first, bob_only, ann_again)] == [
+        "ann@example.org",
+        "bob@example.org",
+        "ann@example.org",
+    ]
+    assert token_in(ann_first) == token_in(ann_again)  # one message, one link
+    assert ann_first["Message-ID"] == ann_again["Message-ID"]
+    assert token_in(ann_first) not in every_stored_text(engine)
+    assert [r.user_id for r in token_rows(engine)] == [ids["ann@example.org"]]
+    assert activate(engine, token_in(ann_again), PASSWORD) == "ann@example.org"
+    assert refused(engine, token_in(ann_first)) == INVALID_LINK
+
+    assert refused(engine, token_in(bob_only)) == INVALID_LINK
+    set_status(engine, "ACTIVE", "bob@example.org")
+    assert refused(engine, token_in(bob_only)) == INVALID_LINK  # enabling revives no link
+    assert not verify_password(engine, "bob@example.org", PASSWORD)
+
+
+def test_a_new_message_replaces_the_accounts_old_link(
+    engine: Engine, mail_server: MailServer
+) -> None:
+    ids = make_accounts(engine, "ann@example.org", "bob@example.org")
+    queue(
+        engine,
+        welcome(ids["bob@example.org"], "bob@example.org"),
+        welcome(ids["ann@example.org"], "ann@example.org"),
+    )
+    mail_server.busy_for = 1  # Bob's is refused for now; Ann's goes out
+    now = utcnow() + dt.timedelta(seconds=1)
+    first = send_pending(engine, now=now)
+    assert (first.sent, first.retried) == (1, 1)
+    # Both ask for a new email (a new message each) before Bob's first is retried.
+    queue(
+        engine,
+        welcome(ids["ann@example.org"], "ann@example.org"),
+        welcome(ids["bob@example.org"], "bob@example.org"),
+    )
+    now = utcnow() + dt.timedelta(seconds=1)
+    second = send_pending(engine, now=now)
+    assert (second.sent, second.retried, second.waiting) == (2, 0, 1)
+    later = send_pending(engine, now=now + dt.timedelta(minutes=1))
+    assert (later.sent, later.skipped, later.waiting) == (0, 1, 0)
+
+    old_ann, new_ann, bob = mail_server.received
+    assert [m["To"] for m in (old_ann, new_ann, bob)] == [
+        "ann@example.org",
+        "ann@example.org",
+        "bob@example.org",
+    ]
+    assert token_in(old_ann) != token_in(new_ann)
+    assert refused(engine, token_in(old_ann)) == INVALID_LINK
+    assert activate(engine, token_in(new_ann), PASSWORD) == "ann@example.org"
+    assert activate(engine, token_in(bob), PASSWORD) == "bob@example.org"
+    first_bob = min((r for r in rows_of(engine) if r.to_address == "bob@example.org"), key=id_of)
+    assert (first_bob.status, first_bob.attempts) == ("skipped", 1)
+    assert "newer activation message" in first_bob.last_error
+
+
+def rows_of(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def id_of(row: Any) -> int:
+    return int(row.id)
+
+
+def test_release_spares_messages_a_run_may_still_be_sending(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [old, recent, done] = queue(
+        engine,
+        *({"to_address": f"{n}@example.org", "subject": "S", "body": "B"} for n in "abc"),
+    )
+    now = utcnow()
+    with write_transaction(engine) as connection:
+        for message_id, status, minutes in ((old, "sending", 30), (recent, "sending", 2)):
+            connection.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id)
+                .values(status=status, attempts=1, claimed_at=now - dt.timedelta(minutes=minutes))
+            )
+        connection.execute(
+            update(OutboxMessage).where(OutboxMessage.id == done).values(status="sent")
+        )
+    shown = outbox_list(capsys, database_url, "--status", "sending").splitlines()
+    assert [line for line in shown if "sending for" in line] == [
+        next(line for line in shown if "b@example.org" in line and "sending for 2 min" in line),
+        next(line for line in shown if "a@example.org" in line and "sending for 30 min" in line),
+    ]
+    assert release_stuck(engine, older_than=dt.timedelta(minutes=10), now=now) == [old]
+    assert release_stuck(engine, older_than=dt.timedelta(minutes=10), now=now) == []
+    assert release_stuck(engine, now=now) == [recent]
+    assert counts(engine) == {"queued": 2, "sending": 0, "sent": 1, "failed": 0, "skipped": 0}
+
+
+def test_a_send_killed_while_the_server_answers_leaves_one_message_to_release(
+    engine: Engine,
+    database_url: str,
+    mail_server: MailServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    people = ["ann@example.org", "bob@example.org", "cal@example.org"]
+    ids = make_accounts(engine, *people)
+    queue(engine, *(welcome(ids[p], p) for p in people))
+    mail_server.hold_after, mail_server.holding = 1, True  # Ann's is confirmed, Bob's waits...
+    portal = Path(sys.executable).with_name("portal")
+    sender = subprocess.Popen(
+        [str(portal), "--db", database_url, "outbox", "send"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(mail_server.received) < 2:
+        assert sender.poll() is None, sender.communicate()
+        assert time.monotonic() < deadline, "the sender never reached the second message"
+        time.sleep(0.02)
+    os.kill(sender.pid, signal.SIGKILL)  # ...when the sender is killed
+    assert sender.wait(timeout=30) == -signal.SIGKILL
+    mail_server.holding = False
+    stuck = rows(engine)["bob@example.org"]
+    assert (stuck.status, stuck.attempts, stuck.sent_at) == ("sending", 1, None)
+
+    shown = outbox_list(capsys, database_url)
+    assert "1 queued, 1 sending, 1 sent, 0 failed, 0 skipped" in shown
+    [line] = [line for line in shown.splitlines() if "bob@example.org" in line]
+    assert "sending for under a minute" in line
+
+    sent = run_cli(capsys, "--db", database_url, "outbox", "send")
+    assert sent.code == 0, sent
+    assert "Found 1 message(s) left 'sending' by an interrupted run" in sent.stdout
+    assert "Sent 1, to retry later 0, failed 0, skipped 0, still waiting 0." in sent.stdout
+    assert [m["To"] for m in mail_server.received] == people  # Bob's was not sent again
+
+    spared = run_cli(capsys, "--db", database_url, "outbox", "release")
+    assert spared.code == 0 and "nothing to release" in spared.stdout
+    assert "1 message(s) have been 'sending' for less than 10 min" in spared.stdout
+    released = run_cli(capsys, "--db", database_url, "outbox", "release", "--older-than", "0")
+    assert f"Put 1 message(s) back in the queue: {stuck.id}." in released.stdout
+    assert "may arrive twice, with the same link" in released.stdout
+    again = run_cli(capsys, "--db", database_url, "outbox", "send")
+    assert "Sent 1," in again.stdout and "Found" not in again.stdout
+
+    bob_held, bob_again = (m for m in mail_server.received if m["To"] == "bob@example.org")
+    assert token_in(bob_held) == token_in(bob_again)
+    assert rows(engine)["bob@example.org"].attempts == 2
+    assert activate(engine, token_in(bob_held), PASSWORD) == "bob@example.org"
+    assert refused(engine, token_in(bob_again)) == INVALID_LINK
+    assert counts(engine) == {"queued": 0, "sending": 0, "sent": 3, "failed": 0, "skipped": 0}
+
+
+def test_a_resend_on_request_carries_a_new_link_that_replaces_the_old_one(
+    engine: Engine, database_url: str, mail_server: MailServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = make_accounts(engine, "ann@example.org", "bob@example.org")
+    [ann, bob] = queue(
+        engine,
+        welcome(ids["ann@example.org"], "ann@example.org"),
+        welcome(ids["bob@example.org"], "bob@example.org"),
+    )
+    early = run_cli(capsys, "--db", database_url, "outbox", "resend", str(ann))
+    assert early.code == 2 and f"Message {ann} is still queued" in early.stderr
+    assert send_pending(engine).sent == 2
+
+    again = run_cli(capsys, "--db", database_url, "outbox", "resend", str(ann))
+    assert again.code == 0
+    assert (
+        again.stdout.split()
+        == (
+            f"Queued message {bob + 1}, a copy of message {ann}: `portal outbox send` sends it."
+        ).split()
+    )
+    set_status(engine, "DISABLED", "bob@example.org")
+    shut = run_cli(capsys, "--db", database_url, "outbox", "resend", str(bob))
+    assert shut.code == 0 and "The account is disabled; the message was not sent." in shut.stdout
+    missing = run_cli(capsys, "--db", database_url, "outbox", "resend", "999")
+    assert missing.code == 2 and "There is no message 999" in missing.stderr
+
+    assert send_pending(engine, now=utcnow() + dt.timedelta(seconds=1)).sent == 1
+    first, _, copy = mail_server.received
+    assert copy["To"] == "ann@example.org" and copy["Subject"] == first["Subject"]
+    assert token_in(copy) != token_in(first)
+    assert refused(engine, token_in(first)) == INVALID_LINK
+    assert activate(engine, token_in(copy), PASSWORD) == "ann@example.org"

@@ -24,7 +24,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
+from backend.errors import PortalError
 from backend.settings import get_settings
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ MIGRATIONS = "backend.database:migrations"
 the package is installed."""
 # The newest migration; a test keeps it equal to Alembic's head. Knowing it here spares every
 # command the import of Alembic (a quarter of a second) when the schema is already current.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "outbox_link_seed_and_claim_time"
 # Any constant will do: it names "the portal's write lock" among the server's advisory locks.
 ADVISORY_LOCK_KEY = 0x706F7274616C  # "portal"
 
@@ -122,13 +124,30 @@ def is_current(engine: Engine) -> bool:
 
 
 def migrate(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest migration."""
+    """Create or upgrade the schema to the newest migration, under the portal's write lock.
+
+    Processes that start together on an empty database wait for each other here: the first one
+    builds the schema and commits, and the others, reading the schema's version once the lock is
+    theirs, find nothing left to do.
+    """
     from alembic import command
 
-    with engine.connect() as connection:
-        connection = connection.execution_options(portal_write=True)
-        with connection.begin():
+    try:
+        with write_transaction(engine) as connection:
             command.upgrade(_alembic_config(connection), "head")
+    except OperationalError as exc:
+        if not _is_lock_timeout(exc):
+            raise
+        raise PortalError(
+            "The database is busy: another portal command kept it for longer than "
+            f"{get_settings().lock_timeout_s} s (PORTAL_LOCK_TIMEOUT_S) while this one waited "
+            "to set it up. Try again in a minute."
+        ) from None
+
+
+def _is_lock_timeout(exc: OperationalError) -> bool:
+    """SQLite's busy timeout or PostgreSQL's lock_timeout ran out (SQLSTATE 55P03)."""
+    return getattr(exc.orig, "sqlstate", None) == "55P03" or "database is locked" in str(exc.orig)
 
 
 _SESSION_ENGINES: dict[str, Engine] = {}

@@ -198,15 +198,21 @@ class OutboxMessage(Base):
     to_address: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
-    # queued -> sending -> sent; or failed (permanent), or skipped (the account is gone or
-    # already activated); a crash while sending leaves "sending", which is never retried on
-    # its own: a message is never sent twice.
+    # queued -> sending -> sent; or failed (permanent), or skipped (the account is gone,
+    # disabled or already activated, or a newer message replaces this one); a crash while
+    # sending leaves "sending", which only ``portal outbox release`` puts back in the queue.
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The server's last reply, or why the message was not sent.
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the last attempt marked the message "sending": how long a stuck message has waited.
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Random; with the secret kept outside the database it makes the message's activation token,
+    # so every attempt carries the same link and the database alone cannot make it.
+    link_seed: Mapped[str | None] = mapped_column(String(64))
 
 
 class ActivationToken(Base):

@@ -32,6 +32,7 @@ from backend.imports.contract import (
     no_progress,
     parse_rows,
 )
+from backend.mail.activation import revoke_links_of_shut_accounts
 
 ImportMode = Literal["upsert", "insert-only", "update-only"]
 IMPORT_MODES: tuple[ImportMode, ...] = ("upsert", "insert-only", "update-only")
@@ -313,6 +314,7 @@ def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress:
         )
     if total:
         progress("Updating accounts", total, total)
+        revoke_links_of_shut_accounts(connection)
 
 
 def import_users(

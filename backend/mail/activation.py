@@ -2,31 +2,42 @@
 
 New accounts never get a password. The outbox issues a token when it hands an activation message
 to the mail server; only the token's SHA-256 is stored, so a copy of the database cannot activate
-anything. The raw token lives in the email and nowhere else: it is never logged, stored or written
-to an audit event.
+anything. The token of a message is made from a random seed stored with the message and a secret
+kept outside the database (``activation_secret_file``): every attempt to deliver one message
+carries the same link, and neither the database nor the secret alone can make it. The raw token
+lives in the email and nowhere else: it is never logged, stored or written to an audit event.
+
+Only an ACTIVE account can be activated or sign in: disabling an account deletes its unused
+tokens (``revoke_links_of_shut_accounts``), so enabling it again revives no link sent before.
 """
 
+import base64
 import hashlib
+import hmac
+import os
 import secrets
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from backend.accounts.logon import logon_key
 from backend.database.engine import read_transaction, write_transaction
 from backend.database.models import ActivationToken, PortalUser, utcnow
-from backend.errors import InputError
+from backend.errors import InputError, SettingsError
 from backend.settings import get_settings
 
 ACTIVATION_LINK_MARK = "[[activation-link]]"
 """Where a message body's activation link goes; the outbox replaces it when it sends."""
 
 MIN_PASSWORD_LENGTH = 10
+OPEN = "ACTIVE"
+"""The one account status that may be activated, sign in, or be sent mail."""
 
 INVALID_LINK = (
     "This activation link is not valid: it may have expired or been used already. "
@@ -66,10 +77,111 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(connection: Connection, user_id: int, *, now: datetime | None = None) -> str:
-    """Store a new token's hash for the account, in the caller's transaction; return the token."""
+def activation_secret() -> bytes:
+    """The secret in ``activation_secret_file``, made there (for its owner only) if absent."""
+    return _secret_in(get_settings().activation_secret_file)
+
+
+@cache
+def _secret_in(name: str) -> bytes:
+    path = Path(name).expanduser()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(32))
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(draft, path)  # never replaces a secret another process made meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    try:
+        secret = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        secret = b""
+    if len(secret) < 32:
+        raise SettingsError(
+            f"PORTAL_ACTIVATION_SECRET_FILE ({path}) does not hold a secret of 64 hex digits: "
+            "restore the file, or delete it to make a new one (a message sent again then "
+            "carries a new link)"
+        )
+    return secret
+
+
+def message_token(seed: str) -> str:
+    """The token of a message's link: the same for a seed, unguessable without the secret."""
+    digest = hmac.new(activation_secret(), seed.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")  # 256 bits
+
+
+def message_link(
+    connection: Connection, user_id: int, seed: str | None, *, now: datetime | None = None
+) -> tuple[str, str]:
+    """The token and seed of an activation message's link, in the caller's transaction.
+
+    A message that carried a link before gets the same one, its expiry counted afresh. A first
+    link, or one revoked since (the account was disabled), is new and replaces the account's
+    other unused links: the newest message is the one that works.
+    """
     now = as_utc(now)
-    token = secrets.token_urlsafe(32)  # 256 bits
+    if seed is not None:
+        token = message_token(seed)
+        renewed = connection.execute(
+            update(ActivationToken)
+            .where(
+                ActivationToken.token_hash == token_hash(token),
+                ActivationToken.user_id == user_id,
+                ActivationToken.used_at.is_(None),
+            )
+            .values(expires_at=now + timedelta(hours=get_settings().activation_hours))
+        ).rowcount
+        if renewed:
+            return token, seed
+    revoke_links(connection, user_id)
+    seed = secrets.token_hex(32)
+    return issue_token(connection, user_id, now=now, token=message_token(seed)), seed
+
+
+def revoke_links(connection: Connection, user_id: int) -> None:
+    """Delete the account's unused tokens: no link sent to it before works any more."""
+    connection.execute(
+        delete(ActivationToken).where(
+            ActivationToken.user_id == user_id, ActivationToken.used_at.is_(None)
+        )
+    )
+
+
+def revoke_links_of_shut_accounts(connection: Connection) -> None:
+    """Delete the unused tokens of every account that is not ACTIVE, in one statement.
+
+    Run in the transaction that changes accounts: a link sent before an account was disabled
+    must not work again once it is enabled.
+    """
+    shut = select(PortalUser.id).where(PortalUser.status != OPEN)
+    connection.execute(
+        delete(ActivationToken).where(
+            ActivationToken.user_id.in_(shut), ActivationToken.used_at.is_(None)
+        )
+    )
+
+
+def issue_token(
+    connection: Connection,
+    user_id: int,
+    *,
+    now: datetime | None = None,
+    token: str | None = None,
+) -> str:
+    """Store a token's hash for the account, in the caller's transaction; return the token.
+
+    Without ``token``, a random one.
+    """
+    now = as_utc(now)
+    token = token or secrets.token_urlsafe(32)  # 256 bits
     connection.execute(
         insert(ActivationToken),
         {
@@ -104,14 +216,15 @@ def activate(engine: Engine, token: str, new_password: str, *, now: datetime | N
     """Set the account's first password with a valid token; return the account's logon.
 
     Every unused token of the account is spent with it: once a password is set, an older
-    activation email must not be able to set another one.
+    activation email must not be able to set another one. A disabled account's token is refused
+    like a wrong one.
     """
     check_password(new_password)
     now = as_utc(now)
     # Hashing is deliberately slow: do it before taking the write lock, not while holding it.
     password_hash = password_hasher().hash(new_password)
     with write_transaction(engine) as connection:
-        # One query for all three ways a token is invalid, so no branch tells them apart.
+        # One query for every way a token is invalid, so no branch tells them apart.
         found = connection.execute(
             select(ActivationToken.user_id, PortalUser.logon_id)
             .join(PortalUser, PortalUser.id == ActivationToken.user_id)
@@ -119,6 +232,7 @@ def activate(engine: Engine, token: str, new_password: str, *, now: datetime | N
                 ActivationToken.token_hash == token_hash(token),
                 ActivationToken.used_at.is_(None),
                 ActivationToken.expires_at > now,
+                PortalUser.status == OPEN,
             )
         ).first()
         if found is None:
@@ -149,10 +263,13 @@ def _key(logon_id: str) -> str:
 
 
 def verify_password(engine: Engine, logon_id: str, password: str) -> bool:
-    """The portal's sign-in check: False for a wrong password, no account, or no password yet."""
+    """The portal's sign-in check: False for a wrong password, no account, no password yet, or
+    an account that is not ACTIVE."""
     with read_transaction(engine) as connection:
         stored = connection.execute(
-            select(PortalUser.password_hash).where(PortalUser.logon_key == _key(logon_id))
+            select(PortalUser.password_hash).where(
+                PortalUser.logon_key == _key(logon_id), PortalUser.status == OPEN
+            )
         ).scalar_one_or_none()
     cost = get_settings().password_hash_cost
     try:

@@ -7,20 +7,22 @@ rolled-back batch leaves no message. ``send_pending`` delivers what is due::
                                  |---- 4xx reply / connection lost --> queued (later), and
                                  |     failed once ``send_attempts`` attempts are spent
                                  '---- 5xx reply --------------------> failed
-    queued --the account is gone or already has a password--> skipped
+    queued --the account is gone, disabled or already has a password,
+             or a newer activation message replaces this one--------> skipped (with the reason)
 
 A message is marked ``sending`` and committed *before* the server sees it, and only ``queued``
-messages are ever picked up. A crash in between leaves it ``sending`` for good: it may or may
-not have been delivered, so it is never sent again on its own; ``release_stuck`` lets an admin
-who has checked put it back.
+messages are ever picked up. A crash in between leaves it ``sending``: it may or may not have
+been delivered, so it is never sent again on its own; ``release_stuck`` (``portal outbox
+release``) puts it back in the queue for an admin, knowing it may then arrive twice.
 
-Activation links: the token is issued in the transaction that claims the message (the one that
-commits ``sending``). So every message the server accepts carries a link that works, even if the
-process dies right after the hand-off. When the server refuses the message, the token is deleted
-with the refusal; when the connection is lost mid-send (delivered or not, nobody can tell) it
-stays. A token the message never carried is harmless: its raw value existed only in this
-process's memory, and it expires after ``activation_hours``. Activation spends all of an
-account's tokens, so a retried message's older links die with the first use.
+"Never sent twice" over SMTP: a message the server confirmed (``sent``) is never sent again. A
+message whose confirmation was lost (the connection dropped after the server took it, or the
+sender was killed) may arrive twice, with the same link: the link is made from the message's
+seed when it is claimed, the same at every attempt (``activation.message_link``). So every
+message the server accepts carries a link that works, even if the process dies right after the
+hand-off. A message refused for good at its first attempt takes its link with it. Activation
+spends all of an account's tokens; a newer activation message for the account replaces the
+older one's link.
 """
 
 import smtplib
@@ -37,13 +39,15 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from backend.database.engine import read_transaction, write_transaction
 from backend.database.models import ActivationToken, OutboxMessage, PortalUser, utcnow
-from backend.errors import InputError
+from backend.errors import InputError, NotFoundError
 from backend.imports.contract import CHUNK, Progress, no_progress
 from backend.mail.activation import (
     ACTIVATION_LINK_MARK,
+    OPEN,
     activation_link,
+    activation_secret,
     as_utc,
-    issue_token,
+    message_link,
     token_hash,
 )
 from backend.settings import Settings, get_settings
@@ -56,6 +60,8 @@ PAGE = 500  # messages read per query: a district's first mailing is tens of tho
 
 _GONE = "The account no longer exists, so there is nothing to activate; the message was not sent."
 _ACTIVE = "The account already has a password; the activation message was not sent."
+_DISABLED = "The account is disabled; the message was not sent."
+_REPLACED = "A newer activation message for this account replaces this one; it was not sent."
 
 
 @dataclass
@@ -65,8 +71,8 @@ class SendReport:
     sent: int = 0
     retried: int = 0  # refused for now (4xx, lost connection): queued again for later
     failed: int = 0  # refused for good (5xx) or out of attempts
-    skipped: int = 0  # no longer needed: the account is gone or already activated
-    stuck: int = 0  # left ``sending`` by an interrupted run: see ``release_stuck``
+    skipped: int = 0  # must not go: the account is gone, disabled or activated, or replaced
+    stuck: int = 0  # found ``sending``, left so by an interrupted run: see ``release_stuck``
     waiting: int = 0  # still queued after the run, waiting for their next attempt
     error: str | None = None  # why the run stopped early: the mail server could not be used
 
@@ -99,10 +105,13 @@ def queue_messages(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Queue many messages with bulk inserts (AutoCreate queues thousands in one batch).
 
     Each row has ``to_address``, ``subject``, ``body`` and optionally ``user_id``, ``batch_id``.
+    A message to a disabled account is kept, as skipped with the reason, and never sent.
     """
     now = utcnow()
     statement = insert(OutboxMessage).execution_options(render_nulls=True)
     for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        shut = _shut_accounts(connection, {row["user_id"] for row in chunk if row.get("user_id")})
         connection.execute(
             statement,
             [
@@ -112,16 +121,29 @@ def queue_messages(connection: Connection, rows: list[dict[str, Any]]) -> None:
                     "body": row["body"],
                     "user_id": row.get("user_id"),
                     "batch_id": row.get("batch_id"),
-                    "status": "queued",
+                    "status": "skipped" if row.get("user_id") in shut else "queued",
                     "attempts": 0,
                     "next_attempt_at": now,
-                    "last_error": None,
+                    "last_error": _DISABLED if row.get("user_id") in shut else None,
                     "created_at": now,
                     "sent_at": None,
+                    "claimed_at": None,
+                    "link_seed": None,
                 }
-                for row in rows[start : start + CHUNK]
+                for row in chunk
             ],
         )
+
+
+def _shut_accounts(connection: Connection, user_ids: set[int]) -> set[int]:
+    """Which of these accounts may not be sent mail: those not ACTIVE."""
+    if not user_ids:
+        return set()
+    return set(
+        connection.execute(
+            select(PortalUser.id).where(PortalUser.id.in_(user_ids), PortalUser.status != OPEN)
+        ).scalars()
+    )
 
 
 def _check_status(status: str | None) -> None:
@@ -150,22 +172,72 @@ def counts(engine: Engine) -> dict[str, int]:
         return {status: 0 for status in STATUSES} | {status: n for status, n in found}
 
 
-def release_stuck(engine: Engine, ids: Iterable[int], *, now: datetime | None = None) -> list[int]:
+def release_stuck(
+    engine: Engine,
+    ids: Iterable[int] | None = None,
+    *,
+    older_than: timedelta = timedelta(0),
+    now: datetime | None = None,
+) -> list[int]:
     """Put messages left ``sending`` back in the queue; return the ids that were released.
 
-    Only for an admin who has checked that they were not delivered (or accepts a duplicate):
-    nothing else ever moves a message out of ``sending``.
+    ``ids`` picks messages (default: every one), ``older_than`` spares those claimed more recently
+    (a run may still be sending them). Only ``sending`` moves, in one statement: a message
+    whose server reply was recorded (sent, failed) stays as it is. A released message may arrive
+    twice, with the same link; nothing else ever moves a message out of ``sending``.
     """
-    wanted = sorted(set(ids))
-    if not wanted:
-        return []
-    stuck = (OutboxMessage.id.in_(wanted), OutboxMessage.status == "sending")
+    now = as_utc(now)
+    stuck = [
+        OutboxMessage.status == "sending",
+        (OutboxMessage.claimed_at.is_(None)) | (OutboxMessage.claimed_at <= now - older_than),
+    ]
+    if ids is not None:
+        stuck.append(OutboxMessage.id.in_(sorted(set(ids))))
     with write_transaction(engine) as connection:
         released = list(connection.execute(select(OutboxMessage.id).where(*stuck)).scalars())
-        connection.execute(
-            update(OutboxMessage).where(*stuck).values(status="queued", next_attempt_at=as_utc(now))
-        )
+        if released:
+            connection.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(released), OutboxMessage.status == "sending")
+                .values(status="queued", next_attempt_at=now)
+            )
     return sorted(released)
+
+
+def resend(engine: Engine, message_id: int) -> OutboxMessage:
+    """Queue a new copy of a message that was sent, failed or skipped; return the copy.
+
+    A copy of an activation message carries a new link, which replaces the old one when it goes.
+    """
+    with write_transaction(engine) as connection:
+        found = connection.execute(
+            select(
+                OutboxMessage.to_address,
+                OutboxMessage.subject,
+                OutboxMessage.body,
+                OutboxMessage.user_id,
+                OutboxMessage.batch_id,
+                OutboxMessage.status,
+            ).where(OutboxMessage.id == message_id)
+        ).first()
+        if found is None:
+            raise NotFoundError(
+                f"There is no message {message_id}: `portal outbox list` shows them"
+            )
+        if found.status in ("queued", "sending"):
+            raise InputError(
+                f"Message {message_id} is still {found.status}: it goes (or went) with its own "
+                "link; send it before sending it again"
+            )
+        queue_message(
+            connection,
+            **{k: v for k, v in found._mapping.items() if k != "status"},
+        )
+        # Under the write lock, the newest message is the copy.
+        copy = connection.execute(
+            select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(1)
+        ).one()
+        return OutboxMessage(**copy._mapping)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -296,44 +368,70 @@ def _claim(
 ) -> tuple[Literal["claimed", "skipped", "taken"], str]:
     """Mark the message ``sending`` and commit, with its activation token ('' when it has none).
 
-    "taken" means another run claimed the message first; "skipped" that it is no longer needed.
+    "taken" means another run claimed the message first; "skipped" that it must not go out.
     """
     with write_transaction(engine) as connection:
         current = connection.execute(
-            select(OutboxMessage.status, OutboxMessage.user_id).where(
+            select(OutboxMessage.status, OutboxMessage.user_id, OutboxMessage.link_seed).where(
                 OutboxMessage.id == message.id
             )
         ).first()
         if current is None or current.status != "queued":
             return "taken", ""
+        reason = _skip_reason(connection, message.id, current.user_id, needs_link)
+        if reason:
+            connection.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message.id)
+                .values(status="skipped", last_error=reason)
+            )
+            return "skipped", ""
+        values: dict[str, Any] = {
+            "status": "sending",
+            "claimed_at": now,
+            "attempts": OutboxMessage.attempts + 1,
+        }
+        token = ""
         if needs_link:
-            reason = _no_link_reason(connection, current.user_id)
-            if reason:
-                connection.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == message.id)
-                    .values(status="skipped", last_error=reason)
-                )
-                return "skipped", ""
+            token, values["link_seed"] = message_link(
+                connection, current.user_id, current.link_seed, now=now
+            )
         connection.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message.id)
-            .values(status="sending", attempts=OutboxMessage.attempts + 1)
+            update(OutboxMessage).where(OutboxMessage.id == message.id).values(values)
         )
-        token = issue_token(connection, current.user_id, now=now) if needs_link else ""
         return "claimed", token
 
 
-def _no_link_reason(connection: Connection, user_id: int | None) -> str | None:
-    """Why an activation message must not go out, or None when its account still needs it."""
-    has_password = None
+def _skip_reason(
+    connection: Connection, message_id: int, user_id: int | None, needs_link: bool
+) -> str | None:
+    """Why a message must not go out, or None when it may."""
+    account = None
     if user_id is not None:
-        has_password = connection.execute(
-            select(PortalUser.password_hash.is_not(None)).where(PortalUser.id == user_id)
-        ).scalar_one_or_none()
-    if has_password is None:
+        account = connection.execute(
+            select(
+                PortalUser.status, PortalUser.password_hash.is_not(None).label("has_password")
+            ).where(PortalUser.id == user_id)
+        ).first()
+    if account is not None and account.status != OPEN:
+        return _DISABLED
+    if not needs_link:
+        return None
+    if account is None:
         return _GONE
-    return _ACTIVE if has_password else None
+    if account.has_password:
+        return _ACTIVE
+    newer = connection.execute(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.user_id == user_id,
+            OutboxMessage.id > message_id,
+            OutboxMessage.status.in_(("queued", "sending", "sent")),
+            OutboxMessage.body.contains(ACTIVATION_LINK_MARK, autoescape=True),
+        )
+        .limit(1)
+    ).first()
+    return _REPLACED if newer else None
 
 
 def _settle(
@@ -374,8 +472,10 @@ def send_pending(
             f"PORTAL_SMTP_SECURITY is '{settings.smtp_security}': "
             f"use one of {', '.join(SECURITY_MODES)}."
         )
+    activation_secret()  # a secret that cannot be read stops the run before it starts
     run = _SendRun(engine, settings, _Mailer(settings, security), now, sleep)
     total = _count_due(engine, run.started)
+    run.report.stuck = counts(engine)["sending"]
     try:
         for done, message in enumerate(_due(engine, run.started)):
             progress("Sending messages", done, total)
@@ -385,8 +485,7 @@ def send_pending(
             progress("Sending messages", total, total)
     finally:
         run.mailer.drop(polite=True)
-    tally = counts(engine)
-    run.report.stuck, run.report.waiting = tally["sending"], tally["queued"]
+    run.report.waiting = counts(engine)["queued"]
     return run.report
 
 
@@ -488,4 +587,12 @@ class _SendRun:
             values = {"status": "queued", "next_attempt_at": self.clock() + backoff(attempts)}
             self.report.retried += 1
         values["last_error"] = refusal.text
-        _settle(self.engine, message.id, "sending", values, token if refusal.definite else "")
+        # A link no attempt can have delivered goes; a retry carries the same link again.
+        never_delivered = refusal.definite and message.attempts == 0
+        _settle(
+            self.engine,
+            message.id,
+            "sending",
+            values,
+            token if never_delivered and values["status"] == "failed" else "",
+        )
