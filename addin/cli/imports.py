@@ -1,7 +1,7 @@
 """`portal import ...` and `portal run`: the imports and the ribbon's actions on files."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,34 @@ from addin.cli.output import (
 )
 from backend.errors import InputError
 
+if TYPE_CHECKING:
+    from backend.imports.reviewed import Review
+
+ReviewedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--reviewed",
+        metavar="BATCH",
+        help="With --apply: the simulation you reviewed (its batch number). Default: the "
+        "latest simulation of the same file.",
+    ),
+]
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        help="With --apply: apply even rows that would now be done differently from the "
+        "reviewed simulation.",
+    ),
+]
+
+
+def _review(reviewed: int | None, yes: bool) -> "Review":
+    from backend.imports.reviewed import Review
+
+    return Review(reviewed, confirmed=yes)
+
+
 import_app = typer.Typer(
     help="Import a workbook (simulation unless --apply).", no_args_is_help=True
 )
@@ -24,6 +52,8 @@ import_app = typer.Typer(
 def import_users_command(
     file: Annotated[Path, typer.Argument(help="The users workbook (.xlsx).")],
     apply: ApplyOption = False,
+    reviewed: ReviewedOption = None,
+    yes: YesOption = False,
     mode: Annotated[
         str,
         typer.Option(
@@ -53,6 +83,7 @@ def import_users_command(
             progress=progress,
             mode=mode,
             sheet=sheet,
+            review=_review(reviewed, yes),
         )
     finish(report, dest)
 
@@ -61,6 +92,8 @@ def import_users_command(
 def import_links_command(
     file: Annotated[Path, typer.Argument(help="The student-link workbook (.xlsx).")],
     apply: ApplyOption = False,
+    reviewed: ReviewedOption = None,
+    yes: YesOption = False,
     school: Annotated[
         list[str] | None,
         typer.Option(
@@ -87,6 +120,7 @@ def import_links_command(
             progress=progress,
             schools=school or (),
             sheet=sheet,
+            review=_review(reviewed, yes),
         )
     finish(report, dest)
 
@@ -101,6 +135,8 @@ def import_roster_command(
         ),
     ],
     apply: ApplyOption = False,
+    reviewed: ReviewedOption = None,
+    yes: YesOption = False,
     out_path: OutOption = None,
 ) -> None:
     """Import schools, students and their contacts from a workbook or a OneRoster bundle."""
@@ -109,7 +145,13 @@ def import_roster_command(
     db = engine()
     with progress_bar() as progress:
         report, dest = import_file(
-            db, "roster", source, apply=apply, dest=out_path, progress=progress
+            db,
+            "roster",
+            source,
+            apply=apply,
+            dest=out_path,
+            progress=progress,
+            review=_review(reviewed, yes),
         )
     finish(report, dest)
 

@@ -1,7 +1,7 @@
 """The audit trail: batches (one per run) and their events (one per row result)."""
 
 import getpass
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
@@ -18,8 +18,10 @@ from backend.imports.contract import (
     Report,
     RowResult,
     count_actions,
+    ignored_columns,
     no_progress,
 )
+from backend.imports.reviewed import Review, review_notes
 
 
 def list_batches(engine: Engine, limit: int = 20) -> list[Batch]:
@@ -135,19 +137,26 @@ def run_batch(
     write: Callable[[Connection, P, int], None],
     actor: str | None = None,
     progress: Progress = no_progress,
+    review: Review | None = None,
+    tables: Sequence[InputTable | None] | None = None,
 ) -> tuple[Report, P]:
     """Plan, and with ``apply`` write, one batch; either way record it with one event per row.
 
     Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
     so a run that waited for another sees what that one committed, and writes everything,
-    events included, in that one transaction.
+    events included, in that one transaction. Given a ``review`` (front ends give one), an
+    apply is compared there with the simulation staff reviewed (``reviewed``). ``tables`` are
+    all the tables read, when there are several, for the summary's ignored columns.
     """
     mode: Mode = "apply" if apply else "simulation"
     started = utcnow()
+    extra = ignored_columns([table] if tables is None else tables)
     if apply:
         with write_transaction(engine) as connection:
             progress("Planning", 0, 1)
             planned = plan(connection)
+            if review is not None:
+                extra += review_notes(connection, kind, table, review, planned.results)
             batch_id = start_batch(
                 connection, kind=kind, mode=mode, options=options, table=table, actor=actor
             )
@@ -171,5 +180,6 @@ def run_batch(
         table.source_name if table else None,
         planned.results,
         options,
+        extra,
     )
     return report, planned

@@ -31,6 +31,7 @@ from backend.imports.contract import (
     no_progress,
     parse_rows,
 )
+from backend.imports.reviewed import Review
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 
 # What an import may change on a stored record, and the header each is shown under.
@@ -506,6 +507,7 @@ def import_roster(
     apply: bool = False,
     actor: str | None = None,
     progress: Progress = no_progress,
+    review: Review | None = None,
 ) -> Report:
     """Check, plan and (with ``apply``) write a roster; always record a batch and its log."""
     if schools is None and students is None and contacts is None:
@@ -522,5 +524,7 @@ def import_roster(
         write=lambda connection, plan, _batch_id: _write(connection, plan, progress),
         actor=actor,
         progress=progress,
+        review=review,
+        tables=(schools, students, contacts),
     )
     return report

@@ -32,6 +32,7 @@ from backend.imports.contract import (
     parse_rows,
     text_parser,
 )
+from backend.imports.reviewed import Review
 
 ImportMode = Literal["upsert", "insert-only", "update-only"]
 IMPORT_MODES: tuple[ImportMode, ...] = ("upsert", "insert-only", "update-only")
@@ -302,6 +303,7 @@ def import_users(
     actor: str | None = None,
     progress: Progress = no_progress,
     kind: str = "users import",
+    review: Review | None = None,
 ) -> Report:
     """Check, plan and (with ``apply``) write a users sheet; always record a batch and its log."""
     rows = validate_rows(table, progress)
@@ -315,5 +317,6 @@ def import_users(
         write=lambda connection, plan, batch_id: write_users(connection, plan, batch_id, progress),
         actor=actor,
         progress=progress,
+        review=review,
     )
     return report
