@@ -115,7 +115,16 @@ def read_tables(workbook: Workbook, kind: ImportKind, sheet: str | None = None) 
         except InputError:
             if name not in kind.may_be_empty:
                 raise
-    if not tables.keys() & set(kind.needs_one_of):
+            # An empty sheet still says something: a roster's empty Schools sheet means no
+            # new school, so a student's unknown school code is a mistake, not a new school.
+            tables[name] = InputTable(
+                [column.name for column in kind.sheets[name]],
+                [],
+                sheet=name,
+                source_name=workbook.name,
+                source_sha256=workbook.sha256(),
+            )
+    if not any(tables[name].rows for name in kind.needs_one_of if name in tables):
         raise InputError(
             f"{workbook.name} has no {' or '.join(kind.needs_one_of)} sheet; a {kind.title} "
             f"workbook has sheets named {', '.join(kind.sheets)}"
