@@ -374,8 +374,9 @@ class _Planner:
         action, reason = self._plan_card(sid, cid, values, changes)
         if notes:
             reason += f" ({', '.join(notes)})"
-        if left_out:
-            reason += "; " + "; ".join(left_out) + ": left out, the rest of the contact is kept"
+        for problem in left_out:
+            said = problem.removeprefix(EMAIL_PROBLEM)
+            reason += f"; EMAIL left out, the rest of the contact is kept: {said}"
         self._result(number, key, action, reason, changes)
 
     def _plan_person(
