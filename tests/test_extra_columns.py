@@ -65,3 +65,14 @@ def test_a_misspelt_header_names_the_column_it_probably_means(
     where = f"cell {chr(65 + column)}1"
     assert f"unknown column '{header}' ({where}): did you mean {meant}?" in refused.stderr
     assert count(database_url, "students") == 0 and count(database_url, "batches") == 0
+
+
+def test_check_names_the_columns_left_out(tmp_path: Path, capsys: Capsys) -> None:
+    path = write_workbook(
+        tmp_path / "users.xlsx",
+        [*USER_HEADERS, "NOTES"],
+        [["ann@example.org", "Ann", "Lee", "GUARDIAN", "called in May"]],
+    )
+    checked = run_cli(capsys, "run", "users.check", str(path))
+    assert checked.code == 0
+    assert "Columns ignored (no import uses them): NOTES." in checked.stdout

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from factories import USER_HEADERS, input_table
+from factories import SMALL_DISTRICT, STUDENT_HEADERS, USER_HEADERS, input_table
 from helpers import read_log, run_cli, write_workbook
 from sqlalchemy import Engine, create_engine, text
 from xlwings_double import FakeBook
@@ -11,6 +11,7 @@ from xlwings_double import FakeBook
 from addin.excel.entry import run_action
 from addin.excel.workbook import ExcelWorkbook
 from addin.workbooks.actions import dispatch
+from backend.imports.roster import import_roster
 from backend.imports.users import import_users
 
 Capsys = pytest.CaptureFixture[str]
@@ -141,3 +142,34 @@ def test_flipping_autocreate_simulation_to_n_is_no_change(engine: Engine) -> Non
     report = run_action("autocreate.apply", workbook, engine)  # no question asked
     assert report is not None and report.mode == "apply"
     assert dict(report.extra)["Simulation"].endswith("every row as simulated")
+
+
+def test_roster_apply_lists_the_rows_changed_since_its_simulation(
+    tmp_path: Path, database_url: str, capsys: Capsys
+) -> None:
+    db = ["--db", database_url]
+    path = SMALL_DISTRICT.workbook(tmp_path / "roster.xlsx")
+    assert run_cli(capsys, *db, "import", "roster", str(path)).code == 0
+    engine = create_engine(database_url)
+    tables = SMALL_DISTRICT.tables()
+    tables["students"] = input_table(
+        STUDENT_HEADERS, [["00123", "Ava", "Lee", "4", "101", None]], sheet="Students"
+    )
+    import_roster(engine, schools=tables["schools"], students=tables["students"], apply=True)
+    engine.dispose()
+    refused = run_cli(capsys, *db, "import", "roster", str(path), "--apply")
+    assert refused.code == 2
+    assert "row 2 101: simulated added, now skipped" in refused.stderr
+    assert "row 2 00123: simulated added, now updated (GRADE: 4 -> 3)" in refused.stderr
+    assert query_one(database_url, "SELECT grade FROM students") == "4"
+    applied = run_cli(capsys, *db, "import", "roster", str(path), "--apply", "--yes")
+    assert applied.code == 0
+    assert query_one(database_url, "SELECT grade FROM students WHERE student_id = '00123'") == "3"
+
+
+def query_one(url: str, sql: str) -> object:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        found = connection.execute(text(sql)).scalar_one()
+    engine.dispose()
+    return found

@@ -167,7 +167,12 @@ def run_command(
     workbook_path: Annotated[Path, typer.Argument(help="The workbook (.xlsx) to act on.")],
     out_path: OutOption = None,
     yes: Annotated[
-        bool, typer.Option("--yes", help="Apply even if the sheet changed since its simulation.")
+        bool,
+        typer.Option(
+            "--yes",
+            help="Apply even if the sheet changed since its simulation, or rows would now be "
+            "done differently from it.",
+        ),
     ] = False,
     value: Annotated[
         str | None, typer.Option(help="For lookup: the STUDENT_ID or LOGONID to look up.")

@@ -46,11 +46,14 @@ Outcome = tuple[str, str]
 
 
 def _outcome(action: str, changes: dict[str, Any] | None) -> Outcome:
-    return action, json.dumps(changes or {}, sort_keys=True, default=str)
+    return action, json.dumps(changes, sort_keys=True, default=str) if changes else "{}"
 
 
 def _planned(result: RowResult) -> Outcome:
-    changes = {k: [o, n] for k, (o, n) in result.changes.items()} if result.changes else None
+    """A planned row as its event will be stored (JSON turns tuples into lists)."""
+    if not result.changes:
+        return result.action, "{}"
+    changes = {k: [o, n] for k, (o, n) in result.changes.items()}
     return _outcome(result.action, json.loads(json.dumps(changes, default=str)))
 
 
