@@ -3,7 +3,13 @@
 from pathlib import Path
 
 import pytest
-from factories import SMALL_DISTRICT, STUDENT_HEADERS, USER_HEADERS, input_table
+from factories import (
+    CONTACT_HEADERS,
+    SMALL_DISTRICT,
+    STUDENT_HEADERS,
+    USER_HEADERS,
+    input_table,
+)
 from helpers import read_log, run_cli, write_workbook
 from sqlalchemy import Engine, create_engine, text
 from xlwings_double import FakeBook
@@ -173,3 +179,42 @@ def query_one(url: str, sql: str) -> object:
         found = connection.execute(text(sql)).scalar_one()
     engine.dispose()
     return found
+
+
+def test_a_row_simulated_as_added_that_would_now_fail_is_refused(
+    tmp_path: Path, database_url: str, capsys: Capsys
+) -> None:
+    db = ["--db", database_url]
+    path = write_workbook(
+        tmp_path / "users.xlsx", USER_HEADERS, [["ann@example.org", "Ann", "Lee", "STUDENT"]]
+    )
+    assert run_cli(capsys, *db, "import", "users", str(path)).code == 0
+    someone_else_adds_ann(database_url)  # as a GUARDIAN: a type never changes
+    refused = run_cli(capsys, *db, "import", "users", str(path), "--apply")
+    assert refused.code == 2
+    assert "row 2 ann@example.org: simulated added, now error" in refused.stderr
+    assert not (tmp_path / "users.applied.xlsx").exists()
+
+
+def test_autocreate_refuses_an_account_nobody_reviewed(engine: Engine) -> None:
+    import_roster(engine, **SMALL_DISTRICT.tables(), apply=True)
+    options = [["Option", "Value", "Description"], ["SIMULATION", "Y", None]]
+    sheets = {"Students": [["STUDENT_ID"]], "Options": options}
+    book = FakeBook("ac.xlsx", sheets, {"PortalTemplate": '="autocreate"'}, answers=["no"])
+    workbook = ExcelWorkbook(book)
+    simulated = dispatch("autocreate.simulate", workbook, engine)
+    assert {r.key for r in simulated.results if r.action == "added"} == {
+        "00123 / C1",
+        "00123 / C2",
+    }
+    new_contact = input_table(
+        CONTACT_HEADERS,
+        [["00123", "C9", "Lea", "Ng", "Aunt", "lea@example.org", "Y", "Y", 4]],
+        sheet="Contacts",
+    )
+    import_roster(engine, contacts=new_contact, apply=True)
+    book.sheets["Options"].cells[(2, 2)] = "N"
+    assert run_action("autocreate.apply", workbook, engine) is None  # the user said no
+    question = book.app.alerts[-2][0]
+    assert "00123 / C9: simulated not in the simulation, now added" in question
+    assert accounts(str(engine.url)) == {}
