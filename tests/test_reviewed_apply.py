@@ -88,6 +88,8 @@ def test_apply_as_simulated_then_again_warns(
 
     again = run_cli(capsys, *db, "import", "users", str(path), "--apply")
     assert again.code == 0
+    assert "Warning: this same file was applied before, on " in again.stdout
+    assert "Simulation: none: this apply was not simulated first" in again.stdout
     summary, rows = read_log(tmp_path / "users.applied.xlsx")
     assert summary["Simulation"] == "none: this apply was not simulated first"
     assert summary["Warning"].startswith("this same file was applied before, on ")

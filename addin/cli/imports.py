@@ -9,13 +9,14 @@ from addin.cli.output import (
     ApplyOption,
     OutOption,
     engine,
-    finish,
     out,
+    print_report,
     progress_bar,
 )
 from backend.errors import InputError
 
 if TYPE_CHECKING:
+    from backend.imports.contract import Report
     from backend.imports.reviewed import Review
 
 ReviewedOption = Annotated[
@@ -35,6 +36,21 @@ YesOption = Annotated[
         "reviewed simulation.",
     ),
 ]
+
+
+TOLD = ("Warning", "Simulation", "Columns ignored", "Schools added by code")
+"""Summary lines of the log also said on the terminal: they may change what staff do next."""
+
+
+def finish(report: "Report", log_path: Path) -> None:
+    """Print the run's outcome and the summary lines that matter; exit 1 when a row failed."""
+    print_report(report, log_path)
+    for label, value in report.extra:
+        if label in TOLD:
+            style = "[bold yellow]" if label == "Warning" else "[bold]"
+            out.print(f"{style}{label}[/]: {value}", soft_wrap=True, highlight=False)
+    if report.counts["error"]:
+        raise typer.Exit(1)
 
 
 def _review(reviewed: int | None, yes: bool) -> "Review":
