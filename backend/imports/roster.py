@@ -583,7 +583,8 @@ def import_roster(
     if schools is None and students is None and contacts is None:
         raise InputError("A roster needs schools, students or contacts")
     rows = read_roster(schools, students, contacts)
-    source = next(t for t in (students, contacts, schools) if t is not None)
+    given = [t for t in (students, contacts, schools) if t is not None]
+    source = next((t for t in given if t.rows), given[0])  # names the file in the audit trail
     report, plan = run_batch(
         engine,
         kind="roster import",
