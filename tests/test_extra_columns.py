@@ -50,7 +50,8 @@ def test_roster_names_each_sheet_s_ignored_columns(
 
 
 @pytest.mark.parametrize(
-    ("header", "meant"), [("FRIST_NAME", "FIRST_NAME"), ("E-mail Adress", "EMAIL")]
+    ("header", "meant"),
+    [("FRIST_NAME", "FIRST_NAME"), ("E-mail Adress", "EMAIL"), ("Emial", "EMAIL")],
 )
 def test_a_misspelt_header_names_the_column_it_probably_means(
     tmp_path: Path, database_url: str, capsys: Capsys, header: str, meant: str

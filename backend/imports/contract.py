@@ -228,7 +228,7 @@ def match_headers(table: InputTable, columns: Sequence[Column]) -> list[tuple[in
 
 MISSPELLING_CUTOFF = 0.85
 """How alike (difflib's ratio) a header and a known name must be to count as a misspelling:
-FRIST_NAME and E-mail Adress are, NOTES is not."""
+FRIST_NAME and E-mail Adress are, NOTES is not. Letters swapped (EMIAL) always are."""
 
 
 def _probably_meant(header: str, by_name: dict[str, Column]) -> Column | None:
@@ -238,7 +238,8 @@ def _probably_meant(header: str, by_name: dict[str, Column]) -> Column | None:
     misspelling.
     """
     squashed = _squash(header)
-    close = difflib.get_close_matches(squashed, by_name, n=1, cutoff=MISSPELLING_CUTOFF)
+    swapped = [name for name in by_name if sorted(name) == sorted(squashed)]  # EMIAL
+    close = swapped or difflib.get_close_matches(squashed, by_name, cutoff=MISSPELLING_CUTOFF)
     if not close or close[0] in squashed:
         return None
     return by_name[close[0]]
