@@ -151,3 +151,43 @@ def test_roster_workbook_without_roster_sheets(tmp_path: Path, capsys: Capsys) -
     path = workbook(tmp_path / "other.xlsx", {"Users": (["LOGONID"], [["a@b.org"]])})
     result = run_cli(capsys, "import", "roster", str(path))
     assert result.code == 2 and "has no Schools or Students or Contacts sheet" in result.stderr
+
+
+SAMPLE_STUDENTS = {
+    "Test_full_data_set": ("org-sch-222-3456", ["anna.brown", "mary.jones", "mmichel.jones"]),
+    "Test_minimal_data_set": (
+        "org-sch-222-456",
+        ["usr-222-1234561232", "usr-222-567891", "usr-222-66778899"],
+    ),
+    "oneroster_test_data": ("ORG_1", ["bruce.wayne"]),
+    "v1p2_full_dataset": ("org-sch-222-3456", ["anna.brown", "mary.jones", "mmichel.jones"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_STUDENTS))
+def test_oneroster_samples_import_their_students(
+    tmp_path: Path, capsys: Capsys, oneroster_samples: Path, database_url: str, name: str
+) -> None:
+    """Students placed in a department belong to the school above it (parentSourcedId); where
+    orgs.csv lists no school above, the top of the chain stands for it."""
+    out = tmp_path / "log.xlsx"
+    bundle = str(oneroster_samples / f"{name}.zip")
+    result = run_cli(
+        capsys, "--db", database_url, "import", "roster", bundle, "--apply", "--out", str(out)
+    )
+    assert result.code in (0, 1), result.stderr
+    school, students = SAMPLE_STUDENTS[name]
+    _, rows = read_log(out)
+    assert rows[0].key == school and rows[0].action == "added"
+    assert {r.key for r in rows if r.action == "added"} >= set(students)
+    assert all("users.csv line" in r.reason for r in rows if r.action == "error")
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text(
+                "SELECT s.student_id, c.code FROM students s JOIN schools c ON c.id = s.school_id"
+                " ORDER BY s.student_id"
+            )
+        ).all()
+    engine.dispose()
+    assert stored == [(sid, school) for sid in students]

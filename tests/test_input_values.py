@@ -52,15 +52,15 @@ def header_problems(table: InputTable) -> str:
 
 
 def test_columns_are_numbered_unless_the_reader_names_them() -> None:
-    headers = ["LOGONID", "FIRST_NAME", "FIRST_NAME", "COLOUR", None]
+    headers = ["LOGONID", "FIRST_NAME", "FIRST_NAME", "LAST_NAEM", None]
     rows = [(2, ["a@example.org", "A", "B", "C", "stray"])]
     numbered = header_problems(InputTable(headers, rows))
     assert "FIRST_NAME appears twice (columns 2 and 3)" in numbered
-    assert "unknown column 'COLOUR' (column 4)" in numbered
+    assert "unknown column 'LAST_NAEM' (column 4): did you mean LAST_NAME?" in numbered
     assert "column 5 has values but no header" in numbered
     lettered = header_problems(InputTable(headers, rows, labels=list("ABCDE")))
     assert "FIRST_NAME appears twice (columns B and C)" in lettered
-    assert "unknown column 'COLOUR' (cell D1)" in lettered
+    assert "unknown column 'LAST_NAEM' (cell D1)" in lettered
     assert "column E has values but no header" in lettered
 
 

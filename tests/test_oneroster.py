@@ -106,6 +106,8 @@ def sample(samples: Path, name: str, form: str, tmp_path: Path) -> Path:
 
 
 FORMS = pytest.mark.parametrize("form", ["zip", "folder"])
+SCHOOL = "org-sch-222-3456"
+"""The school above the samples' History Department, which their orgs.csv does not list."""
 
 
 @FORMS
@@ -116,20 +118,22 @@ def test_full_data_set_1_1(oneroster_samples: Path, form: str, tmp_path: Path) -
     assert tables.version == "1.1"
     assert tables.students.source_name == f"{prefix}/users.csv"
     assert tables.schools.source_name == f"{prefix}/orgs.csv"
-    assert rows(tables.schools) == []
+    # The only org is a department; the school above it is not in orgs.csv: its sourcedId
+    # stands for the school.
+    assert rows(tables.schools) == [(2, "org-sch-222-3456", "org-sch-222-3456")]
     assert rows(tables.students) == [
-        (3, "mary.jones", "Mary", "Jones", "12", None, "ACTIVE", "mary.jones@myschool.com"),
+        (3, "mary.jones", "Mary", "Jones", "12", SCHOOL, "ACTIVE", "mary.jones@myschool.com"),
         (
             6,
             "mmichel.jones",
             "mmichel",
             "Jones",
             "12",
-            None,
+            SCHOOL,
             "ACTIVE",
             "mmichel.jones2@myschool.com",
         ),
-        (7, "anna.brown", "Anna", "Brown", "11", None, "ACTIVE", "anna.brown@myschool.com"),
+        (7, "anna.brown", "Anna", "Brown", "11", SCHOOL, "ACTIVE", "anna.brown@myschool.com"),
     ]
     assert tables.students.notes == {}
     assert rows(tables.contacts) == [
@@ -162,11 +166,12 @@ def test_minimal_data_set_1_1(oneroster_samples: Path, form: str, tmp_path: Path
     """No identifiers, so sourcedIds are the IDs; the parent is linked to nobody."""
     tables = read_oneroster(sample(oneroster_samples, "Test_minimal_data_set", form, tmp_path))
     assert tables.version == "1.1"
-    assert rows(tables.schools) == []
+    # The only org, a department with no parent, stands for the school.
+    assert rows(tables.schools) == [(2, "org-sch-222-456", "History Department")]
     assert rows(tables.students) == [
-        (3, "usr-222-66778899", "Mary", "Jones", None, None, "ACTIVE", None),
-        (6, "usr-222-1234561232", "mmichel", "Jones", None, None, "ACTIVE", None),
-        (7, "usr-222-567891", "Anna", "Brown", None, None, "ACTIVE", None),
+        (3, "usr-222-66778899", "Mary", "Jones", None, "org-sch-222-456", "ACTIVE", None),
+        (6, "usr-222-1234561232", "mmichel", "Jones", None, "org-sch-222-456", "ACTIVE", None),
+        (7, "usr-222-567891", "Anna", "Brown", None, "org-sch-222-456", "ACTIVE", None),
     ]
     assert tables.students.notes == {}
     assert rows(tables.contacts) == [
@@ -201,20 +206,22 @@ def test_v1p2_full_dataset(oneroster_samples: Path, form: str, tmp_path: Path) -
     """A teacher who is also a guardian (roles.csv) is found from the students' side."""
     tables = read_oneroster(sample(oneroster_samples, "v1p2_full_dataset", form, tmp_path))
     assert tables.version == "1.2"
-    assert rows(tables.schools) == []
+    # The only org is a department; the school above it is not in orgs.csv: its sourcedId
+    # stands for the school.
+    assert rows(tables.schools) == [(2, "org-sch-222-3456", "org-sch-222-3456")]
     assert rows(tables.students) == [
-        (3, "mary.jones", "Mary", "Jones", "12", None, "ACTIVE", "mary.jones@myschool.com"),
+        (3, "mary.jones", "Mary", "Jones", "12", SCHOOL, "ACTIVE", "mary.jones@myschool.com"),
         (
             6,
             "mmichel.jones",
             "mmichel",
             "Jones",
             "12",
-            None,
+            SCHOOL,
             "ACTIVE",
             "mmichel.jones2@myschool.com",
         ),
-        (7, "anna.brown", "Anna", "Brown", "11", None, "ACTIVE", "anna.brown@myschool.com"),
+        (7, "anna.brown", "Anna", "Brown", "11", SCHOOL, "ACTIVE", "anna.brown@myschool.com"),
     ]
     john = ("john.doe", "John", "Doe", "Guardian", "john.doe@myschool.com", "Y", "Y", "1")
     assert rows(tables.contacts) == [
@@ -239,7 +246,15 @@ def test_sample_sha256_is_of_the_csv_read(oneroster_samples: Path, tmp_path: Pat
 
 # --- hand-made bundles: OneRoster 1.1 ---------------------------------------------------------
 
-ORG_HEADER = ["sourcedId", "status", "dateLastModified", "name", "type", "identifier"]
+ORG_HEADER = [
+    "sourcedId",
+    "status",
+    "dateLastModified",
+    "name",
+    "type",
+    "identifier",
+    "parentSourcedId",
+]
 USER_HEADER_1_1 = [
     "sourcedId",
     "status",
@@ -257,13 +272,16 @@ USER_HEADER_1_1 = [
 ]
 
 
-def org(sourced_id: str, name: str, kind: str, identifier: str = "") -> dict[str, str]:
+def org(
+    sourced_id: str, name: str, kind: str, identifier: str = "", parent: str = ""
+) -> dict[str, str]:
     return {
         "sourcedId": sourced_id,
         "status": "active",
         "name": name,
         "type": kind,
         "identifier": identifier,
+        "parentSourcedId": parent,
     }
 
 
@@ -287,6 +305,7 @@ ORGS_CSV = csv_text(
         org("d1", "North District", "district", "D-1"),  # line 2
         org("sch1", "North High", "school", "100"),  # line 3
         org("sch2", "South Middle", "school"),  # line 4: no identifier
+        org("dep1", "Science", "department", "SCI", parent="sch2"),  # line 5
     ],
 )
 
@@ -343,6 +362,7 @@ USERS_1_1 = csv_text(
         user("a1", "administrator", "Al", "Admin", orgSourcedIds="d1"),  # line 12: not imported
         # line 13: a guardian being deleted is left out, and so is s4's reference to him
         user("g4", "guardian", "Old", "Gone", status="tobedeleted", agentSourcedIds="s1"),
+        user("s5", "student", "Eve", "Fox", orgSourcedIds="dep1"),  # line 14: a department
     ],
 )
 
@@ -358,13 +378,19 @@ def test_hand_made_1_1(tmp_path: Path) -> None:
     assert tables.version == "1.1"
     assert tables.schools.source_name == "district.zip/orgs.csv"
     assert tables.contacts.source_name == "district.zip/users.csv"
-    # Schools: only orgs of type school; the code is the identifier, else the sourcedId.
-    assert rows(tables.schools) == [(3, "100", "North High"), (4, "sch2", "South Middle")]
+    # Schools: orgs of type school; the code is the identifier, else the sourcedId. A district
+    # with no school above it stands for the school of a student placed in it (s4).
+    assert rows(tables.schools) == [
+        (2, "D-1", "North District"),
+        (3, "100", "North High"),
+        (4, "sch2", "South Middle"),
+    ]
     assert rows(tables.students) == [
         (2, "00123", "Ann", "Lee", "03", "100", "ACTIVE", "ann.lee@kids.example.org"),
         (3, "s2", "Ben", "Lee", "K", "sch2", "ACTIVE", None),
         (10, "s3", "Cat", "Cole", None, None, "INACTIVE", None),
-        (11, "s4", "Dan", "Dale", None, None, "INACTIVE", None),
+        (11, "s4", "Dan", "Dale", None, "D-1", "INACTIVE", None),
+        (14, "s5", "Eve", "Fox", None, "sch2", "ACTIVE", None),  # the department's school
     ]
     assert tables.students.notes == {
         10: [
@@ -600,7 +626,7 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     files["users.csv"] = b"\xef\xbb\xbf" + USERS_1_1.replace("Rita", "Zoë").encode("utf-8")
     files["orgs.csv"] = b"\xef\xbb\xbf" + ORGS_CSV.encode("utf-8")
     tables = read_oneroster(write_zip(tmp_path / "bom.zip", files))
-    assert rows(tables.schools)[0] == (3, "100", "North High")
+    assert rows(tables.schools)[1] == (3, "100", "North High")
     assert rows(tables.contacts)[3][3] == "Zoë"
     assert_fits(tables)
 
@@ -610,16 +636,16 @@ def test_bundle_inside_a_folder_of_the_zip_or_folder(tmp_path: Path) -> None:
     nested["__MACOSX/export-2024/._users.csv"] = b"\0\0"
     tables = read_oneroster(write_zip(tmp_path / "export.zip", nested))
     assert tables.students.source_name == "export.zip/export-2024/users.csv"
-    assert len(tables.students.rows) == 4
+    assert len(tables.students.rows) == 5
     folder = write_folder(tmp_path / "outer", nested)
-    assert len(read_oneroster(folder).students.rows) == 4
+    assert len(read_oneroster(folder).students.rows) == 5
 
 
 def test_file_names_in_other_capitals(tmp_path: Path) -> None:
     files = {name.upper(): data for name, data in bundle_1_1().items()}
     tables = read_oneroster(write_zip(tmp_path / "caps.zip", files))
     assert tables.students.source_name == "caps.zip/USERS.CSV"
-    assert len(tables.schools.rows) == 2
+    assert len(tables.schools.rows) == 3
 
 
 # --- bundles that cannot be used --------------------------------------------------------------

@@ -237,7 +237,7 @@ def test_roster_schools_and_students() -> None:
             ["002", "Max", "Lee", "5", "201"],
             ["001", None, None, "4", None],
             ["003", "Bad", "School", "7", "999"],
-            ["002", "Max", "Again", "5", "201"],
+            ["002", "Max", "Lee", "5", "201"],
             ["004", "No", "School", "1", None],
             ["001", None, None, None, None],
             sheet="Students",

@@ -42,7 +42,7 @@ STUDENTS = table(
     ["002", "Max", "Lee", "5", "101", None],
     ["003", "Zoe", "Ng", "7", "201", "zoe.ng@students.example.org"],
     ["004", "Bad", "School", "7", "999", None],
-    ["001", "Ava", "Duplicate", "3", "101", None],
+    ["001", "Ava", "Lee", "3", "101", None],  # the same student twice
     sheet="Students",
 )
 CONTACTS = table(

@@ -188,7 +188,7 @@ def test_numbers_in_cells_are_read_as_text(engine: Engine) -> None:
 def test_header_problems_are_named_together_and_nothing_is_written(engine: Engine) -> None:
     bad = table(
         ["a@example.org", "A", "B", "C"],
-        headers=["Logon ID", "first name", "FIRST_NAME", "FAVOURITE_COLOUR"],
+        headers=["Logon ID", "first name", "FIRST_NAME", "USER_TYEP"],
     )
     bad.labels = ["A", "B", "C", "D"]  # a sheet reader names columns by their letters
     with pytest.raises(HeaderError) as caught:
@@ -196,7 +196,7 @@ def test_header_problems_are_named_together_and_nothing_is_written(engine: Engin
     message = str(caught.value)
     assert "missing required columns LAST_NAME, USER_TYPE" in message
     assert "FIRST_NAME appears twice (columns B and C)" in message
-    assert "unknown column 'FAVOURITE_COLOUR' (cell D1)" in message
+    assert "unknown column 'USER_TYEP' (cell D1): did you mean USER_TYPE?" in message
     with engine.connect() as connection:
         assert connection.execute(select(Batch)).all() == []
         assert connection.execute(select(BatchEvent)).all() == []

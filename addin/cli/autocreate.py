@@ -14,7 +14,6 @@ from addin.cli.output import (
     ApplyOption,
     engine,
     finish,
-    out,
     progress_bar,
 )
 from backend.accounts.autocreate import OptionSpec, option_specs
@@ -63,9 +62,7 @@ def autocreate_command(**values: Any) -> None:
         report = autocreate(db, options, apply=apply, progress=progress)
     dest = out_path or Path(f"autocreate.{'applied' if apply else 'simulation'}.xlsx")
     write_log_workbook(dest, log_from_report(report, "STUDENT_ID / CONTACT_ID"))
-    for label, value in report.extra:
-        out.print(f"{label}: {value}")
-    finish(report, dest)
+    finish(report, dest, told=None)
 
 
 autocreate_command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

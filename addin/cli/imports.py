@@ -1,7 +1,7 @@
 """`portal import ...` and `portal run`: the imports and the ribbon's actions on files."""
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -34,6 +34,34 @@ RibbonAction = Literal[
     "template.new",
 ]
 
+if TYPE_CHECKING:
+    from backend.imports.reviewed import Review
+
+ReviewedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--reviewed",
+        metavar="BATCH",
+        help="With --apply: the simulation you reviewed (its batch number). Default: the "
+        "latest simulation of the same file.",
+    ),
+]
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        help="With --apply: apply even rows that would now be done differently from the "
+        "reviewed simulation.",
+    ),
+]
+
+
+def _review(reviewed: int | None, yes: bool) -> "Review":
+    from backend.imports.reviewed import Review
+
+    return Review(reviewed, confirmed=yes)
+
+
 import_app = typer.Typer(
     help="Import a workbook (simulation unless --apply).", no_args_is_help=True
 )
@@ -43,6 +71,8 @@ import_app = typer.Typer(
 def import_users_command(
     file: Annotated[Path, typer.Argument(help="The users workbook (.xlsx).")],
     apply: ApplyOption = False,
+    reviewed: ReviewedOption = None,
+    yes: YesOption = False,
     mode: Annotated[
         ImportMode,
         typer.Option(
@@ -70,6 +100,7 @@ def import_users_command(
             progress=progress,
             mode=mode,
             sheet=sheet,
+            review=_review(reviewed, yes),
         )
     finish(report, dest)
 
@@ -78,6 +109,8 @@ def import_users_command(
 def import_links_command(
     file: Annotated[Path, typer.Argument(help="The student-link workbook (.xlsx).")],
     apply: ApplyOption = False,
+    reviewed: ReviewedOption = None,
+    yes: YesOption = False,
     school: Annotated[
         list[str] | None,
         typer.Option(
@@ -104,6 +137,7 @@ def import_links_command(
             progress=progress,
             schools=school or (),
             sheet=sheet,
+            review=_review(reviewed, yes),
         )
     finish(report, dest)
 
@@ -118,6 +152,8 @@ def import_roster_command(
         ),
     ],
     apply: ApplyOption = False,
+    reviewed: ReviewedOption = None,
+    yes: YesOption = False,
     out_path: OutOption = None,
 ) -> None:
     """Import schools, students and their contacts from a workbook or a OneRoster bundle."""
@@ -126,7 +162,13 @@ def import_roster_command(
     db = engine()
     with progress_bar() as progress:
         report, dest = import_file(
-            db, "roster", source, apply=apply, dest=out_path, progress=progress
+            db,
+            "roster",
+            source,
+            apply=apply,
+            dest=out_path,
+            progress=progress,
+            review=_review(reviewed, yes),
         )
     finish(report, dest)
 
@@ -143,7 +185,12 @@ def run_command(
     workbook_path: Annotated[Path, typer.Argument(help="The workbook (.xlsx) to act on.")],
     out_path: OutOption = None,
     yes: Annotated[
-        bool, typer.Option("--yes", help="Apply even if the sheet changed since its simulation.")
+        bool,
+        typer.Option(
+            "--yes",
+            help="Apply even if the sheet changed since its simulation, or rows would now be "
+            "done differently from it.",
+        ),
     ] = False,
     value: Annotated[
         str | None, typer.Option(help="For lookup: the STUDENT_ID or LOGONID to look up.")

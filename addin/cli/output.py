@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -112,9 +112,18 @@ OutOption = Annotated[
 ]
 
 
-def finish(report: Report, log_path: Path | None) -> None:
-    """Print the run's outcome; exit 1 when any row is in error."""
+TOLD = ("Warning", "Simulation", "Columns ignored", "Schools added by code")
+"""Summary lines of the log also said on the terminal: they may change what staff do next."""
+
+
+def finish(report: Report, log_path: Path | None, told: Collection[str] | None = TOLD) -> None:
+    """Print the run's outcome and the summary lines in ``told`` (None: every one); exit 1
+    when any row is in error."""
     print_report(report, log_path)
+    for label, value in report.extra:
+        if told is None or label in told:
+            style = "[bold yellow]" if label == "Warning" else "[bold]"
+            out.print(f"{style}{label}[/]: {value}", soft_wrap=True, highlight=False)
     if report.counts["error"]:
         raise typer.Exit(1)
 

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from backend.errors import InputError
 from backend.imports.contract import InputTable, collector_paused
@@ -505,32 +505,72 @@ def _manifest_version(data: _Csv | None) -> str:
 # --- orgs, roles, users -----------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Org:
+    line: int
+    kind: str  # school, district, department, ...
+    code: str  # its identifier, else its sourcedId
+    name: str
+    parent: str  # parentSourcedId, blank at the top
+
+
 @dataclass
 class _Orgs:
-    """The Schools table and the look-ups students need: every org's sourcedId, schools' codes."""
+    """The Schools table and what students need: every org by sourcedId, schools' codes.
+
+    A student placed in a department or a district belongs to the school above it: up the
+    ``parentSourcedId`` chain, the first school. Where the chain ends without one, the org it
+    ends at stands for the school (the top org, or a parent that orgs.csv does not list), and
+    is added to the Schools table so the student can be imported.
+    """
 
     table: InputTable
-    known: set[str] = field(default_factory=set)
+    orgs: dict[str, _Org] = field(default_factory=dict)
     school_codes: dict[str, str] = field(default_factory=dict)
     present: bool = True
+
+    def school_of(self, sourced_id: str) -> str | None:
+        """The code of the school an org listed in orgs.csv is, or belongs to."""
+        seen: set[str] = set()
+        line = 0
+        while sourced_id not in seen:
+            seen.add(sourced_id)
+            if sourced_id in self.school_codes:
+                return self.school_codes[sourced_id]
+            org = self.orgs.get(sourced_id)
+            if org is None:  # a parent that orgs.csv does not list
+                return self._stands_for_school(sourced_id, sourced_id, sourced_id, line)
+            if not org.parent:
+                return self._stands_for_school(sourced_id, org.code, org.name, org.line)
+            line, sourced_id = org.line, org.parent
+        return None  # parentSourcedIds that go round in a circle name no school
+
+    def _stands_for_school(self, sourced_id: str, code: str, name: str, line: int) -> str:
+        self.school_codes[sourced_id] = code
+        rows = cast(list[tuple[int, list[Any]]], self.table.rows)
+        rows.append((line, [code, name or code]))
+        rows.sort(key=lambda row: row[0])
+        return code
 
 
 def _read_orgs(data: _Csv | None) -> _Orgs:
     headers = [c.name for c in SCHOOL_COLUMNS]
     if data is None:
         return _Orgs(InputTable(headers, [], source_name=None), present=False)
-    cols, records = _columns(data, ("sourcedId", "name", "type"), ("identifier",))
+    cols, records = _columns(data, ("sourcedId", "name", "type"), ("identifier", "parentSourcedId"))
     sid, name, kind, ident = cols["sourcedId"], cols["name"], cols["type"], cols["identifier"]
     rows: list[tuple[int, list[Any]]] = []
     orgs = _Orgs(InputTable(headers, rows, source_name=data.source, source_sha256=data.sha256))
     for line, row in records:
         sourced_id = _cell(row, sid)
-        orgs.known.add(sourced_id)
-        if _cell(row, kind).lower() != "school":
-            continue
         code = _cell(row, ident) or sourced_id
+        org = _Org(line, _cell(row, kind).lower(), code, _cell(row, name), "")
+        org.parent = _cell(row, cols["parentSourcedId"])
+        orgs.orgs.setdefault(sourced_id, org)
+        if org.kind != "school":
+            continue
         orgs.school_codes.setdefault(sourced_id, code)
-        values = {"SCHOOL_CODE": code or None, "SCHOOL_NAME": _cell(row, name) or None}
+        values = {"SCHOOL_CODE": code or None, "SCHOOL_NAME": org.name or None}
         rows.append((line, [values.get(h) for h in headers]))
     return orgs
 
@@ -687,18 +727,14 @@ def _students_table(users: list[_User], orgs: _Orgs, data: _Csv) -> InputTable:
 
 
 def _school_of(user: _User, orgs: _Orgs, data: _Csv) -> tuple[str | None, str | None]:
-    """The code of the student's first org that is a school, or a note if an org is unknown.
-
-    Orgs that exist but are not schools (a district, a department) are passed over without a
-    note: SCHOOL stays blank, which leaves a stored school as it is.
-    """
-    unknown: str | None = None
-    for org, where in user.orgs:
-        code = orgs.school_codes.get(org)
+    """The code of the student's first org that is a school, else of the school above their
+    first other org (a department, a district), or a note if no org is in orgs.csv."""
+    listed = [org for org, _ in user.orgs if org in orgs.orgs]
+    for org in sorted(listed, key=lambda org: org not in orgs.school_codes):
+        code = orgs.school_of(org)
         if code:
             return code, None
-        if unknown is None and org not in orgs.known:
-            unknown = where
+    unknown = next((where for org, where in user.orgs if org not in orgs.orgs), None)
     if unknown is None:
         return None, None
     missing = f"which is not in {ORGS}" if orgs.present else f"but the bundle has no {ORGS}"

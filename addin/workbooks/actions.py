@@ -6,10 +6,13 @@ user confirms), look up, or start a new workbook from a template.
 """
 
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
 
+from addin.workbooks.autocreate_options import SIMULATION
 from addin.workbooks.interface import (
     FINGERPRINT_LABEL,
     Workbook,
@@ -29,8 +32,10 @@ from backend.imports.contract import (
     cell_text,
     column_of,
     counts_text,
+    ignored_columns,
     match_headers,
 )
+from backend.imports.reviewed import ChangedSinceReview, Review
 
 
 def detect_kind(workbook: Workbook) -> ImportKind:
@@ -110,7 +115,16 @@ def read_tables(workbook: Workbook, kind: ImportKind, sheet: str | None = None) 
         except InputError:
             if name not in kind.may_be_empty:
                 raise
-    if not tables.keys() & set(kind.needs_one_of):
+            # An empty sheet still says something: a roster's empty Schools sheet means no
+            # new school, so a student's unknown school code is a mistake, not a new school.
+            tables[name] = InputTable(
+                [column.name for column in kind.sheets[name]],
+                [],
+                sheet=name,
+                source_name=workbook.name,
+                source_sha256=workbook.sha256(),
+            )
+    if not any(tables[name].rows for name in kind.needs_one_of if name in tables):
         raise InputError(
             f"{workbook.name} has no {' or '.join(kind.needs_one_of)} sheet; a {kind.title} "
             f"workbook has sheets named {', '.join(kind.sheets)}"
@@ -131,7 +145,10 @@ def check(workbook: Workbook, kind: ImportKind | None = None) -> str:
     if problems:
         raise HeaderError(" ".join(problems))
     rows = sum(len(t.rows) for t in tables.values())
-    message = f"Headers are fine: {rows} rows ready for the {kind.title}. Run Simulate next."
+    message = f"Headers are fine: {rows} rows ready for the {kind.title}."
+    for label, ignored in ignored_columns(tables.values()):
+        message += f" {label} (no import uses them): {ignored}."
+    message += " Run Simulate next."
     workbook.notify(message)
     return message
 
@@ -144,31 +161,85 @@ def run_import(
     kind: ImportKind | None = None,
     sheet: str | None = None,
     progress: Progress | None = None,
+    review: Review | None = None,
     **options: Any,
 ) -> Report:
-    """Simulate or apply the workbook's import and write its log into the workbook."""
+    """Simulate or apply the workbook's import and write its log into the workbook.
+
+    The terminal's ``portal import`` gives the ``review`` itself. Otherwise (the ribbon,
+    ``portal run``) an apply follows the simulation whose log the workbook holds: a sheet
+    changed since then, or never simulated, is imported only if the user confirms, and so is
+    one whose rows would now be done differently (the database changed in between).
+    """
     kind = kind or detect_kind(workbook)
     tables = read_tables(workbook, kind, sheet)
-    rows = fingerprint(list(tables.values()))
-    if apply:
-        simulated = workbook.previous_summary()
-        if simulated.get(FINGERPRINT_LABEL) != rows and not workbook.confirm(
-            "This sheet has changed since it was last simulated (or was never simulated). "
-            "Import it anyway?"
-        ):
-            raise InputError(
-                "Nothing was imported: the sheet has changed since its last simulation. "
-                "Run Simulate and review the log first (or confirm to import anyway)"
-            )
-    report = kind.run(
-        engine, tables, apply=apply, progress=progress or (lambda *_: None), **options
-    )
+    rows = fingerprint(reviewed_tables(tables))
+    if apply and review is None:
+        review = _reviewed_simulation(workbook, rows)
+    report = _run(kind, engine, tables, apply, progress, review, options, workbook)
     where = workbook.write_log(log_from_report(report, kind.key_header, rows))
     workbook.notify(
         f"{'Imported' if apply else 'Simulation (nothing saved)'}: "
         f"{counts_text(report.counts)}. Log: {where}"
     )
     return report
+
+
+def _reviewed_simulation(workbook: Workbook, rows: str) -> Review:
+    """The simulation an apply of this workbook follows, as its log says; a sheet changed
+    since then, or never simulated, only with the user's go-ahead."""
+    simulated = workbook.previous_summary()
+    batch = (
+        simulated.get("Batch") if str(simulated.get("Mode", "")).startswith("SIMULATION") else None
+    )
+    if simulated.get(FINGERPRINT_LABEL) == rows and batch is not None:
+        return Review(int(batch))
+    if not workbook.confirm(
+        "This sheet has changed since it was last simulated (or was never simulated). "
+        "Import it anyway?"
+    ):
+        raise InputError(
+            "Nothing was imported: the sheet has changed since its last simulation. "
+            "Run Simulate and review the log first (or confirm to import anyway)"
+        )
+    return Review(None, confirmed=True)
+
+
+def _run(
+    kind: ImportKind,
+    engine: Engine,
+    tables: Tables,
+    apply: bool,
+    progress: Progress | None,
+    review: Review | None,
+    options: dict[str, Any],
+    workbook: Workbook,
+) -> Report:
+    """Run the import; an apply whose rows now differ from the reviewed simulation runs only
+    once the user confirms, having seen which rows differ."""
+    run = partial(kind.run, engine, tables, apply=apply, progress=progress or (lambda *_: None))
+    try:
+        return run(review=review, **options)
+    except ChangedSinceReview as changed:
+        if review is None or review.confirmed or not workbook.confirm(f"{changed} Apply anyway?"):
+            raise
+        return run(review=replace(review, confirmed=True), **options)
+
+
+def reviewed_tables(tables: Tables) -> list[InputTable]:
+    """The tables as a simulation's review covers them: AutoCreate's SIMULATION switch, which
+    staff flip from Y to N to apply, is no change to what was reviewed."""
+    found = []
+    for name, table in tables.items():
+        if name == "Options":
+            kept = [
+                (n, cells)
+                for n, cells in table.rows
+                if not cells or (cell_text(cells[0]) or "").upper() != SIMULATION.name
+            ]
+            table = replace(table, rows=kept)
+        found.append(table)
+    return found
 
 
 def lookup_sheet(engine: Engine, value: str) -> ResultSheet:

@@ -16,6 +16,7 @@ from addin.workbooks.file import (
 from addin.workbooks.kinds import KINDS
 from addin.workbooks.result_sheet import log_from_report
 from backend.imports.contract import Progress, Report, collector_paused, no_progress
+from backend.imports.reviewed import Review
 
 
 def is_bundle(path: Path) -> bool:
@@ -30,27 +31,36 @@ def import_file(
     apply: bool = False,
     dest: Path | None = None,
     progress: Progress = no_progress,
+    review: Review | None = None,
     **options: Any,
 ) -> tuple[Report, Path]:
     """Run the ``kind`` import of a file and write its result workbook; return both.
 
-    The terminal's ``--apply`` is itself the user's go-ahead, so no earlier simulation is asked
-    for here (the ribbon and ``portal run`` ask).
+    The terminal's ``--apply`` is itself the user's go-ahead: it follows the simulation named
+    in ``review``, by default the latest simulation of the same file (found by its SHA-256),
+    and is refused if its rows would now be done differently, unless ``review`` confirms.
     """
     check_destination(dest, path)
+    review = review or Review()
     with collector_paused():
         if kind == "roster" and is_bundle(path):
-            return _import_bundle(engine, path, apply=apply, dest=dest, progress=progress)
-        with FileWorkbook(path, out=dest, assume_yes=True) as workbook:
+            return _import_bundle(engine, path, apply, dest, progress, review)
+        with FileWorkbook(path, out=dest) as workbook:
             report = run_import(
-                workbook, engine, apply=apply, kind=KINDS[kind], progress=progress, **options
+                workbook,
+                engine,
+                apply=apply,
+                kind=KINDS[kind],
+                progress=progress,
+                review=review,
+                **options,
             )
         assert workbook.written is not None
         return report, workbook.written
 
 
 def _import_bundle(
-    engine: Engine, path: Path, *, apply: bool, dest: Path | None, progress: Progress
+    engine: Engine, path: Path, apply: bool, dest: Path | None, progress: Progress, review: Review
 ) -> tuple[Report, Path]:
     """A OneRoster bundle: its result is a workbook of its own, holding only the log."""
     from addin.files.oneroster import read_oneroster
@@ -66,6 +76,7 @@ def _import_bundle(
         contacts=bundle.contacts,
         apply=apply,
         progress=progress,
+        review=review,
     )
     dest = dest or result_path(path.with_suffix(".xlsx"), apply)
     write_log_workbook(dest, log_from_report(report, KINDS["roster"].key_header))

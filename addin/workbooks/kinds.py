@@ -193,7 +193,12 @@ _AUTOCREATE_TEMPLATE = TemplateSpec(
 def _run_users(engine: Engine, tables: Tables, **options: Any) -> Report:
     mode: ImportMode = options.get("mode", "upsert")
     return import_users(
-        engine, tables["Users"], apply=options["apply"], mode=mode, progress=options["progress"]
+        engine,
+        tables["Users"],
+        apply=options["apply"],
+        mode=mode,
+        progress=options["progress"],
+        review=options.get("review"),
     )
 
 
@@ -204,6 +209,7 @@ def _run_links(engine: Engine, tables: Tables, **options: Any) -> Report:
         apply=options["apply"],
         schools=options.get("schools", ()),
         progress=options["progress"],
+        review=options.get("review"),
     )
 
 
@@ -215,6 +221,7 @@ def _run_roster(engine: Engine, tables: Tables, **options: Any) -> Report:
         contacts=tables.get("Contacts"),
         apply=options["apply"],
         progress=options["progress"],
+        review=options.get("review"),
     )
 
 
@@ -227,7 +234,13 @@ def _run_autocreate(engine: Engine, tables: Tables, **options: Any) -> Report:
         )
     if "Students" in tables:
         chosen.students = [cell_text(cells[0]) or "" for _, cells in tables["Students"].rows]
-    return autocreate(engine, chosen, apply=options["apply"], progress=options["progress"])
+    return autocreate(
+        engine,
+        chosen,
+        apply=options["apply"],
+        progress=options["progress"],
+        review=options.get("review"),
+    )
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ from backend.imports.contract import Progress, Report, no_progress
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
+    from backend.imports.reviewed import Review
+
 
 @dataclass(frozen=True)
 class Shown:
@@ -174,6 +176,7 @@ def autocreate(
     apply: bool = False,
     actor: str | None = None,
     progress: Progress = no_progress,
+    review: "Review | None" = None,
 ) -> Report:
     """Plan (and with ``apply`` do) AutoCreate; always record a batch with one event per pair."""
     from backend.accounts.autocreate_plan import AutoCreatePlan, plan
@@ -201,8 +204,9 @@ def autocreate(
         ),
         actor=actor,
         progress=progress,
+        review=review,
     )
-    report.extra = [
+    report.extra[:0] = [
         ("Accounts created", len(result.created)),
         ("Students attached", result.attached),
         ("Emails queued", len(result.created) if template else 0),

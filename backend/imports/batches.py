@@ -18,8 +18,10 @@ from backend.imports.contract import (
     Report,
     RowResult,
     count_actions,
+    ignored_columns,
     no_progress,
 )
+from backend.imports.reviewed import Review, review_notes
 
 KEY_CHARS: int = BatchEvent.key.type.length
 REASON_CHARS = 1000
@@ -180,28 +182,35 @@ def run_batch(
     write: Callable[[Connection, P, int], None],
     actor: str | None = None,
     progress: Progress = no_progress,
-    tables: Sequence[InputTable | None] = (),
+    review: Review | None = None,
+    tables: Sequence[InputTable | None] | None = None,
 ) -> tuple[Report, P]:
     """Plan, and with ``apply`` write, one batch; either way record it with one event per row.
 
     Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
     so a run that waited for another sees what that one committed, and writes everything,
-    events included, in that one transaction. ``tables`` are every table the run read (default
-    ``table``): their remarks end the reasons of their rows.
+    events included, in that one transaction. Given a ``review`` (front ends give one), an
+    apply is compared there with the simulation staff reviewed. ``tables`` are every table the
+    run read (default ``table``): their remarks end the reasons of their rows, and their
+    unknown columns are named in the summary.
     """
     mode: Mode = "apply" if apply else "simulation"
     started = utcnow()
+    read = (table,) if tables is None else tables
+    extra = ignored_columns(read)
 
     def planned_in(connection: Connection) -> P:
         progress("Planning", 0, 1)
         planned = plan(connection)
-        add_remarks(planned.results, tables or (table,))
+        add_remarks(planned.results, read)
         bound_results(planned.results)
         return planned
 
     if apply:
         with write_transaction(engine) as connection:
             planned = planned_in(connection)
+            if review is not None:
+                extra += review_notes(connection, kind, table, review, planned.results)
             batch_id = start_batch(
                 connection, kind=kind, mode=mode, options=options, table=table, actor=actor
             )
@@ -224,5 +233,6 @@ def run_batch(
         table.source_name if table else None,
         planned.results,
         options,
+        extra,
     )
     return report, planned

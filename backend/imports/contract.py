@@ -5,6 +5,7 @@ headers against its ``Column`` list before looking at any row, turns each row in
 plain-language error, and hands back a ``Report`` with one ``RowResult`` per input row.
 """
 
+import difflib
 import gc
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -114,6 +115,8 @@ class InputTable:
     # What reading a row changed in it without refusing it (invisible characters removed from
     # a name), keyed by row number; the row's result in the log ends with them.
     remarks: dict[int, list[str]] = field(default_factory=dict)
+    # Headers no import knows, left out of the import (filled in by ``match_headers``).
+    ignored: list[str] = field(default_factory=list)
 
     def label(self, index: int) -> str:
         """The reader's name for the 0-based column ``index``, as in "column B"."""
@@ -202,11 +205,17 @@ def _names(columns: tuple[Column, ...]) -> dict[str, Column]:
 
 
 def match_headers(table: InputTable, columns: Sequence[Column]) -> list[tuple[int, Column]]:
-    """Pair the table's columns with Columns, or raise one HeaderError naming every fault."""
+    """Pair the table's columns with Columns, or raise one HeaderError naming every fault.
+
+    A header no import knows is a column staff keep for themselves (NOTES): it is left out and
+    listed in ``table.ignored``. One that looks like a misspelling of a known column
+    (FRIST_NAME) is an error naming the column it probably means: its values would be lost.
+    """
     by_name = _names(tuple(columns))
     found: dict[str, int] = {}
     pairs: list[tuple[int, Column]] = []
     problems: list[str] = []
+    table.ignored = []
     for index, raw in enumerate(table.headers):
         header = cell_text(raw)
         if header is None:
@@ -215,7 +224,14 @@ def match_headers(table: InputTable, columns: Sequence[Column]) -> list[tuple[in
             continue
         matched = by_name.get(_squash(header))
         if matched is None:
-            problems.append(f"unknown column '{header}' ({table.header_place(index)})")
+            meant = _probably_meant(header, by_name)
+            if meant is None:
+                table.ignored.append(header)
+            else:
+                problems.append(
+                    f"unknown column '{header}' ({table.header_place(index)}): "
+                    f"did you mean {meant.name}?"
+                )
         elif matched.name in found:
             first, second = table.label(found[matched.name]), table.label(index)
             problems.append(f"{matched.name} appears twice (columns {first} and {second})")
@@ -229,6 +245,36 @@ def match_headers(table: InputTable, columns: Sequence[Column]) -> list[tuple[in
     if problems:
         _refuse_headers(table, columns, problems)
     return pairs
+
+
+MISSPELLING_CUTOFF = 0.85
+"""How alike (difflib's ratio) a header and a known name must be to count as a misspelling:
+FRIST_NAME and E-mail Adress are, NOTES is not. Letters swapped (EMIAL) always are."""
+
+
+def _probably_meant(header: str, by_name: dict[str, Column]) -> Column | None:
+    """The column a header is probably a misspelling of, or None for a column of one's own.
+
+    A known name with something added (PHONE 2, EMAIL_OLD) is a column of one's own, not a
+    misspelling.
+    """
+    squashed = _squash(header)
+    swapped = [name for name in by_name if sorted(name) == sorted(squashed)]  # EMIAL
+    close = swapped or difflib.get_close_matches(squashed, by_name, cutoff=MISSPELLING_CUTOFF)
+    if not close or close[0] in squashed:
+        return None
+    return by_name[close[0]]
+
+
+def ignored_columns(tables: Iterable[InputTable | None]) -> list[tuple[str, Any]]:
+    """The summary line naming the columns left out of a run, when there are any."""
+    named = [
+        f"{header} ({table.sheet})" if table.sheet else header
+        for table in tables
+        if table is not None
+        for header in table.ignored
+    ]
+    return [("Columns ignored", ", ".join(named))] if named else []
 
 
 def _refuse_headers(table: InputTable, columns: Sequence[Column], problems: list[str]) -> NoReturn:

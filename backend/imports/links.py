@@ -31,6 +31,7 @@ from backend.imports.contract import (
     no_progress,
     parse_rows,
 )
+from backend.imports.reviewed import Review
 
 LINK_COLUMNS: tuple[Column, ...] = (
     replace(
@@ -328,6 +329,7 @@ def import_links(
     schools: Sequence[str] = (),
     actor: str | None = None,
     progress: Progress = no_progress,
+    review: Review | None = None,
 ) -> Report:
     """Check, plan and (with ``apply``) write a student-link sheet; always record a batch."""
     rows = link_rows(table)
@@ -341,5 +343,6 @@ def import_links(
         write=lambda connection, plan, batch_id: write_links(connection, plan, batch_id),
         actor=actor,
         progress=progress,
+        review=review,
     )
     return report

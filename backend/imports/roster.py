@@ -7,6 +7,7 @@ entry by the pair. Blank cells never erase; nothing is deleted. ``load_roster`` 
 rows name in bulk; ``plan_roster`` decides each row from that alone.
 """
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -32,6 +33,7 @@ from backend.imports.contract import (
     no_progress,
     parse_rows,
 )
+from backend.imports.reviewed import Review
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 
 # What an import may change on a stored record, and the header each is shown under.
@@ -86,6 +88,7 @@ class RosterPlan:
     people_changed: list[dict[str, Any]] = field(default_factory=list)
     cards_new: list[dict[str, Any]] = field(default_factory=list)
     cards_changed: list[dict[str, Any]] = field(default_factory=list)
+    schools_by_code: list[str] = field(default_factory=list)  # named only by students' SCHOOL
 
 
 def _read(table: InputTable | None, columns: tuple[Column, ...]) -> Part | None:
@@ -141,7 +144,7 @@ def load_roster(connection: Connection, rows: RosterRows) -> RosterState:
 def plan_roster(state: RosterState, rows: RosterRows) -> RosterPlan:
     """Plan the three tables in order: a student may name a school of the same roster, a card a
     student of the same roster. ``state`` is left as it was."""
-    planner = _Planner(state)
+    planner = _Planner(state, schools_listed=rows.schools is not None)
     if rows.schools:
         planner.plan_schools(rows.schools)
     if rows.students:
@@ -162,8 +165,12 @@ class _Planner:
     """One roster plan; records planned as new are added to its own copy of the state, so a
     later table finds them."""
 
-    def __init__(self, state: RosterState) -> None:
+    def __init__(self, state: RosterState, *, schools_listed: bool = True) -> None:
         self.plan = RosterPlan()
+        # Without a Schools table, a student's unknown SCHOOL code is a school to add.
+        self.schools_listed = schools_listed
+        # STUDENT_IDs on several Students rows with different names: row numbers.
+        self.clashing: dict[str, list[int]] = {}
         self.schools = dict(state.schools)
         self.students = dict(state.students)
         self.people = dict(state.people)
@@ -218,27 +225,44 @@ class _Planner:
 
     def plan_students(self, part: Part) -> None:
         self.sheet = part.sheet
+        self.clashing = _clashing_ids(part.rows)
         seen: dict[str, int] = {}
         for number, parsed, read_problems in part.rows:
             values, problems = dict(parsed), list(read_problems)
             sid: str | None = values.get("student_id")
             if sid is None:
                 add_blank(problems, "STUDENT_ID", "; every row needs the student's ID")
-            problems += self._check_school(values)
+            elif sid in self.clashing:
+                problems.insert(0, _clash(sid, self.clashing[sid]))
+            notes: list[str] = []
+            add = not problems and sid not in seen
+            problems += self._check_school(values, notes, add=add)
             if problems or sid is None:
                 self._result(number, sid, "error", "; ".join(problems))
             elif sid in seen:
                 self._duplicate(number, sid, "STUDENT_ID", seen[sid])
             else:
                 seen[sid] = number
-                self._plan_student(number, sid, values)
+                self._plan_student(number, sid, values, notes)
 
-    def _check_school(self, values: dict[str, Any]) -> list[str]:
-        """A student's SCHOOL must be a known code; it is stored as the school spells it."""
+    def _check_school(self, values: dict[str, Any], notes: list[str], *, add: bool) -> list[str]:
+        """A student's SCHOOL must be a known code; it is stored as the school spells it.
+
+        A roster without a Schools table adds (with ``add``) the schools its students name, by
+        code; with one, an unknown code is more likely a typing mistake than a new school.
+        """
         school = values.get("school")
         if school is None:
             return []
         known = self.schools.get(school.casefold())
+        if known is None and not self.schools_listed and add:
+            self.plan.schools_new.append({"code": school, "name": school})
+            self.plan.schools_by_code.append(school)
+            known = self.schools[school.casefold()] = {"id": None, "code": school, "name": school}
+            notes.append(
+                f"school {school} added by its code, as the roster has no Schools sheet; "
+                "give it its name in a Schools sheet"
+            )
         if known is None:
             return [
                 f"SCHOOL: '{school}' is not a known school code; add the school "
@@ -247,20 +271,25 @@ class _Planner:
         values["school"] = known["code"]
         return []
 
-    def _plan_student(self, number: int, sid: str, values: dict[str, Any]) -> None:
+    def _plan_student(
+        self, number: int, sid: str, values: dict[str, Any], notes: list[str]
+    ) -> None:
         current = self.students.get(sid)
         if current is None:
-            self._plan_new_student(number, sid, values)
+            self._plan_new_student(number, sid, values, notes)
             return
         changes = _changes(current, values, STUDENT_FIELDS)
         if not changes:
-            self._result(number, sid, "skipped", "Already up to date")
+            self._result(number, sid, "skipped", _noted("Already up to date", notes))
             return
         merged = {f"new_{f}": values.get(f, current[f]) for f in STUDENT_FIELDS}
         self.plan.students_changed.append({"_id": current["id"], **merged})
-        self._result(number, sid, "updated", "Changed " + ", ".join(changes), changes)
+        reason = _noted("Changed " + ", ".join(changes), notes)
+        self._result(number, sid, "updated", reason, changes)
 
-    def _plan_new_student(self, number: int, sid: str, values: dict[str, Any]) -> None:
+    def _plan_new_student(
+        self, number: int, sid: str, values: dict[str, Any], notes: list[str]
+    ) -> None:
         missing = [name for f, name in NEW_STUDENT_NEEDS.items() if f not in values]
         if missing:
             needs = ", ".join(list(NEW_STUDENT_NEEDS.values())[:-1])
@@ -272,7 +301,7 @@ class _Planner:
         record["status"] = values.get("status", "ACTIVE")
         self.plan.students_new.append({"student_id": sid, **record})
         self.students[sid] = {"id": None, "student_id": sid, **record}
-        self._result(number, sid, "added", "New student")
+        self._result(number, sid, "added", _noted("New student", notes))
 
     # Contacts: a person (CONTACT_ID) and their entry on one student's card
 
@@ -284,14 +313,16 @@ class _Planner:
             cid: str | None = values.get("contact_id")
             key = f"{sid or '?'} / {cid or '?'}"
             person = {f: values[f] for f in PERSON_FIELDS if f in values}
-            problems = self._contact_problems(sid, cid, person, read_problems)
+            left_out = [p for p in read_problems if p.startswith(EMAIL_PROBLEM)]
+            read = [p for p in read_problems if p not in left_out]
+            problems = self._contact_problems(sid, cid, person, read)
             if problems or sid is None or cid is None:
-                self._result(number, key, "error", "; ".join(problems))
+                self._result(number, key, "error", "; ".join(problems + left_out))
             elif (sid, cid) in seen:
                 self._duplicate(number, key, "STUDENT_ID and CONTACT_ID", seen[(sid, cid)])
             else:
                 seen[(sid, cid)] = number
-                self._plan_contact(number, key, sid, cid, values, person)
+                self._plan_contact(number, key, sid, cid, values, person, left_out)
 
     def _contact_problems(
         self, sid: str | None, cid: str | None, person: dict[str, Any], read: list[str]
@@ -299,6 +330,8 @@ class _Planner:
         problems = list(read)
         if sid is None:
             add_blank(problems, "STUDENT_ID", "")
+        elif sid in self.clashing:
+            problems.insert(0, _clash(sid, self.clashing[sid], contact=True))
         elif sid not in self.students:
             problems.append(
                 f"STUDENT_ID: no student '{sid}' in the roster; add the student to the roster first"
@@ -327,7 +360,10 @@ class _Planner:
         cid: str,
         values: dict[str, Any],
         person: dict[str, Any],
+        left_out: list[str],
     ) -> None:
+        """The person and their card entry; a malformed email is left out (that field's error,
+        named in the reason) and the rest of the contact is kept, so the student keeps them."""
         changes: dict[str, tuple[Any, Any]] = {}
         notes: list[str] = []
         first_row = cid not in self.person_rows
@@ -339,6 +375,9 @@ class _Planner:
         action, reason = self._plan_card(sid, cid, values, changes)
         if notes:
             reason += f" ({', '.join(notes)})"
+        for problem in left_out:
+            said = problem.removeprefix(EMAIL_PROBLEM)
+            reason += f"; EMAIL left out, the rest of the contact is kept: {said}"
         self._result(number, key, action, reason, changes)
 
     def _plan_person(
@@ -401,6 +440,38 @@ class _Planner:
         if not changes:
             return "skipped", "Already up to date"
         return "updated", "Changed " + ", ".join(changes)
+
+
+EMAIL_PROBLEM = next(c.name for c in CONTACT_COLUMNS if c.field == "email") + ": "
+"""How a contact row's email problem begins: the one field left out rather than the row."""
+
+
+def _noted(reason: str, notes: list[str]) -> str:
+    return f"{reason} ({'; '.join(notes)})" if notes else reason
+
+
+def _clashing_ids(rows: list[ParsedRow]) -> dict[str, list[int]]:
+    """STUDENT_IDs given on several rows with different names, and those rows: one ID is one
+    student, and a contact naming it could land on the wrong child's card."""
+    names: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    numbers: dict[str, list[int]] = defaultdict(list)
+    for number, values, _ in rows:
+        sid = values.get("student_id")
+        if sid is None:
+            continue
+        numbers[sid].append(number)
+        first, last = values.get("first_name"), values.get("last_name")
+        if first or last:
+            names[sid].add(((first or "").casefold(), (last or "").casefold()))
+    return {sid: numbers[sid] for sid, found in names.items() if len(found) > 1}
+
+
+def _clash(sid: str, numbers: list[int], *, contact: bool = False) -> str:
+    rows = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+    said = f"STUDENT_ID: '{sid}' is on Students rows {rows} with different names"
+    if contact:
+        return said + "; fix the Students sheet first, so this contact lands on the right card"
+    return said + "; one ID is one student: correct the ID or the name (none of them is imported)"
 
 
 def _ids(connection: Connection, key: Any, id_column: Any, keys: Iterable[Any]) -> dict[Any, int]:
@@ -507,13 +578,15 @@ def import_roster(
     apply: bool = False,
     actor: str | None = None,
     progress: Progress = no_progress,
+    review: Review | None = None,
 ) -> Report:
     """Check, plan and (with ``apply``) write a roster; always record a batch and its log."""
     if schools is None and students is None and contacts is None:
         raise InputError("A roster needs schools, students or contacts")
     rows = read_roster(schools, students, contacts)
-    source = next(t for t in (students, contacts, schools) if t is not None)
-    report, _ = run_batch(
+    given = [t for t in (students, contacts, schools) if t is not None]
+    source = next((t for t in given if t.rows), given[0])  # names the file in the audit trail
+    report, plan = run_batch(
         engine,
         kind="roster import",
         options={},
@@ -523,6 +596,9 @@ def import_roster(
         write=lambda connection, plan, _batch_id: _write(connection, plan, progress),
         actor=actor,
         progress=progress,
+        review=review,
         tables=(schools, students, contacts),
     )
+    if plan.schools_by_code:
+        report.extra.append(("Schools added by code", ", ".join(plan.schools_by_code)))
     return report

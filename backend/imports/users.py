@@ -32,6 +32,7 @@ from backend.imports.contract import (
     no_progress,
     parse_rows,
 )
+from backend.imports.reviewed import Review
 from backend.mail.activation import revoke_links_of_shut_accounts
 
 ImportMode = Literal["upsert", "insert-only", "update-only"]
@@ -326,6 +327,7 @@ def import_users(
     actor: str | None = None,
     progress: Progress = no_progress,
     kind: str = "users import",
+    review: Review | None = None,
 ) -> Report:
     """Check, plan and (with ``apply``) write a users sheet; always record a batch and its log."""
     rows = validate_rows(table, progress)
@@ -339,5 +341,6 @@ def import_users(
         write=lambda connection, plan, batch_id: write_users(connection, plan, batch_id, progress),
         actor=actor,
         progress=progress,
+        review=review,
     )
     return report
