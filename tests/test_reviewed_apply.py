@@ -208,6 +208,7 @@ def test_autocreate_refuses_an_account_nobody_reviewed(engine: Engine) -> None:
     assert {r.key for r in simulated.results if r.action == "added"} == {
         "00123 / C1",
         "00123 / C2",
+        "456 / C1",
     }
     new_contact = input_table(
         CONTACT_HEADERS,

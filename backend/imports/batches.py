@@ -206,33 +206,27 @@ def run_batch(
         bound_results(planned.results)
         return planned
 
+    def recorded(connection: Connection, planned: P) -> tuple[int, datetime]:
+        batch_id = start_batch(
+            connection, kind=kind, mode=mode, options=options, table=table, actor=actor
+        )
+        if apply:
+            write(connection, planned, batch_id)
+        return batch_id, finish_batch(connection, batch_id, planned.results, progress)
+
     if apply:
         with write_transaction(engine) as connection:
             planned = planned_in(connection)
             if review is not None:
                 extra += review_notes(connection, kind, table, review, planned.results)
-            batch_id = start_batch(
-                connection, kind=kind, mode=mode, options=options, table=table, actor=actor
-            )
-            write(connection, planned, batch_id)
-            finished = finish_batch(connection, batch_id, planned.results, progress)
+            batch_id, finished = recorded(connection, planned)
     else:
         with read_transaction(engine) as connection:
             planned = planned_in(connection)
         with engine.begin() as connection:
-            batch_id = start_batch(
-                connection, kind=kind, mode=mode, options=options, table=table, actor=actor
-            )
-            finished = finish_batch(connection, batch_id, planned.results, progress)
+            batch_id, finished = recorded(connection, planned)
+    source = table.source_name if table else None
     report = Report(
-        kind,
-        mode,
-        batch_id,
-        started,
-        finished,
-        table.source_name if table else None,
-        planned.results,
-        options,
-        extra,
+        kind, mode, batch_id, started, finished, source, planned.results, options, extra
     )
     return report, planned
