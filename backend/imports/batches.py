@@ -7,6 +7,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
+from backend.accounts.attach_rules import exposures
 from backend.database.engine import bulk_insert, read_transaction, write_transaction
 from backend.database.models import Batch, BatchEvent, utcnow
 from backend.errors import NotFoundError
@@ -140,7 +141,8 @@ def run_batch(
 
     Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
     so a run that waited for another sees what that one committed, and writes everything,
-    events included, in that one transaction.
+    events included, in that one transaction. Every run also warns, by account, of students
+    that accounts already see and the rules forbid (``attach_rules.exposures``).
     """
     mode: Mode = "apply" if apply else "simulation"
     started = utcnow()
@@ -148,6 +150,7 @@ def run_batch(
         with write_transaction(engine) as connection:
             progress("Planning", 0, 1)
             planned = plan(connection)
+            planned.results.extend(exposures(connection))
             batch_id = start_batch(
                 connection, kind=kind, mode=mode, options=options, table=table, actor=actor
             )
@@ -157,6 +160,7 @@ def run_batch(
         with read_transaction(engine) as connection:
             progress("Planning", 0, 1)
             planned = plan(connection)
+            planned.results.extend(exposures(connection))
         with engine.begin() as connection:
             batch_id = start_batch(
                 connection, kind=kind, mode=mode, options=options, table=table, actor=actor
