@@ -138,6 +138,8 @@ class ExcelWorkbook:
                         fill_color=f"#{ACTION_COLOURS['warning']}",
                     )
                 for action, colour in ACTION_COLOURS.items():
+                    if action == "warning":
+                        continue
                     body.conditional_formats.add_custom(
                         action_rule(action_column, action), fill_color=f"#{colour}"
                     )
