@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, false, func, select
+from sqlalchemy import Connection, and_, delete, false, func, select
 from sqlalchemy.orm import aliased
 
 from backend.accounts.logon import logon_key
@@ -62,10 +62,7 @@ class AttachRules:
         if user_type == "STUDENT":
             return self._student_account(key, student, student_id)
         if key in self.own:
-            return (
-                f"The logon is the student's own email (STUDENT_EMAIL of student {self.own[key]}), "
-                "never a guardian's: a guardian account with it gets no student"
-            )
+            return own_email(self.own[key]) + ": a guardian account with it gets no student"
         uses = [u for u in self.uses.get(key, ()) if u.student == student]
         barred = next((u for u in uses if not u.portal_access), None)
         if barred is not None:
@@ -106,6 +103,13 @@ class AttachRules:
         if key not in self._verdicts:
             self._verdicts[key] = two_households(self.uses.get(key, []))
         return self._verdicts[key]
+
+
+def own_email(student_id: str) -> str:
+    return (
+        f"The logon is the student's own email (STUDENT_EMAIL of student {student_id}), never "
+        "a guardian's"
+    )
 
 
 def two_households(uses: list[CardUse]) -> str:
@@ -311,3 +315,25 @@ def _student_accounts(connection: Connection) -> list[Found]:
             why = "a student account sees only its own student"
             found += [(logon, sid, why) for sid in students if sid != own]
     return found
+
+
+def links_of_logons(
+    connection: Connection, keys: Collection[str]
+) -> dict[tuple[str, int], tuple[int, str]]:
+    """The stored links of the accounts of these logon keys: (logon key, student's primary key)
+    -> (the link's id, the account's logon), for detaching what a card no longer allows."""
+    query = select(
+        PortalUser.logon_key, StudentLink.student_id, StudentLink.id, PortalUser.logon_id
+    ).join(StudentLink, StudentLink.user_id == PortalUser.id)
+    return {
+        (key, student): (link, logon)
+        for chunk in key_chunks(keys)
+        for key, student, link, logon in connection.execute(
+            query.where(PortalUser.logon_key.in_(chunk))
+        )
+    }
+
+
+def detach(connection: Connection, link_ids: Collection[int]) -> None:
+    for chunk in key_chunks(link_ids):
+        connection.execute(delete(StudentLink).where(StudentLink.id.in_(chunk)))

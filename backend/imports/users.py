@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, Table, select
 
+from backend.accounts.attach_rules import own_email, students_own
 from backend.accounts.logon import logon_key, normalise_email, normalise_logon
 from backend.database.engine import bulk_insert, bulk_update
 from backend.database.models import PortalUser, utcnow
@@ -127,6 +128,7 @@ class UserState:
     """The stored accounts a users plan looks at, by logon key, each as ``LOADED`` fields."""
 
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    own: dict[str, str] = field(default_factory=dict)  # a student's own email -> that student
 
 
 def validate_rows(table: InputTable, progress: Progress) -> list[UserRow]:
@@ -167,6 +169,7 @@ def load_users(connection: Connection, rows: Sequence[UserRow]) -> UserState:
             select(PortalUser.logon_key, *columns).where(PortalUser.logon_key.in_(chunk))
         ):
             state.accounts[row[0]] = dict(zip(LOADED, row[1:], strict=True))
+        state.own.update(students_own(connection, chunk))
     return state
 
 
@@ -184,7 +187,11 @@ def plan_users(state: UserState, rows: Sequence[UserRow], mode: ImportMode) -> U
             assert row.key is not None
             first_row[row.key] = row.number
             current = state.accounts.get(row.key)
-            if current is None:
+            guardian = row.values.get("user_type") == "GUARDIAN"
+            if current is None and guardian and row.key in state.own:
+                reason = f"LOGONID: {own_email(state.own[row.key])}"
+                result = RowResult(row.number, row.values["logon_id"], "error", reason)
+            elif current is None:
                 result = _plan_insert(row, mode, plan)
             else:
                 result = _plan_update(row, current, mode, plan)
