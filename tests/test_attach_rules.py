@@ -328,3 +328,74 @@ def test_a_disabled_account_already_attached_warns_in_autocreate(district: Engin
     action, reason, warning = outcome(again)["005 / C6"]
     assert (action, reason) == ("skipped", "Already attached to ann@example.org")
     assert warning is not None and "is DISABLED" in warning
+
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def readme_table(first_header: str) -> list[tuple[str, str]]:
+    """The README table whose header row starts with ``first_header``: its first two cells."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows.append((cells[0], cells[1]))
+    return rows
+
+
+def test_the_readme_create_account_table_is_what_create_account_does(district: Engine) -> None:
+    cases = {
+        "GUARDIAN N (a neighbour, a coach)": ("C4", "003 / C4", "Not flagged as a guardian"),
+        "PORTAL_ACCESS N": ("C3", "003 / C3", "PORTAL_ACCESS is N"),
+        "an email two households share": ("C1", "001 / C1", "two households, one email"),
+        "the email is a student's own (STUDENT_EMAIL)": ("C7", "003 / C7", "student's own email"),
+        "the student is INACTIVE": ("C6", "004", "is INACTIVE"),
+        "otherwise": ("C6", "005 / C6", "Account created and student attached"),
+    }
+    table = dict(readme_table("The contact's entry on a student's card"))
+    assert list(table) == list(cases)
+    for entry, (contact, key, reason) in cases.items():
+        action, got, _ = outcome(create_account_from_contact(district, contact))[key]
+        assert action == table[entry].split(":")[0], entry
+        assert reason in got, entry
+
+
+def test_the_readme_warning_table_is_what_the_logs_warn_of(district: Engine) -> None:
+    users(
+        district,
+        ["ann@example.org", "Ann", "Lee", "GUARDIAN"],
+        ["kim@example.org", "K", "N", "GUARDIAN"],
+    )
+    modify_user(district, "kim@example.org", changes={"status": "DISABLED"})
+    attached = import_links(
+        district,
+        table(LINK_HEADERS, [["ann@example.org", "004", None], ["kim@example.org", "001", None]]),
+        apply=True,
+    )
+    typed = modify_user(district, "ann@example.org", attach=["005"])
+    modify_user(district, "ann@example.org", changes={"status": "DISABLED"})
+    disabled = autocreate(district, Options(students=["005"]))
+    with district.begin() as connection:
+        connection.execute(text("UPDATE student_contacts SET portal_access = false"))
+    every_run = import_users(
+        district, table(USER_HEADERS, [["x@example.org", "X", "Y", "GUARDIAN"]])
+    )
+    seen = {
+        ("every run", "the account already sees students the rules forbid"): every_run,
+        ("student-link import, Modify User", "the student is INACTIVE"): attached,
+        ("student-link import, Modify User", "the account is DISABLED"): attached,
+        ("AutoCreate, create-account", "already attached to a DISABLED account"): disabled,
+    }
+    fragments = {
+        "the account already sees students the rules forbid": "which the rules forbid",
+        "the student is INACTIVE": "Student 004 is INACTIVE",
+        "the account is DISABLED": "The account kim@example.org is DISABLED",
+        "already attached to a DISABLED account": "is DISABLED",
+    }
+    assert readme_table("Log") == list(seen)
+    for (_, warning), report in seen.items():
+        assert any(fragments[warning] in (r.warning or "") for r in report.results), warning
+    assert typed.results[0].action == "added" and typed.results[0].warning is None
