@@ -152,8 +152,17 @@ def run(engine: Engine, district: District, step: tuple[Any, ...], revoked: set[
         import_roster(engine, **roster_rows(district, revoked), apply=True)
 
 
-def forbidden(engine: Engine) -> list[str]:
-    """Every stored link the rules forbid, read plainly from the database."""
+@dataclass
+class Database:
+    """What the rules are about, read plainly from the database."""
+
+    seen: list[tuple[str, str, int]]  # (logon key, account type, student) of every link
+    people: dict[str, dict[tuple[str, str], set[int]]]  # email -> person -> their students
+    barred: set[tuple[str, int]]  # (email, student) of card entries with portal access N
+    own: dict[str, set[int]]  # a student's own email -> the students whose it is
+
+
+def read(engine: Engine) -> Database:
     with engine.connect() as connection:
         seen = connection.execute(
             select(PortalUser.logon_key, PortalUser.user_type, StudentLink.student_id).join(
@@ -169,30 +178,38 @@ def forbidden(engine: Engine) -> list[str]:
                 StudentContact.portal_access,
             ).join(StudentContact, StudentContact.contact_id == Contact.id)
         ).all()
-        own = {
-            email.casefold(): pk
-            for pk, email in connection.execute(select(Student.id, Student.email))
-            if email
-        }
-    people: dict[str, dict[tuple[str, str], set[int]]] = defaultdict(lambda: defaultdict(set))
-    for key, first, last, student, _ in cards:
+        emails = connection.execute(select(Student.id, Student.email)).all()
+    database = Database(
+        [tuple(row) for row in seen], defaultdict(lambda: defaultdict(set)), set(), defaultdict(set)
+    )
+    for key, first, last, student, access in cards:
         if key:
-            people[key][(first.casefold(), last.casefold())].add(student)
-    barred = {(key, student) for key, _, _, student, access in cards if key and not access}
+            database.people[key][(first.casefold(), last.casefold())].add(student)
+            if not access:
+                database.barred.add((key, student))
+    for pk, email in emails:
+        if email:
+            database.own[email.casefold()].add(pk)
+    return database
+
+
+def forbidden(engine: Engine) -> list[str]:
+    """Every stored link the rules forbid."""
+    db = read(engine)
     students_of: dict[str, set[int]] = defaultdict(set)
-    for key, _, student in seen:
+    for key, _, student in db.seen:
         students_of[key].add(student)
     problems = []
-    for key, user_type, student in seen:
+    for key, user_type, student in db.seen:
         if user_type == "STUDENT":
-            if len(students_of[key]) > 1 or own.get(key, student) != student:
+            if len(students_of[key]) > 1 or (key in db.own and student not in db.own[key]):
                 problems.append(f"student account {key} sees {sorted(students_of[key])}")
             continue
-        if key in own:
+        if key in db.own:
             problems.append(f"guardian {key} is a student's own email and sees {student}")
-        if (key, student) in barred:
+        if (key, student) in db.barred:
             problems.append(f"{key} sees {student} with portal access N")
-        groups = list(people[key].values())
+        groups = list(db.people[key].values())
         households = len(groups) > 1 and not set.intersection(*groups)
         if households and any(student in group for group in groups):
             problems.append(f"{key} of two households sees {student}")

@@ -19,15 +19,18 @@ the rules forbid, so that every run can warn about them by account and students.
 """
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, delete, false, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, Select, and_, delete, false, func, select
 
 from backend.accounts.logon import logon_key
 from backend.database.models import Contact, PortalUser, Student, StudentContact, StudentLink
 from backend.imports.contract import RowResult, key_chunks
+
+Own = tuple[str, ...]
+"""The IDs of the students whose STUDENT_EMAIL an email is (one, unless a roster gave two
+students one email), sorted."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class AttachRules:
     """What the rules look at for some logons, and the students a batch attaches as it plans."""
 
     uses: dict[str, list[CardUse]] = field(default_factory=dict)  # email key -> card entries
-    own: dict[str, str] = field(default_factory=dict)  # email key -> student whose own it is
+    own: dict[str, Own] = field(default_factory=dict)  # email key -> students whose own it is
     # Logon key of a STUDENT account -> the students it sees (primary key -> student ID).
     sees: dict[str, dict[int, str]] = field(default_factory=dict)
     _verdicts: dict[str, str] = field(default_factory=dict)
@@ -84,11 +87,11 @@ class AttachRules:
         self.sees.get(key, {}).pop(student, None)
 
     def _student_account(self, key: str, student: int, student_id: str) -> str:
-        own = self.own.get(key)
-        if own is not None and own != student_id:
+        own = self.own.get(key, ())
+        if own and student_id not in own:
             return (
-                f"The logon is the own email of student {own} (STUDENT_EMAIL): a student "
-                "account sees only its own student"
+                f"The logon is the own email of student {_names(own)} (STUDENT_EMAIL): a "
+                "student account sees only its own student"
             )
         others = sorted(sid for pk, sid in self.sees.get(key, {}).items() if pk != student)
         if others:
@@ -105,10 +108,14 @@ class AttachRules:
         return self._verdicts[key]
 
 
-def own_email(student_id: str) -> str:
+def _names(students: Own) -> str:
+    return " and ".join(students)
+
+
+def own_email(students: Own) -> str:
     return (
-        f"The logon is the student's own email (STUDENT_EMAIL of student {student_id}), never "
-        "a guardian's"
+        f"The logon is the student's own email (STUDENT_EMAIL of student {_names(students)}), "
+        "never a guardian's"
     )
 
 
@@ -171,16 +178,20 @@ def load_rules(connection: Connection, keys: Collection[str]) -> AttachRules:
     return rules
 
 
-def students_own(connection: Connection, keys: Collection[str]) -> dict[str, str]:
-    """Which of these email keys are a student's own email: key -> that student's ID."""
+def students_own(connection: Connection, keys: Collection[str]) -> dict[str, Own]:
+    """Which of these email keys are a student's own email: key -> those students' IDs."""
     query = select(Student.student_id, Student.email).where(
         func.lower(Student.email).in_(list(keys))
     )
-    return {
-        logon_key(email): sid
-        for sid, email in connection.execute(query.order_by(Student.student_id.desc()))
-        if email is not None
-    }
+    return _own(connection.execute(query))
+
+
+def _own(rows: Iterable[tuple[str, str | None]]) -> dict[str, Own]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for sid, email in rows:
+        if email:
+            found[logon_key(email)].add(sid)
+    return {key: tuple(sorted(students)) for key, students in found.items()}
 
 
 @dataclass(frozen=True)
@@ -210,9 +221,10 @@ class Exposure:
 def exposures(connection: Connection) -> list[RowResult]:
     """A warning for each account that already sees a student the rules forbid, found in bulk
     over the whole database: every run lists them until someone fixes them."""
+    own = _own(connection.execute(select(Student.student_id, Student.email)))
     found = [*_shared_by_households(connection), *_access_revoked(connection)]
-    found += _own_email_logons(connection)
-    found += _student_accounts(connection)
+    found += _own_email_logons(connection, own)
+    found += _student_accounts(connection, own)
     merged: dict[tuple[str, str], set[str]] = defaultdict(set)
     for logon, student_id, why in found:
         merged[(logon, why)].add(student_id)
@@ -275,45 +287,42 @@ def _access_revoked(connection: Connection) -> list[Found]:
     ]
 
 
-def _own_email_logons(connection: Connection) -> list[Found]:
-    owner = aliased(Student)
+def _seen(student_accounts: bool) -> Select[int, str, str, str]:
+    """Each link of the guardian (or the student) accounts: account id, logon key and logon,
+    and the student's ID."""
     query = (
-        select(PortalUser.logon_id, Student.student_id, owner.student_id)
+        select(PortalUser.id, PortalUser.logon_key, PortalUser.logon_id, Student.student_id)
         .select_from(StudentLink)
         .join(PortalUser, PortalUser.id == StudentLink.user_id)
         .join(Student, Student.id == StudentLink.student_id)
-        .join(owner, func.lower(owner.email) == PortalUser.logon_key)
-        .where(PortalUser.user_type != "STUDENT")
     )
-    return [
-        (logon, sid, f"its logon is the own email of student {owner_id}, never a guardian's")
-        for logon, sid, owner_id in connection.execute(query)
-    ]
+    if student_accounts:
+        return query.where(PortalUser.user_type == "STUDENT")
+    return query.where(PortalUser.user_type != "STUDENT")
 
 
-def _student_accounts(connection: Connection) -> list[Found]:
+def _own_email_logons(connection: Connection, own: dict[str, Own]) -> list[Found]:
+    found: list[Found] = []
+    query = _seen(student_accounts=False)
+    for chunk in key_chunks(own):
+        for _, key, logon, sid in connection.execute(query.where(PortalUser.logon_key.in_(chunk))):
+            why = f"its logon is the own email of student {_names(own[key])}, never a guardian's"
+            found.append((logon, sid, why))
+    return found
+
+
+def _student_accounts(connection: Connection, own: dict[str, Own]) -> list[Found]:
     """Student accounts that see more than one student, or another than the one whose email
     their logon is."""
-    owner = aliased(Student)
-    query = (
-        select(PortalUser.id, PortalUser.logon_id, Student.student_id, owner.student_id)
-        .select_from(StudentLink)
-        .join(PortalUser, PortalUser.id == StudentLink.user_id)
-        .join(Student, Student.id == StudentLink.student_id)
-        .outerjoin(owner, func.lower(owner.email) == PortalUser.logon_key)
-        .where(PortalUser.user_type == "STUDENT")
-    )
-    seen: dict[tuple[int, str], set[str]] = defaultdict(set)
-    owners: dict[int, str | None] = {}
-    for user, logon, sid, owner_id in connection.execute(query):
-        seen[(user, logon)].add(sid)
-        owners[user] = owner_id
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for _, key, logon, sid in connection.execute(_seen(student_accounts=True)):
+        seen[(key, logon)].add(sid)
     found: list[Found] = []
-    for (user, logon), students in seen.items():
-        own = owners[user]
-        if len(students) > 1 or (own is not None and students != {own}):
-            why = "a student account sees only its own student"
-            found += [(logon, sid, why) for sid in students if sid != own]
+    for (key, logon), students in seen.items():
+        mine = own.get(key, ())
+        barred = students - set(mine) if mine else students if len(students) > 1 else set()
+        why = "a student account sees only its own student"
+        found += [(logon, sid, why) for sid in sorted(barred)]
     return found
 
 

@@ -7,7 +7,7 @@ needs in bulk first, so every rule can be tested on plain values.
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from backend.accounts.attach_rules import AttachRules, CardUse
+from backend.accounts.attach_rules import AttachRules, CardUse, Own
 from backend.imports.contract import RowResult
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class State:
     cards: dict[int, list[CardContact]] = field(default_factory=dict)  # in priority order
     accounts: dict[str, Account] = field(default_factory=dict)  # by logon key
     links: set[tuple[int, int]] = field(default_factory=set)  # (account id, student id)
-    own: dict[str, str] = field(default_factory=dict)  # email key -> student whose own it is
+    own: dict[str, Own] = field(default_factory=dict)  # email key -> students whose own it is
     # Who may see which child, judged over every card in the database; None judges the
     # selected students' cards alone (a state built by hand).
     rules: AttachRules | None = None
@@ -127,7 +127,7 @@ def plan(state: State, options: "Options") -> AutoCreatePlan:
     return result
 
 
-def _rules_of(pairs: list[Pair], own: dict[str, str]) -> AttachRules:
+def _rules_of(pairs: list[Pair], own: dict[str, Own]) -> AttachRules:
     """The rules judged on these pairs' cards alone."""
     rules = AttachRules(own=dict(own))
     for p in pairs:

@@ -95,7 +95,8 @@ def finish_batch(
                     "changes": {k: [o, n] for k, (o, n) in r.changes.items()}
                     if r.changes
                     else None,
-                    "reason": r.reason,
+                    # The audit trail keeps a row's warning with its reason.
+                    "reason": f"{r.reason} (warning: {r.warning})" if r.warning else r.reason,
                 }
                 for r in results[start : start + CHUNK]
             ],

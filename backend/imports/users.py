@@ -12,7 +12,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, Table, select
 
-from backend.accounts.attach_rules import own_email, students_own
+from backend.accounts.attach_rules import Own, own_email, students_own
 from backend.accounts.logon import logon_key, normalise_email, normalise_logon
 from backend.database.engine import bulk_insert, bulk_update
 from backend.database.models import PortalUser, utcnow
@@ -128,7 +128,7 @@ class UserState:
     """The stored accounts a users plan looks at, by logon key, each as ``LOADED`` fields."""
 
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    own: dict[str, str] = field(default_factory=dict)  # a student's own email -> that student
+    own: dict[str, Own] = field(default_factory=dict)  # a student's own email -> the student
 
 
 def validate_rows(table: InputTable, progress: Progress) -> list[UserRow]:
