@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Select, and_, delete, false, func, select
 
 from backend.accounts.logon import logon_key
 from backend.database.models import Contact, PortalUser, Student, StudentContact, StudentLink
-from backend.imports.contract import RowResult, key_chunks
+from backend.imports.contract import CHUNK, RowResult, key_chunks
 
 Own = tuple[str, ...]
 """The IDs of the students whose STUDENT_EMAIL an email is (one, unless a roster gave two
@@ -172,18 +172,22 @@ def load_rules(connection: Connection, keys: Collection[str]) -> AttachRules:
             if key is not None:
                 use = CardUse(key, pk, sid, cid, first, last, access)
                 rules.uses.setdefault(key, []).append(use)
-        rules.own.update(students_own(connection, chunk))
         for key, pk, sid in connection.execute(sees.where(PortalUser.logon_key.in_(chunk))):
             rules.sees.setdefault(key, {})[pk] = sid
+    rules.own = students_own(connection, keys)
     return rules
 
 
 def students_own(connection: Connection, keys: Collection[str]) -> dict[str, Own]:
-    """Which of these email keys are a student's own email: key -> those students' IDs."""
-    query = select(Student.student_id, Student.email).where(
-        func.lower(Student.email).in_(list(keys))
-    )
-    return _own(connection.execute(query))
+    """Which of these email keys are a student's own email: key -> those students' IDs.
+
+    Few keys are looked up; for many, reading every student's email once is the faster way.
+    """
+    query = select(Student.student_id, Student.email).where(Student.email.is_not(None))
+    if len(keys) <= CHUNK:
+        query = query.where(func.lower(Student.email).in_(list(keys)))
+    found = _own(connection.execute(query))
+    return {key: found[key] for key in keys if key in found}
 
 
 def _own(rows: Iterable[tuple[str, str | None]]) -> dict[str, Own]:

@@ -164,12 +164,13 @@ def load_users(connection: Connection, rows: Sequence[UserRow]) -> UserState:
     """The accounts the rows name, one query per chunk of logon keys."""
     columns = [getattr(PortalUser, name) for name in LOADED]
     state = UserState()
-    for chunk in key_chunks(row.key for row in rows if row.key and not row.problems):
+    keys = {row.key for row in rows if row.key and not row.problems}
+    for chunk in key_chunks(keys):
         for row in connection.execute(
             select(PortalUser.logon_key, *columns).where(PortalUser.logon_key.in_(chunk))
         ):
             state.accounts[row[0]] = dict(zip(LOADED, row[1:], strict=True))
-        state.own.update(students_own(connection, chunk))
+    state.own.update(students_own(connection, keys))
     return state
 
 
