@@ -399,3 +399,28 @@ def test_the_readme_warning_table_is_what_the_logs_warn_of(district: Engine) -> 
     for (_, warning), report in seen.items():
         assert any(fragments[warning] in (r.warning or "") for r in report.results), warning
     assert typed.results[0].action == "added" and typed.results[0].warning is None
+
+
+def test_a_live_excel_log_gives_warning_rows_their_colour_before_any_other(
+    district: Engine,
+) -> None:
+    from xlwings_double import FakeBook
+
+    from addin.excel.workbook import ExcelWorkbook
+    from addin.workbooks.result_sheet import log_from_report
+
+    users(district, ["ann@example.org", "Ann", "Lee", "GUARDIAN"])
+    rows = [["ann@example.org", "005", "Mother"], ["ann@example.org", "004", "Mother"]]
+    report = import_links(district, table(LINK_HEADERS, rows))
+    book = FakeBook("links.xlsx", {"Links": [LINK_HEADERS, *rows]}, {})
+    ExcelWorkbook(book).write_log(log_from_report(report, "LOGONID / STUDENT_ID"))
+    sheet = book.sheets["Import Log"]
+    values = sheet.values()
+    header = next(i for i, row in enumerate(values) if row and row[0] == "Row")
+    column = values[header].index("Warning")
+    letter = chr(ord("A") + column)
+    first_rule, *others = sheet.rules
+    assert first_rule[1:] == (f'=INDIRECT("{letter}"&ROW())<>""', "#D9C3E9")
+    assert values[header + 1][column].startswith("Student 004 is INACTIVE")
+    assert not values[header + 2][column]  # the row without a warning keeps its action's colour
+    assert others[0][1] == '=INDIRECT("C"&ROW())="added"'
