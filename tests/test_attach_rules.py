@@ -319,6 +319,8 @@ def test_warnings_have_their_own_colour_are_counted_and_listed_first(
     assert first[0].fill.fgColor.rgb[-6:] == "D9C3E9"
     assert second[0].fill.fgColor.rgb[-6:] == "C6EFCE"
     assert ("ann@example.org", "004") in links(district)
+    audit = run_cli(capsys, "--db", database_url, "batches", str(summary["Batch"]))
+    assert "(warning: Student 004 is INACTIVE" in " ".join(audit.stdout.split())
 
 
 def test_a_disabled_account_already_attached_warns_in_autocreate(district: Engine) -> None:
