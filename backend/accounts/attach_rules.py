@@ -324,7 +324,9 @@ def _student_accounts(connection: Connection, own: dict[str, Own]) -> list[Found
     found: list[Found] = []
     for (key, logon), students in seen.items():
         mine = own.get(key, ())
-        barred = students - set(mine) if mine else students if len(students) > 1 else set()
+        barred = students - set(mine)
+        if len(students) > 1 and not barred:  # which one is its own is for a person to say
+            barred = students
         why = "a student account sees only its own student"
         found += [(logon, sid, why) for sid in sorted(barred)]
     return found
