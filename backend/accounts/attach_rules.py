@@ -324,7 +324,7 @@ def _student_accounts(connection: Connection, own: dict[str, Own]) -> list[Found
     found: list[Found] = []
     for (key, logon), students in seen.items():
         mine = own.get(key, ())
-        barred = students - set(mine)
+        barred = students - set(mine) if mine else set()
         if len(students) > 1 and not barred:  # which one is its own is for a person to say
             barred = students
         why = "a student account sees only its own student"
