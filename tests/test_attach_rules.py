@@ -260,6 +260,25 @@ def test_a_students_own_email_is_refused_as_a_guardian_logon_by_every_path(
     )
     assert [r.action for r in typed.results][:1] == ["error"]
     assert outcome(create_account_from_contact(district, "C7"))["003 / C7"][0] == "skipped"
+    # An account made as a guardian's before the rule gets no student from the link import.
+    with district.begin() as connection:
+        connection.execute(
+            insert(PortalUser),
+            {
+                "logon_id": "zoe@students.example.org",
+                "logon_key": "zoe@students.example.org",
+                "user_type": "GUARDIAN",
+                "first_name": "Tom",
+                "last_name": "Ng",
+            },
+        )
+    linked = import_links(
+        district, table(LINK_HEADERS, [["zoe@students.example.org", "003", "Father"]]), apply=True
+    )
+    assert linked.results[0].action == "error"
+    assert linked.results[0].reason.startswith(
+        "The logon is the student's own email (STUDENT_EMAIL of student 003), never a guardian's"
+    )
     assert not links(district)
 
 
@@ -378,6 +397,7 @@ def test_the_readme_warning_table_is_what_the_logs_warn_of(district: Engine) -> 
         apply=True,
     )
     typed = modify_user(district, "ann@example.org", attach=["005"])
+    typed_disabled = modify_user(district, "kim@example.org", attach=["005"])
     modify_user(district, "ann@example.org", changes={"status": "DISABLED"})
     disabled = autocreate(district, Options(students=["005"]))
     with district.begin() as connection:
@@ -401,6 +421,10 @@ def test_the_readme_warning_table_is_what_the_logs_warn_of(district: Engine) -> 
     for (_, warning), report in seen.items():
         assert any(fragments[warning] in (r.warning or "") for r in report.results), warning
     assert typed.results[0].action == "added" and typed.results[0].warning is None
+    assert typed_disabled.results[0].action == "added"
+    assert (typed_disabled.results[0].warning or "").startswith(
+        "The account kim@example.org is DISABLED"
+    )
 
 
 def test_a_live_excel_log_gives_warning_rows_their_colour_before_any_other(
