@@ -94,7 +94,7 @@ def test_every_pair_gets_the_action_and_reason_an_admin_expects(district: Engine
     assert got["002 / C2"][0] == "skipped" and "student's own" in got["002 / C2"][1]
     assert got["001 / C3"][0] == "skipped" and "No email" in got["001 / C3"][1]
     assert got["001 / C4"][0] == "skipped" and "guardians only" in got["001 / C4"][1]
-    assert got["003 / C5"][0] == "skipped" and "Portal access" in got["003 / C5"][1]
+    assert got["003 / C5"][0] == "skipped" and "(rule: portal access)" in got["003 / C5"][1]
     assert got["003 / C6"][0] == "added"
     assert got["003 / C7"][0] == "skipped" and "family inbox" in got["003 / C7"][1]
     assert got["004 / C8"][0] == got["005 / C9"][0] == "skipped"
@@ -143,10 +143,10 @@ def test_selection_and_switches(district: Engine) -> None:
     assert no_create["004 / C11"][0] == "added"
     no_attach = outcome(autocreate(district, Options(attach_existing=False)))
     assert "attaching to existing accounts is turned off" in no_attach["004 / C11"][1]
-    everyone = outcome(
-        autocreate(district, Options(guardians_only=False, portal_access_only=False))
-    )
-    assert everyone["001 / C4"][0] == everyone["003 / C5"][0] == "added"
+    everyone = outcome(autocreate(district, Options(guardians_only=False)))
+    assert everyone["001 / C4"][0] == "added"
+    assert everyone["003 / C5"][0] == "skipped"  # PORTAL_ACCESS N is never overridden
+    assert "(rule: portal access)" in everyone["003 / C5"][1]
     first_only = outcome(autocreate(district, Options(max_priority=1)))
     assert "past the highest priority" in first_only["003 / C6"][1]
 

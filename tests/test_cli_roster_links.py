@@ -92,7 +92,7 @@ def test_roster_links_and_accounts_end_to_end(
     sim = run_cli(capsys, *db, "contact", "create-account", "C2")
     assert sim.code == 0 and "SIMULATION" in sim.stdout
     created = run_cli(capsys, *db, "contact", "create-account", "C2", "--apply")
-    assert created.code == 0 and "tom@example.org / 00123" in created.stdout
+    assert created.code == 0 and "00123 / C2" in created.stdout
     no_email = run_cli(capsys, *db, "contact", "create-account", "C3")
     assert no_email.code == 2 and "has no email" in no_email.stderr
 

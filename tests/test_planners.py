@@ -170,7 +170,7 @@ def test_links_scope_and_pending_accounts() -> None:
     pending = plan_links(
         LinkState(students={"001": StudentRef(1, "101")}),
         [LinkRow(None, "new@example.org", "001", {})],
-        pending={"new@example.org": "New@example.org"},
+        pending={"new@example.org": AccountRef(None, "New@example.org")},
     )
     assert outcomes(pending.results) == [(None, "New@example.org / 001", "added")]
     assert pending.inserts[0]["user_id"] is None

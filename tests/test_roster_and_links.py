@@ -220,11 +220,12 @@ def test_contact_card_statuses_and_create_from_contact(engine: Engine) -> None:
     assert shared["C6"].shared_with == ["C7"] and shared["C7"].shared_with == ["C6"]
 
     simulated = create_account_from_contact(engine, "C1")
-    assert [r.action for r in simulated.results] == ["skipped", "added"]  # C1 is on 001 only
+    assert [(r.key, r.action, r.reason) for r in simulated.results] == [
+        ("001 / C1", "added", "Student attached to the existing account mia.lee@example.org")
+    ]
     created = create_account_from_contact(engine, "C2", apply=True)
-    assert [(r.key, r.action) for r in created.results] == [
-        ("tom.lee@example.org", "added"),
-        ("tom.lee@example.org / 001", "added"),
+    assert [(r.key, r.action, r.reason) for r in created.results] == [
+        ("001 / C2", "added", "Account created and student attached (tom.lee@example.org)"),
     ]
     after = {e.contact_id: e for e in contact_card(engine, "001").entries}
     assert (after["C2"].status, after["C2"].linked) == (HAS_ACCOUNT, True)

@@ -217,8 +217,16 @@ def student_logons(student_id: Annotated[str, typer.Argument(help="The student's
 def contact_create_account(
     contact_id: Annotated[str, typer.Argument(help="The contact's ID.")],
     apply: ApplyOption = False,
+    email_template: Annotated[
+        str | None,
+        typer.Option(help="Email the new account with this template, as AutoCreate does."),
+    ] = None,
 ) -> None:
-    """The card's +: a guardian account from the contact's email, attached to their students."""
+    """The card's +: a guardian account from the contact's email, attached to their students
+    under AutoCreate's rules."""
     from backend.accounts.contact_card import create_account_from_contact
 
-    print_results(create_account_from_contact(engine(), contact_id, apply=apply))
+    report = create_account_from_contact(
+        engine(), contact_id, apply=apply, email_template=email_template
+    )
+    print_results(report)

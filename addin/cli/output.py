@@ -25,6 +25,7 @@ ACTION_STYLES = {
     "removed": "dark_orange",
     "skipped": "bright_black",
     "error": "red",
+    "warning": "magenta",
 }
 
 
@@ -87,7 +88,17 @@ def print_report(report: Report, log_path: Path | None) -> None:
         out.print(f"[bold green]APPLIED[/] {report.kind}{source}: changes saved.")
     else:
         out.print(f"[bold yellow]SIMULATION[/] {report.kind}{source}: nothing was saved.")
-    out.print(f"Batch {report.batch_id}: {len(report.results)} rows: {styled_counts(counts)}.")
+    out.print(
+        f"Batch {report.batch_id}: {len(report.results)} rows: {styled_counts(report.tallies)}."
+    )
+    warned = [r for r in report.results if r.warning]
+    for result in warned[:10]:
+        where = f"row {result.row}" if result.row is not None else result.action
+        out.print(
+            f"  [magenta]warning[/] {where} {result.key or ''}: {result.warning}", soft_wrap=True
+        )
+    if len(warned) > 10:
+        out.print(f"  ... and {len(warned) - 10} more warnings: see the log.")
     errors = [r for r in report.results if r.action == "error"]
     for result in errors[:10]:
         out.print(f"  [red]row {result.row}[/] {result.key or ''}: {result.reason}", soft_wrap=True)
@@ -130,7 +141,7 @@ def finish(report: Report, log_path: Path | None, told: Collection[str] | None =
 
 def print_results(report: Report) -> None:
     """A single-account run: one line per thing it did, then exit 1 if any was refused."""
-    from backend.imports.contract import describe_changes
+    from backend.imports.contract import describe_changes, warnings_first
 
     title = (
         "[bold green]Saved[/]"
@@ -138,11 +149,13 @@ def print_results(report: Report) -> None:
         else ("[bold yellow]SIMULATION[/] (nothing saved; add --apply to save)")
     )
     out.print(f"{title}: {report.kind}, batch {report.batch_id}")
-    for result in report.results:
+    for result in warnings_first(report.results):
         style = ACTION_STYLES.get(result.action, "")
         changes = f" ({describe_changes(result.changes)})" if result.changes else ""
+        warning = f" [magenta]Warning: {result.warning}[/]" if result.warning else ""
         out.print(
-            f"  [{style}]{result.action:<8}[/] {result.key or ''}: {result.reason}{changes}",
+            f"  [{style}]{result.action:<8}[/] {result.key or ''}: {result.reason}{changes}"
+            + warning,
             soft_wrap=True,
             highlight=False,
         )

@@ -17,7 +17,13 @@ from typing import Any
 
 from addin.excel.number_formats import show_padded_ids
 from addin.workbooks.interface import NOT_INPUT, column_letter, summary_of
-from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
+from addin.workbooks.result_sheet import (
+    ACTION_COLOURS,
+    LOG_SHEET_NAME,
+    WARNING_HEADER,
+    Cell,
+    ResultSheet,
+)
 
 # Text Excel would not keep as typed: formulas, numbers, dates, times, percentages, booleans.
 _NOT_INERT = re.compile(
@@ -125,7 +131,15 @@ class ExcelWorkbook:
             )
             if action_column:
                 body = sheet.range(f"A{header_row + 1}:{last_column}{last_row}")
+                if WARNING_HEADER in log.columns:  # the first rule added wins over the others
+                    warned = column_letter(log.columns.index(WARNING_HEADER))
+                    body.conditional_formats.add_custom(
+                        f'=INDIRECT("{warned}"&ROW())<>""',
+                        fill_color=f"#{ACTION_COLOURS['warning']}",
+                    )
                 for action, colour in ACTION_COLOURS.items():
+                    if action == "warning":
+                        continue
                     body.conditional_formats.add_custom(
                         action_rule(action_column, action), fill_color=f"#{colour}"
                     )

@@ -180,7 +180,7 @@ def run_import(
     where = workbook.write_log(log_from_report(report, kind.key_header, rows))
     workbook.notify(
         f"{'Imported' if apply else 'Simulation (nothing saved)'}: "
-        f"{counts_text(report.counts)}. Log: {where}"
+        f"{counts_text(report.tallies)}. Log: {where}"
     )
     return report
 

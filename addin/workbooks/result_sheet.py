@@ -2,27 +2,31 @@
 
 from dataclasses import dataclass, field
 
-from backend.imports.contract import Report, count_phrases, describe_changes
+from backend.imports.contract import Report, count_phrases, describe_changes, warnings_first
 
 Cell = str | int | float | None
 
 LOG_SHEET_NAME = "Import Log"
 
-# Fill per row action (RGB): added green, updated yellow, removed orange, skipped grey, error red.
+# Fill per row action (RGB): added green, updated yellow, removed orange, skipped grey, error red;
+# a row of any action that carries a warning is lilac, to stand out from all of them.
 ACTION_COLOURS: dict[str, str] = {
     "added": "C6EFCE",
     "updated": "FFEB9C",
     "removed": "F8CBAD",
     "skipped": "E7E6E6",
     "error": "FFC7CE",
+    "warning": "D9C3E9",
 }
+WARNING_HEADER = "Warning"
 
 
 @dataclass
 class ResultSheet:
     """A title, a summary block of label/value pairs, then one table row per input row.
 
-    ``actions[i]`` is the action of ``rows[i]`` (a key of ACTION_COLOURS) and picks its colour.
+    ``actions[i]`` is the action of ``rows[i]`` (a key of ACTION_COLOURS), or "warning" when the
+    row carries one, and picks its colour.
     """
 
     title: str
@@ -35,7 +39,7 @@ class ResultSheet:
 
 def log_from_report(report: Report, key_header: str, fingerprint: str | None = None) -> ResultSheet:
     """A backend report as the log a user reads: summary first, then one row per input row."""
-    counts = report.counts
+    counts = report.tallies
     if report.mode == "apply":
         mode = "APPLIED: the changes below were saved"
     else:
@@ -56,18 +60,22 @@ def log_from_report(report: Report, key_header: str, fingerprint: str | None = N
             for n, (to, subject, body) in enumerate(report.preview, start=1)
         ),
     ]
+    results = warnings_first(report.results)
     columns = ["Row", key_header, "Action", "Changes (old -> new)", "Reason"]
     rows: list[list[Cell]] = [
-        [r.row, r.key, r.action, describe_changes(r.changes), r.reason] for r in report.results
+        [r.row, r.key, r.action, describe_changes(r.changes), r.reason] for r in results
     ]
-    if any(r.sheet for r in report.results):  # an import of several sheets or files
+    if counts["warning"]:  # rows that need a person's eyes, listed first
+        columns.append(WARNING_HEADER)
+        rows = [[*row, r.warning] for r, row in zip(results, rows, strict=True)]
+    if any(r.sheet for r in results):  # an import of several sheets or files
         columns.insert(0, "Sheet")
-        rows = [[r.sheet, *row] for r, row in zip(report.results, rows, strict=True)]
+        rows = [[r.sheet, *row] for r, row in zip(results, rows, strict=True)]
     return ResultSheet(
         title=f"Parent Portal Accounts: {report.kind} log",
         summary=summary,
         columns=columns,
         rows=rows,
-        actions=[r.action for r in report.results],
+        actions=["warning" if r.warning else r.action for r in results],
         applied=report.mode == "apply",
     )

@@ -81,9 +81,6 @@ class Options(BaseModel):
     guardians_only: Annotated[bool, Shown("Y: only contacts flagged as guardian.")] = Field(
         True, description="Only contacts flagged as guardians."
     )
-    portal_access_only: Annotated[bool, Shown("Y: only contacts with portal access allowed.")] = (
-        Field(True, description="Only contacts whose portal access is allowed.")
-    )
     max_priority: Annotated[
         int | None,
         Shown(
@@ -177,8 +174,14 @@ def autocreate(
     actor: str | None = None,
     progress: Progress = no_progress,
     review: "Review | None" = None,
+    contact: str | None = None,
+    kind: str = "AutoCreate",
 ) -> Report:
-    """Plan (and with ``apply`` do) AutoCreate; always record a batch with one event per pair."""
+    """Plan (and with ``apply`` do) AutoCreate; always record a batch with one event per pair.
+
+    With ``contact``, only that contact's entries on the selected students' cards are looked at:
+    the contact card's create-account, under AutoCreate's rules.
+    """
     from backend.accounts.autocreate_plan import AutoCreatePlan, plan
     from backend.accounts.autocreate_store import load, preview, write
     from backend.imports.batches import run_batch
@@ -187,15 +190,15 @@ def autocreate(
     template = get_template(engine, options.email_template) if options.email_template else None
 
     def planned(connection: "Connection") -> AutoCreatePlan:
-        result = plan(load(connection, options), options)
+        result = plan(load(connection, options, contact), options)
         if template is not None:
             preview(result, template)
         return result
 
     report, result = run_batch(
         engine,
-        kind="AutoCreate",
-        options=options.as_dict(),
+        kind=kind,
+        options=options.as_dict() | ({"contact": contact} if contact else {}),
         table=None,
         apply=apply,
         plan=planned,

@@ -4,10 +4,10 @@
 needs in bulk first, so every rule can be tested on plain values.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from backend.accounts.attach_rules import AttachRules, CardUse, Own
 from backend.accounts.logon import same_but_case
 from backend.imports.contract import RowResult
 
@@ -65,7 +65,10 @@ class State:
     cards: dict[int, list[CardContact]] = field(default_factory=dict)  # in priority order
     accounts: dict[str, Account] = field(default_factory=dict)  # by logon key
     links: set[tuple[int, int]] = field(default_factory=set)  # (account id, student id)
-    own: dict[str, str] = field(default_factory=dict)  # email key -> student whose own it is
+    own: dict[str, Own] = field(default_factory=dict)  # email key -> students whose own it is
+    # Who may see which child, judged over every card in the database; None judges the
+    # selected students' cards alone (a state built by hand).
+    rules: AttachRules | None = None
 
 
 @dataclass
@@ -86,10 +89,6 @@ class Pair:
     def key(self) -> str:
         return f"{self.student.student_id} / {self.contact.contact_id}"
 
-    @property
-    def person(self) -> tuple[str, str]:
-        return (self.contact.first_name.casefold(), self.contact.last_name.casefold())
-
 
 @dataclass
 class AutoCreatePlan:
@@ -105,10 +104,10 @@ def plan(state: State, options: "Options") -> AutoCreatePlan:
     """Each student-contact pair's outcome, one row each, in student then priority order."""
     result = AutoCreatePlan(results=list(state.problems))
     pairs = [Pair(s, c) for s in state.students for c in state.cards.get(s.id, [])]
-    verdicts = households(pairs)
+    rules = state.rules if state.rules is not None else _rules_of(pairs, state.own)
     links = set(state.links)
     for pair in pairs:
-        reason = _rule_out(pair, options, state.own, verdicts)
+        reason = _rule_out(pair, options, rules)
         email_key = pair.contact.email_key
         if reason or email_key is None:
             outcome = RowResult(None, pair.key, "skipped", reason)
@@ -129,13 +128,31 @@ def plan(state: State, options: "Options") -> AutoCreatePlan:
     return result
 
 
-def _rule_out(pair: Pair, options: "Options", own: dict[str, str], verdicts: dict[str, str]) -> str:
-    """Why the pair makes no account and no attachment, or '' when it may."""
+def _rules_of(pairs: list[Pair], own: dict[str, Own]) -> AttachRules:
+    """The rules judged on these pairs' cards alone."""
+    rules = AttachRules(own=dict(own))
+    for p in pairs:
+        c = p.contact
+        if c.email_key:
+            use = CardUse(
+                c.email_key,
+                p.student.id,
+                p.student.student_id,
+                c.contact_id,
+                c.first_name,
+                c.last_name,
+                c.portal_access,
+            )
+            rules.uses.setdefault(c.email_key, []).append(use)
+    return rules
+
+
+def _rule_out(pair: Pair, options: "Options", rules: AttachRules) -> str:
+    """Why the pair makes no account and no attachment, or '' when it may: AutoCreate's own
+    options first, then the rules every path obeys."""
     contact = pair.contact
     if options.guardians_only and not contact.is_guardian:
         return "Not flagged as a guardian (rule: guardians only)"
-    if options.portal_access_only and not contact.portal_access:
-        return "Portal access is not allowed for this contact (rule: portal access only)"
     if options.max_priority is not None and (
         contact.priority is None or contact.priority > options.max_priority
     ):
@@ -145,44 +162,7 @@ def _rule_out(pair: Pair, options: "Options", own: dict[str, str], verdicts: dic
         )
     if not contact.email_key:
         return "No email on the contact card; add one to make an account"
-    if contact.email_key in own:
-        return (
-            f"The email is the student's own (STUDENT_EMAIL of student {own[contact.email_key]}), "
-            "not a guardian's"
-        )
-    return verdicts.get(contact.email_key, "")
-
-
-def households(pairs: list[Pair]) -> dict[str, str]:
-    """Each email's verdict: '' when one person or one family uses it, else why not."""
-    by_email: dict[str, list[Pair]] = defaultdict(list)
-    for pair in pairs:
-        if pair.contact.email_key:
-            by_email[pair.contact.email_key].append(pair)
-    verdict: dict[str, str] = {}
-    for key, users in by_email.items():
-        # Different names are fine only if every such contact shares a student with another.
-        students_of: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for p in users:
-            students_of[p.person].add(p.student.student_id)
-        groups = list(students_of.values())
-        one_family = len(groups) == 1 or bool(set.intersection(*groups))
-        verdict[key] = "" if one_family else _two_households(users)
-    return verdict
-
-
-def _two_households(users: list[Pair]) -> str:
-    first = users[0]
-    name = (first.contact.first_name, first.contact.last_name)
-    other = next(p for p in users if (p.contact.first_name, p.contact.last_name) != name)
-    return (
-        f"Email shared by {first.contact.first_name} {first.contact.last_name} "
-        f"(contact {first.contact.contact_id}, student {first.student.student_id}) "
-        f"and {other.contact.first_name} {other.contact.last_name} (contact "
-        f"{other.contact.contact_id}, student {other.student.student_id}) of "
-        "another household: no account from it (rule: two households, one email), "
-        "as it would show one family's children to the other; fix one of the emails"
-    )
+    return rules.refusal(contact.email_key, "GUARDIAN", pair.student.id, pair.student.student_id)
 
 
 def _link(result: AutoCreatePlan, user_id: int | None, email_key: str, pair: Pair) -> None:
@@ -212,6 +192,15 @@ def _attach_existing(
     elif not same_but_case(logon, pair.contact.email or ""):
         reason = (
             f"The email {pair.contact.email} is not the logon {logon}, though they compare alike"
+        )
+    elif (account.id, pair.student.id) in links and account.status != "ACTIVE":
+        return RowResult(
+            None,
+            pair.key,
+            "skipped",
+            f"Already attached to {logon}",
+            warning=f"The account {logon} is {account.status}: the guardian cannot log on to "
+            "see the student until it is made ACTIVE",
         )
     elif (account.id, pair.student.id) in links:
         reason = f"Already attached to {logon}"

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from backend.accounts.attach_rules import load_rules
 from backend.accounts.autocreate import Options
 from backend.accounts.autocreate_plan import (
     Account,
@@ -18,7 +19,6 @@ from backend.accounts.autocreate_plan import (
     State,
     StudentRow,
 )
-from backend.accounts.logon import logon_key
 from backend.database.models import (
     Contact,
     PortalUser,
@@ -38,15 +38,17 @@ PREVIEW_LINK = "(the activation link: made when the email is sent)"
 PREVIEWS = 3  # messages shown in a simulation's log
 
 
-def load(connection: Connection, options: Options) -> State:
-    """The selected students, their cards, the accounts and links of the cards' emails."""
+def load(connection: Connection, options: Options, contact: str | None = None) -> State:
+    """The selected students, their cards (only ``contact``'s entries, if given), the accounts
+    and links of the cards' emails, and the rules' view of those emails."""
     state = State()
     state.students, state.problems = _select_students(connection, options)
-    state.cards = _cards(connection, state.students)
+    state.cards = _cards(connection, state.students, contact)
     keys = {c.email_key for card in state.cards.values() for c in card if c.email_key}
     state.accounts = _accounts(connection, keys)
     state.links = _links(connection, (a.id for a in state.accounts.values()))
-    state.own = _students_own(connection, keys)
+    state.rules = load_rules(connection, keys)
+    state.own = state.rules.own
     return state
 
 
@@ -99,8 +101,10 @@ def _select_students(
     return students, problems
 
 
-def _cards(connection: Connection, students: list[StudentRow]) -> dict[int, list[CardContact]]:
-    """Each student's contacts, in priority order (no priority last), then contact ID."""
+def _cards(
+    connection: Connection, students: list[StudentRow], contact: str | None
+) -> dict[int, list[CardContact]]:
+    """Each student's contacts (or ``contact`` alone), in priority order (none last), then ID."""
     cards: dict[int, list[CardContact]] = defaultdict(list)
     query = select(
         StudentContact.student_id,
@@ -114,11 +118,13 @@ def _cards(connection: Connection, students: list[StudentRow]) -> dict[int, list
         StudentContact.portal_access,
         StudentContact.priority,
     ).join(Contact, Contact.id == StudentContact.contact_id)
+    if contact is not None:
+        query = query.where(Contact.contact_id == contact)
     for chunk in key_chunks(s.id for s in students):
-        for student_pk, *contact in connection.execute(
+        for student_pk, *entry in connection.execute(
             query.where(StudentContact.student_id.in_(chunk))
         ):
-            cards[student_pk].append(CardContact(*contact))
+            cards[student_pk].append(CardContact(*entry))
     for card in cards.values():
         card.sort(key=lambda c: (c.priority is None, c.priority or 0, c.contact_id))
     return dict(cards)
@@ -146,16 +152,6 @@ def _links(connection: Connection, account_ids: Iterable[int]) -> set[tuple[int,
         for chunk in key_chunks(account_ids)
         for user, student in connection.execute(query.where(StudentLink.user_id.in_(chunk)))
     }
-
-
-def _students_own(connection: Connection, keys: set[str]) -> dict[str, str]:
-    """Cards' emails that are a student's own email: email key -> that student's ID."""
-    own: dict[str, str] = {}
-    query = select(Student.student_id, Student.email).where(Student.email.is_not(None))
-    for sid, email in connection.execute(query):
-        if email is not None and logon_key(email) in keys:
-            own[logon_key(email)] = sid
-    return own
 
 
 def welcome(template: Template, created: Created) -> tuple[str, str]:

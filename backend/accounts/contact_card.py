@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, select
 
 from backend.accounts.logon import logon_key
-from backend.accounts.single import run_account_batch
 from backend.database.engine import read_transaction
 from backend.database.models import (
     Contact,
@@ -30,7 +29,6 @@ from backend.database.models import (
 )
 from backend.errors import InputError, NotFoundError
 from backend.imports.contract import Report, key_chunks
-from backend.imports.links import LinkRow
 
 HAS_ACCOUNT = "has account"
 CAN_CREATE = "can create"
@@ -216,10 +214,19 @@ def _entries(
 
 
 def create_account_from_contact(
-    engine: Engine, contact_id: str, *, apply: bool = False, actor: str | None = None
+    engine: Engine,
+    contact_id: str,
+    *,
+    apply: bool = False,
+    actor: str | None = None,
+    email_template: str | None = None,
 ) -> Report:
-    """A guardian account from the contact's email, attached to each student whose card lists
-    the contact with portal access allowed."""
+    """The card's +: AutoCreate for one contact, under AutoCreate's rules (a guardian with portal
+    access, no email shared by two households, active students only): an account from the
+    contact's email, attached to each student whose card allows it, and with ``email_template``
+    the same welcome email AutoCreate queues."""
+    from backend.accounts.autocreate import Options, autocreate
+
     with read_transaction(engine) as connection:
         contact = connection.execute(
             select(
@@ -228,34 +235,24 @@ def create_account_from_contact(
         ).first()
         if contact is None:
             raise NotFoundError(f"There is no contact '{contact_id.strip()}'")
+        who = f"Contact {contact.contact_id} ({contact.first_name} {contact.last_name})"
         if not contact.email:
-            raise InputError(
-                f"Contact {contact.contact_id} ({contact.first_name} "
-                f"{contact.last_name}) has no email; add one to the contact first"
-            )
-        cards = connection.execute(
-            select(Student.student_id, StudentContact.relationship)
+            raise InputError(f"{who} has no email; add one to the contact first")
+        students = connection.execute(
+            select(Student.student_id)
             .join(StudentContact, StudentContact.student_id == Student.id)
-            .where(StudentContact.contact_id == contact.id, StudentContact.portal_access)
+            .where(StudentContact.contact_id == contact.id)
             .order_by(Student.student_id)
-        ).all()
-    user = {
-        "logon_id": contact.email,
-        "user_type": "GUARDIAN",
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-    }
-    links = [
-        LinkRow(None, contact.email, sid, {"relationship": relationship} if relationship else {})
-        for sid, relationship in cards
-    ]
-    return run_account_batch(
+        ).scalars()
+        selection = list(students)
+    if not selection:
+        raise InputError(f"{who} is on no student's card; import the roster first")
+    options = Options(students=selection, email_template=email_template)
+    return autocreate(
         engine,
-        kind="account from contact",
-        user=user,
-        mode="insert-only",
-        links=links,
+        options,
         apply=apply,
         actor=actor,
-        options={"contact": contact.contact_id},
+        contact=contact.contact_id,
+        kind="account from contact",
     )

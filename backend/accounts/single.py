@@ -17,7 +17,15 @@ from backend.database.models import PortalUser, School, Student, StudentLink
 from backend.errors import InputError, NotFoundError
 from backend.imports.batches import run_batch
 from backend.imports.contract import InputTable, Report, RowResult
-from backend.imports.links import LinkPlan, LinkRow, LinkState, load_links, plan_links, write_links
+from backend.imports.links import (
+    AccountRef,
+    LinkPlan,
+    LinkRow,
+    LinkState,
+    load_links,
+    plan_links,
+    write_links,
+)
 from backend.imports.users import (
     ImportMode,
     UserPlan,
@@ -75,7 +83,10 @@ def plan_account(
 ) -> _Combined:
     """The account's plan, then its links' plan, which may attach students to a new account."""
     user_plan = plan_users(users, user_rows, mode)
-    pending = {logon_key(r["logon_id"]): r["logon_id"] for r in user_plan.inserts}
+    pending = {
+        logon_key(r["logon_id"]): AccountRef(None, r["logon_id"], r["user_type"], r["status"])
+        for r in user_plan.inserts
+    }
     link_plan = plan_links(links, link_rows, pending=pending)
     return _Combined(user_plan, link_plan, user_plan.results + link_plan.results)
 

@@ -7,6 +7,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
+from backend.accounts.attach_rules import exposures
 from backend.database.engine import bulk_insert, read_transaction, write_transaction
 from backend.database.models import Batch, BatchEvent, utcnow
 from backend.errors import NotFoundError
@@ -141,7 +142,8 @@ def finish_batch(
                     "changes": {k: [o, n] for k, (o, n) in r.changes.items()}
                     if r.changes
                     else None,
-                    "reason": r.reason,
+                    # The audit trail keeps a row's warning with its reason.
+                    "reason": f"{r.reason} (warning: {r.warning})" if r.warning else r.reason,
                 }
                 for r in results[start : start + CHUNK]
             ],
@@ -189,10 +191,11 @@ def run_batch(
 
     Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
     so a run that waited for another sees what that one committed, and writes everything,
-    events included, in that one transaction. Given a ``review`` (front ends give one), an
-    apply is compared there with the simulation staff reviewed. ``tables`` are every table the
-    run read (default ``table``): their remarks end the reasons of their rows, and their
-    unknown columns are named in the summary.
+    events included, in that one transaction. Every run also warns, by account, of students
+    that accounts already see and the rules forbid (``attach_rules.exposures``). Given a
+    ``review`` (front ends give one), an apply is compared there with the simulation staff
+    reviewed. ``tables`` are every table the run read (default ``table``): their remarks end
+    the reasons of their rows, and their unknown columns are named in the summary.
     """
     mode: Mode = "apply" if apply else "simulation"
     started = utcnow()
@@ -202,6 +205,7 @@ def run_batch(
     def planned_in(connection: Connection) -> P:
         progress("Planning", 0, 1)
         planned = plan(connection)
+        planned.results.extend(exposures(connection))
         add_remarks(planned.results, read)
         bound_results(planned.results)
         return planned

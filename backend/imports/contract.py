@@ -139,6 +139,8 @@ class RowResult:
     reason: str
     changes: dict[str, tuple[Any, Any]] | None = None
     sheet: str | None = None  # for imports that read several sheets or files
+    # Set on a row that was (or would be) done but needs a person's eyes, saying why.
+    warning: str | None = None
 
 
 @dataclass
@@ -158,24 +160,38 @@ class Report:
     def counts(self) -> dict[str, int]:
         return count_actions(self.results)
 
+    @property
+    def tallies(self) -> dict[str, int]:
+        """The counts of each action and, under "warning", of the rows that carry a warning."""
+        return self.counts | {"warning": sum(1 for r in self.results if r.warning)}
 
-# How each action is counted in words; "removed" is only mentioned when something was.
-COUNT_WORDS: dict[Action, str] = {
+
+Tally = Action | Literal["warning"]
+"""What a summary counts: each action, and the rows that carry a warning (of any action)."""
+
+# How each tally is counted in words; "removed" and "warning" are only mentioned when some are.
+COUNT_WORDS: dict[Tally, str] = {
     "added": "added",
     "updated": "updated",
     "removed": "removed",
     "skipped": "skipped",
     "error": "errors",
+    "warning": "warnings",
 }
+_SOMETIMES: tuple[Tally, ...] = ("removed", "warning")
 
 
-def count_phrases(counts: dict[str, int]) -> list[tuple[Action, int, str]]:
-    """(action, count, word) for each count a summary shows, in the order every front end uses."""
-    return [(a, counts[a], COUNT_WORDS[a]) for a in ACTIONS if counts[a] or a != "removed"]
+def count_phrases(counts: dict[str, int]) -> list[tuple[Tally, int, str]]:
+    """(tally, count, word) for each count a summary shows, in the order every front end uses."""
+    return [
+        (a, counts.get(a, 0), word)
+        for a, word in COUNT_WORDS.items()
+        if counts.get(a, 0) or a not in _SOMETIMES
+    ]
 
 
-def counts_text(counts: dict[str, int], style: Callable[[Action, str], str] | None = None) -> str:
-    """'3 added, 1 updated, 2 skipped, 0 errors'; ``style`` may dress each phrase (colours)."""
+def counts_text(counts: dict[str, int], style: Callable[[Tally, str], str] | None = None) -> str:
+    """'3 added, 1 updated, 2 skipped, 0 errors, 1 warnings'; ``style`` may dress each phrase."""
     dress = style or (lambda _action, text: text)
     return ", ".join(dress(a, f"{n} {word}") for a, n, word in count_phrases(counts))
 
@@ -185,6 +201,12 @@ def count_actions(results: Iterable[RowResult]) -> dict[str, int]:
     for result in results:
         counts[result.action] += 1
     return counts
+
+
+def warnings_first(results: Iterable[RowResult]) -> list[RowResult]:
+    """The rows as a log lists them: those with a warning first, each group in its own order."""
+    ordered = list(results)
+    return [r for r in ordered if r.warning] + [r for r in ordered if not r.warning]
 
 
 def _squash(header: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, Table, delete, select
 
+from backend.accounts.attach_rules import AttachRules, load_rules
 from backend.accounts.logon import logon_key, normalise_logon, same_but_case
 from backend.database.engine import bulk_insert, bulk_update
 from backend.database.models import PortalUser, School, Student, StudentLink, utcnow
@@ -101,20 +102,25 @@ class LinkPlan:
 class AccountRef(NamedTuple):
     id: int | None  # None for an account the same batch is about to add
     logon: str
+    user_type: str = "GUARDIAN"
+    status: str = "ACTIVE"
 
 
 class StudentRef(NamedTuple):
     id: int
     school: str | None  # the school's code
+    status: str = "ACTIVE"
 
 
 @dataclass(frozen=True)
 class LinkState:
-    """What a link plan looks at: accounts by logon key, students by ID, links by id pair."""
+    """What a link plan looks at: accounts by logon key, students by ID, links by id pair, and
+    the rules that say who may see which child."""
 
     accounts: dict[str, AccountRef] = field(default_factory=dict)
     students: dict[str, StudentRef] = field(default_factory=dict)
     links: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    rules: AttachRules = field(default_factory=AttachRules)
 
 
 def link_rows(table: InputTable) -> list[LinkRow]:
@@ -137,17 +143,28 @@ def link_rows(table: InputTable) -> list[LinkRow]:
 
 def load_links(connection: Connection, rows: Sequence[LinkRow]) -> LinkState:
     """The accounts, students and links the rows name: one query per table per chunk."""
-    state = LinkState()
-    for chunk in key_chunks({logon_key(r.logon) for r in rows if r.logon and not r.problems}):
-        query = select(PortalUser.logon_key, PortalUser.id, PortalUser.logon_id)
-        for key, id_, logon in connection.execute(query.where(PortalUser.logon_key.in_(chunk))):
-            state.accounts[key] = AccountRef(id_, logon)
+    keys = {logon_key(r.logon) for r in rows if r.logon and not r.problems}
+    state = LinkState(rules=load_rules(connection, keys))
+    accounts = select(
+        PortalUser.logon_key,
+        PortalUser.id,
+        PortalUser.logon_id,
+        PortalUser.user_type,
+        PortalUser.status,
+    )
+    for chunk in key_chunks(keys):
+        for key, id_, logon, user_type, status in connection.execute(
+            accounts.where(PortalUser.logon_key.in_(chunk))
+        ):
+            state.accounts[key] = AccountRef(id_, logon, user_type, status)
+    students = select(Student.student_id, Student.id, School.code, Student.status).join(
+        School, School.id == Student.school_id, isouter=True
+    )
     for chunk in key_chunks({r.student for r in rows if r.student}):
-        query = select(Student.student_id, Student.id, School.code).join(
-            School, School.id == Student.school_id, isouter=True
-        )
-        for sid, id_, code in connection.execute(query.where(Student.student_id.in_(chunk))):
-            state.students[sid] = StudentRef(id_, code)
+        for sid, id_, code, student_status in connection.execute(
+            students.where(Student.student_id.in_(chunk))
+        ):
+            state.students[sid] = StudentRef(id_, code, student_status)
     account_ids = {a.id for a in state.accounts.values() if a.id is not None}
     for chunk in key_chunks(account_ids):
         links = select(
@@ -167,16 +184,17 @@ def plan_links(
     state: LinkState,
     rows: Sequence[LinkRow],
     schools: Sequence[str] = (),
-    pending: Mapping[str, str] | None = None,
+    pending: Mapping[str, AccountRef] | None = None,
 ) -> LinkPlan:
     """Split wanted links into added / updated / removed / skipped / error.
 
-    ``pending`` maps the logon keys of accounts the same batch is about to add to their logons,
-    so one batch can create an account and attach its students.
+    ``pending`` holds, by logon key, the accounts the same batch is about to add, so one batch
+    can create an account and attach its students. A student is attached only when the rules
+    of ``attach_rules`` allow it.
     """
     plan = LinkPlan()
     scope = {code.casefold() for code in schools}
-    accounts = {key: AccountRef(None, logon) for key, logon in (pending or {}).items()}
+    accounts = dict(pending or {})
     accounts.update(state.accounts)
     seen: dict[tuple[str, str], int | None] = {}
     for row in rows:
@@ -192,10 +210,15 @@ def plan_links(
             continue
         seen[pair] = row.number
         current = state.links.get((account.id, student.id)) if account.id is not None else None
+        refusal = state.rules.refusal(pair[0], account.user_type, student.id, row.student)
         if row.values.get("action") == "REMOVE":
             result = _plan_remove(row, key, current, plan)
+            state.rules.detached(pair[0], student.id)
+        elif current is None and refusal:
+            result = RowResult(row.number, key, "error", refusal)
         elif current is None:
             result = _plan_add(row, key, pair[0], account, student, plan)
+            state.rules.attached(pair[0], account.user_type, student.id, row.student)
         else:
             result = _plan_change(row, key, current, plan)
         plan.results.append(result)
@@ -263,7 +286,24 @@ def _plan_add(
             "notices": wanted.get("notices", True),
         }
     )
-    return RowResult(row.number, key, "added", f"Student {row.student} attached")
+    result = RowResult(row.number, key, "added", f"Student {row.student} attached")
+    result.warning = attach_warning(account, row.student or "", student.status)
+    return result
+
+
+def attach_warning(account: AccountRef, student_id: str, student_status: str) -> str | None:
+    """Why an attachment that was allowed still needs a person's eyes, if it does."""
+    if student_status != "ACTIVE":
+        return (
+            f"Student {student_id} is {student_status}: attached all the same; detach it if the "
+            "student has left"
+        )
+    if account.status != "ACTIVE":
+        return (
+            f"The account {account.logon} is {account.status}: it sees the student once it is "
+            "made ACTIVE again"
+        )
+    return None
 
 
 def _plan_change(row: LinkRow, key: str, current: dict[str, Any], plan: LinkPlan) -> RowResult:

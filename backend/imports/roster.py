@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, select
 
+from backend.accounts.attach_rules import detach, links_of_logons
 from backend.accounts.logon import logon_key
 from backend.database.engine import bulk_insert, bulk_update
 from backend.database.models import Contact, School, Student, StudentContact
@@ -75,6 +76,9 @@ class RosterState:
     students: dict[str, dict[str, Any]] = field(default_factory=dict)
     people: dict[str, dict[str, Any]] = field(default_factory=dict)
     cards: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    # Links of the accounts whose logon is a named contact's email: (logon key, student id) ->
+    # (link id, logon); PORTAL_ACCESS N detaches them.
+    links: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,6 +93,7 @@ class RosterPlan:
     cards_new: list[dict[str, Any]] = field(default_factory=list)
     cards_changed: list[dict[str, Any]] = field(default_factory=list)
     schools_by_code: list[str] = field(default_factory=list)  # named only by students' SCHOOL
+    links_removed: list[int] = field(default_factory=list)
 
 
 def _read(table: InputTable | None, columns: tuple[Column, ...]) -> Part | None:
@@ -138,6 +143,8 @@ def load_roster(connection: Connection, rows: RosterRows) -> RosterState:
     for chunk in key_chunks(p["id"] for p in state.people.values()):
         for card in connection.execute(cards.where(StudentContact.contact_id.in_(chunk))):
             state.cards[(card.student_id, card.contact_id)] = dict(card._mapping)
+    emails = _named(rows.contacts, "email") | {p["email"] for p in state.people.values()}
+    state.links = links_of_logons(connection, {logon_key(e) for e in emails if e})
     return state
 
 
@@ -175,6 +182,7 @@ class _Planner:
         self.students = dict(state.students)
         self.people = dict(state.people)
         self.cards = state.cards
+        self.links = state.links
         self.sheet: str | None = None
         # The first row of each contact planned: (row number, the person's values there).
         self.person_rows: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -379,6 +387,25 @@ class _Planner:
             said = problem.removeprefix(EMAIL_PROBLEM)
             reason += f"; EMAIL left out, the rest of the contact is kept: {said}"
         self._result(number, key, action, reason, changes)
+        self._revoke(number, sid, cid, values)
+
+    def _revoke(self, number: int, sid: str, cid: str, values: dict[str, Any]) -> None:
+        """PORTAL_ACCESS N detaches the student from the account of the contact's email (the
+        stored one and the row's), in this same batch."""
+        student, contact = self.students[sid], self.people[cid]
+        card = self.cards.get((student["id"], contact["id"]), {})
+        if values.get("portal_access", card.get("portal_access", True)) or student["id"] is None:
+            return
+        emails = {e for e in (contact.get("email"), values.get("email")) if e}
+        for key in sorted({logon_key(email) for email in emails}):
+            link = self.links.pop((key, student["id"]), None)
+            if link is not None:
+                self.plan.links_removed.append(link[0])
+                reason = (
+                    f"Student {sid} detached from {link[1]}: PORTAL_ACCESS is N for contact "
+                    f"{cid} on the student's card"
+                )
+                self._result(number, f"{link[1]} / {sid}", "removed", reason)
 
     def _plan_person(
         self,
@@ -489,6 +516,7 @@ def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None
     for done, step in enumerate(steps):
         progress("Saving the roster", done, len(steps))
         step(connection, plan)
+    detach(connection, plan.links_removed)
     progress("Saving the roster", len(steps), len(steps))
 
 

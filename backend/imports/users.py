@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, Table, select
 
+from backend.accounts.attach_rules import Own, own_email, students_own
 from backend.accounts.logon import logon_key, normalise_email, normalise_logon, same_but_case
 from backend.database.engine import bulk_insert, bulk_update
 from backend.database.models import PortalUser, utcnow
@@ -133,6 +134,7 @@ class UserState:
     """The stored accounts a users plan looks at, by logon key, each as ``LOADED`` fields."""
 
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    own: dict[str, Own] = field(default_factory=dict)  # a student's own email -> the student
 
 
 def validate_rows(table: InputTable, progress: Progress) -> list[UserRow]:
@@ -168,11 +170,13 @@ def load_users(connection: Connection, rows: Sequence[UserRow]) -> UserState:
     """The accounts the rows name, one query per chunk of logon keys."""
     columns = [getattr(PortalUser, name) for name in LOADED]
     state = UserState()
-    for chunk in key_chunks(row.key for row in rows if row.key and not row.problems):
+    keys = {row.key for row in rows if row.key and not row.problems}
+    for chunk in key_chunks(keys):
         for row in connection.execute(
             select(PortalUser.logon_key, *columns).where(PortalUser.logon_key.in_(chunk))
         ):
             state.accounts[row[0]] = dict(zip(LOADED, row[1:], strict=True))
+    state.own.update(students_own(connection, keys))
     return state
 
 
@@ -190,10 +194,14 @@ def plan_users(state: UserState, rows: Sequence[UserRow], mode: ImportMode) -> U
             assert row.key is not None
             first_row[row.key] = (row.number, row.values["logon_id"])
             current = state.accounts.get(row.key)
+            guardian = row.values.get("user_type") == "GUARDIAN"
             if current is not None and not same_but_case(
                 current["logon_id"], row.values["logon_id"]
             ):
                 result = _look_alike(row, current["logon_id"], "the account")
+            elif current is None and guardian and row.key in state.own:
+                reason = f"LOGONID: {own_email(state.own[row.key])}"
+                result = RowResult(row.number, row.values["logon_id"], "error", reason)
             elif current is None:
                 result = _plan_insert(row, mode, plan)
             else:
