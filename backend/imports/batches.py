@@ -191,11 +191,10 @@ def run_batch(
 
     Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
     so a run that waited for another sees what that one committed, and writes everything,
-    events included, in that one transaction. Every run also warns, by account, of students
-    that accounts already see and the rules forbid (``attach_rules.exposures``). Given a
-    ``review`` (front ends give one), an apply is compared there with the simulation staff
-    reviewed. ``tables`` are every table the run read (default ``table``): their remarks end
-    the reasons of their rows, and their unknown columns are named in the summary.
+    events included, in that one transaction. Every run warns of students that accounts already
+    see against the rules. An apply given a ``review`` is compared with the simulation staff
+    reviewed. ``tables`` are every table read (default ``table``): their remarks end their rows'
+    reasons, and their unknown columns are named in the summary.
     """
     mode: Mode = "apply" if apply else "simulation"
     started = utcnow()
