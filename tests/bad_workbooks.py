@@ -6,6 +6,7 @@ import engine and the CLI can all be driven with the same bad inputs. ``empty_sh
 """
 
 import random
+import re
 import struct
 import zipfile
 from collections.abc import Callable
@@ -386,5 +387,118 @@ def xml_bomb(folder: Path, part: str = WORKBOOK_PART) -> Path:
         )
 
     path = rewrite_zip(base, folder / "xml_bomb.xlsx", change={part: bomb})
+    base.unlink()
+    return path
+
+
+# --- valid zips whose sheets attack the reader ------------------------------------------------
+
+
+def _sheet_rewrite(folder: Path, name: str, change: Callable[[bytes], bytes]) -> Path:
+    base = users_workbook(folder, f"base_for_{name}")
+    path = rewrite_zip(base, folder / name, change={SHEET_PART: change})
+    base.unlink()
+    return path
+
+
+def far_cell(folder: Path, ref: str = "XFD1048576", name: str = "far_cell.xlsx") -> Path:
+    """The users workbook plus one stray cell at ``ref`` (its ``<dimension>`` still says A1:D4)."""
+    row = "".join(ch for ch in ref if ch.isdigit())
+
+    def add(xml: bytes) -> bytes:
+        cell = f'<row r="{row}"><c r="{ref}" t="inlineStr"><is><t>x</t></is></c></row>'
+        return xml.replace(b"</sheetData>", cell.encode() + b"</sheetData>")
+
+    return _sheet_rewrite(folder, name, add)
+
+
+def claimed_dimension(folder: Path, ref: str = "A1:A99999999") -> Path:
+    """A sheet whose ``<dimension>`` claims a range past Excel's limits."""
+
+    def claim(xml: bytes) -> bytes:
+        return re.sub(rb'<dimension ref="[^"]*"', f'<dimension ref="{ref}"'.encode(), xml)
+
+    return _sheet_rewrite(folder, "claimed_dimension.xlsx", claim)
+
+
+def nul_byte(folder: Path, part: str = SHEET_PART) -> Path:
+    """A raw NUL byte inside a name: the part is no longer well-formed XML."""
+    base = users_workbook(folder, "base_for_nul.xlsx")
+    change = {part: lambda xml: xml.replace(b"Ana", b"A\x00na").replace(b"Users", b"Us\x00ers")}
+    path = rewrite_zip(base, folder / "nul_byte.xlsx", change=change)
+    base.unlink()
+    return path
+
+
+def broken_tag(folder: Path) -> Path:
+    """A row closed by the wrong end tag."""
+    return _sheet_rewrite(
+        folder, "broken_tag.xlsx", lambda xml: xml.replace(b"</row>", b"</rox>", 1)
+    )
+
+
+def hidden_users_sheet(folder: Path, state: str = "hidden") -> Path:
+    """A workbook whose 'Users' sheet is hidden (or veryHidden) behind a visible one."""
+    wb = openpyxl.Workbook()
+    shown = wb.active
+    shown.title = "Checked"
+    shown.append(HEADERS)
+    shown.append(["checked@example.org", "Shown", "Row", "GUARDIAN"])
+    users = wb.create_sheet("Users")
+    users.append(HEADERS)
+    users.append(["hidden@example.org", "Hidden", "Row", "GUARDIAN"])
+    users.sheet_state = state
+    path = folder / f"{state}_users.xlsx"
+    wb.save(path)
+    return path
+
+
+def shared_string_bomb(folder: Path, cells: int = 1000, text_mb: float = 9.5) -> Path:
+    """A small file whose ``cells`` LOGONID cells all point to one shared string of
+    ``text_mb`` million characters: tiny packed, billions of characters once expanded."""
+    long_text = b"a" * int(text_mb * 1_000_000)
+    rows = "".join(
+        f'<row r="{r}"><c r="A{r}" t="s"><v>1</v></c><c r="B{r}" t="s"><v>0</v></c>'
+        f'<c r="C{r}" t="s"><v>0</v></c><c r="D{r}" t="s"><v>2</v></c></row>'
+        for r in range(2, cells + 2)
+    )
+    header = "".join(
+        f'<c r="{col}1" t="inlineStr"><is><t>{h}</t></is></c>'
+        for col, h in zip("ABCD", HEADERS, strict=True)
+    )
+    sheet = (
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<sheetData><row r="1">{header}</row>{rows}</sheetData></worksheet>'
+    ).encode()
+    strings = (
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b"<si><t>Name</t></si><si><t>" + long_text + b"</t></si><si><t>GUARDIAN</t></si></sst>"
+    )
+    base = users_workbook(folder, "base_for_sst.xlsx")
+
+    def rels(xml: bytes) -> bytes:
+        return xml.replace(
+            b"</Relationships>",
+            b'<Relationship Id="rIdSst" Type="http://schemas.openxmlformats.org/officeDocument/'
+            b'2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+        )
+
+    def types(xml: bytes) -> bytes:
+        return xml.replace(
+            b"</Types>",
+            b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+            b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+        )
+
+    path = rewrite_zip(
+        base,
+        folder / "shared_string_bomb.xlsx",
+        change={
+            SHEET_PART: lambda _: sheet,
+            "xl/_rels/workbook.xml.rels": rels,
+            "[Content_Types].xml": types,
+        },
+        add={"xl/sharedStrings.xml": strings},
+    )
     base.unlink()
     return path

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from lxml import etree
+
 from addin.files import opc
 from addin.files.opc import MAX_PARTS, MAX_RATIO, IndexProblem, PackageIndexError
 from backend.errors import InputError
@@ -329,6 +331,7 @@ def _read_every_part(
             raise _damaged(name, "its list of parts is far larger than any workbook's")
         kept: list[bytes] = []
         part_total = 0
+        xml = _well_formed(name, info.filename)
         with zf.open(info) as part:
             while chunk := part.read(CHUNK_BYTES):
                 if part_total == 0 and not is_image:
@@ -339,11 +342,63 @@ def _read_every_part(
                     raise _too_big_unpacked(name, max_unpacked_bytes)
                 if keep:
                     kept.append(chunk)
+                xml.feed(chunk)
+        xml.feed(b"", final=True)
         if part_total != info.file_size:
             raise PackageIndexError(IndexProblem.SIZE_MISMATCH)
         if keep:
             content_types = b"".join(kept)
     return content_types
+
+
+_XML_PART_SUFFIXES = (".xml", ".rels")
+"""Parts that readers parse as XML. VML drawings (.vml) are left alone: Excel's own are not
+well-formed, and no reader of ours opens them."""
+
+
+class _NoTree:
+    """A parser target that keeps nothing: the parse only checks the part is well-formed."""
+
+    def close(self) -> None:
+        return None
+
+
+class _WellFormed:
+    """Feeds a part to libxml2 (C speed, no tree built) and refuses it at its first error."""
+
+    def __init__(self, name: str, part: str) -> None:
+        self.name = name
+        self.part = part
+        self.parser = etree.XMLParser(
+            target=_NoTree(),  # type: ignore[arg-type]  # the stubs want every method
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+        )
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        try:
+            if chunk:
+                self.parser.feed(chunk)
+            if final:
+                self.parser.close()
+        except etree.XMLSyntaxError as e:
+            reason = str(e.msg).splitlines()[0] if e.msg else "broken markup"
+            raise _damaged(
+                self.name, f"its part {self.part} is not well-formed XML: {reason}"
+            ) from e
+
+
+class _NotXml:
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        pass
+
+
+def _well_formed(name: str, part: str) -> _WellFormed | _NotXml:
+    lower = part.lower()
+    if lower.endswith(_XML_PART_SUFFIXES) and not lower.endswith(_IMAGE_XML_SUFFIXES):
+        return _WellFormed(name, part)
+    return _NotXml()
 
 
 def _dtd(name: str) -> InputError:

@@ -19,6 +19,7 @@ from addin.files import opc
 from addin.files.checks import check_workbook_file
 from addin.files.padded_ids import zero_padded_cells
 from addin.files.result_writer import write_result_workbook
+from addin.files.sheet_bounds import SheetBounds
 from addin.workbooks.interface import NOT_INPUT, find_sheet, summary_of, table_from_grid
 from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet
 from backend.errors import InputError
@@ -74,6 +75,7 @@ class FileWorkbook:
         self.messages: list[str] = []
         self.written: Path | None = None
         self._sha256: str | None = None
+        self._max_text_chars = settings.max_text_mb * 1_000_000
         try:
             self._book = CalamineWorkbook.from_path(str(path))
         except CalamineError as exc:
@@ -121,7 +123,12 @@ class FileWorkbook:
 
     def grid(self, sheet: str) -> list[list[Any]]:
         """The cells as calamine reads them, but numbers shown with leading zeros (an ID typed
-        as 00123 into a cell formatted 00000) come as the text Excel shows."""
+        as 00123 into a cell formatted 00000) come as the text Excel shows.
+
+        Only a visible sheet is read (staff checked what they see), and only once its XML shows
+        that reading it stays within bounds (``SheetBounds``).
+        """
+        self._check_readable(sheet)
         try:
             cells = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except CalamineError as exc:
@@ -133,6 +140,23 @@ class FileWorkbook:
             for (i, j), text in zero_padded_cells(self.path, sheet, columns).items():
                 cells[i][j] = text
         return cells
+
+    def _check_readable(self, sheet: str) -> None:
+        hidden = next(
+            (
+                meta
+                for meta in self._book.sheets_metadata
+                if meta.name == sheet and meta.visible != SheetVisibleEnum.Visible
+            ),
+            None,
+        )
+        if hidden is not None and sheet != LOG_SHEET_NAME:
+            raise InputError(
+                f"{self.name}: the sheet '{sheet}' is hidden, so nobody checked what it holds; "
+                "unhide it (right-click a sheet tab > Unhide) or delete it, then try again."
+            )
+        with opc.Package.open(self.path) as package:
+            SheetBounds(package, self.name, self._max_text_chars).check(sheet)
 
     def sha256(self) -> str | None:
         if self._sha256 is None:
