@@ -1,12 +1,14 @@
 """The ``portal`` command: every Excel action, run on .xlsx files from a terminal.
 
-Exit codes: 0 all rows fine, 1 some rows in error, 2 the input or command could not be used.
+Exit codes: 0 all rows fine, 1 some rows in error, 2 the input or command could not be used
+(nothing was saved), 3 the changes were saved but the result workbook could not be written.
 Each command group lives in a module of its own; heavy libraries load inside the commands.
 """
 
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from addin.cli import (
     accounts,
@@ -19,7 +21,7 @@ from addin.cli import (
     templates,
 )
 from addin.cli.output import err, out, state
-from backend.errors import PortalError
+from backend.errors import PortalError, ResultNotWritten
 
 app = typer.Typer(
     help="Parent Portal Accounts: create and maintain parent-portal logons from Excel "
@@ -84,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
             console.width = 200
     try:
         app(args=argv)  # typer itself reports a mistyped command or option, with exit code 2
+    except ResultNotWritten as exc:
+        err.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        raise SystemExit(3) from None
     except PortalError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", soft_wrap=True, highlight=False)
+        err.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None

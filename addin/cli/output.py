@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -26,6 +27,20 @@ ACTION_STYLES = {
     "skipped": "bright_black",
     "error": "red",
 }
+
+
+SHOWN_CHARS = 300
+"""The most of one value (a logon, a reason) the terminal shows; the log has all of it."""
+
+
+def shown(value: object) -> str:
+    """A value from a file or the database as the terminal shows it: never read as markup
+    (``[bold]`` in a name stays as typed), and cut to ``SHOWN_CHARS`` so that printing it
+    takes time in proportion to what is shown."""
+    text = "" if value is None else str(value)
+    if len(text) > SHOWN_CHARS:
+        text = f"{text[:SHOWN_CHARS]}... ({len(text):,} characters)"
+    return escape(text)
 
 
 class State:
@@ -82,19 +97,26 @@ def styled_counts(counts: dict[str, int]) -> str:
 
 def print_report(report: Report, log_path: Path | None) -> None:
     counts = report.counts
-    source = f" of {report.source_name}" if report.source_name else ""
+    source = f" of {shown(report.source_name)}" if report.source_name else ""
     if report.mode == "apply":
-        out.print(f"[bold green]APPLIED[/] {report.kind}{source}: changes saved.")
+        out.print(f"[bold green]APPLIED[/] {report.kind}{source}: changes saved.", highlight=False)
     else:
-        out.print(f"[bold yellow]SIMULATION[/] {report.kind}{source}: nothing was saved.")
+        out.print(
+            f"[bold yellow]SIMULATION[/] {report.kind}{source}: nothing was saved.",
+            highlight=False,
+        )
     out.print(f"Batch {report.batch_id}: {len(report.results)} rows: {styled_counts(counts)}.")
     errors = [r for r in report.results if r.action == "error"]
     for result in errors[:10]:
-        out.print(f"  [red]row {result.row}[/] {result.key or ''}: {result.reason}", soft_wrap=True)
+        out.print(
+            f"  [red]row {result.row}[/] {shown(result.key or '')}: {shown(result.reason)}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if len(errors) > 10:
         out.print(f"  ... and {len(errors) - 10} more errors: see the log.")
     if log_path is not None:
-        out.print(f"Log: {log_path}")
+        out.print(f"Log: {escape(str(log_path))}", highlight=False)
     if report.mode == "simulation" and (counts["added"] or counts["updated"]):
         out.print("Review the log, then run the same command with --apply to save these changes.")
 
@@ -133,7 +155,8 @@ def print_results(report: Report) -> None:
         style = ACTION_STYLES.get(result.action, "")
         changes = f" ({describe_changes(result.changes)})" if result.changes else ""
         out.print(
-            f"  [{style}]{result.action:<8}[/] {result.key or ''}: {result.reason}{changes}",
+            f"  [{style}]{result.action:<8}[/] {shown(result.key or '')}: "
+            f"{shown(result.reason)}{shown(changes)}",
             soft_wrap=True,
             highlight=False,
         )

@@ -6,10 +6,17 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from addin.files.result_writer import check_destination
 from addin.workbooks.actions import run_import
-from addin.workbooks.file import FileWorkbook, result_path, write_log_workbook
+from addin.workbooks.file import (
+    FileWorkbook,
+    result_path,
+    saved_but_not_written,
+    write_log_workbook,
+)
 from addin.workbooks.kinds import KINDS
 from addin.workbooks.result_sheet import log_from_report
+from backend.errors import InputError
 from backend.imports.contract import Progress, Report, collector_paused, no_progress
 
 
@@ -36,6 +43,7 @@ def import_file(
         if kind == "roster" and is_bundle(path):
             return _import_bundle(engine, path, apply=apply, dest=dest, progress=progress)
         with FileWorkbook(path, out=dest, assume_yes=True) as workbook:
+            workbook.check_destination(apply)
             report = run_import(
                 workbook, engine, apply=apply, kind=KINDS[kind], progress=progress, **options
             )
@@ -50,6 +58,8 @@ def _import_bundle(
     from addin.files.oneroster import read_oneroster
     from backend.imports.roster import import_roster
 
+    dest = dest or result_path(path.with_suffix(".xlsx"), apply)
+    check_destination(dest)
     progress("Reading the bundle", 0, 1)
     bundle = read_oneroster(path)
     progress("Reading the bundle", 1, 1)
@@ -61,6 +71,11 @@ def _import_bundle(
         apply=apply,
         progress=progress,
     )
-    dest = dest or result_path(path.with_suffix(".xlsx"), apply)
-    write_log_workbook(dest, log_from_report(report, KINDS["roster"].key_header))
+    log = log_from_report(report, KINDS["roster"].key_header)
+    try:
+        write_log_workbook(dest, log)
+    except (InputError, OSError) as exc:
+        if not apply:
+            raise
+        raise saved_but_not_written(log, dest, exc) from exc
     return report, dest
