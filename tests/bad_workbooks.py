@@ -454,13 +454,14 @@ def hidden_users_sheet(folder: Path, state: str = "hidden") -> Path:
 
 
 def shared_string_bomb(folder: Path, cells: int = 1000, text_mb: float = 9.5) -> Path:
-    """A small file whose ``cells`` LOGONID cells all point to one shared string of
-    ``text_mb`` million characters: tiny packed, billions of characters once expanded."""
+    """A small file of ``cells`` cells (four a row) that all but the header point to shared
+    strings, the LOGONIDs to one of ``text_mb`` million characters: tiny packed, billions of
+    characters once expanded."""
     long_text = b"a" * int(text_mb * 1_000_000)
     rows = "".join(
         f'<row r="{r}"><c r="A{r}" t="s"><v>1</v></c><c r="B{r}" t="s"><v>0</v></c>'
         f'<c r="C{r}" t="s"><v>0</v></c><c r="D{r}" t="s"><v>2</v></c></row>'
-        for r in range(2, cells + 2)
+        for r in range(2, cells // 4 + 2)
     )
     header = "".join(
         f'<c r="{col}1" t="inlineStr"><is><t>{h}</t></is></c>'
