@@ -1,0 +1,92 @@
+"""Random damage to a workbook's parts and to a OneRoster bundle's files, for a few seconds
+each: every outcome is a table or one ``InputError``, never another exception."""
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+import bad_workbooks
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from addin.files.oneroster import read_oneroster
+from addin.workbooks.file import read_table
+from backend.errors import InputError
+
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+PARTS = [bad_workbooks.SHEET_PART, bad_workbooks.WORKBOOK_PART, "[Content_Types].xml"]
+_BASE = Path(tempfile.mkdtemp(prefix="fuzz-base-"))
+BASE_WORKBOOK = bad_workbooks.users_workbook(_BASE)
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> tuple[str, bytes]:
+    """One part of the users workbook with a slice replaced by random bytes or markup."""
+    part = draw(st.sampled_from(PARTS))
+    with zipfile.ZipFile(BASE_WORKBOOK) as zf:
+        data = zf.read(part)
+    start = draw(st.integers(0, len(data)))
+    end = draw(st.integers(start, min(len(data), start + 40)))
+    insert = draw(
+        st.one_of(
+            st.binary(max_size=24),
+            st.sampled_from(
+                [
+                    b"\x00",
+                    b'<c r="XFD1048576"><v>1</v></c>',
+                    b'r="A99999999"',
+                    b"</row>",
+                    b'<row r="1048577">',
+                    b't="s"',
+                    b"<!--",
+                    b"&lol;",
+                    b"\xff\xfe",
+                ]
+            ),
+        )
+    )
+    return part, data[:start] + insert + data[end:]
+
+
+@FUZZ
+@given(damaged())
+def test_a_damaged_workbook_is_read_or_refused_with_one_message(change: tuple[str, bytes]) -> None:
+    part, data = change
+    with tempfile.TemporaryDirectory() as folder:
+        path = bad_workbooks.rewrite_zip(
+            BASE_WORKBOOK, Path(folder) / "fuzz.xlsx", change={part: lambda _: data}
+        )
+        try:
+            table, _ = read_table(path, preferred=["Users"])
+        except InputError as exc:
+            assert str(exc).strip() and "\n" not in str(exc).strip()
+        else:
+            assert len(table.rows) <= 1_048_576
+
+
+USERS_HEADER = "sourcedId,status,role,givenName,familyName,email,agentSourcedIds,identifier\n"
+
+
+@FUZZ
+@given(
+    st.lists(st.lists(st.text(max_size=12), min_size=0, max_size=9).map(",".join), max_size=6),
+    st.binary(max_size=64),
+)
+def test_a_damaged_bundle_is_read_or_refused_with_one_message(
+    lines: list[str], noise: bytes
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        bundle = Path(folder)
+        (bundle / "users.csv").write_bytes(
+            (USERS_HEADER + "\n".join(lines)).encode("utf-8", "surrogatepass") + noise
+        )
+        (bundle / "orgs.csv").write_text("sourcedId,name,type,identifier\nS1,School,school,1\n")
+        try:
+            read_oneroster(bundle)
+        except InputError as exc:
+            assert str(exc).strip()
