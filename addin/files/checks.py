@@ -22,6 +22,7 @@ from lxml import etree
 
 from addin.files import opc
 from addin.files.opc import MAX_PARTS, MAX_RATIO, IndexProblem, PackageIndexError
+from addin.files.sheet_bounds import SheetExtent, SheetScan
 from backend.errors import InputError
 
 MB = 1024 * 1024
@@ -70,8 +71,13 @@ _ZIP_ERRORS = (
 )
 
 
-def check_workbook_file(path: Path, *, max_file_bytes: int, max_unpacked_bytes: int) -> None:
-    """Raise ``InputError`` unless ``path`` is a macro-free ``.xlsx`` that is safe to parse.
+Measured = dict[str, SheetExtent | None]
+"""The extent of each worksheet part, by part name, taken while it was checked."""
+
+
+def check_workbook_file(path: Path, *, max_file_bytes: int, max_unpacked_bytes: int) -> Measured:
+    """Raise ``InputError`` unless ``path`` is a macro-free ``.xlsx`` that is safe to parse;
+    return the extents of its worksheets (for ``SheetBounds``), measured on the way.
 
     Sizes are in bytes. Nothing is extracted to disk and nothing is kept in memory beyond one
     chunk and the small ``[Content_Types].xml`` part.
@@ -103,8 +109,9 @@ def check_workbook_file(path: Path, *, max_file_bytes: int, max_unpacked_bytes: 
         raise InputError(_unreadable_message(name, e)) from e
     if not head.startswith(_ZIP_MAGICS):
         raise InputError(_not_zip_message(name, path.suffix, head))
-    content_types = _check_zip(path, name, max_unpacked_bytes)
+    content_types, measured = _check_zip(path, name, max_unpacked_bytes)
     _check_content_types(name, content_types)
+    return measured
 
 
 def _regular_file_size(path: Path) -> int:
@@ -244,8 +251,9 @@ def _index_refusal(name: str, error: PackageIndexError, max_unpacked_bytes: int)
     return _damaged(name, "its contents do not match its table of contents")
 
 
-def _check_zip(path: Path, name: str, max_unpacked_bytes: int) -> bytes:
-    """Check the archive's index, then read every part once; return ``[Content_Types].xml``."""
+def _check_zip(path: Path, name: str, max_unpacked_bytes: int) -> tuple[bytes, Measured]:
+    """Check the archive's index, then read every part once; return ``[Content_Types].xml``
+    and the worksheets' extents."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -314,16 +322,18 @@ def _too_big_unpacked(name: str, max_unpacked_bytes: int) -> InputError:
 
 def _read_every_part(
     name: str, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], max_unpacked_bytes: int
-) -> bytes:
+) -> tuple[bytes, Measured]:
     """Decompress every part once, in file order, to catch what the index can hide.
 
     ``zipfile`` stops each part at its declared size and then checks its CRC, so a part whose
     data inflates beyond what the index claims fails here; the running total bounds the whole
     pass whatever the index says. The first chunk of each part also gets its XML prologue
-    checked (except SVG images), and ``[Content_Types].xml`` is kept for parsing.
+    checked (except SVG images), each XML part is proven well-formed, each worksheet is
+    measured (``SheetScan``) from the same chunks, and ``[Content_Types].xml`` is kept.
     """
     total = 0
     content_types = b""
+    measured: Measured = {}
     for info in sorted(infos, key=lambda i: i.header_offset):
         keep = info.filename == CONTENT_TYPES
         is_image = info.filename.lower().endswith(_IMAGE_XML_SUFFIXES)
@@ -348,7 +358,15 @@ def _read_every_part(
             raise PackageIndexError(IndexProblem.SIZE_MISMATCH)
         if keep:
             content_types = b"".join(kept)
-    return content_types
+        if xml.scan is not None:
+            measured[info.filename] = xml.scan.extent()
+    return content_types, measured
+
+
+def _is_worksheet(part: str) -> bool:
+    """Where every writer puts worksheets; a sheet kept elsewhere is measured when read."""
+    lower = part.lower()
+    return lower.startswith("xl/worksheets/") and lower.endswith(".xml")
 
 
 _XML_PART_SUFFIXES = (".xml", ".rels")
@@ -364,11 +382,13 @@ class _NoTree:
 
 
 class _WellFormed:
-    """Feeds a part to libxml2 (C speed, no tree built) and refuses it at its first error."""
+    """Feeds a part to libxml2 (C speed, no tree built) and refuses it at its first error;
+    a worksheet's chunks also go to its ``SheetScan``."""
 
     def __init__(self, name: str, part: str) -> None:
         self.name = name
         self.part = part
+        self.scan = SheetScan() if _is_worksheet(part) else None
         self.parser = etree.XMLParser(
             target=_NoTree(),  # type: ignore[arg-type]  # the stubs want every method
             resolve_entities=False,
@@ -380,6 +400,8 @@ class _WellFormed:
         try:
             if chunk:
                 self.parser.feed(chunk)
+                if self.scan is not None:
+                    self.scan.feed(chunk)
             if final:
                 self.parser.close()
         except etree.XMLSyntaxError as e:
@@ -390,6 +412,8 @@ class _WellFormed:
 
 
 class _NotXml:
+    scan = None
+
     def feed(self, chunk: bytes, final: bool = False) -> None:
         pass
 

@@ -3,19 +3,21 @@
 python-calamine builds a dense grid from A1 to the farthest cell, and copies a shared string
 into every cell that points to it: a 2 KB file with one cell at ``XFD1048576`` would ask for half
 a terabyte, and a 16 KB one whose thousand cells point to one 10 MB string for 10 GB. So the
-sheet's cells are counted first, in one streaming pass over its bytes: where they are (against
-Excel's limits, and against how many cells are really there) and how much text they hold once
-shared strings are expanded. A sheet past those bounds is refused with one line saying what to
-do; a sheet within them is read as before.
+sheet's cells are counted first: where they are (against Excel's limits, and against how many
+cells are really there) and how much text they hold once shared strings are expanded. A sheet
+past those bounds is refused with one line saying what to do; a sheet within them is read as
+before.
 
-The pass reads each piece of the sheet with regular expressions, counting every cell start tag
-to be sure each one was seen; a sheet written any other way (cells without an ``r`` address,
-unusual spelling) is read by lxml's streaming parser instead, slower and exact.
+The count is taken by ``SheetScan`` while the file checks decompress each worksheet part to
+prove it well-formed, so a sheet is decompressed and scanned once. It reads the bytes with
+regular expressions, counting every cell start tag to be sure each one was seen; a sheet written
+any other way (cells without an ``r`` address first, comments, namespace prefixes) is read by
+lxml's streaming parser instead, slower and exact.
 """
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO
 
@@ -25,7 +27,7 @@ from addin.files import opc
 from addin.workbooks.interface import column_letter
 from backend.errors import InputError
 
-__all__ = ["EXCEL_COLUMNS", "EXCEL_ROWS", "SheetBounds"]
+__all__ = ["EXCEL_COLUMNS", "EXCEL_ROWS", "SheetBounds", "SheetExtent", "SheetScan"]
 
 EXCEL_ROWS = 1_048_576
 EXCEL_COLUMNS = 16_384
@@ -42,14 +44,16 @@ _UNUSUAL = (b"<!--", b"<![CDATA[")
 
 
 @dataclass
-class _Extent:
-    """The cells of a sheet: how many, the farthest row and column, the shared strings used."""
+class SheetExtent:
+    """The cells of a sheet: how many, the farthest row and column, the shared strings used,
+    and the last cell its ``<dimension>`` claims."""
 
     cells: int = 0
     last_row: int = 0  # 1-based
     last_column: int = 0  # 1-based
     shared: Counter[int] | None = None
     """How many cells point to each shared string; counted only when needed."""
+    dimension: tuple[int, int] | None = None
 
     def add(self, row: int, column: int) -> None:
         self.cells += 1
@@ -57,11 +61,14 @@ class _Extent:
         self.last_column = max(self.last_column, column)
 
 
-_ANY = rb"<(?:[\w.-]+:)?"
 _OTHER_PREFIX = re.compile(rb":c[\s/>]")
 """A cell spelt with a namespace prefix: left to the parser."""
-_CELL = re.compile(rb'<c(?: r="([A-Z]{1,7})(\d{1,12})"|(?=[\s/>]))')
-"""Every cell start tag; those without ``r`` as their first attribute give empty groups."""
+_CELL = re.compile(rb'<c r="([A-Z]{1,7}\d{1,12})"')
+"""A cell start tag with its address first, as every writer puts it."""
+_DIGITS = b"0123456789"
+_CAPITALS = bytes(range(ord("A"), ord("Z") + 1))
+_CELL_TAG = re.compile(rb"<c[\s/>]")
+"""Every cell start tag, whatever its attributes."""
 _SHARED_MARK = re.compile(rb"""\st\s*=\s*["']s["']""")
 _SHARED = re.compile(
     rb"<c(?:(?!\s+t\s*=)"
@@ -80,26 +87,65 @@ def _column(letters: bytes) -> int:
     return number
 
 
-class _NotPlain(Exception):
-    """A piece of the sheet is not written the usual way: only a parser can place its cells."""
+class SheetScan:
+    """Measures a worksheet part fed in chunks as it is decompressed: ``extent()`` is its
+    ``SheetExtent``, or None when the part is not written the usual way (then only a parser
+    can place its cells)."""
 
+    def __init__(self) -> None:
+        self._extent: SheetExtent | None = SheetExtent()
+        self._carry = b""
+        self._before_cells = True
 
-def _scan_pieces(stream: IO[bytes], head: bytes) -> _Extent:
-    """The fast pass: every cell start tag must carry its address first, as writers put it."""
-    extent = _Extent()
-    for piece in _pieces(stream, head):
-        if any(marker in piece for marker in _UNUSUAL) or _OTHER_PREFIX.search(piece):
-            raise _NotPlain
-        cells = _CELL.findall(piece)
-        if not cells:
-            continue
-        columns = {letters for letters, _ in cells}
-        if b"" in columns:
-            raise _NotPlain
-        extent.cells += len(cells)
-        extent.last_row = max(extent.last_row, *map(int, {row for _, row in cells}))
-        widest = max(columns, key=lambda c: (len(c), c))
+    def feed(self, chunk: bytes) -> None:
+        """Measure up to the last ``<`` (so that no tag is cut in two); keep the rest."""
+        if self._extent is None:
+            return
+        buffer = self._carry + chunk
+        cut = buffer.rfind(b"<")
+        self._carry = buffer[cut:] if cut >= 0 else b""
+        if cut > 0:
+            self._measure(buffer[:cut], self._extent)
+
+    def extent(self) -> SheetExtent | None:
+        if self._extent is not None and self._carry:
+            self._measure(self._carry, self._extent)
+            self._carry = b""
+        return self._extent
+
+    def _measure(self, piece: bytes, extent: SheetExtent) -> None:
+        """Count the cells of ``piece`` and find the farthest. Text in a comment or CDATA
+        section that looks like a cell is counted too: the count can only err upwards."""
+        if self._before_cells:  # calamine heeds a <dimension> only before the cells
+            extent.dimension = extent.dimension or _dimension_end(piece)
+            self._before_cells = b"<sheetData" not in piece
+        if b":c" in piece and _OTHER_PREFIX.search(piece):
+            self._extent = None
+            return
+        addresses = _CELL.findall(piece)
+        tags = piece.count(b"<c")
+        if len(addresses) != tags and len(addresses) != len(_CELL_TAG.findall(piece)):
+            self._extent = None
+            return
+        if not addresses:
+            return
+        joined = b" ".join(addresses)  # split in C, not address by address in Python
+        letters = set(joined.translate(None, _DIGITS).split())
+        extent.cells += len(addresses)
+        extent.last_row = max(extent.last_row, *map(int, joined.translate(None, _CAPITALS).split()))
+        widest = max(letters, key=lambda c: (len(c), c))
         extent.last_column = max(extent.last_column, _column(widest))
+
+
+def measure_sheet(stream: IO[bytes]) -> SheetExtent:
+    """The extent of a worksheet part read from ``stream``: by ``SheetScan``, else parsed."""
+    scan = SheetScan()
+    while chunk := stream.read(CHUNK_BYTES):
+        scan.feed(chunk)
+    extent = scan.extent()
+    if extent is None:
+        stream.seek(0)
+        return _parse_cells(stream)
     return extent
 
 
@@ -113,14 +159,6 @@ def _shared_cells(stream: IO[bytes]) -> Counter[int]:
             return _parse_cells(stream).shared or Counter()
         shared.update(int(i) for i in found)
     return shared
-
-
-def _extent(stream: IO[bytes], head: bytes) -> _Extent:
-    try:
-        return _scan_pieces(stream, head)
-    except _NotPlain:
-        stream.seek(0)
-        return _parse_cells(stream)
 
 
 def _pieces(stream: IO[bytes], head: bytes) -> Iterator[bytes]:
@@ -137,10 +175,10 @@ def _pieces(stream: IO[bytes], head: bytes) -> Iterator[bytes]:
     yield buffer
 
 
-def _parse_cells(stream: IO[bytes]) -> _Extent:
+def _parse_cells(stream: IO[bytes]) -> SheetExtent:
     """The exact pass: cells placed as calamine places them (a row or cell without an address
     follows the previous one), by a streaming parser that keeps one row in memory."""
-    extent = _Extent(shared=Counter())
+    extent = SheetExtent(shared=Counter())
     row = column = 0
     parser = etree.iterparse(
         stream,
@@ -152,7 +190,9 @@ def _parse_cells(stream: IO[bytes]) -> _Extent:
     )
     for event, element in parser:
         name = opc.local_name(element.tag)
-        if event == "start" and name == "row":
+        if event == "start" and name == "dimension":
+            extent.dimension = _range_end(element.get("ref", "").encode())
+        elif event == "start" and name == "row":
             row = _row_number(element.get("r"), row + 1)
             column = 0
         elif event == "end" and name == "c":
@@ -190,19 +230,34 @@ _RANGE_END = re.compile(rb"\$?([A-Za-z]{1,7})\$?(\d{1,12})\s*$")
 def _dimension_end(head: bytes) -> tuple[int, int] | None:
     """The last cell the sheet's ``<dimension>`` claims, if it names one."""
     found = _DIMENSION.search(head)
-    end = _RANGE_END.search(found.group(1)) if found else None
+    return _range_end(found.group(1)) if found else None
+
+
+def _range_end(ref: bytes) -> tuple[int, int] | None:
+    end = _RANGE_END.search(ref)
     if end is None:
         return None
     return int(end.group(2)), _column(end.group(1).upper())
 
 
 class SheetBounds:
-    """Checks the sheets of one workbook file; the shared strings are measured once."""
+    """Checks the sheets of one workbook file; the shared strings are measured once.
 
-    def __init__(self, package: opc.Package, file_name: str, max_text_chars: int) -> None:
+    ``measured`` holds the extents the file checks took of worksheet parts on their way (by
+    part name; None where only the parser can tell): those parts are not read again.
+    """
+
+    def __init__(
+        self,
+        package: opc.Package,
+        file_name: str,
+        max_text_chars: int,
+        measured: Mapping[str, SheetExtent | None] | None = None,
+    ) -> None:
         self.package = package
         self.file_name = file_name
         self.max_text_chars = max_text_chars
+        self.measured = measured or {}
         self._shared_lengths: list[int] | None = None
 
     def check(self, sheet: str) -> None:
@@ -213,10 +268,7 @@ class SheetBounds:
         if name is None:
             return  # calamine reports the missing part
         try:
-            with self.package.zip.open(name) as stream:
-                head = stream.read(CHUNK_BYTES)
-                self._check_dimension(sheet, head)
-                extent = _extent(stream, head)
+            extent = self._extent(name)
             self._check_extent(sheet, extent)
             self._check_text(sheet, name, extent)
         except etree.XMLSyntaxError as e:
@@ -234,12 +286,19 @@ class SheetBounds:
             "so it was not read; ask for a copy saved from Excel."
         )
 
-    def _check_dimension(self, sheet: str, head: bytes) -> None:
-        end = _dimension_end(head)
+    def _extent(self, part: str) -> SheetExtent:
+        extent = self.measured.get(part)
+        if extent is not None:
+            return extent
+        with self.package.zip.open(part) as stream:
+            if part in self.measured:  # measured, but written in a way only a parser reads
+                return _parse_cells(stream)
+            return measure_sheet(stream)
+
+    def _check_extent(self, sheet: str, extent: SheetExtent) -> None:
+        end = extent.dimension
         if end is not None and (end[0] > EXCEL_ROWS or end[1] > EXCEL_COLUMNS):
             raise self._damaged(sheet, *end, claims=True)
-
-    def _check_extent(self, sheet: str, extent: _Extent) -> None:
         if extent.last_row > EXCEL_ROWS or extent.last_column > EXCEL_COLUMNS:
             raise self._damaged(sheet, extent.last_row, extent.last_column)
         grid = extent.last_row * extent.last_column
@@ -252,7 +311,7 @@ class SheetBounds:
                 "and try again."
             )
 
-    def _check_text(self, sheet: str, part: str, extent: _Extent) -> None:
+    def _check_text(self, sheet: str, part: str, extent: SheetExtent) -> None:
         """The text of the sheet's own XML, and each shared string once per cell using it.
 
         A first bound (every cell holding the longest shared string) spares the count of

@@ -79,7 +79,7 @@ class FileWorkbook:
         value: str | None = None,
     ) -> None:
         settings = get_settings()
-        check_workbook_file(
+        self._measured = check_workbook_file(
             path,
             max_file_bytes=settings.max_file_mb << 20,
             max_unpacked_bytes=settings.max_unpacked_mb << 20,
@@ -173,7 +173,7 @@ class FileWorkbook:
                 "unhide it (right-click a sheet tab > Unhide) or delete it, then try again."
             )
         with opc.Package.open(self.path) as package:
-            SheetBounds(package, self.name, self._max_text_chars).check(sheet)
+            SheetBounds(package, self.name, self._max_text_chars, self._measured).check(sheet)
 
     def sha256(self) -> str | None:
         if self._sha256 is None:
