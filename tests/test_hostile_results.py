@@ -158,3 +158,32 @@ def test_a_killed_run_leaves_no_temporary_file(tmp_path: Path) -> None:
     names = sorted(p.name for p in tmp_path.iterdir())
     assert [n for n in names if n.startswith(".~")] == []
     assert "users.applied.xlsx" in names
+
+
+def test_a_name_cannot_add_a_header_to_an_email() -> None:
+    from backend.mail.templates import Template, context, render
+
+    guardian = {"first_name": "Ann\r\nBcc: evil@example.org\x00", "last_name": "Lee\u2028X"}
+    subject, body = render(
+        Template("welcome", "Welcome, {{ guardian_name }}", "Dear {{ guardian_name }}"),
+        context(guardian, "ann@example.org", []),
+    )
+    assert subject == "Welcome, Ann Bcc: evil@example.org Lee X"
+    assert "Bcc: evil@example.org" in body  # the body is plain text: the name as typed
+
+
+def test_an_account_with_markup_in_its_name_is_shown_as_typed(
+    capsys: Capsys, database_url: str
+) -> None:
+    db = ["--db", database_url]
+    made = run_cli(
+        capsys,
+        *db,
+        *("user", "new", "ann@example.org", "--type", "GUARDIAN"),
+        *("--first", "[red]Ann[/]", "--last", "Lee [/bold]"),
+    )
+    assert made.code == 0, made
+    shown = run_cli(capsys, *db, "user", "show", "ann@example.org")
+    assert shown.code == 0, shown
+    assert "Name: [red]Ann[/] Lee [/bold]" in shown.stdout
+    assert "Traceback" not in shown.stdout + shown.stderr

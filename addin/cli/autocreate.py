@@ -16,6 +16,7 @@ from addin.cli.output import (
     finish,
     out,
     progress_bar,
+    shown,
 )
 from backend.accounts.autocreate import OptionSpec, option_specs
 from backend.errors import InputError
@@ -63,7 +64,7 @@ def autocreate_command(**values: Any) -> None:
     dest = out_path or Path(f"autocreate.{'applied' if apply else 'simulation'}.xlsx")
     write_log_workbook(dest, log_from_report(report, "STUDENT_ID / CONTACT_ID"))
     for label, value in report.extra:
-        out.print(f"{label}: {value}")
+        out.print(f"{label}: {shown(value)}", highlight=False)
     finish(report, dest)
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from addin.cli.output import engine, out, progress_bar
+from addin.cli.output import engine, out, progress_bar, shown
 from backend.errors import InputError
 
 outbox_app = typer.Typer(help="Emails waiting to go, sent, or refused.", no_args_is_help=True)
@@ -27,11 +27,11 @@ def outbox_list(
     for message in list_messages(db, status, limit):
         table.add_row(
             str(message.id),
-            message.to_address,
-            message.subject,
+            shown(message.to_address),
+            shown(message.subject),
             message.status,
             str(message.attempts),
-            message.last_error or "",
+            shown(message.last_error),
         )
     out.print(table)
 
