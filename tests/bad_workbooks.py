@@ -562,6 +562,11 @@ def truncated(folder: Path, keep: float = 0.6) -> Path:
 
 
 def with_cells(name: str, rows: list[list[Any]], sheet: str = "Users") -> Builder:
+    """A builder of a one-sheet workbook (see ``with_sheets``)."""
+    return with_sheets(name, {sheet: rows})
+
+
+def with_sheets(name: str, sheets: dict[str, list[list[Any]]]) -> Builder:
     """A builder of a workbook whose rows are written as given: a string starting with ``=``
     becomes a formula (its cached value the text after it), anything else a value."""
 
@@ -570,15 +575,16 @@ def with_cells(name: str, rows: list[list[Any]], sheet: str = "Users") -> Builde
 
         path = folder / name
         with xlsxwriter.Workbook(path, {"strings_to_numbers": False}) as book:
-            ws = book.add_worksheet(sheet)
-            for r, row in enumerate(rows):
-                for c, value in enumerate(row):
-                    if isinstance(value, str) and value.startswith("="):
-                        ws.write_formula(r, c, value, None, value[1:])
-                    elif isinstance(value, str):
-                        ws.write_string(r, c, value)
-                    else:
-                        ws.write(r, c, value)
+            for title, rows in sheets.items():
+                ws = book.add_worksheet(title)
+                for r, row in enumerate(rows):
+                    for c, value in enumerate(row):
+                        if isinstance(value, str) and value.startswith("="):
+                            ws.write_formula(r, c, value, None, value[1:])
+                        elif isinstance(value, str):
+                            ws.write_string(r, c, value)
+                        else:
+                            ws.write(r, c, value)
         return path
 
     return build
@@ -697,11 +703,12 @@ def nul_in(part: str) -> Builder:
 FORMULA_TEXT = ["=1+2@school.org", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)", '=HYPERLINK("x")']
 
 
-def accepted_workbooks() -> dict[str, Builder]:
-    """Workbooks that are read whatever they hold: each row a value built to trip a reader or
-    the log written back (formulas, markup, control characters, huge text, odd types)."""
+def accepted_workbooks() -> dict[str, tuple[Builder, str]]:
+    """Workbooks that are read whatever they hold, and the import each is for: each row a value
+    built to trip a reader or the log written back (formulas, markup, control characters, huge
+    text, odd types)."""
     long_text = "a" * 32_000 + "@example.org"
-    corpus: dict[str, Builder] = {
+    users: dict[str, Builder] = {
         "formulas and formula-like text": with_cells(
             "formulas.xlsx", users_rows(*FORMULA_TEXT, '="ann"&"@example.org"')
         ),
@@ -750,6 +757,35 @@ def accepted_workbooks() -> dict[str, Builder]:
             "prefixed.xlsx",
         ),
     }
+    corpus = {name: (build, "users") for name, build in users.items()}
+    corpus["links with formulas and markup"] = (
+        with_cells(
+            "links.xlsx",
+            [
+                ["LOGONID", "STUDENT_ID", "RELATIONSHIP"],
+                ["=1+2@school.org", "[bold]001", "Mother"],
+                ["+cmd|' /C calc'!A0", "=00123", "[/]"],
+            ],
+            "Links",
+        ),
+        "links",
+    )
+    corpus["roster with formulas and markup"] = (
+        with_sheets(
+            "roster.xlsx",
+            {
+                "Students": [
+                    ["STUDENT_ID", "FIRST_NAME", "LAST_NAME"],
+                    ["001", '=HYPERLINK("x")', "[red]Lee"],
+                ],
+                "Contacts": [
+                    ["STUDENT_ID", "CONTACT_ID", "FIRST_NAME", "LAST_NAME", "EMAIL"],
+                    ["001", "c1", "@SUM(A1)", "Lee\x01", "=1+2@school.org"],
+                ],
+            },
+        ),
+        "roster",
+    )
     return corpus
 
 

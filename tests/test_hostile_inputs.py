@@ -114,11 +114,12 @@ def run_accepted(capsys: Capsys, url: str, command: list[str], result: Path) -> 
 
 @pytest.mark.parametrize("kind", list(ACCEPTED))
 def test_an_accepted_workbook(kind: str, tmp_path: Path, capsys: Capsys, url: str) -> None:
-    path = ACCEPTED[kind](tmp_path)
+    make, task = ACCEPTED[kind]
+    path = make(tmp_path)
     result = path.with_name(f"{path.stem}.simulation.xlsx")
-    run_accepted(capsys, url, ["import", "users", str(path)], result)
+    run_accepted(capsys, url, ["import", task, str(path)], result)
     result.unlink()
-    run_accepted(capsys, url, ["run", "users.simulate", str(path)], result)
+    run_accepted(capsys, url, ["run", f"{task}.simulate", str(path)], result)
 
 
 @pytest.mark.parametrize("kind", list(ACCEPTED_BUNDLES))
@@ -131,7 +132,7 @@ def test_an_accepted_bundle(kind: str, tmp_path: Path, capsys: Capsys, url: str)
 def test_an_accepted_result_opens_in_libreoffice_without_formulas(
     tmp_path: Path, capsys: Capsys, url: str
 ) -> None:
-    path = ACCEPTED["formulas and formula-like text"](tmp_path)
+    path = ACCEPTED["formulas and formula-like text"][0](tmp_path)
     result = path.with_name(f"{path.stem}.simulation.xlsx")
     run_accepted(capsys, url, ["import", "users", str(path)], result)
     formulas = convert(result, "fods", tmp_path / "lo").read_text("utf-8")
