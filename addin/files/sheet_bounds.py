@@ -63,12 +63,10 @@ class SheetExtent:
 
 _OTHER_PREFIX = re.compile(rb":c[\s/>]")
 """A cell spelt with a namespace prefix: left to the parser."""
-_CELL = re.compile(rb'<c r="([A-Z]{1,7}\d{1,12})"')
-"""A cell start tag with its address first, as every writer puts it."""
+_CELL = re.compile(rb'<c(?: r="([A-Z]{1,7}\d{1,12})"|(?=[\s/>]))')
+"""Every cell start tag: its address where it comes first, as every writer puts it, else empty."""
 _DIGITS = b"0123456789"
 _CAPITALS = bytes(range(ord("A"), ord("Z") + 1))
-_CELL_TAG = re.compile(rb"<c[\s/>]")
-"""Every cell start tag, whatever its attributes."""
 _SHARED_MARK = re.compile(rb"""\st\s*=\s*["']s["']""")
 _SHARED = re.compile(
     rb"<c(?:(?!\s+t\s*=)"
@@ -123,8 +121,7 @@ class SheetScan:
             self._extent = None
             return
         addresses = _CELL.findall(piece)
-        tags = piece.count(b"<c")
-        if len(addresses) != tags and len(addresses) != len(_CELL_TAG.findall(piece)):
+        if b"" in addresses:  # a cell without its address first
             self._extent = None
             return
         if not addresses:
