@@ -142,3 +142,24 @@ def test_the_quick_measure_of_a_sheet_agrees_with_the_parser(xml: bytes, chunk: 
         assert (quick.last_row, quick.last_column) == (exact.last_row, exact.last_column)
         assert quick.cells >= exact.cells
         assert quick.dimension == exact.dimension == (2, 2)
+
+
+def test_a_long_text_is_measured_in_one_pass() -> None:
+    """A 20 MB text fed in 4 KB chunks is not copied again with each chunk."""
+    import time
+
+    from addin.files.sheet_bounds import SheetScan
+
+    xml = (
+        b'<worksheet><sheetData><row r="1"><c r="B1" t="inlineStr"><is><t>'
+        + b"a" * 20_000_000
+        + b'</t></is></c><c r="XFD7"/></row></sheetData></worksheet>'
+    )
+    started = time.process_time()
+    scan = SheetScan()
+    for start in range(0, len(xml), 4096):
+        scan.feed(xml[start : start + 4096])
+    extent = scan.extent()
+    assert time.process_time() - started < 2
+    assert extent is not None
+    assert (extent.cells, extent.last_row, extent.last_column) == (2, 7, 16_384)

@@ -65,6 +65,8 @@ _OTHER_PREFIX = re.compile(rb":c[\s/>]")
 """A cell spelt with a namespace prefix: left to the parser."""
 _CELL = re.compile(rb'<c(?: r="([A-Z]{1,7}\d{1,12})"|(?=[\s/>]))')
 """Every cell start tag: its address where it comes first, as every writer puts it, else empty."""
+_LONG_TEXT = 1 << 16
+"""Past this, what follows the last ``<`` is far more than any tag start the scan reads."""
 _DIGITS = b"0123456789"
 _CAPITALS = bytes(range(ord("A"), ord("Z") + 1))
 _SHARED_MARK = re.compile(rb"""\st\s*=\s*["']s["']""")
@@ -96,14 +98,19 @@ class SheetScan:
         self._before_cells = True
 
     def feed(self, chunk: bytes) -> None:
-        """Measure up to the last ``<`` (so that no tag is cut in two); keep the rest."""
+        """Measure up to the last ``<`` (so that no tag is cut in two) and keep the rest, unless
+        the rest is long: then it is one tag start and text, measured now and let go, so that
+        a long text is never copied again with every chunk."""
         if self._extent is None:
             return
         buffer = self._carry + chunk
         cut = buffer.rfind(b"<")
-        self._carry = buffer[cut:] if cut >= 0 else b""
         if cut > 0:
             self._measure(buffer[:cut], self._extent)
+        self._carry = buffer[cut:] if cut >= 0 else b""
+        if len(self._carry) > _LONG_TEXT and self._extent is not None:
+            self._measure(self._carry, self._extent)
+            self._carry = b""
 
     def extent(self) -> SheetExtent | None:
         if self._extent is not None and self._carry:
