@@ -156,7 +156,7 @@ def measure_sheet(stream: IO[bytes]) -> SheetExtent:
 def _shared_cells(stream: IO[bytes]) -> Counter[int]:
     """How many cells point to each shared string, by expressions or else by the parser."""
     shared: Counter[int] = Counter()
-    for piece in _pieces(stream, b""):
+    for piece in _pieces(stream):
         found = _SHARED.findall(piece)
         if len(found) != len(_SHARED_MARK.findall(piece)):
             stream.seek(0)
@@ -165,18 +165,19 @@ def _shared_cells(stream: IO[bytes]) -> Counter[int]:
     return shared
 
 
-def _pieces(stream: IO[bytes], head: bytes) -> Iterator[bytes]:
-    """The sheet in pieces of about ``CHUNK_BYTES``, each cut after a whole row."""
-    row_end = b"</row>"
-    buffer = head
+def _pieces(stream: IO[bytes]) -> Iterator[bytes]:
+    """The sheet in pieces of about ``CHUNK_BYTES``, each cut before its last cell start tag,
+    or anywhere after a long text (a cell cut in two there only sends the count to the parser,
+    as ``_shared_cells`` compares two counts)."""
+    carry = b""
     while chunk := stream.read(CHUNK_BYTES):
-        buffer += chunk
-        cut = buffer.rfind(row_end)
-        if cut >= 0:
-            cut += len(row_end)
-            yield buffer[:cut]
-            buffer = buffer[cut:]
-    yield buffer
+        buffer = carry + chunk
+        cut = buffer.rfind(b"<c")
+        if cut < 0 or len(buffer) - cut > _LONG_TEXT:
+            cut = len(buffer)
+        yield buffer[:cut]
+        carry = buffer[cut:]
+    yield carry
 
 
 def _parse_cells(stream: IO[bytes]) -> SheetExtent:
