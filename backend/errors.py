@@ -3,6 +3,7 @@
     PortalError            base: a message in plain language, safe to show as is
      +-- InputError        the file or command cannot be used; nothing was written (CLI exit 2)
      |    +-- HeaderError  the header row failed its check; lists every header problem
+     +-- ResultNotWritten  the changes were saved, but their result could not be written (exit 3)
      +-- NotFoundError     a named record (account, batch, student) does not exist
      +-- SettingsError     a PORTAL_ setting of the environment has a value that cannot be used
 
@@ -20,6 +21,11 @@ class InputError(PortalError):
 
 class HeaderError(InputError):
     """Missing, duplicate or unknown headers, all named in one message."""
+
+
+class ResultNotWritten(PortalError):
+    """A run's changes were committed, but its result workbook could not be written; the
+    message says which batch holds them, never that nothing happened."""
 
 
 class NotFoundError(PortalError):

@@ -26,6 +26,9 @@ class Settings:
     # Uploaded workbooks are untrusted: refuse what no district roster needs.
     max_file_mb: int = 50
     max_unpacked_mb: int = 500
+    # Text a sheet may hold once repeated (shared) text is counted in every cell, in millions
+    # of characters: a small file must not make the reader copy one long text a million times.
+    max_text_mb: int = 100
     # Seconds a write waits for another import's transaction before giving up.
     lock_timeout_s: int = 60
     # Where the Excel add-in writes the details of an error it could not explain, for IT.

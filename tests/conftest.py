@@ -8,8 +8,9 @@ failure.
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import psycopg
 import pytest
@@ -40,6 +41,34 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_result_reopens() -> Iterator[None]:
+    """Every result workbook written in this process is re-opened with openpyxl as soon as it
+    is in place, its log (the sheet it opens on) read to the end; the run fails at its end if
+    one could not be."""
+    import openpyxl
+
+    from addin.files import result_writer
+
+    original = result_writer._write_atomically
+    unreadable: list[str] = []
+
+    def write_and_reopen(dest: Path, write: Callable[[BinaryIO], None]) -> None:
+        original(dest, write)
+        try:
+            book = openpyxl.load_workbook(dest, read_only=True)
+            for _ in book.active.iter_rows(values_only=True):  # the log: Excel opens on it
+                pass
+            book.close()
+        except Exception as exc:  # any failure to read it back is the finding
+            unreadable.append(f"{dest}: {type(exc).__name__}: {exc}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(result_writer, "_write_atomically", write_and_reopen)
+        yield
+    assert not unreadable, "results openpyxl cannot open:\n" + "\n".join(unreadable)
 
 
 @pytest.fixture(scope="session")

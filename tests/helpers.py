@@ -21,10 +21,17 @@ ONEROSTER_SAMPLES = Path(os.environ[SAMPLES_ENV]) if os.environ.get(SAMPLES_ENV)
 
 
 def write_workbook(
-    path: Path, headers: list[Any], rows: list[list[Any]], sheet: str = "Users"
+    path: Path,
+    headers: list[Any],
+    rows: list[list[Any]],
+    sheet: str = "Users",
+    names: dict[str, str] | None = None,
 ) -> Path:
-    """A real .xlsx; None leaves a cell empty, numbers stay numbers."""
+    """A real .xlsx; None leaves a cell empty, numbers stay numbers; ``names`` are defined
+    names and their formulas (``{"PortalTemplate": '="users"'}`` makes it a template's)."""
     with xlsxwriter.Workbook(path) as workbook:
+        for name, formula in (names or {}).items():
+            workbook.define_name(name, formula)
         worksheet = workbook.add_worksheet(sheet)
         worksheet.write_row(0, 0, headers)
         for number, row in enumerate(rows, start=1):

@@ -89,8 +89,33 @@ def test_the_double_only_has_what_the_desktop_engines_implement() -> None:
 
 
 def file_and_book(tmp_path: Path, rows: list[list[Any]]) -> tuple[Path, FakeBook]:
-    path = write_workbook(tmp_path / "users.xlsx", rows[0], rows[1:])
+    path = write_workbook(tmp_path / "users.xlsx", rows[0], rows[1:], names=TEMPLATE)
     return path, FakeBook("users.xlsx", {"Users": rows}, TEMPLATE)
+
+
+@pytest.mark.parametrize(
+    ("names", "rows", "read"),
+    [
+        (TEMPLATE, USERS[1:3], [3]),  # the template's example row
+        ({}, USERS[1:3], [2, 3]),  # not a template: an ordinary row
+        (TEMPLATE, [USERS[2], USERS[1]], [2, 3]),  # not where the example is
+    ],
+    ids=["template example row", "no template", "below the example row"],
+)
+def test_only_a_templates_example_row_is_skipped(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    names: dict[str, str],
+    rows: list[list[Any]],
+    read: list[int],
+) -> None:
+    path = write_workbook(tmp_path / "users.xlsx", USERS[0], rows, names=names)
+    url = f"sqlite:///{tmp_path / 'portal.sqlite'}"
+    run_cli(capsys, "--db", url, "import", "users", str(path))
+    _, log = read_log(tmp_path / "users.simulation.xlsx")
+    assert [r.row for r in log] == read
+    example = [r for r in log if str(r.key).startswith("Example:")]
+    assert all(r.action == "error" and "not a valid email" in r.reason for r in example)
 
 
 def log_rows(values: list[list[Any]]) -> list[list[Any]]:

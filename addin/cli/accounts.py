@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table as RichTable
 
-from addin.cli.output import ApplyOption, engine, out, print_results
+from addin.cli.output import ApplyOption, engine, out, print_results, shown
 
 UserType = Literal["GUARDIAN", "STUDENT"]
 AccountStatus = Literal["ACTIVE", "DISABLED"]
@@ -57,16 +57,17 @@ def user_show(logon_id: Annotated[str, typer.Argument(help="The account's logon 
 
     account = get_account(engine(), logon_id)
     out.print(
-        f"[bold]{account.logon_id}[/] ({account.user_type}, {account.status})", highlight=False
+        f"[bold]{shown(account.logon_id)}[/] ({account.user_type}, {account.status})",
+        highlight=False,
     )
-    out.print(f"Name: {account.first_name} {account.last_name}", highlight=False)
+    out.print(f"Name: {shown(account.first_name)} {shown(account.last_name)}", highlight=False)
     for label, value in (
         ("Email", account.email),
         ("Phone", account.phone),
         ("Language", account.language),
     ):
         if value:
-            out.print(f"{label}: {value}", highlight=False)
+            out.print(f"{label}: {shown(value)}", highlight=False)
     out.print(
         f"Created {account.created_at:%Y-%m-%d %H:%M} UTC, "
         f"updated {account.updated_at:%Y-%m-%d %H:%M} UTC"
@@ -86,11 +87,11 @@ def user_show(logon_id: Annotated[str, typer.Argument(help="The account's logon 
     )
     for s in account.students:
         table.add_row(
-            s.student_id,
-            f"{s.first_name} {s.last_name}",
-            s.grade or "",
-            s.school or "",
-            s.relationship or "",
+            shown(s.student_id),
+            shown(f"{s.first_name} {s.last_name}"),
+            shown(s.grade),
+            shown(s.school),
+            shown(s.relationship),
             "Y" if s.is_primary else "N",
             "Y" if s.notices else "N",
         )
@@ -161,8 +162,8 @@ def student_card(student_id: Annotated[str, typer.Argument(help="The student's I
 
     card = contact_card(engine(), student_id)
     out.print(
-        f"[bold]{card.student_id}[/] {card.first_name} {card.last_name}, grade "
-        f"{card.grade or '-'}, school {card.school or '-'}",
+        f"[bold]{shown(card.student_id)}[/] {shown(f'{card.first_name} {card.last_name}')}, "
+        f"grade {shown(card.grade or '-')}, school {shown(card.school or '-')}",
         highlight=False,
     )
     table = RichTable(
@@ -178,14 +179,14 @@ def student_card(student_id: Annotated[str, typer.Argument(help="The student's I
             note += (" " if note else "") + "email shared with " + ", ".join(entry.shared_with)
         style = STATUS_STYLES.get(entry.status, "")
         table.add_row(
-            entry.contact_id,
-            f"{entry.first_name} {entry.last_name}",
-            entry.relationship or "",
-            entry.email or "",
+            shown(entry.contact_id),
+            shown(f"{entry.first_name} {entry.last_name}"),
+            shown(entry.relationship),
+            shown(entry.email),
             "Y" if entry.is_guardian else "N",
             "Y" if entry.portal_access else "N",
             f"[{style}]{entry.status}[/]",
-            note,
+            shown(note),
         )
     out.print(table)
     if any(e.status == CAN_CREATE for e in card.entries):
@@ -199,16 +200,16 @@ def student_logons(student_id: Annotated[str, typer.Argument(help="The student's
 
     logons = logons_for_student(engine(), student_id)
     if not logons:
-        out.print(f"No logon is attached to student {student_id.strip()}.")
+        out.print(f"No logon is attached to student {shown(student_id.strip())}.")
         return
     table = RichTable("Logon ID", "Type", "Status", "Name", "Relationship")
     for logon in logons:
         table.add_row(
-            logon.logon_id,
+            shown(logon.logon_id),
             logon.user_type,
             logon.status,
-            f"{logon.first_name} {logon.last_name}",
-            logon.relationship or "",
+            shown(f"{logon.first_name} {logon.last_name}"),
+            shown(logon.relationship),
         )
     out.print(table)
 

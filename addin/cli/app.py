@@ -1,6 +1,7 @@
 """The ``portal`` command: every Excel action, run on .xlsx files from a terminal.
 
-Exit codes: 0 all rows fine, 1 some rows in error, 2 the input or command could not be used.
+Exit codes: 0 all rows fine, 1 some rows in error, 2 the input or command could not be used
+(nothing was saved), 3 the changes were saved but the result workbook could not be written.
 Each command group lives in a module of its own; heavy libraries load inside the commands.
 """
 
@@ -20,7 +21,7 @@ from addin.cli import (
     templates,
 )
 from addin.cli.output import err, out, state
-from backend.errors import PortalError
+from backend.errors import PortalError, ResultNotWritten
 
 app = typer.Typer(
     help="Parent Portal Accounts: create and maintain parent-portal logons from Excel "
@@ -85,8 +86,11 @@ def main(argv: list[str] | None = None) -> None:
             console.width = 200
     try:
         code = app(args=argv, prog_name="portal", standalone_mode=False)
+    except ResultNotWritten as exc:
+        err.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        raise SystemExit(3) from None
     except PortalError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", soft_wrap=True, highlight=False)
+        err.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None
     except typer.TyperException as exc:  # a mistyped command, option or value: one line
         if exc.format_message():  # (none when the help was shown for a bare command)

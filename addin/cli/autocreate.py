@@ -47,21 +47,22 @@ def _parameter(spec: OptionSpec) -> inspect.Parameter:
 
 def autocreate_command(**values: Any) -> None:
     """AutoCreate: accounts from students' guardian contacts, simulation first."""
-    from addin.workbooks.file import check_destination, write_log_workbook
+    from addin.files.result_writer import check_destination
+    from addin.workbooks.file import write_run_log
     from addin.workbooks.result_sheet import log_from_report
     from backend.accounts.autocreate import Options, autocreate
 
     apply: bool = values.pop("apply")
     out_path: Path | None = values.pop("out_path")
     students: Path | None = values.pop("students")
-    check_destination(out_path)
+    dest = out_path or Path(f"autocreate.{'applied' if apply else 'simulation'}.xlsx")
+    check_destination(dest)
     chosen = {name: value for name, value in values.items() if value is not None}
     options = Options(**chosen, students=read_student_ids(students) if students else [])
     db = engine()
     with progress_bar() as progress:
         report = autocreate(db, options, apply=apply, progress=progress)
-    dest = out_path or Path(f"autocreate.{'applied' if apply else 'simulation'}.xlsx")
-    write_log_workbook(dest, log_from_report(report, "STUDENT_ID / CONTACT_ID"))
+    write_run_log(dest, log_from_report(report, "STUDENT_ID / CONTACT_ID"))
     finish(report, dest, told=None)
 
 

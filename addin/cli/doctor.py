@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from addin.cli.output import out, state
 
@@ -271,9 +272,10 @@ def doctor() -> None:
     checks = run_checks()
     for check in checks:
         mark = "[green]ok[/]  " if check.passed else "[bold red]FAIL[/]"
-        out.print(f"{mark} {check.name}: {check.found}", highlight=False, soft_wrap=True)
+        found = escape(check.found)  # paths and server replies, never markup
+        out.print(f"{mark} {check.name}: {found}", highlight=False, soft_wrap=True)
         if not check.passed:
-            out.print(f"     To fix: {check.fix}", highlight=False, soft_wrap=True)
+            out.print(f"     To fix: {escape(check.fix)}", highlight=False, soft_wrap=True)
     failed = [check for check in checks if not check.passed]
     if failed:
         out.print(f"{len(failed)} of {len(checks)} checks failed.", highlight=False)

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+from rich.markup import escape
 
 from addin.cli.output import (
     ApplyOption,
@@ -12,6 +13,7 @@ from addin.cli.output import (
     finish,
     out,
     progress_bar,
+    shown,
 )
 
 # The fixed values of options, checked by the CLI; tests hold them equal to the backend's own.
@@ -210,17 +212,18 @@ def run_command(
     if action == "template.new" and not workbook_path.exists():
         from addin.workbooks.templates import build_template
 
-        out.print(
-            f"New {kind or 'users'} workbook: {build_template(kind or 'users', workbook_path)}"
-        )
+        built = build_template(kind or "users", workbook_path)
+        out.print(f"New {kind or 'users'} workbook: {shown(built)}", highlight=False)
         return
     db = engine()
     with (
         progress_bar() as progress,
         FileWorkbook(workbook_path, out=out_path, assume_yes=yes, value=value) as workbook,
     ):
+        if action.endswith((".simulate", ".apply")):
+            workbook.check_destination(applied=action.endswith(".apply"))
         result = dispatch(action, workbook, db, kind=kind, progress=progress)
     for message in workbook.messages:
-        out.print(message, soft_wrap=True, highlight=False)
+        out.print(escape(message), soft_wrap=True, highlight=False)
     if isinstance(result, Report) and result.counts["error"]:
         raise typer.Exit(1)

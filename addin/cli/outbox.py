@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table as RichTable
 
-from addin.cli.output import engine, out, progress_bar
+from addin.cli.output import engine, out, progress_bar, shown
 from backend.errors import InputError
 
 MessageStatus = Literal["queued", "sending", "sent", "failed", "skipped"]
@@ -58,11 +58,11 @@ def outbox_list(
             state = f"sending for {age(claimed, now)}"
         table.add_row(
             str(message.id),
-            message.to_address,
-            message.subject,
+            shown(message.to_address),
+            shown(message.subject),
             state,
             str(message.attempts),
-            message.last_error or "",
+            shown(message.last_error),
         )
     out.print(table)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -27,6 +28,20 @@ ACTION_STYLES = {
     "error": "red",
     "warning": "magenta",
 }
+
+
+SHOWN_CHARS = 300
+"""The most of one value (a logon, a reason) the terminal shows; the log has all of it."""
+
+
+def shown(value: object) -> str:
+    """A value from a file or the database as the terminal shows it: never read as markup
+    (``[bold]`` in a name stays as typed), and cut to ``SHOWN_CHARS`` so that printing it
+    takes time in proportion to what is shown."""
+    text = "" if value is None else str(value)
+    if len(text) > SHOWN_CHARS:
+        text = f"{text[:SHOWN_CHARS]}... ({len(text):,} characters)"
+    return escape(text)
 
 
 class State:
@@ -83,11 +98,14 @@ def styled_counts(counts: dict[str, int]) -> str:
 
 def print_report(report: Report, log_path: Path | None) -> None:
     counts = report.counts
-    source = f" of {report.source_name}" if report.source_name else ""
+    source = f" of {shown(report.source_name)}" if report.source_name else ""
     if report.mode == "apply":
-        out.print(f"[bold green]APPLIED[/] {report.kind}{source}: changes saved.")
+        out.print(f"[bold green]APPLIED[/] {report.kind}{source}: changes saved.", highlight=False)
     else:
-        out.print(f"[bold yellow]SIMULATION[/] {report.kind}{source}: nothing was saved.")
+        out.print(
+            f"[bold yellow]SIMULATION[/] {report.kind}{source}: nothing was saved.",
+            highlight=False,
+        )
     out.print(
         f"Batch {report.batch_id}: {len(report.results)} rows: {styled_counts(report.tallies)}."
     )
@@ -95,17 +113,23 @@ def print_report(report: Report, log_path: Path | None) -> None:
     for result in warned[:10]:
         where = f"row {result.row}" if result.row is not None else result.action
         out.print(
-            f"  [magenta]warning[/] {where} {result.key or ''}: {result.warning}", soft_wrap=True
+            f"  [magenta]warning[/] {where} {shown(result.key or '')}: {shown(result.warning)}",
+            soft_wrap=True,
+            highlight=False,
         )
     if len(warned) > 10:
         out.print(f"  ... and {len(warned) - 10} more warnings: see the log.")
     errors = [r for r in report.results if r.action == "error"]
     for result in errors[:10]:
-        out.print(f"  [red]row {result.row}[/] {result.key or ''}: {result.reason}", soft_wrap=True)
+        out.print(
+            f"  [red]row {result.row}[/] {shown(result.key or '')}: {shown(result.reason)}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if len(errors) > 10:
         out.print(f"  ... and {len(errors) - 10} more errors: see the log.")
     if log_path is not None:
-        out.print(f"Log: {log_path}")
+        out.print(f"Log: {escape(str(log_path))}", highlight=False)
     if report.mode == "simulation" and (counts["added"] or counts["updated"]):
         out.print("Review the log, then run the same command with --apply to save these changes.")
 
@@ -134,7 +158,7 @@ def finish(report: Report, log_path: Path | None, told: Collection[str] | None =
     for label, value in report.extra:
         if told is None or label in told:
             style = "[bold yellow]" if label == "Warning" else "[bold]"
-            out.print(f"{style}{label}[/]: {value}", soft_wrap=True, highlight=False)
+            out.print(f"{style}{label}[/]: {shown(value)}", soft_wrap=True, highlight=False)
     if report.counts["error"]:
         raise typer.Exit(1)
 
@@ -152,10 +176,10 @@ def print_results(report: Report) -> None:
     for result in warnings_first(report.results):
         style = ACTION_STYLES.get(result.action, "")
         changes = f" ({describe_changes(result.changes)})" if result.changes else ""
-        warning = f" [magenta]Warning: {result.warning}[/]" if result.warning else ""
+        warning = f" [magenta]Warning: {shown(result.warning)}[/]" if result.warning else ""
         out.print(
-            f"  [{style}]{result.action:<8}[/] {result.key or ''}: {result.reason}{changes}"
-            + warning,
+            f"  [{style}]{result.action:<8}[/] {shown(result.key or '')}: "
+            f"{shown(result.reason)}{shown(changes)}{warning}",
             soft_wrap=True,
             highlight=False,
         )

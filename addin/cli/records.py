@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from addin.cli.output import (
@@ -11,8 +12,10 @@ from addin.cli.output import (
     engine,
     out,
     progress_bar,
+    shown,
     state,
 )
+from backend.errors import InputError
 
 
 def init() -> None:
@@ -22,7 +25,7 @@ def init() -> None:
 
     url = normalise_url(state.database_url or get_settings().database_url)
     migrate(open_database(url))
-    out.print(f"Database ready: {url}")
+    out.print(f"Database ready: {escape(url)}", highlight=False)
 
 
 def batches(
@@ -30,12 +33,29 @@ def batches(
         int | None, typer.Argument(help="Show this batch and its row events.")
     ] = None,
     limit: Annotated[int, typer.Option(help="How many recent batches to list.")] = 20,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="With a batch number: write that run's Import Log to this workbook (.xlsx), "
+            "from the audit trail.",
+        ),
+    ] = None,
 ) -> None:
     """List recent runs (imports, simulations), or show one with what happened to each row."""
     from backend.imports.batches import get_batch, list_batches
     from backend.imports.contract import describe_changes
 
     db = engine()
+    if out_path is not None:
+        if batch_id is None:
+            raise InputError("--out needs a batch number: portal batches N --out log.xlsx")
+        from addin.workbooks.file import write_batch_log
+
+        out.print(
+            f"Log of batch {batch_id}: {escape(str(write_batch_log(db, batch_id, out_path)))}"
+        )
+        return
     if batch_id is None:
         table = RichTable(
             "Batch",
@@ -56,8 +76,8 @@ def batches(
                 batch.finished_at.strftime("%Y-%m-%d %H:%M"),
                 batch.kind,
                 batch.mode.upper(),
-                batch.source_name or "",
-                batch.actor,
+                escape(batch.source_name or ""),
+                escape(batch.actor),
                 str(batch.added),
                 str(batch.updated),
                 str(batch.removed),
@@ -68,10 +88,14 @@ def batches(
         return
     batch, events = get_batch(db, batch_id)
     out.print(
-        f"Batch {batch.id}: {batch.kind}, {batch.mode.upper()}, by {batch.actor}, "
-        f"{batch.finished_at:%Y-%m-%d %H:%M:%S} UTC"
+        f"Batch {batch.id}: {batch.kind}, {batch.mode.upper()}, by {escape(batch.actor)}, "
+        f"{batch.finished_at:%Y-%m-%d %H:%M:%S} UTC",
+        highlight=False,
     )
-    out.print(f"Source: {batch.source_name or '-'} (SHA-256 {batch.source_sha256 or '-'})")
+    out.print(
+        f"Source: {escape(batch.source_name or '-')} (SHA-256 {batch.source_sha256 or '-'})",
+        highlight=False,
+    )
     out.print(
         f"Added {batch.added}, updated {batch.updated}, removed {batch.removed}, "
         f"skipped {batch.skipped}, "
@@ -82,10 +106,10 @@ def batches(
         changes = {k: tuple(v) for k, v in (event.changes or {}).items()}
         table.add_row(
             str(event.row_number or ""),
-            event.key or "",
-            f"[{ACTION_STYLES.get(event.action, '')}]{event.action}[/]",
-            describe_changes(changes),
-            event.reason or "",
+            shown(event.key or ""),
+            f"[{ACTION_STYLES.get(event.action, '')}]{escape(event.action)}[/]",
+            shown(describe_changes(changes)),
+            shown(event.reason or ""),
         )
     out.print(table)
 

@@ -55,6 +55,24 @@ def documents_folder() -> Path:
     return Path.home() / "Documents" / "Parent Portal"
 
 
+BOX_CHARS = 1_000
+"""The most of a message a message box shows; the start and the advice at its end are kept."""
+STATUS_CHARS = 255
+"""Excel's status bar takes at most 255 characters."""
+_CONTROLS = dict.fromkeys([*range(32), 127], " ") | {ord("\n"): "\n"}
+
+
+def boxed(text: str, limit: int = BOX_CHARS) -> str:
+    """A message as a message box can show it, whatever a file put in it: control characters
+    (a NUL ends the text in Windows' MessageBox) become spaces, and a message longer than
+    ``limit`` loses its middle, where a long value from the file sits, not its advice."""
+    text = text.translate(_CONTROLS)
+    if len(text) <= limit:
+        return text
+    tail = min(300, limit // 3)
+    return f"{text[: limit - tail - 1]}\u2026{text[-tail:]}"
+
+
 class ExcelWorkbook:
     """A book open in Excel, usually ``xw.Book.caller()`` of a ribbon button."""
 
@@ -176,9 +194,9 @@ class ExcelWorkbook:
         return str(path)
 
     def notify(self, text: str) -> None:
-        self.book.app.status_bar = text
-        self.book.app.alert(text, title="Parent Portal")
+        self.book.app.status_bar = boxed(" ".join(text.split()), STATUS_CHARS)
+        self.book.app.alert(boxed(text), title="Parent Portal")
 
     def confirm(self, question: str) -> bool:
-        answer = self.book.app.alert(question, title="Parent Portal", buttons="yes_no")
+        answer = self.book.app.alert(boxed(question), title="Parent Portal", buttons="yes_no")
         return bool(answer == "yes")

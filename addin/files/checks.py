@@ -18,8 +18,11 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from lxml import etree
+
 from addin.files import opc
 from addin.files.opc import MAX_PARTS, MAX_RATIO, IndexProblem, PackageIndexError
+from addin.files.sheet_bounds import SheetExtent, SheetScan
 from backend.errors import InputError
 
 MB = 1024 * 1024
@@ -68,8 +71,13 @@ _ZIP_ERRORS = (
 )
 
 
-def check_workbook_file(path: Path, *, max_file_bytes: int, max_unpacked_bytes: int) -> None:
-    """Raise ``InputError`` unless ``path`` is a macro-free ``.xlsx`` that is safe to parse.
+Measured = dict[str, SheetExtent | None]
+"""The extent of each worksheet part, by part name, taken while it was checked."""
+
+
+def check_workbook_file(path: Path, *, max_file_bytes: int, max_unpacked_bytes: int) -> Measured:
+    """Raise ``InputError`` unless ``path`` is a macro-free ``.xlsx`` that is safe to parse;
+    return the extents of its worksheets (for ``SheetBounds``), measured on the way.
 
     Sizes are in bytes. Nothing is extracted to disk and nothing is kept in memory beyond one
     chunk and the small ``[Content_Types].xml`` part.
@@ -101,8 +109,9 @@ def check_workbook_file(path: Path, *, max_file_bytes: int, max_unpacked_bytes: 
         raise InputError(_unreadable_message(name, e)) from e
     if not head.startswith(_ZIP_MAGICS):
         raise InputError(_not_zip_message(name, path.suffix, head))
-    content_types = _check_zip(path, name, max_unpacked_bytes)
+    content_types, measured = _check_zip(path, name, max_unpacked_bytes)
     _check_content_types(name, content_types)
+    return measured
 
 
 def _regular_file_size(path: Path) -> int:
@@ -242,8 +251,9 @@ def _index_refusal(name: str, error: PackageIndexError, max_unpacked_bytes: int)
     return _damaged(name, "its contents do not match its table of contents")
 
 
-def _check_zip(path: Path, name: str, max_unpacked_bytes: int) -> bytes:
-    """Check the archive's index, then read every part once; return ``[Content_Types].xml``."""
+def _check_zip(path: Path, name: str, max_unpacked_bytes: int) -> tuple[bytes, Measured]:
+    """Check the archive's index, then read every part once; return ``[Content_Types].xml``
+    and the worksheets' extents."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -312,16 +322,18 @@ def _too_big_unpacked(name: str, max_unpacked_bytes: int) -> InputError:
 
 def _read_every_part(
     name: str, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], max_unpacked_bytes: int
-) -> bytes:
+) -> tuple[bytes, Measured]:
     """Decompress every part once, in file order, to catch what the index can hide.
 
     ``zipfile`` stops each part at its declared size and then checks its CRC, so a part whose
     data inflates beyond what the index claims fails here; the running total bounds the whole
     pass whatever the index says. The first chunk of each part also gets its XML prologue
-    checked (except SVG images), and ``[Content_Types].xml`` is kept for parsing.
+    checked (except SVG images), each XML part is proven well-formed, each worksheet is
+    measured (``SheetScan``) from the same chunks, and ``[Content_Types].xml`` is kept.
     """
     total = 0
     content_types = b""
+    measured: Measured = {}
     for info in sorted(infos, key=lambda i: i.header_offset):
         keep = info.filename == CONTENT_TYPES
         is_image = info.filename.lower().endswith(_IMAGE_XML_SUFFIXES)
@@ -329,6 +341,7 @@ def _read_every_part(
             raise _damaged(name, "its list of parts is far larger than any workbook's")
         kept: list[bytes] = []
         part_total = 0
+        xml = _well_formed(name, info.filename)
         with zf.open(info) as part:
             while chunk := part.read(CHUNK_BYTES):
                 if part_total == 0 and not is_image:
@@ -339,11 +352,77 @@ def _read_every_part(
                     raise _too_big_unpacked(name, max_unpacked_bytes)
                 if keep:
                     kept.append(chunk)
+                xml.feed(chunk)
+        xml.feed(b"", final=True)
         if part_total != info.file_size:
             raise PackageIndexError(IndexProblem.SIZE_MISMATCH)
         if keep:
             content_types = b"".join(kept)
-    return content_types
+        if xml.scan is not None:
+            measured[info.filename] = xml.scan.extent()
+    return content_types, measured
+
+
+def _is_worksheet(part: str) -> bool:
+    """Where every writer puts worksheets; a sheet kept elsewhere is measured when read."""
+    lower = part.lower()
+    return lower.startswith("xl/worksheets/") and lower.endswith(".xml")
+
+
+_XML_PART_SUFFIXES = (".xml", ".rels")
+"""Parts that readers parse as XML. VML drawings (.vml) are left alone: Excel's own are not
+well-formed, and no reader of ours opens them."""
+
+
+class _NoTree:
+    """A parser target that keeps nothing: the parse only checks the part is well-formed."""
+
+    def close(self) -> None:
+        return None
+
+
+class _WellFormed:
+    """Feeds a part to libxml2 (C speed, no tree built) and refuses it at its first error;
+    a worksheet's chunks also go to its ``SheetScan``."""
+
+    def __init__(self, name: str, part: str) -> None:
+        self.name = name
+        self.part = part
+        self.scan = SheetScan() if _is_worksheet(part) else None
+        self.parser = etree.XMLParser(
+            target=_NoTree(),  # type: ignore[arg-type]  # the stubs want every method
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+        )
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        try:
+            if chunk:
+                self.parser.feed(chunk)
+                if self.scan is not None:
+                    self.scan.feed(chunk)
+            if final:
+                self.parser.close()
+        except etree.XMLSyntaxError as e:
+            reason = str(e.msg).splitlines()[0] if e.msg else "broken markup"
+            raise _damaged(
+                self.name, f"its part {self.part} is not well-formed XML: {reason}"
+            ) from e
+
+
+class _NotXml:
+    scan = None
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        pass
+
+
+def _well_formed(name: str, part: str) -> _WellFormed | _NotXml:
+    lower = part.lower()
+    if lower.endswith(_XML_PART_SUFFIXES) and not lower.endswith(_IMAGE_XML_SUFFIXES):
+        return _WellFormed(name, part)
+    return _NotXml()
 
 
 def _dtd(name: str) -> InputError:

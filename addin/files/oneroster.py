@@ -392,7 +392,7 @@ def _decode(data: bytes, source: str) -> str:
             "UTF-8, or open it in a text editor and save it with UTF-8 encoding."
         )
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(
@@ -400,6 +400,13 @@ def _decode(data: bytes, source: str) -> str:
             f"be read; {_EXPORT_AGAIN} as UTF-8, or open it in a text editor and save it with "
             "UTF-8 encoding."
         ) from None
+    if (nul := text.find("\x00")) >= 0:  # no text export has one; no database column takes one
+        line = text.count("\n", 0, nul) + 1
+        raise InputError(
+            f"{source} line {line} holds a NUL character, which no text export has, so the file "
+            f"was not read (it may be damaged); {_EXPORT_AGAIN}."
+        )
+    return text
 
 
 # --- CSV records ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ styles) are edited as text. Loading and saving through openpyxl would take many 
 workbook and silently drop what it does not understand (images, extensions, ...).
 """
 
+import contextlib
 import math
 import os
 import posixpath
@@ -24,7 +25,8 @@ from addin.workbooks.interface import column_letter
 from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
 from backend.errors import InputError
 
-__all__ = ["write_result_workbook"]
+__all__ = ["check_destination", "write_result_workbook"]
+
 
 _WORKSHEET_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 _STYLES_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
@@ -101,10 +103,7 @@ def write_result_workbook(
             f"The result cannot be written over the input workbook {source.name}; "
             "choose another file name for the result."
         )
-    if dest.is_dir():
-        raise InputError(f"{dest} is a folder; give a file name for the result workbook.")
-    if not dest.parent.is_dir():
-        raise InputError(f"The folder {dest.parent} does not exist.")
+    check_destination(dest)
     try:
         package = opc.Package.open(source)
     except FileNotFoundError as exc:
@@ -123,6 +122,34 @@ def write_result_workbook(
             _write_atomically(dest, lambda fh: _write_package(package.zip, fh, plan, log))
         except (zipfile.BadZipFile, zlib.error, EOFError, opc.PackageIndexError) as exc:
             raise InputError(f"{source.name} is damaged and cannot be read: {exc}") from exc
+
+
+def check_destination(dest: Path) -> None:
+    """Raise ``InputError`` unless a result can be written at ``dest``: its folder exists and
+    takes new files, and an existing file there can be replaced (not read-only, not locked by
+    another program). Checked before a run starts, so nothing is saved that cannot be reported.
+    """
+    dest = Path(dest)
+    if dest.is_dir():
+        raise InputError(f"{dest} is a folder; give a file name for the result workbook.")
+    if not dest.parent.is_dir():
+        raise InputError(
+            f"The folder {dest.parent} does not exist; create it or choose another place for "
+            "the result (--out). Nothing was saved."
+        )
+    _remove_stale_temps(dest)
+    tmp, fh = _open_temp(dest)
+    fh.close()
+    tmp.unlink()
+    if dest.exists():
+        try:
+            with dest.open("r+b"):
+                pass
+        except OSError as exc:
+            raise InputError(
+                f"Cannot write {dest}: it is read-only or open in another program (Excel?); "
+                "close it or choose another name (--out). Nothing was saved."
+            ) from exc
 
 
 # --------------------------------------------------------------------------- plan
@@ -351,6 +378,7 @@ def _log_styles(pkg: _Package) -> _StyleIds:
 
 def _write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write through a temporary file next to ``dest`` and move it into place when complete."""
+    _remove_stale_temps(dest)
     tmp, fh = _open_temp(dest)
     try:
         with fh:
@@ -369,18 +397,63 @@ def _write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
         raise
 
 
+_TEMP_SUFFIX = ".tmp"
+
+
+def _temp_prefix(dest: Path) -> str:
+    return f".~{dest.name}."
+
+
 def _open_temp(dest: Path) -> tuple[Path, BinaryIO]:
-    """Create a new temporary file beside ``dest`` with the usual permissions (umask applies)."""
+    """Create a new temporary file beside ``dest`` with the usual permissions (umask applies).
+
+    Its name carries the writer's process ID, so a later run can tell the leftovers of a run
+    that was killed from the file of a run still writing.
+    """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        tmp = dest.with_name(f".~{dest.name}.{secrets.token_hex(4)}.tmp")
+        name = f"{_temp_prefix(dest)}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+        tmp = dest.with_name(name)
         try:
             fd = os.open(tmp, flags, 0o666)
         except FileExistsError:
             continue
         except PermissionError as exc:
-            raise InputError(f"Cannot write in the folder {dest.parent}.") from exc
+            raise InputError(
+                f"Cannot write in the folder {dest.parent}; choose another place for the result "
+                "(--out). Nothing was saved."
+            ) from exc
         return tmp, os.fdopen(fd, "wb")
+
+
+def _remove_stale_temps(dest: Path) -> None:
+    """Remove the temporary files a killed run left beside ``dest``."""
+    prefix = _temp_prefix(dest)
+    try:
+        names = [p for p in dest.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for path in names:
+        pid = path.name[len(prefix) :].partition(".")[0]
+        if path.name.endswith(_TEMP_SUFFIX) and pid.isdigit() and not _running(int(pid)):
+            with contextlib.suppress(OSError):  # still open elsewhere (Windows): left for later
+                path.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists. On Windows, where signals cannot ask, a file another
+    process still writes cannot be removed anyway, so every other process counts as ended."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_package(

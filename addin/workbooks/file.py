@@ -10,19 +10,24 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import xlsxwriter
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+from sqlalchemy import Engine
 
 from addin.files import opc
 from addin.files.checks import check_workbook_file
 from addin.files.padded_ids import zero_padded_cells
-from addin.files.result_writer import write_result_workbook
+from addin.files.result_writer import (
+    check_destination,
+    write_result_workbook,
+)
+from addin.files.sheet_bounds import SheetBounds
 from addin.workbooks.interface import NOT_INPUT, find_sheet, summary_of, table_from_grid
-from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet
-from backend.errors import InputError
-from backend.imports.contract import InputTable
+from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet, log_from_report
+from backend.errors import InputError, ResultNotWritten
+from backend.imports.contract import Action, InputTable, Report, RowResult
 from backend.settings import get_settings
 
 
@@ -39,17 +44,17 @@ def result_path(source: Path, applied: bool) -> Path:
     return source.with_name(f"{source.stem}.{'applied' if applied else 'simulation'}.xlsx")
 
 
-def check_destination(dest: Path | None, source: Path | None = None) -> None:
-    """Refuse, before anything runs, a result path that cannot be written: a run refused with
-    exit code 2 records no batch."""
-    if dest is None:
-        return
-    if source is not None and dest.resolve() == source.resolve():
-        raise InputError(
-            f"The result would overwrite the input {source.name}; choose another name for --out"
-        )
-    if not dest.parent.is_dir():
-        raise InputError(f"There is no folder {dest.parent} to write {dest.name} into")
+def saved_but_not_written(
+    log: ResultSheet, dest: Path, exc: InputError | OSError
+) -> ResultNotWritten:
+    """The message for a result that failed after its changes were committed."""
+    batch = dict(log.summary).get("Batch")
+    reason = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
+    return ResultNotWritten(
+        f"The changes were saved as batch {batch}, but the log could not be written to {dest} "
+        f"({reason}); do not run the import again: get its log with "
+        f"`portal batches {batch} --out log.xlsx`."
+    )
 
 
 def write_log_workbook(dest: Path, log: ResultSheet) -> Path:
@@ -60,6 +65,17 @@ def write_log_workbook(dest: Path, log: ResultSheet) -> Path:
             workbook.add_worksheet(LOG_SHEET_NAME)
         write_result_workbook(blank, dest, log)
     return dest
+
+
+def write_run_log(dest: Path, log: ResultSheet) -> Path:
+    """``write_log_workbook`` for a run just made: after an apply, a failure names the batch the
+    changes were saved as."""
+    try:
+        return write_log_workbook(dest, log)
+    except (InputError, OSError) as exc:
+        if not log.applied:
+            raise
+        raise saved_but_not_written(log, dest, exc) from exc
 
 
 class FileWorkbook:
@@ -74,8 +90,7 @@ class FileWorkbook:
         value: str | None = None,
     ) -> None:
         settings = get_settings()
-        check_destination(out, path)
-        check_workbook_file(
+        self._measured = check_workbook_file(
             path,
             max_file_bytes=settings.max_file_mb << 20,
             max_unpacked_bytes=settings.max_unpacked_mb << 20,
@@ -88,6 +103,7 @@ class FileWorkbook:
         self.messages: list[str] = []
         self.written: Path | None = None
         self._sha256: str | None = None
+        self._max_text_chars = settings.max_text_mb * 1_000_000
         try:
             self._book = CalamineWorkbook.from_path(str(path))
         except CalamineError as exc:
@@ -135,7 +151,12 @@ class FileWorkbook:
 
     def grid(self, sheet: str) -> list[list[Any]]:
         """The cells as calamine reads them, but numbers shown with leading zeros (an ID typed
-        as 00123 into a cell formatted 00000) come as the text Excel shows."""
+        as 00123 into a cell formatted 00000) come as the text Excel shows.
+
+        Only a visible sheet is read (staff checked what they see), and only once its XML shows
+        that reading it stays within bounds (``SheetBounds``).
+        """
+        self._check_readable(sheet)
         try:
             cells = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except CalamineError as exc:
@@ -147,6 +168,23 @@ class FileWorkbook:
             for (i, j), text in zero_padded_cells(self.path, sheet, columns).items():
                 cells[i][j] = text
         return cells
+
+    def _check_readable(self, sheet: str) -> None:
+        hidden = next(
+            (
+                meta
+                for meta in self._book.sheets_metadata
+                if meta.name == sheet and meta.visible != SheetVisibleEnum.Visible
+            ),
+            None,
+        )
+        if hidden is not None and sheet != LOG_SHEET_NAME:
+            raise InputError(
+                f"{self.name}: the sheet '{sheet}' is hidden, so nobody checked what it holds; "
+                "unhide it (right-click a sheet tab > Unhide) or delete it, then try again."
+            )
+        with opc.Package.open(self.path) as package:
+            SheetBounds(package, self.name, self._max_text_chars, self._measured).check(sheet)
 
     def sha256(self) -> str | None:
         if self._sha256 is None:
@@ -164,14 +202,28 @@ class FileWorkbook:
                     return summary_of(previous.grid(LOG_SHEET_NAME))
         return {}
 
-    def write_log(self, log: ResultSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
+    def destination(self, applied: bool, sheet_name: str = LOG_SHEET_NAME) -> Path:
+        """Where a run's result goes: ``--out``, else next to the input, named by the run."""
         if sheet_name == LOG_SHEET_NAME:
-            dest = self.out or result_path(self.path, log.applied)
+            dest = self.out or result_path(self.path, applied)
         else:
             dest = self.out or self.path.with_name(f"{self.path.stem}.{sheet_name.lower()}.xlsx")
         if dest.resolve() == self.path.resolve():
             raise InputError("The result would overwrite the input workbook; choose another name")
-        write_result_workbook(self.path, dest, log, sheet_name)
+        return dest
+
+    def check_destination(self, applied: bool) -> None:
+        """Refuse, before anything is saved, a result that could not be written."""
+        check_destination(self.destination(applied))
+
+    def write_log(self, log: ResultSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
+        dest = self.destination(log.applied, sheet_name)
+        try:
+            write_result_workbook(self.path, dest, log, sheet_name)
+        except (InputError, OSError) as exc:
+            if not log.applied:
+                raise
+            raise saved_but_not_written(log, dest, exc) from exc
         self.written = dest
         return str(dest)
 
@@ -214,3 +266,31 @@ def read_sheets(path: Path, names: Sequence[str]) -> dict[str, InputTable]:
             for wanted in names
             if wanted.casefold() in present
         }
+
+
+def write_batch_log(engine: Engine, batch_id: int, dest: Path) -> Path:
+    """Any batch's Import Log, rebuilt from the audit trail into a workbook of its own."""
+    from backend.imports.batches import get_batch
+
+    batch, events = get_batch(engine, batch_id)
+    check_destination(dest)
+    report = Report(
+        kind=batch.kind,
+        mode="apply" if batch.mode == "apply" else "simulation",
+        batch_id=batch.id,
+        started_at=batch.started_at,
+        finished_at=batch.finished_at,
+        source_name=batch.source_name,
+        options=dict(batch.options or {}),
+        results=[
+            RowResult(
+                row=event.row_number,
+                key=event.key,
+                action=cast(Action, event.action),
+                reason=event.reason or "",
+                changes={k: (v[0], v[1]) for k, v in (event.changes or {}).items()},
+            )
+            for event in events
+        ],
+    )
+    return write_log_workbook(dest, log_from_report(report, "Key"))

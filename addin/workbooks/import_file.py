@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from addin.files.result_writer import check_destination
 from addin.workbooks.actions import run_import
 from addin.workbooks.file import (
     FileWorkbook,
-    check_destination,
     result_path,
-    write_log_workbook,
+    write_run_log,
 )
 from addin.workbooks.kinds import KINDS
 from addin.workbooks.result_sheet import log_from_report
@@ -40,12 +40,12 @@ def import_file(
     in ``review``, by default the latest simulation of the same file (found by its SHA-256),
     and is refused if its rows would now be done differently, unless ``review`` confirms.
     """
-    check_destination(dest, path)
     review = review or Review()
     with collector_paused():
         if kind == "roster" and is_bundle(path):
             return _import_bundle(engine, path, apply, dest, progress, review)
         with FileWorkbook(path, out=dest) as workbook:
+            workbook.check_destination(apply)
             report = run_import(
                 workbook,
                 engine,
@@ -66,6 +66,8 @@ def _import_bundle(
     from addin.files.oneroster import read_oneroster
     from backend.imports.roster import import_roster
 
+    dest = dest or result_path(path.with_suffix(".xlsx"), apply)
+    check_destination(dest)
     progress("Reading the bundle", 0, 1)
     bundle = read_oneroster(path)
     progress("Reading the bundle", 1, 1)
@@ -78,6 +80,5 @@ def _import_bundle(
         progress=progress,
         review=review,
     )
-    dest = dest or result_path(path.with_suffix(".xlsx"), apply)
-    write_log_workbook(dest, log_from_report(report, KINDS["roster"].key_header))
+    write_run_log(dest, log_from_report(report, KINDS["roster"].key_header))
     return report, dest

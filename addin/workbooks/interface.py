@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet
-from addin.workbooks.template_marks import is_example_row
+from addin.workbooks.template_marks import TEMPLATE_NAME, is_example_row, template_kind
 from backend.errors import InputError
 from backend.imports.cell_values import exact_whole_number
 from backend.imports.contract import InputTable, cell_text
@@ -117,7 +117,7 @@ def _whole(value: float) -> Any:
 def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> InputTable:
     """The sheet's first non-blank row as headers, each later row with its sheet row number.
 
-    Example rows of a template are left out; a sheet with no header or no row is refused. Whole
+    A template's example row is left out; a sheet with no header or no row is refused. Whole
     numbers come as int, and columns are named by their letters. The audit trail gets the
     file's SHA-256, or where there is no file, a SHA-256 of the sheet's header and rows as read.
     """
@@ -130,10 +130,11 @@ def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> 
             f"The sheet '{sheet}' in {workbook.name} is empty: put the column headers "
             "in its first row and one row per record below them"
         )
+    example = header_index + 1 if _has_example_row(workbook, cells, header_index) else None
     rows = [
         (number + 1, whole_numbers(cells[number]))
         for number in range(header_index + 1, len(cells))
-        if not is_example_row(cells[number])
+        if number != example
     ]
     if not any(any(cell_text(v) is not None for v in row) for _, row in rows):
         raise InputError(
@@ -155,6 +156,17 @@ def table_from_grid(workbook: Workbook, sheet: str, *, single: bool = False) -> 
             digest.update(chunk)
         table.source_sha256 = digest.hexdigest()
     return table
+
+
+def _has_example_row(workbook: Workbook, cells: list[list[Any]], header_index: int) -> bool:
+    """Whether the row below the headers is a template's example: only a workbook made from
+    our templates has one, there; anywhere else ``Example:`` is text like any other."""
+    below = header_index + 1
+    return (
+        below < len(cells)
+        and is_example_row(cells[below])
+        and template_kind(workbook.defined_name(TEMPLATE_NAME)) is not None
+    )
 
 
 def _row_bytes(sheet: str | None, table: InputTable) -> Iterator[bytes]:

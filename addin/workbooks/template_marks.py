@@ -2,8 +2,10 @@
 
 - The workbook-level defined name ``PortalTemplate`` holds the template's kind as a text
   constant (``="users"``), so the add-in knows which import a workbook is for.
-- A row whose first cell begins with ``Example:`` shows staff how to fill the sheet and is never
-  imported. The mark is in the row itself, so it survives sorting, filtering and deleting rows.
+- The first row below the headers, its first cell beginning with ``Example:``, shows staff how
+  to fill the sheet and is never imported. Only there and only in a workbook carrying the
+  template's name: elsewhere a logon that happens to begin ``Example:`` is a row like any other
+  (and is refused as no email address, not dropped unseen).
 """
 
 from collections.abc import Sequence

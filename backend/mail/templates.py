@@ -114,7 +114,8 @@ def render(template: Template, fields: Mapping[str, Any]) -> tuple[str, str]:
         ) from None
     except TemplateError as exc:
         raise InputError(f"The email template '{template.name}' cannot be read: {exc}") from None
-    return " ".join(subject.split()), body
+    # One line of printable text: a name from a file never adds a header or a control character.
+    return " ".join("".join(c if c.isprintable() else " " for c in subject).split()), body
 
 
 def check(template: Template) -> None:
