@@ -157,16 +157,17 @@ def test_every_tip_names_the_sheets_the_button_reads() -> None:
 
 
 def test_a_message_box_shows_a_hostile_value_without_control_characters(engine: Engine) -> None:
-    """A header full of NULs and 40,000 characters long still gives a readable message box:
-    Windows' MessageBox would stop at the first NUL, and the advice at the end stays."""
-    header = "LOGON\x00ID[bold]\r" + "x" * 40_000
-    rows = [[header, "FIRST_NAME", "LAST_NAME"], ["a@example.org", "A", "B"]]
+    """Misspelt headers holding a NUL and control characters, named in a message thousands of
+    characters long, still give a readable message box: Windows' MessageBox would stop at the
+    first NUL, and the advice at the end stays."""
+    headers = ["LOGON\x00ID", "FIRST_NAME", "LAST_NAME", *["USER_TYP\rE"] * 100]
+    rows = [headers, ["a@example.org", "A", "B"]]
     book = FakeBook("users.xlsx", {"Users": rows}, TEMPLATE)
     book.app = RecordingApp()
     assert run_on_book("users.simulate", book, lambda: engine) is None
     message = book.app.alerts[-1][0]
     assert "\x00" not in message and "\r" not in message
-    assert "LOGON ID[bold]" in message and "\u2026" in message
+    assert "LOGON ID" in message and "\u2026" in message
     assert len(message) <= 1_000
     status = book.app.values("status_bar")
     assert all(len(value) <= 255 for value in status if isinstance(value, str))

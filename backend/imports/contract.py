@@ -302,9 +302,11 @@ def ignored_columns(tables: Iterable[InputTable | None]) -> list[tuple[str, Any]
 def _refuse_headers(table: InputTable, columns: Sequence[Column], problems: list[str]) -> NoReturn:
     where = f"row {table.header_row}" + (f" of sheet {table.sheet}" if table.sheet else "")
     known = ", ".join(c.name for c in columns)
+    said = "; ".join(problems)
+    said += " " if said.endswith(("?", ".")) else ". "
     raise HeaderError(
-        f"The header row ({where}) has problems: " + "; ".join(problems) + ". "
-        f"Known columns: {known}. Nothing was imported."
+        f"The header row ({where}) has problems: {said}Known columns: {known}. Nothing was "
+        "imported."
     )
 
 
