@@ -70,6 +70,7 @@ class LogRow:
     changes: str | None
     reason: str | None
     sheet: str | None = None
+    warning: str | None = None
 
 
 def read_log(path: Path) -> tuple[dict[str, Any], list[LogRow]]:
@@ -79,10 +80,14 @@ def read_log(path: Path) -> tuple[dict[str, Any], list[LogRow]]:
     header = next(i for i, row in enumerate(values) if row and row[0] in ("Row", "Sheet"))
     summary = {row[0]: row[1] for row in values[1:header] if row and row[0]}
     data = [row for row in values[header + 1 :] if any(v is not None for v in row)]
+    said = values[header].index("Warning") if "Warning" in values[header] else None
     if values[header][0] == "Sheet":
         rows = [LogRow(*row[1:6], sheet=row[0]) for row in data]
     else:
         rows = [LogRow(*row[:5]) for row in data]
+    if said is not None:
+        for row, cells in zip(rows, data, strict=True):
+            row.warning = cells[said]
     return summary, rows
 
 

@@ -405,17 +405,25 @@ def test_the_readme_warning_table_is_what_the_logs_warn_of(district: Engine) -> 
     every_run = import_users(
         district, table(USER_HEADERS, [["x@example.org", "X", "Y", "GUARDIAN"]])
     )
+    left_out = roster(
+        district, [*CONTACTS, ["001", "C9", "Uma", "Ray", "Aunt", "N/A", "Y", "Y", 3]]
+    )
     seen = {
         ("every run", "the account already sees students the rules forbid"): every_run,
         ("student-link import, Modify User", "the student is INACTIVE"): attached,
         ("student-link import, Modify User", "the account is DISABLED"): attached,
         ("AutoCreate, create-account", "already attached to a DISABLED account"): disabled,
+        (
+            "roster import",
+            "a contact's EMAIL left out (`N/A`, two addresses in one cell)",
+        ): left_out,
     }
     fragments = {
         "the account already sees students the rules forbid": "which the rules forbid",
         "the student is INACTIVE": "Student 004 is INACTIVE",
         "the account is DISABLED": "The account kim@example.org is DISABLED",
         "already attached to a DISABLED account": "is DISABLED",
+        "a contact's EMAIL left out (`N/A`, two addresses in one cell)": "EMAIL left out",
     }
     assert readme_table("Log") == list(seen)
     for (_, warning), report in seen.items():

@@ -194,8 +194,11 @@ class _Planner:
         action: Action,
         reason: str,
         changes: dict[str, tuple[Any, Any]] | None = None,
+        warning: str | None = None,
     ) -> None:
-        self.plan.results.append(RowResult(row, key, action, reason, changes or None, self.sheet))
+        self.plan.results.append(
+            RowResult(row, key, action, reason, changes or None, self.sheet, warning)
+        )
 
     def _duplicate(self, number: int, key: str, names: str, first: int | None) -> None:
         self._result(number, key, "skipped", f"Same {names} as row {first}, which is used")
@@ -383,10 +386,11 @@ class _Planner:
         action, reason = self._plan_card(sid, cid, values, changes)
         if notes:
             reason += f" ({', '.join(notes)})"
-        for problem in left_out:
-            said = problem.removeprefix(EMAIL_PROBLEM)
-            reason += f"; EMAIL left out, the rest of the contact is kept: {said}"
-        self._result(number, key, action, reason, changes)
+        warning = "; ".join(
+            f"EMAIL left out, the rest of the contact is kept: {p.removeprefix(EMAIL_PROBLEM)}"
+            for p in left_out
+        )
+        self._result(number, key, action, reason, changes, warning or None)
         self._revoke(number, sid, cid, values)
 
     def _revoke(self, number: int, sid: str, cid: str, values: dict[str, Any]) -> None:
