@@ -14,12 +14,11 @@ from typing import BinaryIO
 
 import psycopg
 import pytest
-from helpers import ONEROSTER_SAMPLES, SAMPLES_ENV
-from sqlalchemy import Engine, text
+from helpers import ONEROSTER_SAMPLES, SAMPLES_ENV, emptied
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from backend.database.engine import make_engine, migrate
-from backend.database.models import Base
 from backend.settings import get_settings
 
 PG_ADMIN_URL = os.environ.get("PORTAL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -128,13 +127,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         path = tmp_path / "portal.sqlite"
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    return emptied(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture

@@ -11,9 +11,12 @@ import openpyxl
 import pytest
 import xlsxwriter
 from factories import USER_HEADERS as USER_HEADERS
+from sqlalchemy import text
 
 from addin.cli.app import main
 from addin.workbooks.result_sheet import LOG_SHEET_NAME
+from backend.database.engine import make_engine
+from backend.database.models import Base
 
 SAMPLES_ENV = "PORTAL_SAMPLES_DIR"
 """Names the folder of the public OneRoster sample bundles, which are not in the repository."""
@@ -71,6 +74,17 @@ class LogRow:
     reason: str | None
     sheet: str | None = None
     warning: str | None = None
+
+
+def emptied(url: str) -> str:
+    """The database at ``url`` with every table of the portal emptied (a PostgreSQL database
+    shared by a test session, fresh for one test)."""
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
 
 
 def read_log(path: Path) -> tuple[dict[str, Any], list[LogRow]]:

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 import xlsxwriter
 from factories import CONTACT_HEADERS, LINK_HEADERS, SCHOOL_HEADERS, STUDENT_HEADERS
-from helpers import run_cli
+from helpers import emptied, run_cli
 from python_calamine import CalamineWorkbook
 from sqlalchemy import String, create_engine, text
 from sqlalchemy.orm import InstrumentedAttribute
 
 from addin.workbooks.result_sheet import LOG_SHEET_NAME
-from backend.database.engine import make_engine
 from backend.database.models import (
     Base,
     Contact,
@@ -120,15 +119,6 @@ def hostile_workbook(path: Path, sheets: Sheets) -> Path:
     return path
 
 
-def empty_postgresql(url: str) -> str:
-    engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
-
-
 def log_rows(path: Path) -> list[tuple[Any, ...]]:
     """The log's rows as (sheet, row, key, action, changes, reason), read with calamine: the
     result keeps the input's own sheets, whose over-long cell stops stricter readers."""
@@ -179,7 +169,7 @@ def test_hostile_rows_get_the_same_log_on_both_databases(
 ) -> None:
     shutil.copy(sqlite_template, tmp_path / "portal.sqlite")
     sqlite_url = f"sqlite:///{tmp_path / 'portal.sqlite'}"
-    postgresql_url = empty_postgresql(request.getfixturevalue("pg_url"))
+    postgresql_url = emptied(request.getfixturevalue("pg_url"))
     on_sqlite = run_all(sqlite_url, tmp_path / "sqlite", capsys)
     on_postgresql = run_all(postgresql_url, tmp_path / "postgresql", capsys)
     for run, rows in on_sqlite.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from backend.imports.contract import Progress as ProgressCallback
-    from backend.imports.contract import Report
+    from backend.imports.contract import Report, RowResult
 
 out = Console()
 err = Console(stderr=True)
@@ -96,6 +96,14 @@ def styled_counts(counts: dict[str, int]) -> str:
     return counts_text(counts, lambda action, text: f"[{ACTION_STYLES[action]}]{text}[/]")
 
 
+def _first_ten(results: list[RowResult], noun: str, line: Callable[[RowResult], str]) -> None:
+    """The first ten of some rows, one line each; the log has the rest."""
+    for result in results[:10]:
+        out.print(f"  {line(result)}", soft_wrap=True, highlight=False)
+    if len(results) > 10:
+        out.print(f"  ... and {len(results) - 10} more {noun}: see the log.")
+
+
 def print_report(report: Report, log_path: Path | None) -> None:
     counts = report.counts
     source = f" of {shown(report.source_name)}" if report.source_name else ""
@@ -109,25 +117,19 @@ def print_report(report: Report, log_path: Path | None) -> None:
     out.print(
         f"Batch {report.batch_id}: {len(report.results)} rows: {styled_counts(report.tallies)}."
     )
-    warned = [r for r in report.results if r.warning]
-    for result in warned[:10]:
-        where = f"row {result.row}" if result.row is not None else result.action
-        out.print(
-            f"  [magenta]warning[/] {where} {shown(result.key or '')}: {shown(result.warning)}",
-            soft_wrap=True,
-            highlight=False,
-        )
-    if len(warned) > 10:
-        out.print(f"  ... and {len(warned) - 10} more warnings: see the log.")
-    errors = [r for r in report.results if r.action == "error"]
-    for result in errors[:10]:
-        out.print(
-            f"  [red]row {result.row}[/] {shown(result.key or '')}: {shown(result.reason)}",
-            soft_wrap=True,
-            highlight=False,
-        )
-    if len(errors) > 10:
-        out.print(f"  ... and {len(errors) - 10} more errors: see the log.")
+    _first_ten(
+        [r for r in report.results if r.warning],
+        "warnings",
+        lambda r: (
+            f"[magenta]warning[/] {'row ' + str(r.row) if r.row is not None else r.action}"
+            f" {shown(r.key or '')}: {shown(r.warning)}"
+        ),
+    )
+    _first_ten(
+        [r for r in report.results if r.action == "error"],
+        "errors",
+        lambda r: f"[red]row {r.row}[/] {shown(r.key or '')}: {shown(r.reason)}",
+    )
     if log_path is not None:
         out.print(f"Log: {escape(str(log_path))}", highlight=False)
     if report.mode == "simulation" and (counts["added"] or counts["updated"]):
