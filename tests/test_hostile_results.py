@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from helpers import USER_HEADERS, read_log, run_cli, write_workbook
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
+
+from backend.database.models import PortalUser
 
 Capsys = pytest.CaptureFixture[str]
 TESTS = Path(__file__).parent
@@ -187,3 +189,35 @@ def test_an_account_with_markup_in_its_name_is_shown_as_typed(
     assert shown.code == 0, shown
     assert "Name: [red]Ann[/] Lee [/bold]" in shown.stdout
     assert "Traceback" not in shown.stdout + shown.stderr
+
+
+def test_a_name_stored_with_control_characters_cannot_reach_the_terminal(
+    capsys: Capsys, database_url: str
+) -> None:
+    """Names are cleaned as they are read; one stored before that (or by another program) is
+    still shown without its escape sequences."""
+    db = ["--db", database_url]
+    assert (
+        run_cli(
+            capsys,
+            *db,
+            "user",
+            "new",
+            "ann@example.org",
+            "--type",
+            "GUARDIAN",
+            "--first",
+            "Ann",
+            "--last",
+            "Lee",
+        ).code
+        == 0
+    )
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(update(PortalUser).values(first_name="A\x1b[2J\x1b]0;owned\x07nn"))
+    engine.dispose()
+    shown = run_cli(capsys, *db, "user", "show", "ann@example.org")
+    assert shown.code == 0, shown
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+    assert "Name: A\ufffd[2J\ufffd]0;owned\ufffdnn Lee" in shown.stdout

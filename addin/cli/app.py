@@ -87,10 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, prog_name="portal", standalone_mode=False)
     except ResultNotWritten as exc:
-        err.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        said(exc)
         raise SystemExit(3) from None
     except PortalError as exc:
-        err.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        said(exc)
         raise SystemExit(2) from None
     except typer.TyperException as exc:  # a mistyped command, option or value: one line
         if exc.format_message():  # (none when the help was shown for a bare command)
@@ -102,6 +102,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
     if code:
         raise SystemExit(code)
+
+
+def said(exc: Exception) -> None:
+    """A refusal in one line, its values shown as typed and with nothing invisible in them."""
+    from backend.imports.cell_values import visible
+
+    err.print(f"[bold red]Error:[/] {escape(visible(str(exc)))}", soft_wrap=True, highlight=False)
 
 
 def usage_line(exc: typer.TyperException) -> str:

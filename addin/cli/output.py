@@ -36,12 +36,15 @@ SHOWN_CHARS = 300
 
 def shown(value: object) -> str:
     """A value from a file or the database as the terminal shows it: never read as markup
-    (``[bold]`` in a name stays as typed), and cut to ``SHOWN_CHARS`` so that printing it
-    takes time in proportion to what is shown."""
+    (``[bold]`` in a name stays as typed), no invisible character (a stored ESC cannot clear the
+    screen), and cut to ``SHOWN_CHARS`` so that printing it takes time in proportion to what is
+    shown."""
+    from backend.imports.cell_values import visible
+
     text = "" if value is None else str(value)
     if len(text) > SHOWN_CHARS:
         text = f"{text[:SHOWN_CHARS]}... ({len(text):,} characters)"
-    return escape(text)
+    return escape(visible(text))
 
 
 class State:

@@ -106,6 +106,14 @@ def invisible_characters(text: str) -> list[str]:
     return [c for c in text if unicodedata.category(c) in _INVISIBLE]
 
 
+def visible(text: str) -> str:
+    """``text`` with each invisible character shown as U+FFFD, for a terminal: a value stored
+    before it was checked can neither clear the screen nor hide part of itself."""
+    if text.isprintable():
+        return text
+    return "".join("\ufffd" if unicodedata.category(c) in _INVISIBLE else c for c in text)
+
+
 def refuse_invisible(text: str) -> None:
     """Raise ValueError naming the first invisible character of an ID, code or logon."""
     found = invisible_characters(text)
