@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from conftest import PG_ADMIN_URL
 from factories import guardians_table
-from helpers import USER_HEADERS, write_workbook
+from helpers import USER_HEADERS, run_cli, write_workbook
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -125,7 +125,8 @@ def test_a_first_use_that_waits_too_long_for_the_lock_says_so_in_one_line(
             migrate(waiter)
         assert str(caught.value) == (
             "The database is busy: another portal command kept it for longer than 1 s "
-            "(PORTAL_LOCK_TIMEOUT_S) while this one waited to set it up. Try again in a minute."
+            "(PORTAL_LOCK_TIMEOUT_S) while this one waited; nothing was saved. Try again in a "
+            "minute."
         )
         assert not is_current(waiter)
         migrate(waiter)  # once the lock is free
@@ -133,3 +134,31 @@ def test_a_first_use_that_waits_too_long_for_the_lock_says_so_in_one_line(
     finally:
         holder.dispose()
         waiter.dispose()
+
+
+def test_an_apply_that_waits_too_long_for_the_lock_saves_nothing_and_says_so(
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PORTAL_LOCK_TIMEOUT_S", "1")
+    get_settings.cache_clear()
+    rows = [["ann@example.org", "Ann", "Lee", "GUARDIAN"]]
+    source = write_workbook(tmp_path / "users.xlsx", USER_HEADERS, rows)
+    holder = make_engine(database_url)
+    try:
+        with write_transaction(holder):
+            result = run_cli(
+                capsys, "--db", database_url, "import", "users", str(source), "--apply"
+            )
+        with holder.connect() as connection:
+            accounts = connection.execute(text("SELECT count(*) FROM portal_users")).scalar_one()
+            batches = connection.execute(text("SELECT count(*) FROM batches")).scalar_one()
+    finally:
+        holder.dispose()
+    assert result.code == 2, result
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "The database is busy" in result.stderr and "nothing was saved" in result.stderr
+    assert (accounts, batches) == (0, 0)
+    assert not (tmp_path / "users.applied.xlsx").exists()

@@ -94,16 +94,29 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction holding the portal's write lock: all of it commits, or none of it."""
-    with engine.connect() as connection:
-        connection = connection.execution_options(portal_write=True)
-        with connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql(
-                    f"SET LOCAL lock_timeout = '{get_settings().lock_timeout_s}s'"
-                )
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
-            yield connection
+    """One transaction holding the portal's write lock: all of it commits, or none of it.
+
+    A wait for the lock that runs out (``PORTAL_LOCK_TIMEOUT_S``) is one plain message: the
+    transaction was rolled back, so nothing was saved.
+    """
+    try:
+        with engine.connect() as connection:
+            connection = connection.execution_options(portal_write=True)
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(
+                        f"SET LOCAL lock_timeout = '{get_settings().lock_timeout_s}s'"
+                    )
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
+                yield connection
+    except OperationalError as exc:
+        if not _is_lock_timeout(exc):
+            raise
+        raise PortalError(
+            "The database is busy: another portal command kept it for longer than "
+            f"{get_settings().lock_timeout_s} s (PORTAL_LOCK_TIMEOUT_S) while this one waited; "
+            "nothing was saved. Try again in a minute."
+        ) from None
 
 
 def _alembic_config(connection: Connection) -> "Config":
@@ -132,17 +145,8 @@ def migrate(engine: Engine) -> None:
     """
     from alembic import command
 
-    try:
-        with write_transaction(engine) as connection:
-            command.upgrade(_alembic_config(connection), "head")
-    except OperationalError as exc:
-        if not _is_lock_timeout(exc):
-            raise
-        raise PortalError(
-            "The database is busy: another portal command kept it for longer than "
-            f"{get_settings().lock_timeout_s} s (PORTAL_LOCK_TIMEOUT_S) while this one waited "
-            "to set it up. Try again in a minute."
-        ) from None
+    with write_transaction(engine) as connection:
+        command.upgrade(_alembic_config(connection), "head")
 
 
 def _is_lock_timeout(exc: OperationalError) -> bool:
