@@ -108,7 +108,6 @@ def _first_ten(results: list[RowResult], noun: str, line: Callable[[RowResult], 
 
 
 def print_report(report: Report, log_path: Path | None) -> None:
-    counts = report.counts
     source = f" of {shown(report.source_name)}" if report.source_name else ""
     if report.mode == "apply":
         out.print(f"[bold green]APPLIED[/] {report.kind}{source}: changes saved.", highlight=False)
@@ -135,7 +134,7 @@ def print_report(report: Report, log_path: Path | None) -> None:
     )
     if log_path is not None:
         out.print(f"Log: {escape(str(log_path))}", highlight=False)
-    if report.mode == "simulation" and (counts["added"] or counts["updated"]):
+    if report.mode == "simulation" and (report.counts["added"] or report.counts["updated"]):
         out.print("Review the log, then run the same command with --apply to save these changes.")
 
 

@@ -187,7 +187,7 @@ def last_year(engine: Engine, district: District) -> Report:
 def summary(report: Report, log: Path | None = None) -> str:
     text = (
         f"[bold]{'APPLY' if report.mode == 'apply' else 'SIMULATION'}[/] batch "
-        f"{report.batch_id}: {styled_counts(report.counts)}."
+        f"{report.batch_id}: {styled_counts(report.tallies)}."
     )
     return text + (f" Log: {log}" if log else "")
 
