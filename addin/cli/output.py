@@ -134,7 +134,9 @@ def print_report(report: Report, log_path: Path | None) -> None:
     )
     if log_path is not None:
         out.print(f"Log: {escape(str(log_path))}", highlight=False)
-    if report.mode == "simulation" and (report.counts["added"] or report.counts["updated"]):
+    if report.mode == "simulation" and any(
+        report.counts[a] for a in ("added", "updated", "removed")
+    ):
         out.print("Review the log, then run the same command with --apply to save these changes.")
 
 
