@@ -1,2 +1,3 @@
 """What is sent to parents: sandboxed email templates (``templates``), the outbox and its SMTP
-delivery (``outbox``), single-use activation tokens and argon2id passwords (``activation``)."""
+delivery (``outbox``), one activation link per message, made again alike on every retry, and
+argon2id passwords (``activation``)."""
