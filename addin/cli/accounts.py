@@ -11,7 +11,8 @@ UserType = Literal["GUARDIAN", "STUDENT"]
 AccountStatus = Literal["ACTIVE", "DISABLED"]
 
 user_app = typer.Typer(
-    help="One account at a time: New User, Modify User, show.", no_args_is_help=True
+    help="One account at a time: New User, Modify User, show, rename, merge.",
+    no_args_is_help=True,
 )
 student_app = typer.Typer(
     help="A student's contact card and the logons attached to them.", no_args_is_help=True
@@ -146,6 +147,38 @@ def user_modify(
     )
 
 
+@user_app.command("rename")
+def user_rename(
+    old: Annotated[str, typer.Argument(help="The account's logon ID now.")],
+    new: Annotated[str, typer.Argument(help="The logon ID it should have (no account has it).")],
+    apply: ApplyOption = False,
+) -> None:
+    """Rename a logon (a typo, a changed email): its students, history and activation stay
+    with the account; a link sent to the old address stops working."""
+    from backend.accounts.rename import rename_user
+
+    print_results(rename_user(engine(), old, new, apply=apply))
+
+
+@user_app.command("merge")
+def user_merge(
+    duplicate: Annotated[str, typer.Argument(help="The logon ID of the duplicate account.")],
+    into: Annotated[str, typer.Argument(metavar="into", help="The word 'into'.")],
+    keep: Annotated[str, typer.Argument(help="The logon ID of the account to keep.")],
+    apply: ApplyOption = False,
+) -> None:
+    """Merge a duplicate account into the one kept: its students move (where the rules allow),
+    the duplicate is disabled, both stay in the audit trail."""
+    from backend.accounts.rename import merge_users
+    from backend.errors import InputError
+
+    if into.strip().casefold() != "into":
+        raise InputError(
+            f"Write the command as: portal user merge DUPLICATE into KEEP (not '{into}')"
+        )
+    print_results(merge_users(engine(), duplicate, keep, apply=apply))
+
+
 # Contact-card statuses (backend.accounts.contact_card) and their colours.
 STATUS_STYLES = {
     "has account": "green",
@@ -191,6 +224,14 @@ def student_card(student_id: Annotated[str, typer.Argument(help="The student's I
     out.print(table)
     if any(e.status == CAN_CREATE for e in card.entries):
         out.print("Create an account from a contact: portal contact create-account CONTACT_ID")
+    for entry in card.entries:
+        if entry.suggestion:
+            out.print(
+                f"Contact {shown(entry.contact_id)}'s logon differs; if the attached logon is "
+                f"mistyped or out of date, rename it: {shown(entry.suggestion)}",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 @student_app.command("logons")

@@ -8,16 +8,19 @@ Each guardian contact gets one status:
 - ``can create``: an email and no such account (one account can be made from the contact);
 - ``logon differs``: an email and no such account, but the student is linked to a guardian
   account whose logon is no contact's email on this card: probably this contact under another
-  logon (look for the student's ID among the logons attached to it);
+  logon (look for the student's ID among the logons attached to it); the entry suggests the
+  rename that would make that logon the contact's email, from the logon most like it;
 - ``no email``: nothing to create an account from.
 """
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from sqlalchemy import Connection, Engine, select
 
 from backend.accounts.logon import logon_key
+from backend.accounts.rename import rename_command
 from backend.database.engine import read_transaction
 from backend.database.models import (
     Contact,
@@ -61,6 +64,7 @@ class CardEntry:
     linked: bool = False  # that account is attached to this student
     shared_with: list[str] = field(default_factory=list)  # other contacts with the same email
     other_logons: list[str] = field(default_factory=list)  # for ``logon differs``
+    suggestion: str | None = None  # for ``logon differs``: the rename that would fix it
 
 
 @dataclass
@@ -207,10 +211,21 @@ def _entries(
                 entry.linked = key in linked_keys
             elif unexplained:
                 entry.status, entry.other_logons = LOGON_DIFFERS, unexplained
+                entry.suggestion = _rename_suggestion(unexplained, entry.email)
             else:
                 entry.status = CAN_CREATE
         entries.append(entry)
     return entries
+
+
+def _rename_suggestion(logons: list[str], email: str | None) -> str | None:
+    """The rename of the logon most like the contact's email (a typo is closest) to that email."""
+    if not email:
+        return None
+    closest = max(
+        logons, key=lambda logon: SequenceMatcher(None, logon_key(logon), email.casefold()).ratio()
+    )
+    return rename_command(closest, email)
 
 
 def create_account_from_contact(
