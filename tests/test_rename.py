@@ -322,7 +322,29 @@ def test_card_suggests_the_rename_of_the_closest_logon(
     assert entry.suggestion == f"portal user rename {TYPO} {RIGHT}"
     result = run_cli(capsys, "--db", database_url, "student", "card", "001")
     assert result.code == 0
-    assert f"rename it: portal user rename {TYPO} {RIGHT}" in result.stdout
+    assert f"if so: portal user rename {TYPO} {RIGHT}" in result.stdout
     renamed = run_cli(capsys, "--db", database_url, *entry.suggestion.split()[1:], "--apply")
     assert renamed.code == 0
     assert contact_card(engine, "001").entries[0].status == "has account"
+
+
+def test_card_suggests_merging_a_typo_account_made_twice(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The typo account and the right one both see Ava; a grandmother's logon is no typo."""
+    grandma = "grandma.nguyen@example.org"
+    district(
+        engine, [[grandma, "001", "Grandmother"], [TYPO, "001", "Father"], [RIGHT, "001", "Father"]]
+    )
+    entry = contact_card(engine, "001").entries[0]
+    assert (entry.status, entry.suggestion) == (
+        "has account",
+        f"portal user merge {TYPO} into {RIGHT}",
+    )
+    result = run_cli(capsys, "--db", database_url, "student", "card", "001")
+    assert f"if so: portal user merge {TYPO} into {RIGHT}" in result.stdout
+    assert grandma not in result.stdout.split("if so:")[1]
+    merged = run_cli(capsys, "--db", database_url, *entry.suggestion.split()[1:], "--apply")
+    assert merged.code == 0, merged.stdout
+    assert contact_card(engine, "001").entries[0].suggestion is None
+    assert get_account(engine, TYPO).students == []

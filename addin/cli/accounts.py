@@ -227,8 +227,8 @@ def student_card(student_id: Annotated[str, typer.Argument(help="The student's I
     for entry in card.entries:
         if entry.suggestion:
             out.print(
-                f"Contact {shown(entry.contact_id)}'s logon differs; if the attached logon is "
-                f"mistyped or out of date, rename it: {shown(entry.suggestion)}",
+                f"Contact {shown(entry.contact_id)} may be attached under a mistyped or old "
+                f"logon too; if so: {shown(entry.suggestion)}",
                 soft_wrap=True,
                 highlight=False,
             )

@@ -9,7 +9,8 @@ Each guardian contact gets one status:
 - ``logon differs``: an email and no such account, but the student is linked to a guardian
   account whose logon is no contact's email on this card: probably this contact under another
   logon (look for the student's ID among the logons attached to it); the entry suggests the
-  rename that would make that logon the contact's email, from the logon most like it;
+  rename that would make that logon the contact's email, from the logon most like it (a
+  ``has account`` entry suggests a merge instead when such a logon is very like its email);
 - ``no email``: nothing to create an account from.
 """
 
@@ -20,7 +21,7 @@ from difflib import SequenceMatcher
 from sqlalchemy import Connection, Engine, select
 
 from backend.accounts.logon import logon_key
-from backend.accounts.rename import rename_command
+from backend.accounts.rename import merge_command, rename_command
 from backend.database.engine import read_transaction
 from backend.database.models import (
     Contact,
@@ -64,7 +65,8 @@ class CardEntry:
     linked: bool = False  # that account is attached to this student
     shared_with: list[str] = field(default_factory=list)  # other contacts with the same email
     other_logons: list[str] = field(default_factory=list)  # for ``logon differs``
-    suggestion: str | None = None  # for ``logon differs``: the rename that would fix it
+    # The rename (``logon differs``) or merge (``has account``) that would fix a mistyped logon.
+    suggestion: str | None = None
 
 
 @dataclass
@@ -215,17 +217,37 @@ def _entries(
             else:
                 entry.status = CAN_CREATE
         entries.append(entry)
+    _suggest_merges(entries, unexplained)
     return entries
+
+
+def _likeness(logon: str, email: str) -> float:
+    """How alike a logon and an email look, from 0 to 1 (a typo scores above 0.9)."""
+    return SequenceMatcher(None, logon_key(logon), email.casefold()).ratio()
+
+
+MERGE_LIKENESS = 0.85
+"""How alike an unexplained logon and a contact's email with its own account must be for the
+card to suggest merging the two accounts: a typo, not a relative's address."""
 
 
 def _rename_suggestion(logons: list[str], email: str | None) -> str | None:
     """The rename of the logon most like the contact's email (a typo is closest) to that email."""
     if not email:
         return None
-    closest = max(
-        logons, key=lambda logon: SequenceMatcher(None, logon_key(logon), email.casefold()).ratio()
-    )
-    return rename_command(closest, email)
+    return rename_command(max(logons, key=lambda logon: _likeness(logon, email)), email)
+
+
+def _suggest_merges(entries: list[CardEntry], unexplained: list[str]) -> None:
+    """An attached logon that no card email explains and that is very like the email of a
+    contact with an account is probably that person's account made twice (a typo, then the
+    right address): that contact's entry suggests merging it into the account with the email."""
+    holders = [e for e in entries if e.status == HAS_ACCOUNT and e.email and e.account]
+    for logon in unexplained:
+        alike = [(_likeness(logon, e.email or ""), e) for e in holders]
+        score, entry = max(alike, key=lambda pair: pair[0], default=(0.0, None))
+        if entry is not None and entry.account and score >= MERGE_LIKENESS:
+            entry.suggestion = merge_command(logon, entry.account)
 
 
 def create_account_from_contact(

@@ -35,6 +35,11 @@ def rename_command(old: str, new: str) -> str:
     return f"portal user rename {shlex.quote(old)} {shlex.quote(new)}"
 
 
+def merge_command(duplicate: str, keep: str) -> str:
+    """The command that merges account ``duplicate`` into ``keep``, as typed in a terminal."""
+    return f"portal user merge {shlex.quote(duplicate)} into {shlex.quote(keep)}"
+
+
 @dataclass(frozen=True)
 class _Account:
     id: int
@@ -106,8 +111,7 @@ def _refuse_taken(connection: Connection, account: _Account, logon: str) -> None
     if other is not None and other.id != account.id:
         raise InputError(
             f"There is already an account '{other.logon_id}'; to make the two one, merge "
-            f"them: portal user merge {shlex.quote(account.logon_id)} into "
-            f"{shlex.quote(other.logon_id)}"
+            f"them: {merge_command(account.logon_id, other.logon_id)}"
         )
 
 
