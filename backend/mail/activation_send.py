@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, select
+from sqlalchemy import Connection, Engine, Row, Select, select
 
 from backend.accounts.logon import logon_key, normalise_email
 from backend.database.models import Batch, PortalUser, School, Student, StudentLink
@@ -63,9 +63,19 @@ class SendPlan:
     preview: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def _chosen(connection: Connection, choice: Choice) -> Select[Any]:
+def _chosen(connection: Connection, choice: Choice) -> Select[*tuple[Any, ...]]:
     """The query of the chosen accounts, or a plain refusal of a school or batch that is not."""
-    query = select(PortalUser).order_by(PortalUser.logon_key)
+    query = select(
+        PortalUser.id,
+        PortalUser.logon_id,
+        PortalUser.logon_key,
+        PortalUser.first_name,
+        PortalUser.last_name,
+        PortalUser.email,
+        PortalUser.language,
+        PortalUser.status,
+        PortalUser.password_hash.is_not(None).label("activated"),
+    ).order_by(PortalUser.logon_key)
     if choice.logons:
         query = query.where(PortalUser.logon_key.in_({logon_key(x.strip()) for x in choice.logons}))
     if choice.school is not None:
@@ -125,20 +135,21 @@ def _students(connection: Connection, user_ids: list[int]) -> dict[int, list[Map
     return found
 
 
-def address_of(account: PortalUser) -> str | None:
+def address_of(account: Row[Any]) -> str | None:
     """Where the account's email goes: its EMAIL, else its logon when that is an address."""
-    if account.email:
-        return account.email
+    email: str | None = account.email
+    if email:
+        return email
     try:
         return normalise_email(account.logon_id)
     except ValueError:
         return None
 
 
-def _refusal(account: PortalUser) -> str | None:
+def _refusal(account: Row[Any]) -> str | None:
     if account.status != OPEN:
         return _DISABLED
-    if account.password_hash is not None:
+    if account.activated:
         return _ACTIVATED
     return None if address_of(account) else _NO_ADDRESS
 
@@ -149,8 +160,7 @@ def plan_sending(
     """One row per chosen account (and per asked logon that has none), one message per row
     that may get one."""
     planned = SendPlan()
-    chosen = connection.execute(_chosen(connection, choice))
-    accounts = [PortalUser(**row._mapping) for row in chosen]
+    accounts = list(connection.execute(_chosen(connection, choice)))
     found = {a.logon_key for a in accounts}
     for logon in dict.fromkeys(x.strip() for x in choice.logons):
         if logon_key(logon) not in found:

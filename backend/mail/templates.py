@@ -11,9 +11,11 @@ goes to accounts whose LANGUAGE is Spanish, ``welcome`` to everyone else.
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import Template as JinjaTemplate
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Engine, insert, select, update
 
@@ -106,11 +108,17 @@ def context(
     }
 
 
+@lru_cache(maxsize=64)
+def _compiled(source: str) -> JinjaTemplate:
+    """A template's text compiled once: compiling costs far more than rendering one message."""
+    return _environment.from_string(source)
+
+
 def render(template: Template, fields: Mapping[str, Any]) -> tuple[str, str]:
     """Subject and body of one message; a template fault becomes a plain InputError."""
     try:
-        subject = _environment.from_string(template.subject).render(fields)
-        body = _environment.from_string(template.body).render(fields)
+        subject = _compiled(template.subject).render(fields)
+        body = _compiled(template.body).render(fields)
     except UndefinedError as exc:
         raise InputError(
             f"The email template '{template.name}' uses a field we do not have ({exc}); "
