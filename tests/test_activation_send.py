@@ -146,6 +146,11 @@ def test_a_batch_and_logons_choose_accounts_and_a_wrong_logon_is_an_error(
     base = ("--db", database_url, "activation", "send", "--out", str(log))
     assert run_cli(capsys, *base, "--batch", str(batch)).code == 0
     assert list(rows_of(log)) == ["fay@example.org"]
+    simulated = import_users(district, more).batch_id
+    refused_batch = run_cli(capsys, *base, "--batch", str(simulated))
+    assert refused_batch.code == 2 and (
+        f"Batch {simulated} was a simulation and made no account" in refused_batch.stderr
+    )
     result = run_cli(capsys, *base, "--logon", "BEN@example.org", "--logon", "nobody@example.org")
     assert result.code == 1
     rows = rows_of(log)

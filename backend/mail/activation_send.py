@@ -94,9 +94,16 @@ def _chosen(connection: Connection, choice: Choice) -> Select[*tuple[Any, ...]]:
         )
         query = query.where(PortalUser.id.in_(attached))
     if choice.batch is not None:
-        batch = select(Batch.id).where(Batch.id == choice.batch)
-        if connection.execute(batch).first() is None:
+        mode = connection.execute(
+            select(Batch.mode).where(Batch.id == choice.batch)
+        ).scalar_one_or_none()
+        if mode is None:
             raise NotFoundError(f"There is no batch {choice.batch}; `portal batches` lists them")
+        if mode != "apply":
+            raise InputError(
+                f"Batch {choice.batch} was a simulation and made no account: give the number "
+                "of the run with --apply (`portal batches` lists them)"
+            )
         linked = select(StudentLink.user_id).where(StudentLink.created_batch_id == choice.batch)
         query = query.where(
             (PortalUser.created_batch_id == choice.batch) | PortalUser.id.in_(linked)
