@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from addin.cli import (
     accounts,
+    activation,
     autocreate,
     doctor,
     excel_addin,
@@ -71,6 +72,7 @@ app.add_typer(accounts.contact_app, name="contact")
 app.add_typer(excel_addin.addin_app, name="addin")
 app.add_typer(templates.templates_app, name="templates")
 app.add_typer(outbox.outbox_app, name="outbox")
+app.add_typer(activation.activation_app, name="activation")
 app.command("run")(imports.run_command)
 app.command("autocreate")(autocreate.autocreate_command)
 app.command("init")(records.init)

@@ -3,13 +3,19 @@
 A template that names a field we do not have is refused when it is saved and when a run is
 simulated, never discovered halfway through sending. The activation link is only a mark when a
 message is queued; the outbox puts a fresh link in its place when it sends.
+
+A template may have variants per language, named after it: ``welcome.es`` (or ``welcome.spanish``)
+goes to accounts whose LANGUAGE is Spanish, ``welcome`` to everyone else.
 """
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import Template as JinjaTemplate
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Engine, insert, select, update
 
@@ -102,11 +108,17 @@ def context(
     }
 
 
+@lru_cache(maxsize=64)
+def _compiled(source: str) -> JinjaTemplate:
+    """A template's text compiled once: compiling costs far more than rendering one message."""
+    return _environment.from_string(source)
+
+
 def render(template: Template, fields: Mapping[str, Any]) -> tuple[str, str]:
     """Subject and body of one message; a template fault becomes a plain InputError."""
     try:
-        subject = _environment.from_string(template.subject).render(fields)
-        body = _environment.from_string(template.body).render(fields)
+        subject = _compiled(template.subject).render(fields)
+        body = _compiled(template.body).render(fields)
     except UndefinedError as exc:
         raise InputError(
             f"The email template '{template.name}' uses a field we do not have ({exc}); "
@@ -119,16 +131,79 @@ def render(template: Template, fields: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def check(template: Template) -> None:
+    """Refuse a template that cannot be rendered, or whose message would not carry the link.
+
+    The link is looked for in what the template renders, so ``{{activation_link }}`` or
+    ``{{ activation_link | trim }}`` count and a link inside a ``{# comment #}`` does not.
+    """
     if not template.subject.strip() or not template.body.strip():
         raise InputError(f"The email template '{template.name}' needs a subject and a body")
     render(template, SAMPLE)
-    if "{{ activation_link }}" not in template.body.replace(
-        "{{activation_link}}", "{{ activation_link }}"
-    ):
+    sentinel = f"https://portal.invalid/activate?token={secrets.token_hex(16)}"
+    if sentinel not in render(template, SAMPLE | {"activation_link": sentinel})[1]:
         raise InputError(
             f"The email template '{template.name}' has no {{{{ activation_link }}}}: a new "
             "account cannot be used without it"
         )
+
+
+LANGUAGE_CODES = {
+    "arabic": "ar",
+    "cantonese": "zh",
+    "chinese": "zh",
+    "english": "en",
+    "espanol": "es",
+    "español": "es",
+    "francais": "fr",
+    "français": "fr",
+    "french": "fr",
+    "german": "de",
+    "haitian creole": "ht",
+    "hmong": "hmn",
+    "japanese": "ja",
+    "korean": "ko",
+    "mandarin": "zh",
+    "polish": "pl",
+    "portuguese": "pt",
+    "russian": "ru",
+    "somali": "so",
+    "spanish": "es",
+    "tagalog": "tl",
+    "ukrainian": "uk",
+    "vietnamese": "vi",
+}
+"""Language names staff type in LANGUAGE, and the code a template variant may be named with."""
+
+
+def language_suffixes(language: str | None) -> list[str]:
+    """The variant names an account's LANGUAGE picks, most specific first.
+
+    'es-MX' gives es-mx then es; 'Spanish' gives spanish then es; blank gives none.
+    """
+    typed = " ".join((language or "").casefold().replace("_", "-").split())
+    if not typed:
+        return []
+    suffixes = [typed, typed.split("-")[0], LANGUAGE_CODES.get(typed, "")]
+    return [s for s in dict.fromkeys(suffixes) if s]
+
+
+def variants(engine: Engine, name: str) -> dict[str, Template]:
+    """A template and its language variants, by name in lower case ('welcome', 'welcome.es')."""
+    base = get_template(engine, name)
+    prefix = base.name.casefold() + "."
+    found = {t.name.casefold(): t for t in list_templates(engine)}
+    return {base.name.casefold(): base} | {
+        key: t for key, t in found.items() if key.startswith(prefix)
+    }
+
+
+def for_language(templates: Mapping[str, Template], name: str, language: str | None) -> Template:
+    """The variant of template ``name`` for the language, else the template itself."""
+    base = name.strip().casefold()
+    for suffix in language_suffixes(language):
+        if f"{base}.{suffix}" in templates:
+            return templates[f"{base}.{suffix}"]
+    return templates[base]
 
 
 def list_templates(engine: Engine) -> list[Template]:
