@@ -13,6 +13,7 @@ from rich.markup import escape
 from addin.cli import (
     accounts,
     autocreate,
+    coverage,
     doctor,
     excel_addin,
     imports,
@@ -73,6 +74,7 @@ app.add_typer(templates.templates_app, name="templates")
 app.add_typer(outbox.outbox_app, name="outbox")
 app.command("run")(imports.run_command)
 app.command("autocreate")(autocreate.autocreate_command)
+app.command("coverage")(coverage.coverage_command)
 app.command("init")(records.init)
 app.command("batches")(records.batches)
 app.command("demo")(records.demo)
