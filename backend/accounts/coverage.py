@@ -14,14 +14,14 @@ emails), whatever its size: never one query per student.
 """
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, select
+from sqlalchemy import ColumnElement, Connection, Engine, Exists, Select, select
 
 from backend.accounts.attach_rules import AttachRules, load_rules
-from backend.database.engine import read_transaction
 from backend.database.models import (
     Contact,
     PortalUser,
@@ -148,15 +148,30 @@ def grade_order(grade: str) -> tuple[int, int, str]:
 
 def coverage(engine: Engine, school: str | None = None) -> Coverage:
     """Every active student's state (of the school whose code is ``school``, if given)."""
-    with read_transaction(engine) as connection:
+    with _one_moment(engine) as connection:
         if school is not None:
             _check_school(connection, school)
+        schools = {
+            pk: (code, name)
+            for pk, code, name in connection.execute(select(School.id, School.code, School.name))
+        }
         students = _students(connection, school)
-        accounts = _attached_accounts(connection, school)
-        cards = _cards(connection, school, set(students) - set(accounts))
+        waiting = _never_activated(connection, school)
+        cards = _cards(connection, school)
         keys = {e.email_key for entries in cards.values() for e in entries if e.candidate}
         rules = load_rules(connection, {key for key in keys if key})
-    return _report(students, accounts, cards, rules)
+    return _report(students, schools, waiting, cards, rules)
+
+
+@contextmanager
+def _one_moment(engine: Engine) -> Iterator[Connection]:
+    """A read transaction whose queries all see the same moment, while imports run: SQLite's
+    transactions do; PostgreSQL's default gives each statement a moment of its own."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            yield connection
 
 
 def _check_school(connection: Connection, code: str) -> None:
@@ -174,7 +189,31 @@ def _of_active_students(query: Query, school: str | None) -> Query:
     return query.join(School, School.id == Student.school_id).where(School.code == school.strip())
 
 
-def _students(connection: Connection, school: str | None) -> dict[int, StudentRow]:
+def _guardian_link(*conditions: ColumnElement[bool]) -> Exists:
+    """Whether the student of the outer query is attached to an ACTIVE guardian account (that
+    meets the conditions)."""
+    return (
+        select(StudentLink.id)
+        .join(PortalUser, PortalUser.id == StudentLink.user_id)
+        .where(
+            StudentLink.student_id == Student.id,
+            PortalUser.user_type == "GUARDIAN",
+            PortalUser.status == "ACTIVE",
+            *conditions,
+        )
+        .exists()
+    )
+
+
+ATTACHED = _guardian_link()
+ACTIVATED = _guardian_link(PortalUser.password_hash.is_not(None))
+
+StudentFacts = tuple[int, str, str, str, str | None, int | None, bool, bool]
+"""A student's key, ID, names, grade and school's key, and whether an ACTIVE guardian account
+is attached, and an activated one."""
+
+
+def _students(connection: Connection, school: str | None) -> Sequence[StudentFacts]:
     query = select(
         Student.id,
         Student.student_id,
@@ -182,39 +221,36 @@ def _students(connection: Connection, school: str | None) -> dict[int, StudentRo
         Student.last_name,
         Student.grade,
         Student.school_id,
+        ATTACHED,
+        ACTIVATED,
     )
-    names = {
-        pk: (code, name)
-        for pk, code, name in connection.execute(select(School.id, School.code, School.name))
-    }
-    found = {}
-    for pk, sid, first, last, grade, school_pk in connection.execute(
-        _of_active_students(query, school)
-    ):
-        code, name = names.get(school_pk or 0, (NO_SCHOOL, NO_SCHOOL))
-        grade = (grade or "").strip() or NO_GRADE
-        found[pk] = StudentRow(pk, sid, first, last, grade, code, name)
-    return found
+    return connection.execute(_of_active_students(query, school)).all()
 
 
-def _attached_accounts(connection: Connection, school: str | None) -> dict[int, dict[str, bool]]:
-    """Student key -> logon -> activated, for each ACTIVE guardian account attached."""
+def _never_activated(connection: Connection, school: str | None) -> dict[int, list[str]]:
+    """Student key -> the logons of the ACTIVE guardian accounts attached that were never
+    activated (of students that may also have an activated one)."""
     query = (
-        select(StudentLink.student_id, PortalUser.logon_id, PortalUser.password_hash.is_not(None))
+        select(StudentLink.student_id, PortalUser.logon_id)
         .join(PortalUser, PortalUser.id == StudentLink.user_id)
         .join(Student, Student.id == StudentLink.student_id)
-        .where(PortalUser.user_type == "GUARDIAN", PortalUser.status == "ACTIVE")
+        .where(
+            PortalUser.user_type == "GUARDIAN",
+            PortalUser.status == "ACTIVE",
+            PortalUser.password_hash.is_(None),
+            ~ACTIVATED,
+        )
+        .order_by(PortalUser.logon_key)
     )
-    found: dict[int, dict[str, bool]] = {}
-    for student, logon, activated in connection.execute(_of_active_students(query, school)):
-        found.setdefault(student, {})[logon] = bool(activated)
+    found: dict[int, list[str]] = {}
+    for student, logon in connection.execute(_of_active_students(query, school)).all():
+        found.setdefault(student, []).append(logon)
     return found
 
 
-def _cards(
-    connection: Connection, school: str | None, wanted: set[int]
-) -> dict[int, list[CardEntry]]:
-    """The card entries of the students in ``wanted``, each with the account of its email."""
+def _cards(connection: Connection, school: str | None) -> dict[int, list[CardEntry]]:
+    """The card entries of the students with no ACTIVE guardian account attached, each with
+    the account whose logon is the contact's email."""
     query = (
         select(
             StudentContact.student_id,
@@ -233,53 +269,55 @@ def _cards(
         .join(Contact, Contact.id == StudentContact.contact_id)
         .join(Student, Student.id == StudentContact.student_id)
         .outerjoin(PortalUser, PortalUser.logon_key == Contact.email_key)
+        .where(~ATTACHED)
         .order_by(StudentContact.priority.is_(None), StudentContact.priority, Contact.contact_id)
     )
     found: dict[int, list[CardEntry]] = {}
-    for student, *entry in connection.execute(_of_active_students(query, school)):
-        if student in wanted:
-            found.setdefault(student, []).append(CardEntry(*entry))
+    for student, *entry in connection.execute(_of_active_students(query, school)).all():
+        found.setdefault(student, []).append(CardEntry(*entry))
     return found
 
 
 def _report(
-    students: dict[int, StudentRow],
-    accounts: dict[int, dict[str, bool]],
+    students: Sequence[StudentFacts],
+    schools: dict[int, tuple[str, str]],
+    waiting: dict[int, list[str]],
     cards: dict[int, list[CardEntry]],
     rules: AttachRules,
 ) -> Coverage:
-    result = Coverage()
-    counts: dict[tuple[str, str, str], Counter[str]] = {}
-    ordered = sorted(
-        students.values(),
-        key=lambda s: (
-            s.school_code,
-            grade_order(s.grade),
-            s.last_name,
-            s.first_name,
-            s.student_id,
-        ),
-    )
-    for student in ordered:
-        logons = accounts.get(student.id, {})
-        if any(logons.values()):
+    """Count each student in its state; say what to do for each without a working account."""
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    uncovered = []
+    for pk, sid, first, last, grade, school_pk, attached, activated in students:
+        code, name = schools.get(school_pk or 0, (NO_SCHOOL, NO_SCHOOL))
+        grade = (grade or "").strip() or NO_GRADE
+        if activated:
             state = WORKING
-        elif logons:
-            not_yet = ", ".join(sorted(logons))
-            found = Uncovered(student, NOT_ACTIVATED, RESEND, f"Never activated: {not_yet}")
-            state = found.state
-            result.uncovered.append(found)
         else:
-            found = _without_account(student, cards.get(student.id, []), rules)
+            student = StudentRow(pk, sid, first, last, grade, code, name)
+            if attached:
+                why = "Never activated: " + ", ".join(waiting.get(pk, []))
+                found = Uncovered(student, NOT_ACTIVATED, RESEND, why)
+            else:
+                found = _without_account(student, cards.get(pk, []), rules)
+            uncovered.append(found)
             state = found.state
-            result.uncovered.append(found)
-        key = (student.school_code, student.school_name, student.grade)
-        counts.setdefault(key, Counter())[state] += 1
-    result.grades = [
-        GradeCount(code, name, grade, {state: tally[state] for state in STATES})
-        for (code, name, grade), tally in counts.items()
-    ]
-    return result
+        counts.setdefault((code, name, grade), [0] * len(STATES))[STATES.index(state)] += 1
+    ordered = sorted(counts.items(), key=lambda item: (item[0][0], grade_order(item[0][2])))
+    grades = [GradeCount(*key, dict(zip(STATES, tally, strict=True))) for key, tally in ordered]
+    uncovered.sort(key=lambda u: _place(u.student))
+    return Coverage(grades, uncovered)
+
+
+def _place(student: StudentRow) -> tuple[object, ...]:
+    """Where a student comes in the list: school, grade, name, ID."""
+    return (
+        student.school_code,
+        grade_order(student.grade),
+        student.last_name,
+        student.first_name,
+        student.student_id,
+    )
 
 
 def _without_account(student: StudentRow, card: list[CardEntry], rules: AttachRules) -> Uncovered:
