@@ -193,6 +193,8 @@ def _write_school(
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": 720, "height": 400})
     sheet.insert_chart(last + 3, 0, chart)
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 1)
 
 
 def _write_uncovered(sheet: Worksheet, report: Coverage, fmt: _Formats) -> None:
