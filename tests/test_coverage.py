@@ -36,7 +36,7 @@ STUDENTS = ["STUDENT_ID", "FIRST_NAME", "LAST_NAME", "GRADE", "SCHOOL", "STATUS"
 ROSTER = {
     "schools": [["101", "Lincoln"], ["201", "Washington"]],
     "students": [
-        ["00001", "Ann", "Able", "K", "101", "ACTIVE"],  # an activated account
+        ["00001", "Ann", "Able", "K", "101", "ACTIVE"],  # one account activated, one not
         ["00002", "Ben", "Best", "K", "101", "ACTIVE"],  # an account never activated
         ["00003", "Cal", "Cole", "1", "101", "ACTIVE"],  # a contact with an email
         ["00004", "Dee", "Dunn", "1", "101", "ACTIVE"],  # a contact without email
@@ -77,6 +77,7 @@ def build_district(engine: Engine) -> None:
         ["mia@example.org", "00001", "Mother"],
         ["mia@example.org", "00010", "Mother"],
         ["dad@example.org", "00002", "Father"],
+        ["dad@example.org", "00001", "Father"],  # Ann has an activated account too
         ["fran@example.org", "00006", "Mother"],
     ]
     assert import_links(engine, input_table(LINK_HEADERS, links), apply=True).counts["error"] == 0

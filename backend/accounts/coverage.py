@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Engine, Exists, Select, select
+from sqlalchemy import Connection, Engine, Exists, Select, select
+from sqlalchemy.orm import aliased
 
 from backend.accounts.attach_rules import AttachRules, load_rules
 from backend.database.models import (
@@ -189,24 +190,27 @@ def _of_active_students(query: Query, school: str | None) -> Query:
     return query.join(School, School.id == Student.school_id).where(School.code == school.strip())
 
 
-def _guardian_link(*conditions: ColumnElement[bool]) -> Exists:
-    """Whether the student of the outer query is attached to an ACTIVE guardian account (that
-    meets the conditions)."""
-    return (
-        select(StudentLink.id)
-        .join(PortalUser, PortalUser.id == StudentLink.user_id)
+def _guardian_link(activated: bool = False) -> Exists:
+    """Whether the student of the outer query is attached to an ACTIVE guardian account (an
+    activated one). Its own aliases, so that an outer query over links and accounts too
+    never correlates them."""
+    link, account = aliased(StudentLink), aliased(PortalUser)
+    query = (
+        select(link.id)
+        .join(account, account.id == link.user_id)
         .where(
-            StudentLink.student_id == Student.id,
-            PortalUser.user_type == "GUARDIAN",
-            PortalUser.status == "ACTIVE",
-            *conditions,
+            link.student_id == Student.id,
+            account.user_type == "GUARDIAN",
+            account.status == "ACTIVE",
         )
-        .exists()
     )
+    if activated:
+        query = query.where(account.password_hash.is_not(None))
+    return query.correlate(Student).exists()
 
 
 ATTACHED = _guardian_link()
-ACTIVATED = _guardian_link(PortalUser.password_hash.is_not(None))
+ACTIVATED = _guardian_link(activated=True)
 
 StudentFacts = tuple[int, str, str, str, str | None, int | None, bool, bool]
 """A student's key, ID, names, grade and school's key, and whether an ACTIVE guardian account
