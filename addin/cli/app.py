@@ -14,6 +14,7 @@ from addin.cli import (
     accounts,
     activation,
     autocreate,
+    coverage,
     doctor,
     excel_addin,
     imports,
@@ -75,6 +76,7 @@ app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(activation.activation_app, name="activation")
 app.command("run")(imports.run_command)
 app.command("autocreate")(autocreate.autocreate_command)
+app.command("coverage")(coverage.coverage_command)
 app.command("init")(records.init)
 app.command("batches")(records.batches)
 app.command("demo")(records.demo)

@@ -1,0 +1,112 @@
+"""Coverage at district scale, against a floor measured in the same run.
+
+The database first gets N students and 2N guardian contacts (roster import) and AutoCreate's
+accounts for them; then two in three accounts are marked activated and one student in 25 loses
+its links, so every state of the report has students. Then, each in a fresh process:
+
+- coverage: ``portal coverage --out``'s work: the report and its workbook;
+- floor:    raw sqlite3 running the same reads (students with whether an account is attached
+            and activated, the accounts never activated, the cards of students without an
+            account with the account of each email, every card entry of the emails the rules
+            judge, students' own emails) and XlsxWriter writing one row per student without a
+            working account.
+
+    uv run python benchmarks/bench_coverage.py --students 100000
+"""
+
+import argparse
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import xlsxwriter
+from bench_autocreate import make_roster, phase_autocreate, phase_setup
+from harness import child_main, print_table, run_phase
+
+
+def phase_accounts(database: Path, out: Path) -> None:
+    """AutoCreate's accounts, then some activated and some students' links removed."""
+    phase_autocreate(database, out, Path("apply"))
+    connection = sqlite3.connect(database)
+    connection.execute("UPDATE portal_users SET password_hash = 'set' WHERE id % 3 != 0")
+    connection.execute("DELETE FROM student_links WHERE student_id % 25 = 0")
+    connection.commit()
+    connection.close()
+
+
+def phase_coverage(database: Path, out: Path) -> None:
+    from addin.workbooks.coverage_book import write_coverage_workbook
+    from backend.accounts.coverage import coverage
+    from backend.database.engine import open_database
+    from backend.imports.contract import collector_paused
+
+    with collector_paused():
+        write_coverage_workbook(coverage(open_database(str(database))), out)
+
+
+ATTACHED = (
+    "EXISTS (SELECT 1 FROM student_links sl JOIN portal_users pu ON pu.id = sl.user_id "
+    "WHERE sl.student_id = s.id AND pu.user_type = 'GUARDIAN' AND pu.status = 'ACTIVE'{})"
+)
+ACTIVATED = ATTACHED.format(" AND pu.password_hash IS NOT NULL")
+ATTACHED = ATTACHED.format("")
+CARDS = (
+    "FROM student_contacts sc JOIN contacts c ON c.id = sc.contact_id "
+    f"JOIN students s ON s.id = sc.student_id WHERE s.status = 'ACTIVE' AND NOT {ATTACHED}"
+)
+FLOOR_READS = (
+    "SELECT id, code, name FROM schools",
+    f"SELECT s.id, s.student_id, s.first_name, s.last_name, s.grade, s.school_id, {ATTACHED}, "
+    f"{ACTIVATED} FROM students s WHERE s.status = 'ACTIVE'",
+    "SELECT l.student_id, u.logon_id FROM student_links l JOIN portal_users u "
+    "ON u.id = l.user_id JOIN students s ON s.id = l.student_id WHERE u.user_type = 'GUARDIAN' "
+    f"AND u.status = 'ACTIVE' AND u.password_hash IS NULL AND NOT {ACTIVATED} "
+    "AND s.status = 'ACTIVE'",
+    "SELECT sc.student_id, c.contact_id, c.first_name, c.last_name, c.email, c.email_key, "
+    "sc.is_guardian, sc.portal_access, u.logon_id, u.user_type, u.status "
+    f"{CARDS.replace('WHERE', 'LEFT JOIN portal_users u ON u.logon_key = c.email_key WHERE')}",
+    "SELECT c.email_key, sc.student_id, s.student_id, c.contact_id, c.first_name, c.last_name, "
+    "sc.portal_access FROM contacts c JOIN student_contacts sc ON sc.contact_id = c.id "
+    "JOIN students s ON s.id = sc.student_id WHERE c.email_key IN "
+    f"(SELECT c.email_key {CARDS})",
+    "SELECT student_id, email FROM students WHERE email IS NOT NULL",
+)
+
+
+def phase_floor(database: Path, out: Path) -> None:
+    source = sqlite3.connect(database)
+    _, students, *_ = [source.execute(query).fetchall() for query in FLOOR_READS]
+    source.close()
+    with xlsxwriter.Workbook(out, {"constant_memory": True}) as book:
+        sheet = book.add_worksheet("Without account")
+        row = 0
+        for student in students:
+            if not student[-1]:
+                row += 1
+                sheet.write_row(row, 0, [*student[1:6], "state", "what to do", "why"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        roster = folder / "roster.xlsx"
+        make_roster(roster, args.students)
+        database = folder / "portal.sqlite"
+        run_phase(__file__, "setup", roster, database)
+        run_phase(__file__, "accounts", database, folder / "autocreate.xlsx")
+        base = run_phase(__file__, "floor", database, folder / "f.xlsx")
+        runs = [("coverage", run_phase(__file__, "coverage", database, folder / "c.xlsx"))]
+    print_table(f"Coverage, {args.students} students and {2 * args.students} contacts", base, runs)
+
+
+PHASES = {
+    "setup": phase_setup,
+    "accounts": phase_accounts,
+    "coverage": phase_coverage,
+    "floor": phase_floor,
+}
+if __name__ == "__main__" and not child_main(PHASES):
+    main()
