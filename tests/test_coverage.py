@@ -108,7 +108,11 @@ def test_each_active_student_is_counted_once_in_its_state(engine: Engine) -> Non
     assert list(found) == list(EXPECTED)  # K before 1, 2 before 10
     assert list(report.total().values()) == [2, 1, 2, 4]
     uncovered = {u.student.student_id: (u.state, u.action, u.why) for u in report.uncovered}
-    assert uncovered["00002"] == ("not activated", RESEND, "Never activated: dad@example.org")
+    assert uncovered["00002"] == (
+        "not activated",
+        RESEND,
+        "Never activated: dad@example.org (portal activation send --logon dad@example.org)",
+    )
     assert uncovered["00003"] == (
         "could get one",
         AUTOCREATE,

@@ -300,7 +300,12 @@ def _report(
         else:
             student = StudentRow(pk, sid, first, last, grade, code, name)
             if attached:
-                why = "Never activated: " + ", ".join(waiting.get(pk, []))
+                logons = waiting.get(pk, [])
+                why = (
+                    f"Never activated: {', '.join(logons)} (portal activation send "
+                    + " ".join(f"--logon {logon}" for logon in logons)
+                    + ")"
+                )
                 found = Uncovered(student, NOT_ACTIVATED, RESEND, why)
             else:
                 found = _without_account(student, cards.get(pk, []), rules)
