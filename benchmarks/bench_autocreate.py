@@ -30,10 +30,11 @@ from harness import (
     run_phase,
 )
 
-from backend.imports.roster_columns import CONTACT_COLUMNS
-
 
 def make_roster(path: Path, students: int) -> None:
+    # Imported here, in the parent only: the floor's process should not pay for SQLAlchemy.
+    from backend.imports.roster_columns import CONTACT_COLUMNS
+
     with xlsxwriter.Workbook(path, {"constant_memory": True}) as workbook:
         schools = workbook.add_worksheet("Schools")
         schools.write_row(0, 0, ["SCHOOL_CODE", "SCHOOL_NAME"])
