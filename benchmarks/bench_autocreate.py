@@ -1,28 +1,40 @@
 """AutoCreate at district scale, against a floor measured in the same run.
 
-The database first gets N students and 2N guardian contacts (roster import). Then, each in a
-fresh process, end to end with the log workbook:
+On SQLite and on PostgreSQL, each database fresh and dropped afterwards, the database first gets
+N students and 2N guardian contacts (roster import). Then, each in a fresh process, end to end
+with the log workbook:
 
 - simulation: AutoCreate on every active student;
 - apply:      the same, writing every account, attachment and batch event;
-- floor:      raw sqlite3 reading the same students, cards and contacts, ``executemany`` of as
-              many accounts and links, and XlsxWriter writing a log of one row per pair.
+- floor:      the raw driver reading the same students, cards and contacts, as many accounts
+              and links inserted raw (``sqlite3`` ``executemany``, psycopg ``COPY``), and
+              XlsxWriter writing a log of one row per pair.
 
     uv run python benchmarks/bench_autocreate.py --students 100000
 """
 
 import argparse
-import sqlite3
 import tempfile
 from pathlib import Path
 
 import xlsxwriter
-from harness import child_main, print_table, run_phase
-
-from backend.imports.roster_columns import CONTACT_COLUMNS
+from harness import (
+    Runs,
+    add_database_option,
+    child_main,
+    chosen_kinds,
+    connect_raw,
+    fresh_database,
+    insert_raw,
+    print_table,
+    run_phase,
+)
 
 
 def make_roster(path: Path, students: int) -> None:
+    # Imported here, in the parent only: the floor's process should not pay for SQLAlchemy.
+    from backend.imports.roster_columns import CONTACT_COLUMNS
+
     with xlsxwriter.Workbook(path, {"constant_memory": True}) as workbook:
         schools = workbook.add_worksheet("Schools")
         schools.write_row(0, 0, ["SCHOOL_CODE", "SCHOOL_NAME"])
@@ -64,20 +76,21 @@ def make_roster(path: Path, students: int) -> None:
                 row += 1
 
 
-def phase_setup(roster: Path, database: Path) -> None:
+def phase_setup(roster: str, database: str) -> None:
     from addin.workbooks.import_file import import_file
     from backend.database.engine import open_database
 
+    path = Path(roster)
     import_file(
-        open_database(str(database)),
+        open_database(database),
         "roster",
-        roster,
+        path,
         apply=True,
-        dest=roster.with_name("roster.out.xlsx"),
+        dest=path.with_name("roster.out.xlsx"),
     )
 
 
-def phase_autocreate(database: Path, out: Path, apply: Path) -> None:
+def phase_autocreate(database: str, out: str, mode: str) -> None:
     from addin.workbooks.file import write_log_workbook
     from addin.workbooks.result_sheet import log_from_report
     from backend.accounts.autocreate import Options, autocreate
@@ -85,12 +98,12 @@ def phase_autocreate(database: Path, out: Path, apply: Path) -> None:
     from backend.imports.contract import collector_paused
 
     with collector_paused():
-        report = autocreate(open_database(str(database)), Options(), apply=apply.name == "apply")
-        write_log_workbook(out, log_from_report(report, "STUDENT_ID / CONTACT_ID"))
+        report = autocreate(open_database(database), Options(), apply=mode == "apply")
+        write_log_workbook(Path(out), log_from_report(report, "STUDENT_ID / CONTACT_ID"))
 
 
-def phase_floor(database: Path, out: Path, scratch: Path) -> None:
-    source = sqlite3.connect(database)
+def phase_floor(database: str, out: str, scratch: str) -> None:
+    source = connect_raw(database)
     pairs = source.execute(
         "SELECT s.student_id, c.contact_id, c.first_name, c.last_name, c.email, c.email_key "
         "FROM students s JOIN student_contacts sc ON sc.student_id = s.id "
@@ -98,16 +111,9 @@ def phase_floor(database: Path, out: Path, scratch: Path) -> None:
     ).fetchall()
     set(source.execute("SELECT logon_key FROM portal_users").fetchall())
     source.close()
-    target = sqlite3.connect(scratch)
-    target.execute("CREATE TABLE users (logon TEXT, key TEXT, first TEXT, last TEXT)")
-    target.execute("CREATE TABLE links (logon TEXT, student TEXT)")
     with_email = [p for p in pairs if p[4]]
-    target.executemany(
-        "INSERT INTO users VALUES (?, ?, ?, ?)", [(p[4], p[5], p[2], p[3]) for p in with_email]
-    )
-    target.executemany("INSERT INTO links VALUES (?, ?)", [(p[4], p[0]) for p in with_email])
-    target.commit()
-    target.close()
+    insert_raw(scratch, "users", 4, [(p[4], p[5], p[2], p[3]) for p in with_email])
+    insert_raw(scratch, "links", 2, [(p[4], p[0]) for p in with_email])
     with xlsxwriter.Workbook(out, {"constant_memory": True}) as log:
         sheet = log.add_worksheet("Import Log")
         sheet.write_row(0, 0, ["Row", "Key", "Action", "Changes", "Reason"])
@@ -125,30 +131,30 @@ def phase_floor(database: Path, out: Path, scratch: Path) -> None:
             )
 
 
+def measure(kind: str, folder: Path, roster: Path) -> Runs:
+    """The floor, a simulation and an apply against a database holding the roster."""
+    with (
+        fresh_database(kind, folder, "floor") as scratch,
+        fresh_database(kind, folder, "portal") as database,
+    ):
+        run_phase(__file__, "setup", roster, database)
+        base = run_phase(__file__, "floor", database, folder / "f.xlsx", scratch)
+        simulation = run_phase(__file__, "autocreate", database, folder / "s.xlsx", "simulate")
+        apply = run_phase(__file__, "autocreate", database, folder / "a.xlsx", "apply")
+    return base, [("simulation", simulation), ("apply", apply)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=100_000)
+    add_database_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         roster = folder / "roster.xlsx"
         make_roster(roster, args.students)
-        database = folder / "portal.sqlite"
-        run_phase(__file__, "setup", roster, database)
-        base = run_phase(__file__, "floor", database, folder / "f.xlsx", folder / "scratch.db")
-        runs = [
-            (
-                "simulation",
-                run_phase(__file__, "autocreate", database, folder / "s.xlsx", folder / "simulate"),
-            ),
-            (
-                "apply",
-                run_phase(__file__, "autocreate", database, folder / "a.xlsx", folder / "apply"),
-            ),
-        ]
-    print_table(
-        f"AutoCreate, {args.students} students and {2 * args.students} contacts", base, runs
-    )
+        results = {kind: measure(kind, folder, roster) for kind in chosen_kinds(args)}
+    print_table(f"AutoCreate, {args.students} students and {2 * args.students} contacts", results)
 
 
 PHASES = {"setup": phase_setup, "autocreate": phase_autocreate, "floor": phase_floor}

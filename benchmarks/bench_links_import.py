@@ -1,6 +1,7 @@
 """Student-link import at district scale, against a floor measured in the same run.
 
-The database first gets N students (roster import) and N accounts (users import); then:
+On SQLite and on PostgreSQL, each database fresh and dropped afterwards, the database first gets
+N students (roster import) and N accounts (users import); then:
 
 - apply:     a workbook of 1.5 N links (every account one student, half a second one),
              end to end into that database;
@@ -14,7 +15,16 @@ import tempfile
 from pathlib import Path
 
 import xlsxwriter
-from harness import child_main, floor, print_table, run_phase
+from harness import (
+    Runs,
+    add_database_option,
+    child_main,
+    chosen_kinds,
+    floor,
+    fresh_database,
+    print_table,
+    run_phase,
+)
 
 
 def student_id(n: int) -> str:
@@ -55,50 +65,55 @@ def make_workbooks(folder: Path, accounts: int) -> None:
                 row += 1
 
 
-def phase_setup(folder: Path, database: Path) -> None:
+def phase_setup(folder: str, database: str) -> None:
     from addin.workbooks.import_file import import_file
     from backend.database.engine import open_database
 
-    engine = open_database(str(database))
-    import_file(engine, "roster", folder / "setup.xlsx", apply=True, dest=folder / "s.out.xlsx")
-    import_file(engine, "users", folder / "users.xlsx", apply=True, dest=folder / "u.out.xlsx")
+    engine = open_database(database)
+    setup, users = Path(folder, "setup.xlsx"), Path(folder, "users.xlsx")
+    import_file(engine, "roster", setup, apply=True, dest=setup.with_suffix(".out.xlsx"))
+    import_file(engine, "users", users, apply=True, dest=users.with_suffix(".out.xlsx"))
 
 
-def phase_import(workbook: Path, database: Path, out: Path) -> None:
+def phase_import(workbook: str, database: str, out: str) -> None:
     from addin.workbooks.import_file import import_file
     from backend.database.engine import open_database
 
-    import_file(open_database(str(database)), "links", workbook, apply=True, dest=out)
+    import_file(open_database(database), "links", Path(workbook), apply=True, dest=Path(out))
 
 
-def phase_floor(workbook: Path, database: Path, out: Path) -> None:
+def phase_floor(workbook: str, database: str, out: str) -> None:
     floor(workbook, "Links", database, out)
+
+
+def measure(kind: str, folder: Path) -> Runs:
+    """The floor, then links into a database holding the students and accounts, twice."""
+    links = folder / "links.xlsx"
+    with (
+        fresh_database(kind, folder, "floor") as scratch,
+        fresh_database(kind, folder, "portal") as database,
+    ):
+        run_phase(__file__, "setup", folder, database)
+        base = run_phase(__file__, "floor", links, scratch, folder / "f.xlsx")
+        apply = run_phase(__file__, "import", links, database, folder / "a.xlsx")
+        again = run_phase(__file__, "import", links, database, folder / "b.xlsx")
+    return base, [("apply links", apply), ("re-import unchanged", again)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
+    add_database_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         make_workbooks(folder, args.accounts)
-        database = folder / "portal.sqlite"
-        run_phase(__file__, "setup", folder, database)
-        links = folder / "links.xlsx"
-        base = run_phase(__file__, "floor", links, folder / "floor.sqlite", folder / "f.xlsx")
-        runs = [
-            ("apply links", run_phase(__file__, "import", links, database, folder / "a.xlsx")),
-            (
-                "re-import unchanged",
-                run_phase(__file__, "import", links, database, folder / "b.xlsx"),
-            ),
-        ]
+        results = {kind: measure(kind, folder) for kind in chosen_kinds(args)}
     rows = args.accounts + args.accounts // 2
     print_table(
         f"student-link import, {rows} links for {args.accounts} accounts and "
         f"{args.accounts} students",
-        base,
-        runs,
+        results,
     )
 
 

@@ -1,6 +1,8 @@
 """Users import at district scale, against a floor measured in the same run.
 
-- apply:     a N-row users workbook into an empty SQLite database, end to end (read, check,
+Every phase runs on SQLite and on PostgreSQL, each database fresh and dropped afterwards:
+
+- apply:     a N-row users workbook into an empty database, end to end (read, check,
              plan, write, record the batch, write the result workbook with its Import Log);
 - reimport:  the same workbook again, unchanged (all rows skipped), end to end.
 
@@ -12,7 +14,16 @@ import tempfile
 from pathlib import Path
 
 import xlsxwriter
-from harness import child_main, floor, print_table, run_phase
+from harness import (
+    Runs,
+    add_database_option,
+    child_main,
+    chosen_kinds,
+    floor,
+    fresh_database,
+    print_table,
+    run_phase,
+)
 
 HEADERS = [
     "LOGONID",
@@ -47,38 +58,40 @@ def make_workbook(path: Path, rows: int) -> None:
             )
 
 
-def phase_import(workbook: Path, database: Path, out: Path) -> None:
+def phase_import(workbook: str, database: str, out: str) -> None:
     from addin.workbooks.import_file import import_file
     from backend.database.engine import open_database
 
-    import_file(open_database(str(database)), "users", workbook, apply=True, dest=out)
+    import_file(open_database(database), "users", Path(workbook), apply=True, dest=Path(out))
 
 
-def phase_floor(workbook: Path, database: Path, out: Path) -> None:
+def phase_floor(workbook: str, database: str, out: str) -> None:
     floor(workbook, "Users", database, out)
+
+
+def measure(kind: str, folder: Path, workbook: Path) -> Runs:
+    """The floor, an apply and an unchanged re-import, each database made fresh for the run."""
+    with (
+        fresh_database(kind, folder, "floor") as scratch,
+        fresh_database(kind, folder, "portal") as database,
+    ):
+        base = run_phase(__file__, "floor", workbook, scratch, folder / "f.xlsx")
+        apply = run_phase(__file__, "import", workbook, database, folder / "apply.xlsx")
+        again = run_phase(__file__, "import", workbook, database, folder / "again.xlsx")
+    return base, [("apply into empty database", apply), ("re-import unchanged", again)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    add_database_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         workbook = folder / "users.xlsx"
         make_workbook(workbook, args.rows)
-        base = run_phase(__file__, "floor", workbook, folder / "floor.sqlite", folder / "f.xlsx")
-        database = folder / "portal.sqlite"
-        runs = [
-            (
-                "apply into empty database",
-                run_phase(__file__, "import", workbook, database, folder / "apply.xlsx"),
-            ),
-            (
-                "re-import unchanged",
-                run_phase(__file__, "import", workbook, database, folder / "again.xlsx"),
-            ),
-        ]
-    print_table(f"users import, {args.rows} rows", base, runs)
+        results = {kind: measure(kind, folder, workbook) for kind in chosen_kinds(args)}
+    print_table(f"users import, {args.rows} rows", results)
 
 
 if __name__ == "__main__" and not child_main({"import": phase_import, "floor": phase_floor}):

@@ -1,37 +1,94 @@
 """What every benchmark here shares: phases in fresh child processes, a floor, a table of ratios.
 
-A benchmark script defines its phases as functions of paths and hands them to ``child_main``;
-the parent times each with ``run_phase`` and prints ``print_table``. The floor is the same work
-done with the fastest raw tools: python-calamine reads the sheet, raw ``sqlite3`` ``executemany``
-writes its rows, XlsxWriter writes a log of the same size.
+A benchmark script defines its phases as functions of paths and database URLs and hands them to
+``child_main``; the parent runs them once per database (SQLite, PostgreSQL), each database fresh
+and dropped afterwards, times each phase with ``run_phase`` and prints ``print_table``, the two
+databases side by side. The floor is the same work done with the fastest raw tools:
+python-calamine reads the sheet, ``insert_raw`` writes its rows (``sqlite3`` ``executemany``,
+psycopg ``COPY``), XlsxWriter writes a log of the same size.
 """
 
+import argparse
 import resource
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 Phase = Callable[..., None]
+Run = tuple[float, float]
+"""Seconds and peak resident MB of one phase."""
+Runs = tuple[Run, list[tuple[str, Run]]]
+"""The floor's run, then each labelled phase's run, on one database."""
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+KINDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
-def floor(workbook: Path, sheet: str, database: Path, out: Path) -> None:
-    """Read the sheet, insert every row raw, write a log sheet of one row per input row."""
-    book = CalamineWorkbook.from_path(str(workbook))
-    rows = book.get_sheet_by_name(sheet).to_python()
-    headers = [str(h) for h in rows[0]]
-    connection = sqlite3.connect(database)
-    columns = ", ".join(f'"c{i}" TEXT' for i in range(len(headers)))
-    connection.execute(f"CREATE TABLE floor ({columns})")
-    marks = ", ".join("?" * len(headers))
-    connection.executemany(f"INSERT INTO floor VALUES ({marks})", rows[1:])
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        choices=[*KINDS, "both"],
+        default="both",
+        help="which database to measure (default: both, side by side)",
+    )
+
+
+def chosen_kinds(args: argparse.Namespace) -> list[str]:
+    return list(KINDS) if args.db == "both" else [args.db]
+
+
+@contextmanager
+def fresh_database(kind: str, folder: Path, name: str) -> Iterator[str]:
+    """An empty database of this kind (a SQLite path or a PostgreSQL URL), gone afterwards."""
+    if kind == "sqlite":
+        yield str(folder / f"{name}.sqlite")
+        return
+    database = f"bench_{name}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield f"{PG_SERVER}/{database}"
+    finally:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def connect_raw(database: str) -> Any:
+    """A bare driver connection: ``sqlite3`` for a path, psycopg for a URL."""
+    return psycopg.connect(database) if "://" in database else sqlite3.connect(database)
+
+
+def insert_raw(database: str, table: str, width: int, rows: Iterable[Sequence[Any]]) -> None:
+    """Create a table of ``width`` text columns and fill it the fastest raw way for its kind."""
+    columns = ", ".join(f"c{i} TEXT" for i in range(width))
+    connection = connect_raw(database)
+    connection.execute(f"CREATE TABLE {table} ({columns})")
+    if "://" in database:
+        with connection.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" * width)
+        connection.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
     connection.commit()
     connection.close()
+
+
+def floor(workbook: str, sheet: str, database: str, out: str) -> None:
+    """Read the sheet, insert every row raw, write a log sheet of one row per input row."""
+    book = CalamineWorkbook.from_path(workbook)
+    rows = book.get_sheet_by_name(sheet).to_python()
+    insert_raw(database, "floor", len(rows[0]), rows[1:])
     with xlsxwriter.Workbook(out, {"constant_memory": True}) as log:
         sheet_out = log.add_worksheet("Import Log")
         sheet_out.write_row(0, 0, ["Row", "Key", "Action", "Changes", "Reason"])
@@ -42,17 +99,17 @@ def floor(workbook: Path, sheet: str, database: Path, out: Path) -> None:
 def child_main(phases: dict[str, Phase]) -> bool:
     """In a child (``--phase NAME ARGS...``): run the phase, print peak MB. False in the parent."""
     if len(sys.argv) > 2 and sys.argv[1] == "--phase":
-        phases[sys.argv[2]](*map(Path, sys.argv[3:]))
+        phases[sys.argv[2]](*sys.argv[3:])
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         return True
     return False
 
 
-def run_phase(script: str, name: str, *paths: Path) -> tuple[float, float]:
+def run_phase(script: str, name: str, *arguments: Path | str) -> Run:
     """Seconds and peak resident MB of one phase, in a child process of its own."""
     started = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, script, "--phase", name, *map(str, paths)],
+        [sys.executable, script, "--phase", name, *map(str, arguments)],
         capture_output=True,
         text=True,
         check=False,
@@ -62,12 +119,16 @@ def run_phase(script: str, name: str, *paths: Path) -> tuple[float, float]:
     return time.perf_counter() - started, float(child.stdout.strip().splitlines()[-1])
 
 
-def print_table(
-    title: str, floor_run: tuple[float, float], runs: list[tuple[str, tuple[float, float]]]
-) -> None:
+def print_table(title: str, results: dict[str, Runs]) -> None:
+    """One row per phase, one group of columns (seconds, x floor, peak MB) per database."""
     print(title + " (each phase a fresh process, start-up included)")
-    print(f"{'phase':<34}{'seconds':>9}{'x floor':>9}{'peak MB':>9}")
-    floor_s, floor_mb = floor_run
-    print(f"{'floor (read+executemany+log)':<34}{floor_s:>9.2f}{1:>9.2f}{floor_mb:>9.0f}")
-    for label, (seconds, mb) in runs:
-        print(f"{label:<34}{seconds:>9.2f}{seconds / floor_s:>9.2f}{mb:>9.0f}")
+    print(f"{'':<34}" + "".join(f"{KINDS[kind]:>27}" for kind in results))
+    print(f"{'phase':<34}" + f"{'seconds':>9}{'x floor':>9}{'peak MB':>9}" * len(results))
+    floors = {kind: runs[0] for kind, runs in results.items()}
+    labels = ["floor (read+insert+log)"] + [label for label, _ in next(iter(results.values()))[1]]
+    for index, label in enumerate(labels):
+        line = f"{label:<34}"
+        for kind, (base, runs) in results.items():
+            seconds, mb = base if index == 0 else runs[index - 1][1]
+            line += f"{seconds:>9.2f}{seconds / floors[kind][0]:>9.2f}{mb:>9.0f}"
+        print(line)
