@@ -76,7 +76,11 @@ app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(activation.activation_app, name="activation")
 app.command("run")(imports.run_command)
 app.command("autocreate")(autocreate.autocreate_command)
-app.command("coverage")(coverage.coverage_command)
+app.command(
+    "coverage",
+    short_help="Per school and grade, the active students with and without a working guardian "
+    "account.",
+)(coverage.coverage_command)
 app.command("init")(records.init)
 app.command("batches")(records.batches)
 app.command("demo")(records.demo)

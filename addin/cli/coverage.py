@@ -25,8 +25,10 @@ OutOption = Annotated[
 
 
 def coverage_command(school: SchoolOption = None, out_path: OutOption = None) -> None:
-    """Per school and grade: active students with a working guardian account, with accounts
-    never activated, with a contact who could get one, and with none."""
+    """Per school and grade, the active students with and without a working guardian account.
+    Each is counted once: with a working guardian account, with accounts never activated, with a
+    contact who could get one, or with none. --out writes a workbook with a chart per school and
+    what to do for each student without a working account."""
     from addin.files.result_writer import check_destination
     from addin.workbooks.coverage_book import STATE_HEADERS, write_coverage_workbook
     from backend.accounts.coverage import STATES, coverage
