@@ -1,7 +1,7 @@
 """`portal import ...` and `portal run`: the imports and the ribbon's actions on files."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
@@ -36,9 +36,6 @@ RibbonAction = Literal[
     "template.new",
 ]
 
-if TYPE_CHECKING:
-    from backend.imports.reviewed import Review
-
 ReviewedOption = Annotated[
     int | None,
     typer.Option(
@@ -58,10 +55,32 @@ YesOption = Annotated[
 ]
 
 
-def _review(reviewed: int | None, yes: bool) -> "Review":
+def _import(
+    kind: str,
+    path: Path,
+    apply: bool,
+    out_path: Path | None,
+    reviewed: int | None,
+    yes: bool,
+    **options: Any,
+) -> None:
+    """One `portal import` run: the file imported with a progress bar, then told."""
+    from addin.workbooks.import_file import import_file
     from backend.imports.reviewed import Review
 
-    return Review(reviewed, confirmed=yes)
+    db = engine()
+    with progress_bar() as progress:
+        report, dest = import_file(
+            db,
+            kind,
+            path,
+            apply=apply,
+            dest=out_path,
+            progress=progress,
+            review=Review(reviewed, confirmed=yes),
+            **options,
+        )
+    finish(report, dest)
 
 
 import_app = typer.Typer(
@@ -89,22 +108,7 @@ def import_users_command(
     ] = None,
 ) -> None:
     """Import portal users (LOGONID, FIRST_NAME, LAST_NAME, USER_TYPE, ...) from a workbook."""
-    from addin.workbooks.import_file import import_file
-
-    db = engine()
-    with progress_bar() as progress:
-        report, dest = import_file(
-            db,
-            "users",
-            file,
-            apply=apply,
-            dest=out_path,
-            progress=progress,
-            mode=mode,
-            sheet=sheet,
-            review=_review(reviewed, yes),
-        )
-    finish(report, dest)
+    _import("users", file, apply, out_path, reviewed, yes, mode=mode, sheet=sheet)
 
 
 @import_app.command("links")
@@ -126,22 +130,7 @@ def import_links_command(
     ] = None,
 ) -> None:
     """Attach students to accounts (LOGONID, STUDENT_ID, RELATIONSHIP, ..., ACTION ADD/REMOVE)."""
-    from addin.workbooks.import_file import import_file
-
-    db = engine()
-    with progress_bar() as progress:
-        report, dest = import_file(
-            db,
-            "links",
-            file,
-            apply=apply,
-            dest=out_path,
-            progress=progress,
-            schools=school or (),
-            sheet=sheet,
-            review=_review(reviewed, yes),
-        )
-    finish(report, dest)
+    _import("links", file, apply, out_path, reviewed, yes, schools=school or (), sheet=sheet)
 
 
 @import_app.command("roster")
@@ -159,20 +148,7 @@ def import_roster_command(
     out_path: OutOption = None,
 ) -> None:
     """Import schools, students and their contacts from a workbook or a OneRoster bundle."""
-    from addin.workbooks.import_file import import_file
-
-    db = engine()
-    with progress_bar() as progress:
-        report, dest = import_file(
-            db,
-            "roster",
-            source,
-            apply=apply,
-            dest=out_path,
-            progress=progress,
-            review=_review(reviewed, yes),
-        )
-    finish(report, dest)
+    _import("roster", source, apply, out_path, reviewed, yes)
 
 
 def run_command(
