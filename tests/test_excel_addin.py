@@ -77,6 +77,10 @@ EXPECTED_ACTIONS = {
     "autocreate.apply",
     "template.new",
     "lookup",
+    "coverage",
+    "activation.send",
+    "user.rename",
+    "user.merge",
 }
 EXTENSIONS = {"standard": "bas", "class": "cls", "document": "cls"}
 
@@ -315,7 +319,21 @@ def test_ribbon_xml_is_customui14_within_the_allow_list(built: dict[str, Path]) 
     tab = root.find(f".//{{{NAMESPACE}}}tab")
     assert tab is not None and tab.attrib["label"] == "Parent Portal"
     groups = [g.attrib["label"] for g in tab]
-    assert groups == ["Users Import", "Student Links", "Roster", "AutoCreate", "Lookup"]
+    assert groups == [
+        "Users Import",
+        "Student Links",
+        "Roster",
+        "AutoCreate",
+        "School Year",
+        "Lookup",
+    ]
+    school_year = next(g for g in tab if g.attrib["label"] == "School Year")
+    assert [b.attrib["label"] for b in school_year] == [
+        "Coverage",
+        "Send Activation",
+        "Rename Logon",
+        "Merge Logons",
+    ]
     for button in root.iter(f"{{{NAMESPACE}}}button"):
         assert {"label", "imageMso", "screentip", "onAction"} <= set(button.attrib)
 

@@ -127,6 +127,10 @@ EXCEL_CONTROL_IDS = {
     "FindDialogExcel": ("TabHome", "GroupEditingExcel"),
     "FileNew": ("None (Not in the Ribbon)", None),
     "ErrorChecking": ("TabFormulas", "GroupFormulaAuditing"),
+    "ChartTypeColumnInsertGallery": ("TabInsert", "GroupInsertChartsExcel"),
+    "FileSendAsAttachment": ("Quick Access Toolbar", None),
+    "SheetRename": ("TabHome", "GroupCells"),
+    "MergeCells": ("TabHome", "GroupAlignmentExcel"),
 }
 # In the same repository's wordcontrols.xlsx and in none of the Excel lists.
 WORD_ONLY = {"ReviewAcceptChange", "FindDialog"}

@@ -18,6 +18,7 @@ from addin.excel.workbook import ExcelWorkbook, inert
 from addin.workbooks.actions import ACTIONS, dispatch
 from addin.workbooks.file import FileWorkbook
 from addin.workbooks.result_sheet import ACTION_COLOURS
+from addin.workbooks.school_year import SCHOOL_YEAR
 from addin.xlam import RIBBON_ACTIONS
 from backend.database.engine import make_engine
 from backend.errors import HeaderError, InputError
@@ -244,7 +245,7 @@ def test_every_ribbon_action_runs(
     from addin.workbooks.kinds import KINDS
 
     monkeypatch.setattr("addin.excel.workbook.documents_folder", lambda: tmp_path / "docs")
-    assert set(RIBBON_ACTIONS) <= set(ACTIONS)
+    assert set(RIBBON_ACTIONS) <= set(ACTIONS) | set(SCHOOL_YEAR)
     sheets = {
         "users": {"Users": USERS},
         "links": {"Links": [["LOGONID", "STUDENT_ID"], ["ann@example.org", "001"]]},
@@ -263,14 +264,19 @@ def test_every_ribbon_action_runs(
             ]
         },
     }
+    # Two logons side by side: the rename's OLD and NEW, then the merge's DUPLICATE and KEEP.
+    pairs = {
+        "user.rename": ["00123", "zoe.ng"],
+        "user.merge": ["=1+2@school.org", "ann@example.org"],
+    }
     for action in RIBBON_ACTIONS:
         kind = action.split(".")[0]
         book = FakeBook(
             f"{kind}.xlsx",
-            sheets.get(kind, sheets["users"]),
+            {**sheets.get(kind, sheets["users"]), "Fix": [pairs.get(action, [])]},
             {"PortalTemplate": f'="{kind if kind in KINDS else "users"}"'},
             answers=["yes"],
-            selection=("Users", "A3"),
+            selection=("Fix", "A1:B1") if action in pairs else ("Users", "A3"),
         )
         opened: list[str] = []
         workbook = ExcelWorkbook(book, open_book=opened.append)
@@ -279,7 +285,7 @@ def test_every_ribbon_action_runs(
         if action == "lookup":
             assert "Account ann@example.org: see sheet 'Lookup'" in book.app.alerts[-1][0]
             assert book.sheets["Lookup"].values()[0][0] == "Account ann@example.org"
-        elif action == "template.new":
+        elif action in ("template.new", "coverage"):
             assert opened and Path(opened[0]).exists()
         elif action.endswith(".check"):
             assert "Headers are fine" in result

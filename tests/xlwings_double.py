@@ -261,6 +261,12 @@ class FakeSheets:
     def count(self) -> int:
         return len(self._book.sheet_list)
 
+    @property
+    def active(self) -> FakeSheet:
+        """The sheet of the selection (the first sheet when nothing is selected)."""
+        selected = self._book._selection
+        return self[selected[0]] if selected else self._book.sheet_list[0]
+
     def add(self, name: str | None = None, before: Any = None, after: Any = None) -> FakeSheet:
         self._book.calls("Sheets.add")
         sheet = FakeSheet(self._book, name or f"Sheet{self.count + 1}")
@@ -331,8 +337,10 @@ class FakeBook:
         return FakeSheets(self)
 
     @property
-    def selection(self) -> FakeRange:
-        assert self._selection is not None
+    def selection(self) -> FakeRange | None:
+        """As xlwings: None when no cells are selected (a chart or a shape is)."""
+        if self._selection is None:
+            return None
         sheet, address = self._selection
         return self.sheets[sheet].range(address)
 

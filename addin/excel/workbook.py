@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from addin.excel.number_formats import show_padded_ids
-from addin.workbooks.interface import NOT_INPUT, column_letter, summary_of
+from addin.workbooks.interface import NOT_INPUT, Selection, column_letter, summary_of
 from addin.workbooks.result_sheet import (
     ACTION_COLOURS,
     LOG_SHEET_NAME,
@@ -170,7 +170,10 @@ class ExcelWorkbook:
         return f"sheet '{sheet_name}'"
 
     def selected_value(self) -> str | None:
-        values = self.book.selection.options(ndim=2).value
+        chosen = self.book.selection
+        if chosen is None:  # a chart or a shape is selected, not cells
+            return None
+        values = chosen.options(ndim=2).value
         for row in values:
             for value in row:
                 if value not in (None, ""):
@@ -180,6 +183,20 @@ class ExcelWorkbook:
                         else str(value)
                     )
         return None
+
+    def selection(self) -> Selection:
+        """The selected cells of the active sheet, cut to its used range: a whole column
+        selected is read only as far as the sheet has cells, in one bulk read."""
+        chosen = self.book.selection
+        if chosen is None:  # a chart or a shape is selected, not cells
+            return Selection()
+        sheet = self.book.sheets.active
+        last, used = chosen.last_cell, sheet.used_range.last_cell
+        bottom, right = min(last.row, used.row), min(last.column, used.column)
+        if bottom < chosen.row or right < chosen.column:
+            return Selection(sheet.name, chosen.row)
+        cells = sheet.range((chosen.row, chosen.column), (bottom, right)).options(ndim=2).value
+        return Selection(sheet.name, chosen.row, [list(row) for row in cells])
 
     def open_new(self, kind: str, build: Callable[[Path], Path]) -> str:
         folder = documents_folder()

@@ -2,7 +2,8 @@
 
 ``dispatch(action, workbook, engine)`` runs one of ``RIBBON_ACTIONS`` on a live Excel book or on
 a file: check headers, simulate, apply (refusing a sheet changed since its simulation unless the
-user confirms), look up, or start a new workbook from a template.
+user confirms), look up, start a new workbook from a template, or one of the School Year
+actions (``school_year.SCHOOL_YEAR``).
 """
 
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from addin.workbooks.interface import (
 )
 from addin.workbooks.kinds import KINDS, ImportKind, Tables
 from addin.workbooks.result_sheet import ResultSheet, log_from_report
+from addin.workbooks.school_year import CARD_FIX, CARD_SHEET, CARD_STUDENT, SCHOOL_YEAR, fix_text
 from addin.workbooks.template_marks import TEMPLATE_NAME, template_kind
 from backend.errors import HeaderError, InputError, NotFoundError
 from backend.imports.contract import (
@@ -256,11 +258,12 @@ def lookup_sheet(engine: Engine, value: str) -> ResultSheet:
         return ResultSheet(
             title=f"Contact card of {card.student_id} {card.first_name} {card.last_name}",
             summary=[
+                (CARD_STUDENT, card.student_id),
                 ("Grade", card.grade),
                 ("School", card.school),
                 ("Logons attached", ", ".join(a.logon_id for a in card.logons) or "none"),
             ],
-            columns=["Contact", "Name", "Relationship", "Email", "Status", "Account"],
+            columns=["Contact", "Name", "Relationship", "Email", "Status", "Account", CARD_FIX],
             rows=[
                 [
                     e.contact_id,
@@ -269,6 +272,7 @@ def lookup_sheet(engine: Engine, value: str) -> ResultSheet:
                     e.email,
                     e.status,
                     e.account or ", ".join(e.other_logons),
+                    fix_text(e.suggestion),
                 ]
                 for e in card.entries
             ],
@@ -306,7 +310,7 @@ STATUS_ACTIONS = {
 
 def lookup(workbook: Workbook, engine: Engine, value: str) -> ResultSheet:
     sheet = lookup_sheet(engine, value)
-    where = workbook.write_log(sheet, "Lookup")
+    where = workbook.write_log(sheet, CARD_SHEET)
     workbook.notify(f"{sheet.title}: see {where}")
     return sheet
 
@@ -334,6 +338,8 @@ def dispatch(action: str, workbook: Workbook, engine: Engine, **options: Any) ->
         return lookup(workbook, engine, str(value))
     if action == "template.new":
         return new_from_template(workbook, options.get("kind"))
+    if action in SCHOOL_YEAR:
+        return SCHOOL_YEAR[action](workbook, engine, **options)
     kind_name, _, verb = action.partition(".")
     if kind_name not in KINDS or verb not in ("check", "simulate", "apply"):
         raise InputError(

@@ -24,7 +24,13 @@ from addin.files.result_writer import (
     write_result_workbook,
 )
 from addin.files.sheet_bounds import SheetBounds
-from addin.workbooks.interface import NOT_INPUT, find_sheet, summary_of, table_from_grid
+from addin.workbooks.interface import (
+    NOT_INPUT,
+    Selection,
+    find_sheet,
+    summary_of,
+    table_from_grid,
+)
 from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet, log_from_report
 from backend.errors import InputError, ResultNotWritten
 from backend.imports.contract import Action, InputTable, Report, RowResult
@@ -229,6 +235,10 @@ class FileWorkbook:
 
     def selected_value(self) -> str | None:
         return self.value
+
+    def selection(self) -> Selection:
+        """A file has no selection: the ``--value`` given, as one selected cell."""
+        return Selection(None, 0, [[self.value]] if self.value else [])
 
     def open_new(self, kind: str, build: Callable[[Path], Path]) -> str:
         dest = self.out or self.path.with_name(f"new-{kind}.xlsx")

@@ -6,18 +6,41 @@ Every action (check, simulate, apply, look up, new from template) is written onc
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet
+from addin.workbooks.result_sheet import ACTIVATION_SHEET_NAME, LOG_SHEET_NAME, ResultSheet
 from addin.workbooks.template_marks import TEMPLATE_NAME, is_example_row, template_kind
 from backend.errors import InputError
 from backend.imports.cell_values import exact_whole_number
 from backend.imports.contract import InputTable, cell_text
 
-# Sheets of ours that are never input: a log from an earlier run, a template's instructions.
-NOT_INPUT = {LOG_SHEET_NAME.casefold(), "instructions", "lookup"}
+# Sheets of ours that are never input: a log from an earlier run, a template's instructions,
+# a look-up, who got an activation email.
+NOT_INPUT = {LOG_SHEET_NAME.casefold(), "instructions", "lookup", ACTIVATION_SHEET_NAME.casefold()}
 FINGERPRINT_LABEL = "Rows fingerprint"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The cells the user selected: their sheet, the first selected row (1-based), and their
+    values row by row (only as far as the sheet's used cells reach)."""
+
+    sheet: str | None = None
+    row: int = 0
+    values: list[list[Any]] = field(default_factory=list)
+
+    def texts(self) -> list[str]:
+        """The non-blank cells as text, row by row and left to right; a whole number as the
+        number typed (123, not 123.0)."""
+        found = []
+        for row in self.values:
+            for value in whole_numbers(row):
+                text = cell_text(value)
+                if text is not None:
+                    found.append(text)
+        return found
 
 
 class Workbook(Protocol):
@@ -56,6 +79,10 @@ class Workbook(Protocol):
 
     def selected_value(self) -> str | None:
         """The value the user points at (the selected cell in Excel), for a look-up."""
+        ...
+
+    def selection(self) -> Selection:
+        """The cells the user points at (Excel's selection), for the buttons that act on them."""
         ...
 
     def open_new(self, kind: str, build: "Callable[[Path], Path]") -> str:

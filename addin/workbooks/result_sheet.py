@@ -7,6 +7,8 @@ from backend.imports.contract import Report, count_phrases, describe_changes, wa
 Cell = str | int | float | None
 
 LOG_SHEET_NAME = "Import Log"
+ACTIVATION_SHEET_NAME = "Activation"
+"""Where Send Activation writes who gets an email and why the others do not."""
 
 # Fill per row action (RGB): added green, updated yellow, removed orange, skipped grey, error red;
 # a row of any action that carries a warning is lilac, to stand out from all of them.

@@ -1,4 +1,4 @@
-"""The Parent Portal ribbon as data: one tab, five groups, one button per action.
+"""The Parent Portal ribbon as data: one tab, six groups, one button per action.
 
 The ribbon XML (``sources/customUI14.xml``) and the VBA callback module
 (``sources/PortalRibbon.bas``) are text files in the repository, and they are what the add-in
@@ -63,18 +63,24 @@ GROUPS: tuple[RibbonGroup, ...] = (
     RibbonGroup("GroupLinks", "Student Links"),
     RibbonGroup("GroupRoster", "Roster"),
     RibbonGroup("GroupAutoCreate", "AutoCreate"),
+    RibbonGroup("GroupSchoolYear", "School Year"),
     RibbonGroup("GroupLookup", "Lookup"),
 )
 
 # Icons of Excel's own ribbon (imageMso), so each shows in every Excel from 2013 on: Data >
 # Data Validation, Data > What-If Analysis > Scenario Manager, Review > Track Changes > Accept
-# or Reject Changes, Home > Find & Select > Find, File > New, Formulas > Error Checking.
+# or Reject Changes, Home > Find & Select > Find, File > New, Formulas > Error Checking,
+# Insert > Column Chart, Email as Attachment, Home > Format > Rename Sheet, Home > Merge Cells.
 _CHECK = "DataValidation"
 _SIMULATE = "ScenarioManager"
 _APPLY = "ReviewAcceptOrRejectChangeDialog"
 _LOOKUP = "FindDialogExcel"
 _NEW = "FileNew"
 _SELF_TEST = "ErrorChecking"
+_CHART = "ChartTypeColumnInsertGallery"
+_EMAIL = "FileSendAsAttachment"
+_RENAME = "SheetRename"
+_MERGE = "MergeCells"
 
 SELF_TEST_ACTION = "self-test"
 """The Self-Test button's action: ``entry.run`` runs it; it is no workbook action."""
@@ -155,6 +161,56 @@ BUTTONS: tuple[RibbonButton, ...] = (
         "and logs each one. Runs only once SIMULATION is N on the Options sheet.",
         "GroupAutoCreate",
         "autocreate.apply",
+    ),
+    # School Year: what a district does once or a few times a year. A button is one entry here
+    # and its action one entry in addin.workbooks.school_year.SCHOOL_YEAR.
+    RibbonButton(
+        "Coverage",
+        "Coverage",
+        _CHART,
+        "Which students have a working guardian account",
+        "Opens a new coverage workbook: per school and grade, the active students with a "
+        "working guardian account, with accounts never activated, with a contact who could get "
+        "one, or with nobody; a chart per school, and what to do for each student without a "
+        "working account. Changes nothing.",
+        "GroupSchoolYear",
+        "coverage",
+    ),
+    RibbonButton(
+        "ActivationSend",
+        "Send Activation",
+        _EMAIL,
+        "Send activation emails",
+        "Emails an activation link to the accounts whose logons are in the selected cells, or, "
+        "with the Batch line of an applied import's Import Log selected, to the accounts that "
+        "import added or attached a student to. Shows who would get one in the Activation "
+        "sheet and asks before queueing them.",
+        "GroupSchoolYear",
+        "activation.send",
+    ),
+    RibbonButton(
+        "UserRename",
+        "Rename Logon",
+        _RENAME,
+        "Rename a logon (a typo, a changed email)",
+        "Renames the logon in the first selected cell to the one in the second, or, on a "
+        "contact card from Look Up, does the selected contact's suggested rename. The "
+        "account keeps its students, history and password. Says what it would do and asks "
+        "first.",
+        "GroupSchoolYear",
+        "user.rename",
+    ),
+    RibbonButton(
+        "UserMerge",
+        "Merge Logons",
+        _MERGE,
+        "Merge a duplicate account into the one kept",
+        "Moves the students of the account in the first selected cell to the account in the "
+        "second, where the rules allow, and disables the first; or, on a contact card from "
+        "Look Up, does the selected contact's suggested merge. Says what it would do and asks "
+        "first.",
+        "GroupSchoolYear",
+        "user.merge",
     ),
     RibbonButton(
         "Lookup",

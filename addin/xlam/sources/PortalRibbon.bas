@@ -78,6 +78,30 @@ Public Sub AutocreateApply(control As IRibbonControl)
     RunPython "import addin.excel.entry; addin.excel.entry.run('autocreate.apply')"
 End Sub
 
+' Coverage (coverage)
+Public Sub Coverage(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
+    RunPython "import addin.excel.entry; addin.excel.entry.run('coverage')"
+End Sub
+
+' Send Activation (activation.send)
+Public Sub ActivationSend(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
+    RunPython "import addin.excel.entry; addin.excel.entry.run('activation.send')"
+End Sub
+
+' Rename Logon (user.rename)
+Public Sub UserRename(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
+    RunPython "import addin.excel.entry; addin.excel.entry.run('user.rename')"
+End Sub
+
+' Merge Logons (user.merge)
+Public Sub UserMerge(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
+    RunPython "import addin.excel.entry; addin.excel.entry.run('user.merge')"
+End Sub
+
 ' Look Up (lookup)
 Public Sub Lookup(control As IRibbonControl)
     If Not WorkbookIsReady() Then Exit Sub

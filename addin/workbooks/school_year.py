@@ -1,0 +1,320 @@
+"""The ribbon's School Year buttons, written once against ``Workbook``: the coverage workbook,
+activation emails for chosen accounts, renaming a logon and merging a duplicate account.
+
+Each is what its terminal command does (``portal coverage``, ``portal activation send``,
+``portal user rename``, ``portal user merge``), the same services and the same batches, but it
+takes what it acts on from the selected cells instead of typed options: a button that changes
+anything runs the simulation first (a batch, as the terminal's run without ``--apply``), asks
+with what it would do, and only on Yes runs it again to save.
+
+``SCHOOL_YEAR`` maps each action to its function: a new button of this kind is one entry there
+and one button in ``addin.xlam.ribbon``.
+"""
+
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from addin.workbooks.interface import Selection, Workbook, summary_of
+from addin.workbooks.result_sheet import ACTIVATION_SHEET_NAME, LOG_SHEET_NAME, log_from_report
+from backend.errors import InputError
+from backend.imports.contract import Progress, Report, RowResult, column_of, no_progress
+
+CARD_SHEET = "Lookup"
+"""The sheet Look Up writes a contact card to."""
+CARD_STUDENT = "Student ID"
+CARD_FIX = "Suggested fix"
+MOST_LOGONS = 1_000
+"""The most logons Send Activation takes from a selection."""
+SHOWN_LINES = 8
+"""Rows of a result a message box lists; the rest are in ``portal batches N``."""
+
+RENAME = "user.rename"
+MERGE = "user.merge"
+FIX_WORDS = {RENAME: ("Rename Logon", "->"), MERGE: ("Merge Logons", "into")}
+
+
+def suggested_fix(suggestion: str | None) -> tuple[str, str, str] | None:
+    """A contact card's suggested command as (action, logon, other logon): a rename of OLD to
+    NEW or a merge of DUPLICATE into KEEP (``backend.accounts.rename`` writes both)."""
+    if not suggestion:
+        return None
+    words = shlex.split(suggestion)
+    if words[:3] == ["portal", "user", "rename"] and len(words) == 5:
+        return RENAME, words[3], words[4]
+    if words[:3] == ["portal", "user", "merge"] and len(words) == 6 and words[4] == "into":
+        return MERGE, words[3], words[5]
+    return None
+
+
+def fix_text(suggestion: str | None) -> str:
+    """The card's suggestion as staff read it: the button to press and what it does."""
+    fix = suggested_fix(suggestion)
+    if fix is None:
+        return ""
+    action, first, second = fix
+    button, word = FIX_WORDS[action]
+    return f"{button}: {first} {word} {second}"
+
+
+# --- Coverage ------------------------------------------------------------------------------
+
+
+def coverage_book(workbook: Workbook, engine: Engine, **_: Any) -> str:
+    """The coverage workbook of ``portal coverage --out``, as a new workbook opened beside this
+    one; the message gives the district's figures."""
+    from addin.workbooks.coverage_book import write_coverage_workbook
+    from backend.accounts.coverage import CAN_GET, NO_CONTACT, NOT_ACTIVATED, WORKING, coverage
+
+    report = coverage(engine)
+    where = workbook.open_new("coverage", lambda path: write_coverage_workbook(report, path))
+    total = report.total()
+    students = sum(total.values())
+    if not students:
+        workbook.notify(
+            f"No active student yet: import the roster first. The coverage workbook: {where}"
+        )
+        return where
+    workbook.notify(
+        f"Parent portal coverage of the district: {total[WORKING]} of {students} active "
+        f"students have a working guardian account; {total[NOT_ACTIVATED]} only accounts never "
+        f"activated, {total[CAN_GET]} a contact who could get one, {total[NO_CONTACT]} nobody "
+        f"who could. The workbook (a sheet and a chart per school, and what to do for each "
+        f"student without a working account): {where}"
+    )
+    return where
+
+
+# --- Send Activation -----------------------------------------------------------------------
+
+
+def _is_logon_header(text: str) -> bool:
+    from backend.imports.columns import LOGONID
+
+    return column_of(text, [LOGONID]) is not None
+
+
+def _log_batch(workbook: Workbook, selection: Selection) -> int | None:
+    """The batch of the Import Log whose summary lines (above its table) are selected."""
+    if selection.sheet is None or selection.sheet.casefold() != LOG_SHEET_NAME.casefold():
+        return None
+    summary = workbook.previous_summary()
+    if not 1 <= selection.row <= len(summary) + 1 or summary.get("Batch") is None:
+        return None
+    if not str(summary.get("Mode", "")).startswith("APPLIED"):
+        raise InputError(
+            f"Batch {summary['Batch']} was a simulation and made no account: select the Batch "
+            "line of the log of an import that was applied, then Send Activation"
+        )
+    return int(summary["Batch"])
+
+
+def activation_choice(workbook: Workbook) -> tuple[Any, str]:
+    """Who gets an email, from the selection: the Batch line of an Import Log (the accounts
+    that run added or attached a student to), else the logons in the selected cells."""
+    from backend.mail.activation_send import Choice
+
+    selection = workbook.selection()
+    batch = _log_batch(workbook, selection)
+    if batch is not None:
+        return Choice(batch=batch), f"the accounts batch {batch} added or attached a student to"
+    logons = [
+        text
+        for text in dict.fromkeys(selection.texts())
+        if not any(c.isspace() for c in text) and not _is_logon_header(text)
+    ]
+    if not logons:
+        raise InputError(
+            "Select the logons to send an activation email to (a cell, a column or a block of "
+            "LOGONID cells), or the Batch line of an applied import's Import Log, then press "
+            "Send Activation"
+        )
+    if len(logons) > MOST_LOGONS:
+        raise InputError(
+            f"{len(logons)} logons are selected; Send Activation takes at most {MOST_LOGONS} at "
+            "a time: select fewer, or the Batch line of the import's Import Log"
+        )
+    chosen = logons[0] if len(logons) == 1 else f"the {len(logons)} logons selected"
+    return Choice(logons=tuple(logons)), chosen
+
+
+def _reasons(report: Report, action: str) -> str:
+    """The reasons of the rows of one action, each with how many rows give it."""
+    counted: dict[str, int] = {}
+    for result in report.results:
+        if result.action == action:
+            counted[result.reason] = counted.get(result.reason, 0) + 1
+    return " ".join(f"{n} x {reason}" for reason, n in counted.items())
+
+
+def send_activation_emails(
+    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+) -> Report:
+    """Simulate the chosen accounts' activation emails into the Activation sheet, ask, and on
+    Yes queue them: one simulation batch, then one apply batch."""
+    from backend.mail.activation_send import send_activation
+
+    choice, chosen = activation_choice(workbook)
+    progress = progress or no_progress
+    simulated = send_activation(engine, choice, progress=progress)
+    where = workbook.write_log(log_from_report(simulated, "LOGONID"), ACTIVATION_SHEET_NAME)
+    emails, others = simulated.counts["added"], len(simulated.results) - simulated.counts["added"]
+    none_because = (
+        f" {others} get none: {_reasons(simulated, 'error')} {_reasons(simulated, 'skipped')}"
+        if others
+        else ""
+    )
+    if not emails:
+        workbook.notify(
+            f"No activation email to send to {chosen}.{none_because.rstrip()} Nothing was "
+            f"queued (simulation, batch {simulated.batch_id}; see {where})."
+        )
+        return simulated
+    if not workbook.confirm(
+        f"Send {_emails(emails)} to {chosen}?{none_because.rstrip()} The simulation (batch "
+        f"{simulated.batch_id}) is in {where}. Yes queues the emails; No sends nothing."
+    ):
+        workbook.notify(
+            f"Nothing was queued: no activation email goes out. The simulation is in {where}."
+        )
+        return simulated
+    applied = send_activation(engine, choice, apply=True, progress=progress)
+    where = workbook.write_log(log_from_report(applied, "LOGONID"), ACTIVATION_SHEET_NAME)
+    workbook.notify(
+        f"{_emails(applied.counts['added']).capitalize()} queued (batch {applied.batch_id}): "
+        "they go out with the next sending of the outbox, each with a new activation link, and "
+        f"an older link of the same account stops working. See {where}."
+    )
+    return applied
+
+
+def _emails(n: int) -> str:
+    return f"{n} activation email{'s' if n != 1 else ''}"
+
+
+# --- Rename Logon and Merge Logons ----------------------------------------------------------
+
+
+def card_fix(workbook: Workbook, engine: Engine, selection: Selection) -> tuple[str, str, str]:
+    """The suggested fix of the contact row selected on a contact card (Look Up's sheet),
+    recomputed from the database: the sheet only says which student and which contact."""
+    from backend.accounts.contact_card import contact_card
+
+    grid = workbook.grid(selection.sheet or CARD_SHEET)
+    student = summary_of(grid).get(CARD_STUDENT)
+    header = next((i for i, row in enumerate(grid) if row and row[0] == "Contact"), None)
+    if student is None or header is None or not header < selection.row - 1 < len(grid):
+        raise InputError(
+            "Select the row of a contact on the contact card (below its Contact header), "
+            "then press the button again"
+        )
+    contact = str(grid[selection.row - 1][0])
+    card = contact_card(engine, str(student))
+    entry = next((e for e in card.entries if e.contact_id == contact), None)
+    fix = suggested_fix(entry.suggestion if entry else None)
+    if fix is None:
+        raise InputError(
+            f"Contact {contact} on the card of student {student} has no suggested fix now "
+            "(press Look Up again to see the card as it is); to rename or merge other logons, "
+            "select two cells holding them"
+        )
+    return fix
+
+
+def _two_logons(workbook: Workbook, engine: Engine, action: str, usage: str) -> tuple[str, str]:
+    """The two logons a rename or a merge acts on: on a contact card (Look Up's sheet), the
+    selected contact's suggested fix; elsewhere, the two selected cells, in reading order."""
+    selection = workbook.selection()
+    if selection.sheet is not None and selection.sheet.casefold() == CARD_SHEET.casefold():
+        fix_action, one, other = card_fix(workbook, engine, selection)
+        if fix_action != action:
+            raise InputError(
+                f"This contact's suggested fix is {FIX_WORDS[fix_action][0]}: press that "
+                "button instead"
+            )
+        return one, other
+    texts = selection.texts()
+    if len(texts) != 2:
+        raise InputError(usage)
+    return texts[0], texts[1]
+
+
+def _lines(results: list[RowResult]) -> str:
+    """The rows of a result, one line each, warnings last; at most ``SHOWN_LINES``."""
+    lines = [f"- {r.key}: {r.reason}" for r in results[:SHOWN_LINES]]
+    if len(results) > SHOWN_LINES:
+        lines.append(f"- and {len(results) - SHOWN_LINES} more")
+    lines += [f"Warning: {r.warning}" for r in results if r.warning]
+    return "\n".join(lines)
+
+
+def _ask_then_save(
+    workbook: Workbook,
+    run: Callable[[bool], Report],
+    question: str,
+    done: str,
+) -> Report:
+    """Simulate (a batch), ask with what would change, and on Yes save (another batch)."""
+    simulated = run(False)
+    if not workbook.confirm(
+        f"{question}\n{_lines(simulated.results)}\n\nYes saves it; No changes nothing."
+    ):
+        workbook.notify(f"Nothing was changed (simulation, batch {simulated.batch_id}).")
+        return simulated
+    applied = run(True)
+    workbook.notify(f"{done} (batch {applied.batch_id}).\n{_lines(applied.results)}")
+    return applied
+
+
+def rename_logon(workbook: Workbook, engine: Engine, **_: Any) -> Report:
+    """Rename a logon: OLD and NEW from the selection, or a card row's suggested rename."""
+    from backend.accounts.rename import rename_user
+
+    old, new = _two_logons(
+        workbook,
+        engine,
+        RENAME,
+        "Select two cells: the logon as it is now, then the logon it should have (side by "
+        "side, or one above the other); or on a contact card (Look Up), the row of a contact "
+        "whose Suggested fix is Rename Logon. Then press Rename Logon",
+    )
+    return _ask_then_save(
+        workbook,
+        lambda apply: rename_user(engine, old, new, apply=apply),
+        f"Rename the logon {old} to {new}? Its students, its history and its password stay "
+        "with the account.",
+        f"Renamed: the logon {old} is now {new}",
+    )
+
+
+def merge_logons(workbook: Workbook, engine: Engine, **_: Any) -> Report:
+    """Merge a duplicate account into the one kept: DUPLICATE then KEEP from the selection, or
+    a card row's suggested merge."""
+    from backend.accounts.rename import merge_users
+
+    duplicate, keep = _two_logons(
+        workbook,
+        engine,
+        MERGE,
+        "Select two cells: the duplicate logon, then the logon to keep (side by side, or one "
+        "above the other); or on a contact card (Look Up), the row of a contact whose "
+        "Suggested fix is Merge Logons. Then press Merge Logons",
+    )
+    return _ask_then_save(
+        workbook,
+        lambda apply: merge_users(engine, duplicate, keep, apply=apply),
+        f"Merge the account {duplicate} into {keep}? Its students move to {keep} where the "
+        f"rules allow, and {duplicate} is disabled; both keep their history.",
+        f"Merged: {duplicate} into {keep}",
+    )
+
+
+SCHOOL_YEAR: dict[str, Callable[..., Any]] = {
+    "coverage": coverage_book,
+    "activation.send": send_activation_emails,
+    RENAME: rename_logon,
+    MERGE: merge_logons,
+}
+"""The School Year group's actions: ``dispatch`` runs them with (workbook, engine, options)."""
