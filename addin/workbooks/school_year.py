@@ -140,13 +140,16 @@ def activation_choice(workbook: Workbook) -> tuple[Any, str]:
     return Choice(logons=tuple(logons)), chosen
 
 
-def _reasons(report: Report, action: str) -> str:
-    """The reasons of the rows of one action, each with how many rows give it."""
+def _reasons(report: Report) -> str:
+    """Why the rows that get no email get none: each reason once, with how many it is when
+    more than one."""
     counted: dict[str, int] = {}
     for result in report.results:
-        if result.action == action:
+        if result.action != "added":
             counted[result.reason] = counted.get(result.reason, 0) + 1
-    return " ".join(f"{n} x {reason}" for reason, n in counted.items())
+    return " ".join(
+        reason if n == 1 else f"{n} accounts: {reason}" for reason, n in counted.items()
+    )
 
 
 def send_activation_emails(
@@ -161,19 +164,19 @@ def send_activation_emails(
     simulated = send_activation(engine, choice, progress=progress)
     where = workbook.write_log(log_from_report(simulated, "LOGONID"), ACTIVATION_SHEET_NAME)
     emails, others = simulated.counts["added"], len(simulated.results) - simulated.counts["added"]
-    none_because = (
-        f" {others} get none: {_reasons(simulated, 'error')} {_reasons(simulated, 'skipped')}"
-        if others
-        else ""
-    )
     if not emails:
         workbook.notify(
-            f"No activation email to send to {chosen}.{none_because.rstrip()} Nothing was "
+            f"No activation email to send to {chosen}: {_reasons(simulated)} Nothing was "
             f"queued (simulation, batch {simulated.batch_id}; see {where})."
         )
         return simulated
+    none_for = (
+        f" {others} of them {'gets' if others == 1 else 'get'} none: {_reasons(simulated)}"
+        if others
+        else ""
+    )
     if not workbook.confirm(
-        f"Send {_emails(emails)} to {chosen}?{none_because.rstrip()} The simulation (batch "
+        f"Send {_emails(emails)} to {chosen}?{none_for} The simulation (batch "
         f"{simulated.batch_id}) is in {where}. Yes queues the emails; No sends nothing."
     ):
         workbook.notify(

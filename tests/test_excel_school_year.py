@@ -1,0 +1,368 @@
+"""The School Year buttons in Excel (through the checked xlwings double), on both databases:
+what staff see in the message boxes and sheets, and what the database holds afterwards."""
+
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from factories import (
+    CONTACT_HEADERS,
+    LINK_HEADERS,
+    SCHOOL_HEADERS,
+    STUDENT_HEADERS,
+    USER_HEADERS,
+    input_table,
+)
+from helpers import run_cli
+from sqlalchemy import Engine, select
+from xlwings_double import FakeBook
+
+from addin.excel.entry import run_action, run_on_book
+from addin.excel.workbook import ExcelWorkbook
+from addin.workbooks.school_year import SCHOOL_YEAR, fix_text, suggested_fix
+from backend.accounts.contact_card import contact_card
+from backend.accounts.single import get_account
+from backend.database.models import Batch, OutboxMessage, PortalUser
+from backend.imports.links import import_links
+from backend.imports.roster import import_roster
+from backend.imports.users import import_users
+
+TYPO = "tom.nguyen@yahooo.com"
+RIGHT = "tom.nguyen@yahoo.com"
+USERS = [
+    USER_HEADERS,
+    ["ann@example.org", "Ann", "Lee", "GUARDIAN"],
+    ["bo@example.org", "Bo", "Lee", "GUARDIAN"],
+]
+TEMPLATE = {"PortalTemplate": '="users"'}
+
+
+def district(engine: Engine, links: list[list[str]]) -> None:
+    """Lincoln (101): Ava (001) and Max (002), whose card's guardian is Tom at RIGHT; the
+    accounts that ``links`` name, attached as they say."""
+    report = import_roster(
+        engine,
+        schools=input_table(SCHOOL_HEADERS, [["101", "Lincoln"]], sheet="Schools"),
+        students=input_table(
+            STUDENT_HEADERS,
+            [
+                ["001", "Ava", "Nguyen", "3", "101", None],
+                ["002", "Max", "Nguyen", "5", "101", None],
+            ],
+            sheet="Students",
+        ),
+        contacts=input_table(
+            CONTACT_HEADERS,
+            [
+                ["001", "C1", "Tom", "Nguyen", "Father", RIGHT, "Y", "Y", 1],
+                ["002", "C1", "Tom", "Nguyen", "Father", RIGHT, "Y", "Y", 1],
+            ],
+            sheet="Contacts",
+        ),
+        apply=True,
+    )
+    assert report.counts["error"] == 0
+    users = [[logon, "Tom", "Nguyen", "GUARDIAN"] for logon in sorted({x[0] for x in links})]
+    assert import_users(engine, input_table(USER_HEADERS, users), apply=True).counts["error"] == 0
+    linked = import_links(engine, input_table(LINK_HEADERS, links), apply=True)
+    assert linked.counts["error"] == 0
+
+
+def batches(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(select(Batch.kind, Batch.mode))]
+
+
+def outbox(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(OutboxMessage.to_address, OutboxMessage.status).order_by(OutboxMessage.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def logons(engine: Engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        return dict(connection.execute(select(PortalUser.logon_id, PortalUser.status)).all())
+
+
+def book_with(
+    sheets: dict[str, list[list[Any]]], selection: tuple[str, str], answers: list[str] = ()
+) -> FakeBook:
+    return FakeBook("users.xlsx", sheets, TEMPLATE, answers=list(answers), selection=selection)
+
+
+def press(action: str, book: FakeBook, engine: Engine) -> Any:
+    """A button as Excel runs it: errors become a message box, never a traceback."""
+    return run_on_book(action, book, lambda: engine)
+
+
+def messages(book: FakeBook) -> list[str]:
+    return [prompt for prompt, _ in book.app.alerts]
+
+
+# --- Coverage ------------------------------------------------------------------------------
+
+
+def test_coverage_opens_the_workbook_of_the_terminal_and_says_the_figures(
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    district(engine, [[TYPO, "001", "Father"]])  # Ava: never activated; Max: Tom could get one
+    monkeypatch.setattr("addin.excel.workbook.documents_folder", lambda: tmp_path / "docs")
+    book = book_with({"Users": USERS}, ("Users", "A1"))
+    opened: list[str] = []
+    where = run_action("coverage", ExcelWorkbook(book, open_book=opened.append), engine)
+    assert opened == [where] and Path(where).parent == tmp_path / "docs"
+    assert Path(where).name.startswith("coverage-")
+    assert messages(book) == [
+        "Parent portal coverage of the district: 0 of 2 active students have a working "
+        "guardian account; 1 only accounts never activated, 1 a contact who could get one, 0 "
+        "nobody who could. The workbook (a sheet and a chart per school, and what to do for "
+        f"each student without a working account): {where}"
+    ]
+    assert [s.name for s in book.sheets] == ["Users"]  # the open workbook is left as it was
+    assert batches(engine) == [
+        ("roster import", "apply"),
+        ("users import", "apply"),
+        ("student-link import", "apply"),
+    ]  # a report, as the terminal's: no batch
+
+    cli = tmp_path / "cli.xlsx"
+    assert run_cli(capsys, "--db", database_url, "coverage", "--out", str(cli)).code == 0
+    ours, theirs = openpyxl.load_workbook(where), openpyxl.load_workbook(cli)
+    assert ours.sheetnames == theirs.sheetnames == ["Summary", "School 101", "Without account"]
+    for name in ours.sheetnames:
+        mine = [row for i, row in enumerate(ours[name].values) if i != 1]  # 1: when it ran
+        assert mine == [row for i, row in enumerate(theirs[name].values) if i != 1], name
+    assert len(ours["School 101"]._charts) == 1  # type: ignore[attr-defined]
+    uncovered = list(ours["Without account"].values)[1:]
+    assert [(row[0], row[5]) for row in uncovered] == [
+        ("001", "Not activated"),
+        ("002", "Could get one"),
+    ]
+
+
+# --- Send Activation -----------------------------------------------------------------------
+
+
+def test_send_activation_to_the_selected_logons_simulates_asks_then_queues(
+    engine: Engine,
+) -> None:
+    district(engine, [[TYPO, "001", "Father"], [RIGHT, "002", "Father"]])
+    sheet = [["LOGONID", "NOTE"], [TYPO, "x"], [RIGHT, "y"], ["nobody@example.org", "z"]]
+    refused = book_with({"Users": sheet}, ("Users", "A1:A4"), ["no"])
+    assert press("activation.send", refused, engine).mode == "simulation"
+    question = refused.app.alerts[0]
+    assert question == (
+        "Send 2 activation emails to the 3 logons selected? 1 of them gets none: There is no "
+        "account with logon 'nobody@example.org': check the spelling. The simulation (batch 4) "
+        "is in sheet 'Activation'. Yes queues the emails; No sends nothing.",
+        "yes_no",
+    )
+    assert messages(refused)[-1] == (
+        "Nothing was queued: no activation email goes out. The simulation is in sheet 'Activation'."
+    )
+    log = refused.sheets["Activation"].values()
+    assert log[1][:2] == ["Mode", "SIMULATION: nothing was saved; run it again with apply to "
+                          "save these changes"]  # fmt: skip
+    assert outbox(engine) == []
+
+    book = book_with({"Users": sheet}, ("Users", "A1:A4"), ["yes"])
+    report = press("activation.send", book, engine)
+    assert report.mode == "apply" and report.batch_id == 6
+    assert messages(book)[-1] == (
+        "2 activation emails queued (batch 6): they go out with the next sending of the "
+        "outbox, each with a new activation link, and an older link of the same account stops "
+        "working. See sheet 'Activation'."
+    )
+    assert sorted(outbox(engine)) == sorted([(TYPO, "queued"), (RIGHT, "queued")])
+    assert batches(engine)[3:] == [
+        ("Activation emails", "simulation"),
+        ("Activation emails", "simulation"),
+        ("Activation emails", "apply"),
+    ]
+    rows = book.sheets["Activation"].values()
+    assert rows[1][1].startswith("APPLIED")
+    assert {
+        (row[1], row[2]) for row in rows[rows.index(next(r for r in rows if r[0] == "Row")) + 1 :]
+    } == {
+        (TYPO, "added"),
+        (RIGHT, "added"),
+        ("nobody@example.org", "error"),
+    }
+
+
+def test_send_activation_for_the_batch_line_of_an_applied_imports_log(engine: Engine) -> None:
+    book = book_with({"Users": USERS}, ("Users", "A2"), ["yes", "yes"])  # never simulated
+    assert run_action("users.apply", ExcelWorkbook(book), engine).counts["added"] == 2
+    book._selection = ("Import Log", "A4:B4")  # the Batch line
+    assert book.sheets["Import Log"].values()[3][0] == "Batch"
+    report = press("activation.send", book, engine)
+    assert report.mode == "apply" and report.options["batch"] == 1
+    assert book.app.alerts[-2][0].startswith(
+        "Send 2 activation emails to the accounts batch 1 added or attached a student to?"
+    )
+    assert sorted(outbox(engine)) == [("ann@example.org", "queued"), ("bo@example.org", "queued")]
+
+    simulated = book_with({"Users": USERS}, ("Users", "A2"))
+    run_action("users.simulate", ExcelWorkbook(simulated), engine)
+    simulated._selection = ("Import Log", "B4")
+    assert press("activation.send", simulated, engine) is None
+    assert messages(simulated)[-1].startswith(
+        "Batch 4 was a simulation and made no account: select the Batch line of the log of an "
+        "import that was applied"
+    )
+
+
+def test_send_activation_says_what_to_select_and_who_gets_none(engine: Engine) -> None:
+    district(engine, [[TYPO, "001", "Father"]])
+    before = batches(engine)
+    blank = book_with({"Users": [["LOGONID"], [None]]}, ("Users", "A1:A2"))
+    assert press("activation.send", blank, engine) is None
+    assert messages(blank) == [
+        "Select the logons to send an activation email to (a cell, a column or a block of "
+        "LOGONID cells), or the Batch line of an applied import's Import Log, then press "
+        "Send Activation"
+    ]
+    assert batches(engine) == before
+
+    wrong = book_with({"Users": [["nobody@example.org"]]}, ("Users", "A1"))
+    assert press("activation.send", wrong, engine).mode == "simulation"
+    assert wrong.app.alerts[-1] == (
+        "No activation email to send to nobody@example.org: There is no account with logon "
+        "'nobody@example.org': check the spelling. Nothing was queued "
+        "(simulation, batch 4; see sheet 'Activation').",
+        "ok",
+    )
+    assert outbox(engine) == []
+
+
+# --- Rename Logon and Merge Logons ----------------------------------------------------------
+
+
+def test_rename_two_selected_cells_asks_then_renames(engine: Engine) -> None:
+    district(engine, [[TYPO, "001", "Father"], [TYPO, "002", "Father"]])
+    cells = {"Fix": [[TYPO, RIGHT]]}
+    said_no = book_with(cells, ("Fix", "A1:B1"), ["no"])
+    assert press("user.rename", said_no, engine).mode == "simulation"
+    assert said_no.app.alerts[0] == (
+        f"Rename the logon {TYPO} to {RIGHT}? Its students, its history and its password stay "
+        "with the account.\n"
+        f"- {TYPO}: Logon changed; its 2 attached student(s) and its history stay with it\n\n"
+        "Yes saves it; No changes nothing.",
+        "yes_no",
+    )
+    assert messages(said_no)[-1] == "Nothing was changed (simulation, batch 4)."
+    assert logons(engine) == {TYPO: "ACTIVE"}
+
+    book = book_with(cells, ("Fix", "A1:B1"), ["yes"])
+    assert press("user.rename", book, engine).mode == "apply"
+    assert messages(book)[-1] == (
+        f"Renamed: the logon {TYPO} is now {RIGHT} (batch 6).\n"
+        f"- {TYPO}: Logon changed; its 2 attached student(s) and its history stay with it"
+    )
+    assert logons(engine) == {RIGHT: "ACTIVE"}
+    assert [s.student_id for s in get_account(engine, RIGHT).students] == ["001", "002"]
+    assert batches(engine)[3:] == [
+        ("rename user", "simulation"),
+        ("rename user", "simulation"),
+        ("rename user", "apply"),
+    ]
+
+
+def test_a_refused_rename_is_one_message_and_saves_nothing(engine: Engine) -> None:
+    district(engine, [[TYPO, "001", "Father"], [RIGHT, "002", "Father"]])
+    before = batches(engine)
+    taken = book_with({"Fix": [[TYPO], [RIGHT]]}, ("Fix", "A1:A2"), ["yes"])  # one above other
+    assert press("user.rename", taken, engine) is None
+    assert messages(taken) == [
+        f"There is already an account '{RIGHT}'; to make the two one, merge them: "
+        f"portal user merge {TYPO} into {RIGHT}"
+    ]
+    one = book_with({"Fix": [[TYPO]]}, ("Fix", "A1"))
+    assert press("user.rename", one, engine) is None
+    assert messages(one)[0].startswith("Select two cells: the logon as it is now, then the logon")
+    assert batches(engine) == before and set(logons(engine)) == {TYPO, RIGHT}
+
+
+def card_row(book: FakeBook, contact: str) -> int:
+    """The sheet row of a contact on the Lookup sheet's card."""
+    rows = book.sheets["Lookup"].values()
+    return next(i for i, row in enumerate(rows, start=1) if row and row[0] == contact)
+
+
+def test_rename_from_the_contact_cards_suggested_fix(engine: Engine) -> None:
+    district(engine, [[TYPO, "001", "Father"]])
+    book = book_with({"Students": [["STUDENT_ID"], ["001"]]}, ("Students", "A2"), ["yes"])
+    press("lookup", book, engine)
+    card = book.sheets["Lookup"].values()
+    assert card[1][:2] == ["Student ID", "001"]
+    header = next(row for row in card if row and row[0] == "Contact")
+    row = card[card_row(book, "C1") - 1]
+    assert dict(zip(header, row, strict=False))["Suggested fix"] == (
+        f"Rename Logon: {TYPO} -> {RIGHT}"
+    )
+    assert dict(zip(header, row, strict=False))["Status"] == "logon differs"
+
+    book._selection = ("Lookup", f"B{card_row(book, 'C1')}")
+    assert press("user.merge", book, engine) is None
+    assert messages(book)[-1] == (
+        "This contact's suggested fix is Rename Logon: press that button instead"
+    )
+    assert press("user.rename", book, engine).mode == "apply"
+    assert messages(book)[-1].startswith(f"Renamed: the logon {TYPO} is now {RIGHT}")
+    assert contact_card(engine, "001").entries[0].status == "has account"
+
+    assert press("user.rename", book, engine) is None  # the card on the sheet is now old
+    assert messages(book)[-1].startswith(
+        "Contact C1 on the card of student 001 has no suggested fix now (press Look Up again"
+    )
+    book._selection = ("Lookup", "A1")
+    assert press("user.rename", book, engine) is None
+    assert messages(book)[-1].startswith("Select the row of a contact on the contact card")
+
+
+def test_merge_from_the_card_moves_the_students_and_disables_the_duplicate(
+    engine: Engine,
+) -> None:
+    district(engine, [[TYPO, "001", "Father"], [RIGHT, "002", "Father"]])
+    book = book_with({"Students": [["STUDENT_ID"], ["001"]]}, ("Students", "A2"), ["yes"])
+    press("lookup", book, engine)
+    book._selection = ("Lookup", f"A{card_row(book, 'C1')}")
+    assert press("user.merge", book, engine).mode == "apply"
+    question, done = book.app.alerts[-2][0], book.app.alerts[-1][0]
+    assert question.startswith(
+        f"Merge the account {TYPO} into {RIGHT}? Its students move to {RIGHT} where the rules "
+        f"allow, and {TYPO} is disabled; both keep their history.\n"
+        f"- {TYPO}: Merged into {RIGHT}; disabled\n"
+    )
+    assert f"- {RIGHT} / 001: Student 001 moved from {TYPO}" in question
+    assert done.startswith(f"Merged: {TYPO} into {RIGHT} (batch 5).")
+    assert logons(engine) == {TYPO: "DISABLED", RIGHT: "ACTIVE"}
+    assert [s.student_id for s in get_account(engine, RIGHT).students] == ["001", "002"]
+    assert batches(engine)[3:] == [("merge users", "simulation"), ("merge users", "apply")]
+
+
+def test_merge_two_selected_cells_said_no_changes_nothing(engine: Engine) -> None:
+    district(engine, [[TYPO, "001", "Father"], [RIGHT, "002", "Father"]])
+    book = book_with({"Fix": [["Duplicate", "Keep"], [TYPO, RIGHT]]}, ("Fix", "A2:B2"), ["no"])
+    assert press("user.merge", book, engine).mode == "simulation"
+    assert messages(book)[-1] == "Nothing was changed (simulation, batch 4)."
+    assert logons(engine) == {TYPO: "ACTIVE", RIGHT: "ACTIVE"}
+    assert [s.student_id for s in get_account(engine, TYPO).students] == ["001"]
+
+
+def test_the_card_suggestions_read_back_as_the_buttons_fixes() -> None:
+    assert suggested_fix(f"portal user rename {TYPO} 'a b@example.org'") == (
+        "user.rename",
+        TYPO,
+        "a b@example.org",
+    )
+    assert suggested_fix(f"portal user merge {TYPO} into {RIGHT}") == ("user.merge", TYPO, RIGHT)
+    assert suggested_fix(None) is None and fix_text("portal user show x") == ""
+    assert set(SCHOOL_YEAR) == {"coverage", "activation.send", "user.rename", "user.merge"}
