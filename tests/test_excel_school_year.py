@@ -1,6 +1,7 @@
 """The School Year buttons in Excel (through the checked xlwings double), on both databases:
 what staff see in the message boxes and sheets, and what the database holds afterwards."""
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def logons(engine: Engine) -> dict[str, str]:
 
 
 def book_with(
-    sheets: dict[str, list[list[Any]]], selection: tuple[str, str], answers: list[str] = ()
+    sheets: dict[str, list[list[Any]]], selection: tuple[str, str], answers: Sequence[str] = ()
 ) -> FakeBook:
     return FakeBook("users.xlsx", sheets, TEMPLATE, answers=list(answers), selection=selection)
 
