@@ -367,3 +367,26 @@ def test_the_card_suggestions_read_back_as_the_buttons_fixes() -> None:
     assert suggested_fix(f"portal user merge {TYPO} into {RIGHT}") == ("user.merge", TYPO, RIGHT)
     assert suggested_fix(None) is None and fix_text("portal user show x") == ""
     assert set(SCHOOL_YEAR) == {"coverage", "activation.send", "user.rename", "user.merge"}
+
+
+def test_a_rename_that_stops_a_link_says_how_to_send_a_new_one(engine: Engine) -> None:
+    district(engine, [[TYPO, "001", "Father"]])
+    assert press("activation.send", book_with({"F": [[TYPO]]}, ("F", "A1"), ["yes"]), engine)
+    book = book_with({"Fix": [[TYPO, RIGHT]]}, ("Fix", "A1:B1"), ["yes"])
+    press("user.rename", book, engine)
+    assert messages(book)[-1].endswith(
+        f"Warning: The activation link sent or queued for {TYPO} no longer works; send a new "
+        f"one to the new logon (portal activation send --logon {RIGHT})\n"
+        f"To send a new activation link, select {RIGHT} and press Send Activation."
+    )
+    assert outbox(engine) == [(TYPO, "skipped")]
+
+
+def test_a_username_shown_with_leading_zeros_is_selected_as_shown(engine: Engine) -> None:
+    users = input_table(USER_HEADERS, [["00123", "Zoe", "Ng", "STUDENT"]])
+    assert import_users(engine, users, apply=True).counts["added"] == 1
+    book = book_with({"Fix": [[123.0, "zoe.ng"]]}, ("Fix", "A1:B1"), ["yes"])
+    book.sheets["Fix"].formats[(1, 1, 1, 1)] = "00000"  # Excel shows 00123
+    assert press("user.rename", book, engine).mode == "apply"
+    assert messages(book)[-1].startswith("Renamed: the logon 00123 is now zoe.ng")
+    assert logons(engine) == {"zoe.ng": "ACTIVE"}

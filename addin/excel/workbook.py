@@ -195,8 +195,17 @@ class ExcelWorkbook:
         bottom, right = min(last.row, used.row), min(last.column, used.column)
         if bottom < chosen.row or right < chosen.column:
             return Selection(sheet.name, chosen.row)
-        cells = sheet.range((chosen.row, chosen.column), (bottom, right)).options(ndim=2).value
-        return Selection(sheet.name, chosen.row, [list(row) for row in cells])
+        top, left = chosen.row, chosen.column
+        values = sheet.range((top, left), (bottom, right)).options(ndim=2).value
+        cells = [list(row) for row in values]
+
+        def format_of(first: int, last: int, column: int) -> str | None:
+            cells = sheet.range((top + first, left + column), (top + last, left + column))
+            code = cells.number_format
+            return code if isinstance(code, str) else None  # mixed formats: None
+
+        show_padded_ids(cells, format_of)  # a username typed 00123 is selected as 00123
+        return Selection(sheet.name, top, cells)
 
     def open_new(self, kind: str, build: Callable[[Path], Path]) -> str:
         folder = documents_folder()

@@ -13,7 +13,7 @@ and one button in ``addin.xlam.ribbon``.
 
 import shlex
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -21,6 +21,9 @@ from addin.workbooks.interface import Selection, Workbook, summary_of
 from addin.workbooks.result_sheet import ACTIVATION_SHEET_NAME, LOG_SHEET_NAME, log_from_report
 from backend.errors import InputError
 from backend.imports.contract import Progress, Report, RowResult, column_of, no_progress
+
+if TYPE_CHECKING:
+    from backend.mail.activation_send import Choice
 
 CARD_SHEET = "Lookup"
 """The sheet Look Up writes a contact card to."""
@@ -111,7 +114,7 @@ def _log_batch(workbook: Workbook, selection: Selection) -> int | None:
     return int(summary["Batch"])
 
 
-def activation_choice(workbook: Workbook) -> tuple[Any, str]:
+def activation_choice(workbook: Workbook) -> "tuple[Choice, str]":
     """Who gets an email, from the selection: the Batch line of an Import Log (the accounts
     that run added or attached a student to), else the logons in the selected cells."""
     from backend.mail.activation_send import Choice
@@ -258,8 +261,10 @@ def _ask_then_save(
     run: Callable[[bool], Report],
     question: str,
     done: str,
+    after: str = "",
 ) -> Report:
-    """Simulate (a batch), ask with what would change, and on Yes save (another batch)."""
+    """Simulate (a batch), ask with what would change, and on Yes save (another batch); the
+    message ends with ``after`` when a row of the result carries a warning."""
     simulated = run(False)
     if not workbook.confirm(
         f"{question}\n{_lines(simulated.results)}\n\nYes saves it; No changes nothing."
@@ -267,7 +272,11 @@ def _ask_then_save(
         workbook.notify(f"Nothing was changed (simulation, batch {simulated.batch_id}).")
         return simulated
     applied = run(True)
-    workbook.notify(f"{done} (batch {applied.batch_id}).\n{_lines(applied.results)}")
+    warned = any(r.warning for r in applied.results)
+    workbook.notify(
+        f"{done} (batch {applied.batch_id}).\n{_lines(applied.results)}"
+        + (f"\n{after}" if after and warned else "")
+    )
     return applied
 
 
@@ -289,6 +298,7 @@ def rename_logon(workbook: Workbook, engine: Engine, **_: Any) -> Report:
         f"Rename the logon {old} to {new}? Its students, its history and its password stay "
         "with the account.",
         f"Renamed: the logon {old} is now {new}",
+        f"To send a new activation link, select {new} and press Send Activation.",
     )
 
 
