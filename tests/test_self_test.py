@@ -57,7 +57,18 @@ def test_every_step_passes_and_each_copy_is_closed(tmp_path: Path) -> None:
     assert any(n.startswith("Look Up") for n in names)
     assert any("PORTAL_ACCOUNT_STATUS" in n for n in names)
     assert any("PORTAL_STUDENT_LOGONS" in n for n in names)
-    assert len(opened.books) == len(KIND_ORDER) + 1  # and the users copy again, for Look Up
+    details = {s.name: s.details for s in steps}
+    assert details["Coverage"].startswith(
+        "Parent portal coverage of the district: 0 of 1 active students have a working"
+    )
+    assert details["Send Activation to jane.doe@example.org (answered No)"] == (
+        "Nothing was queued: no activation email goes out. The simulation is in sheet 'Activation'."
+    )
+    assert details["Rename Logon jane.doe@example.org (answered No)"].startswith(
+        "Nothing was changed (simulation, batch "
+    )
+    # The users copy again, for Look Up and for the School Year buttons.
+    assert len(opened.books) == len(KIND_ORDER) + 2
     assert all(book.calls.log[-1] == "Book.close" for book in opened.books)
     assert {row[1] for row in rows_of(caller)} == {"pass"}
     assert caller.app.alerts[-1][0].startswith(f"Self-test: all {len(steps)} steps passed")

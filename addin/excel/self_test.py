@@ -2,7 +2,8 @@
 
 It fills a copy of each template, opens each copy in this Excel (``xw.Book``), runs Check,
 Simulate and Import on it against a throwaway SQLite database in a temporary folder (never the
-district's database), looks an account and a student up, calls both worksheet functions, and
+district's database), looks an account and a student up, runs the School Year buttons (each
+answered No where it asks, so nothing is sent or renamed), calls both worksheet functions, and
 writes one row per step (pass or FAIL, and what went wrong) to the Self-Test sheet of the
 workbook the button was pressed in. The copies are closed and the folder deleted afterwards.
 """
@@ -23,6 +24,7 @@ from sqlalchemy import Engine
 from addin.excel.workbook import ExcelWorkbook
 from addin.workbooks.actions import dispatch
 from addin.workbooks.autocreate_options import SIMULATION
+from addin.workbooks.interface import Selection
 from addin.workbooks.kinds import KINDS
 from addin.workbooks.result_sheet import ResultSheet
 from addin.workbooks.templates import build_template
@@ -52,11 +54,23 @@ class Step:
 
 class QuietWorkbook(ExcelWorkbook):
     """A filled copy under test: its messages are kept for the Self-Test sheet, not shown,
-    and any question is answered no (a self-test that has to ask has found a fault)."""
+    and any question is answered no (an import that has to ask has found a fault; a School
+    Year button always asks, and No saves nothing). Its selection is the cells a step names,
+    and a workbook a button makes goes to the temporary folder, unopened."""
 
-    def __init__(self, book: Any) -> None:
+    def __init__(self, book: Any, folder: Path | None = None) -> None:
         super().__init__(book)
         self.messages: list[str] = []
+        self.selected: list[list[Any]] = []
+        self.folder = folder
+
+    def selection(self) -> Selection:
+        return Selection(None, 0, self.selected)
+
+    def open_new(self, kind: str, build: Callable[[Path], Path]) -> str:
+        if self.folder is None:
+            return super().open_new(kind, build)
+        return str(build(self.folder / f"self-test-{kind}.xlsx"))
 
     def notify(self, text: str) -> None:
         self.messages.append(text)
@@ -115,7 +129,7 @@ def opened(path: Path, open_book: Opener) -> Iterator[QuietWorkbook]:
     """A filled copy open in Excel for the length of the block, closed however it ends."""
     book = open_book(str(path))
     try:
-        yield QuietWorkbook(book)
+        yield QuietWorkbook(book, path.parent)
     finally:
         with suppress(Exception):
             book.close()
@@ -150,6 +164,32 @@ def lookup_steps(path: Path, db: Engine, open_book: Opener) -> list[Step]:
             ]
     except Exception as exc:
         return [Step(f"Look Up: open {path.name} in Excel", False, describe(exc))]
+
+
+SCHOOL_YEAR_STEPS: tuple[tuple[str, str, list[list[Any]]], ...] = (
+    ("Coverage", "coverage", []),
+    ("Send Activation to " + LOGON + " (answered No)", "activation.send", [[LOGON]]),
+    ("Rename Logon " + LOGON + " (answered No)", "user.rename", [[LOGON, "renamed." + LOGON]]),
+)
+"""Each School Year step: its name, the button's action, and the cells it has selected."""
+
+
+def school_year_steps(path: Path, db: Engine, open_book: Opener) -> list[Step]:
+    """The School Year buttons on the account the imports made; where one asks, No."""
+    try:
+        with opened(path, open_book) as workbook:
+
+            def press(action: str, cells: list[list[Any]]) -> str:
+                workbook.selected = cells
+                result = outcome(dispatch(action, workbook, db))
+                return workbook.messages[-1] if workbook.messages else result
+
+            return [
+                attempt(name, partial(press, action, cells))
+                for name, action, cells in SCHOOL_YEAR_STEPS
+            ]
+    except Exception as exc:
+        return [Step(f"School Year: open {path.name} in Excel", False, describe(exc))]
 
 
 @contextmanager
@@ -197,12 +237,14 @@ def run_steps(folder: Path, open_book: Opener, progress: Progress) -> list[Step]
         migrate(db)
         paths = {kind: filled_template(kind, folder) for kind in KIND_ORDER}
         steps: list[Step] = []
-        total = len(KIND_ORDER) + 2
+        total = len(KIND_ORDER) + 3
         for done, kind in enumerate(KIND_ORDER):
             progress("Self-test", done, total)
             steps += import_steps(kind, paths[kind], db, open_book)
-        progress("Self-test", total - 2, total)
+        progress("Self-test", total - 3, total)
         steps += lookup_steps(paths["users"], db, open_book)
+        progress("Self-test", total - 2, total)
+        steps += school_year_steps(paths["users"], db, open_book)
         progress("Self-test", total - 1, total)
         steps += function_steps(db)
         progress("Self-test", total, total)
