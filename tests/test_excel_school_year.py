@@ -390,3 +390,50 @@ def test_a_username_shown_with_leading_zeros_is_selected_as_shown(engine: Engine
     assert press("user.rename", book, engine).mode == "apply"
     assert messages(book)[-1].startswith("Renamed: the logon 00123 is now zoe.ng")
     assert logons(engine) == {"zoe.ng": "ACTIVE"}
+
+
+def coverage_summary(engine: Engine, tmp_path: Path) -> FakeBook:
+    """The coverage workbook the button opens, as Excel would show it: a book of its sheets."""
+    from addin.workbooks.coverage_book import write_coverage_workbook
+    from backend.accounts.coverage import coverage
+
+    path = write_coverage_workbook(coverage(engine), tmp_path / "coverage.xlsx")
+    sheets = {
+        ws.title: [[cell.value for cell in row] for row in ws.iter_rows()]
+        for ws in openpyxl.load_workbook(path).worksheets
+    }
+    return FakeBook(path.name, sheets, answers=["yes"], selection=("Summary", "A1"))
+
+
+def test_send_activation_for_a_school_row_of_the_coverage_summary(
+    engine: Engine, tmp_path: Path
+) -> None:
+    district(engine, [[TYPO, "001", "Father"], [RIGHT, "002", "Father"]])
+    extra = input_table(USER_HEADERS, [["mia@example.org", "Mia", "Lee", "GUARDIAN"]])
+    assert import_users(engine, extra, apply=True).counts["added"] == 1  # at no school
+    book = coverage_summary(engine, tmp_path)
+    rows = book.sheets["Summary"].values()
+    school = next(i for i, row in enumerate(rows, start=1) if row[:3] == ["101", "Lincoln", "3"])
+    book._selection = ("Summary", f"C{school}")
+    assert press("activation.send", book, engine).mode == "apply"
+    assert book.app.alerts[-2][0].startswith(
+        "Send 2 activation emails to the accounts at school 101 never activated?"
+    )
+    assert sorted(outbox(engine)) == sorted([(TYPO, "queued"), (RIGHT, "queued")])
+
+    district_row = next(i for i, row in enumerate(rows, start=1) if row[0] == "District")
+    again = coverage_summary(engine, tmp_path)
+    again._selection = ("Summary", f"A{district_row}:H{district_row}")
+    press("activation.send", again, engine)
+    assert again.app.alerts[-2][0].startswith(
+        "Send 3 activation emails to every account never activated?"
+    )
+
+    meaning = next(i for i, row in enumerate(rows, start=1) if row[0] == "Working account")
+    wrong = coverage_summary(engine, tmp_path)
+    wrong._selection = ("Summary", f"A{meaning}")
+    assert press("activation.send", wrong, engine) is None
+    assert messages(wrong) == [
+        "On the coverage Summary, select the row of a school (or the District row), then press "
+        "Send Activation: its accounts never activated get an email"
+    ]

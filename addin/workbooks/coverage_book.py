@@ -30,6 +30,8 @@ from backend.accounts.coverage import (
 )
 
 SUMMARY_SHEET = "Summary"
+SUMMARY_TITLE = "Parent portal coverage"
+DISTRICT = "District"
 UNCOVERED_SHEET = "Without account"
 STATE_HEADERS = {
     WORKING: "Working account",
@@ -119,7 +121,7 @@ def _counts_row(
 
 
 def _write_summary(sheet: Worksheet, report: Coverage, fmt: _Formats, school: str | None) -> None:
-    sheet.write_string(0, 0, "Parent portal coverage", fmt.title)
+    sheet.write_string(0, 0, SUMMARY_TITLE, fmt.title)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sheet.write_string(
         1, 0, f"Active students of {f'school {school}' if school else 'the district'}, {when}"
@@ -133,7 +135,7 @@ def _write_summary(sheet: Worksheet, report: Coverage, fmt: _Formats, school: st
         _counts_row(sheet, row, [code, name, "All grades"], report.total(grades), fmt.total)
         row += 1
     if school is None:
-        district = ["District", "All schools", "All grades"]
+        district = [DISTRICT, "All schools", "All grades"]
         _counts_row(sheet, row, district, report.total(), fmt.total)
         row += 1
     sheet.autofilter(3, 0, row - 1, len(COUNT_HEADERS) - 1)

@@ -20,7 +20,14 @@ from sqlalchemy import Engine
 from addin.workbooks.interface import Selection, Workbook, summary_of
 from addin.workbooks.result_sheet import ACTIVATION_SHEET_NAME, LOG_SHEET_NAME, log_from_report
 from backend.errors import InputError
-from backend.imports.contract import Progress, Report, RowResult, column_of, no_progress
+from backend.imports.contract import (
+    Progress,
+    Report,
+    RowResult,
+    cell_text,
+    column_of,
+    no_progress,
+)
 
 if TYPE_CHECKING:
     from backend.mail.activation_send import Choice
@@ -114,15 +121,48 @@ def _log_batch(workbook: Workbook, selection: Selection) -> int | None:
     return int(summary["Batch"])
 
 
+def _first(row: list[Any]) -> str | None:
+    return cell_text(row[0]) if row else None
+
+
+def _coverage_school(workbook: Workbook, selection: Selection) -> "tuple[Choice, str] | None":
+    """On a coverage workbook's Summary, the selected row's school (or the district): its
+    accounts never activated."""
+    from addin.workbooks.coverage_book import DISTRICT, SUMMARY_SHEET, SUMMARY_TITLE
+    from backend.mail.activation_send import Choice
+
+    if selection.sheet is None or selection.sheet.casefold() != SUMMARY_SHEET.casefold():
+        return None
+    grid = workbook.grid(selection.sheet)
+    if not grid or not grid[0] or grid[0][0] != SUMMARY_TITLE:
+        return None
+    header = next((i for i, row in enumerate(grid) if row and row[0] == "School"), len(grid))
+    end = next((i for i in range(header + 1, len(grid)) if not _first(grid[i])), len(grid))
+    row = selection.row - 1
+    code = _first(grid[row]) if header < row < end else None
+    if code is None:
+        raise InputError(
+            "On the coverage Summary, select the row of a school (or the District row), then "
+            "press Send Activation: its accounts never activated get an email"
+        )
+    if code == DISTRICT:
+        return Choice(not_activated=True), "every account never activated"
+    return Choice(school=code, not_activated=True), f"the accounts at school {code} never activated"
+
+
 def activation_choice(workbook: Workbook) -> "tuple[Choice, str]":
     """Who gets an email, from the selection: the Batch line of an Import Log (the accounts
-    that run added or attached a student to), else the logons in the selected cells."""
+    that run added or attached a student to), a school's row on a coverage Summary (its
+    accounts never activated), else the logons in the selected cells."""
     from backend.mail.activation_send import Choice
 
     selection = workbook.selection()
     batch = _log_batch(workbook, selection)
     if batch is not None:
         return Choice(batch=batch), f"the accounts batch {batch} added or attached a student to"
+    school = _coverage_school(workbook, selection)
+    if school is not None:
+        return school
     logons = [
         text
         for text in dict.fromkeys(selection.texts())

@@ -181,9 +181,10 @@ BUTTONS: tuple[RibbonButton, ...] = (
         "Send Activation",
         _EMAIL,
         "Send activation emails",
-        "Emails an activation link to the accounts whose logons are in the selected cells, or, "
+        "Emails an activation link to the accounts whose logons are in the selected cells; "
         "with the Batch line of an applied import's Import Log selected, to the accounts that "
-        "import added or attached a student to. Shows who would get one in the Activation "
+        "import added or attached a student to; with a school's row on the coverage Summary "
+        "selected, to its accounts never activated. Shows who would get one in the Activation "
         "sheet and asks before queueing them.",
         "GroupSchoolYear",
         "activation.send",
