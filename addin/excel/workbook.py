@@ -200,8 +200,8 @@ class ExcelWorkbook:
         cells = [list(row) for row in values]
 
         def format_of(first: int, last: int, column: int) -> str | None:
-            cells = sheet.range((top + first, left + column), (top + last, left + column))
-            code = cells.number_format
+            part = sheet.range((top + first, left + column), (top + last, left + column))
+            code = part.number_format
             return code if isinstance(code, str) else None  # mixed formats: None
 
         show_padded_ids(cells, format_of)  # a username typed 00123 is selected as 00123
