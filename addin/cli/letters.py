@@ -119,9 +119,14 @@ def _apply(choice: "LetterChoice", dest: Path, pdf: Path) -> None:
     try:
         with progress_bar() as progress:
             report = make_letters(engine(), choice, deliver, apply=True, progress=progress)
-    except BaseException:
+    except BaseException as exc:
         for path in written:  # their codes were never saved
             path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(
+                f"The letters could not be written ({exc.strerror or type(exc).__name__}): "
+                "nothing was saved and no code was made; free the place and run it again."
+            ) from exc
         raise
     log = log_from_report(report, "LOGONID")
     try:

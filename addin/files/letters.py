@@ -72,7 +72,10 @@ def write_letters_workbook(dest: Path, letters: Sequence[Letter], address: str) 
         sheet.write_row(0, 0, COLUMNS, bold)
         for number, letter in enumerate(letters, start=1):
             for column, value in enumerate(letter_row(letter, address)):
-                sheet.write_string(number, column, value, text)
+                if value:
+                    sheet.write_string(number, column, value, text)
+                else:
+                    sheet.write_blank(number, column, None, text)
         sheet.set_column(0, len(COLUMNS) - 1, 18)
         sheet.freeze_panes(1, 0)
         if letters:
