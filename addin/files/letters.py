@@ -95,6 +95,34 @@ class _LetterPdf(FPDF):
         font: Any = self.fonts[FAMILY.lower()]
         self.printable: frozenset[int] = frozenset(font.cmap)
 
+    def wrapped(self, text: str) -> list[str]:
+        """``text`` broken into lines that fit the page at the current font, at spaces where
+        possible (fpdf's own ``multi_cell`` measures each line again for every character)."""
+        width = self.epw
+        lines: list[str] = []
+        line = ""
+        for word in text.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if self.get_string_width(candidate) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            line = word
+            while self.get_string_width(line) > width:  # a word wider than the page
+                cut = next(
+                    n for n in range(len(line), 0, -1) if self.get_string_width(line[:n]) <= width
+                )
+                lines.append(line[: max(cut, 1)])
+                line = line[max(cut, 1) :]
+        lines.append(line)
+        return lines
+
+    def paragraph(self, text: str, height: float) -> None:
+        """``text`` written from the left margin, wrapped, each line ``height`` high."""
+        for line in self.wrapped(text):
+            self.cell(0, height, line, new_x="LMARGIN", new_y="NEXT")
+
     def printed(self, text: str) -> tuple[str, list[str]]:
         """``text`` with the characters the font lacks as '?', and those characters."""
         missing = [c for c in text if ord(c) not in self.printable and c not in "\n\t"]
@@ -120,14 +148,14 @@ def _draw(pdf: _LetterPdf, letter: Letter, today: date) -> list[str]:
     pdf.set_font(FAMILY, "B", 14)
     heading, lost = pdf.printed(letter.heading)
     missing += lost
-    pdf.multi_cell(0, 7, heading, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.paragraph(heading, 7)
     pdf.ln(4)
     for line in letter.text.splitlines():
         shown, lost = pdf.printed(line)
         missing += lost
         key = bool(letter.code) and (letter.code in line or letter.logon_id in line)
         pdf.set_font(FAMILY, "B" if key else "", 13 if key else 11)
-        pdf.multi_cell(0, 7 if key else 5.5, shown, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.paragraph(shown, 7 if key else 5.5)
     return missing
 
 
