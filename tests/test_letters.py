@@ -15,9 +15,11 @@ import pypdfium2
 import pytest
 from factories import LINK_HEADERS, SMALL_DISTRICT, input_table
 from helpers import read_log, run_cli
+from libreoffice import convert, ods_sheet
 from sqlalchemy import Engine, func, select
 from test_activation import PASSWORD, every_stored_text
 
+from addin.files.letters import COLUMNS
 from backend.database.engine import write_transaction
 from backend.database.models import ActivationToken, Batch, OutboxMessage, PortalUser, utcnow
 from backend.errors import InputError
@@ -190,6 +192,20 @@ def test_apply_writes_a_mail_merge_row_and_a_page_per_letter(
     document.close()
     dark = sum(image.histogram()[:128])
     assert image.size[0] > 500 and dark > 2000  # text on the page, not a blank sheet
+
+
+def test_libreoffice_reads_the_mail_merge_sheet(
+    district: Engine, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result, book, _ = letters(capsys, database_url, tmp_path, "--logon", "cal.lee", "--apply")
+    assert result.code == 0, result.stderr
+    # An independent reader sees the same sheet, every filled cell as text.
+    merged = ods_sheet(convert(book, "ods", tmp_path), "Letters")
+    code = mail_merge_rows(book)["cal.lee"]["ACTIVATION_CODE"]
+    assert [c.text for c in merged[0]] == list(COLUMNS)
+    assert [c.text for c in merged[1]][:3] == ["cal.lee", "Łukasz", "Дмитрий"]
+    assert code in [c.text for c in merged[1]]
+    assert {c.value_type for c in merged[1] if c.text} == {"string"}
 
 
 def test_a_letter_in_the_accounts_language(

@@ -68,7 +68,9 @@ def letters_command(
     ] = None,
     pdf_path: Annotated[
         Path | None,
-        typer.Option("--pdf", help="The letters to print, one page each (default letters.pdf)."),
+        typer.Option(
+            "--pdf", help="With --apply, the letters to print, one page each (default letters.pdf)."
+        ),
     ] = None,
 ) -> None:
     """Letters for parents without email: each gives the logon and a one-time activation code,

@@ -94,29 +94,44 @@ class _LetterPdf(FPDF):
         self.set_creator("Parent Portal Accounts")
         font: Any = self.fonts[FAMILY.lower()]
         self.printable: frozenset[int] = frozenset(font.cmap)
+        self.widths: dict[tuple[str, float, str], float] = {}
+
+    def width_of(self, text: str) -> float:
+        """``text``'s width at the current font, remembered: letters repeat the same words."""
+        key = (self.font_style, self.font_size_pt, text)
+        if key not in self.widths:
+            self.widths[key] = self.get_string_width(text)
+        return self.widths[key]
 
     def wrapped(self, text: str) -> list[str]:
         """``text`` broken into lines that fit the page at the current font, at spaces where
         possible (fpdf's own ``multi_cell`` measures each line again for every character)."""
-        width = self.epw
-        lines: list[str] = []
-        line = ""
+        space = self.width_of(" ")
+        lines: list[tuple[str, float]] = []
+        line, used = "", 0.0
         for word in text.split(" "):
-            candidate = f"{line} {word}" if line else word
-            if self.get_string_width(candidate) <= width:
-                line = candidate
+            width = self.width_of(word)
+            if not line or used + space + width <= self.epw:
+                line, used = (f"{line} {word}", used + space + width) if line else (word, width)
                 continue
-            if line:
-                lines.append(line)
-            line = word
-            while self.get_string_width(line) > width:  # a word wider than the page
-                cut = next(
-                    n for n in range(len(line), 0, -1) if self.get_string_width(line[:n]) <= width
-                )
-                lines.append(line[: max(cut, 1)])
-                line = line[max(cut, 1) :]
-        lines.append(line)
-        return lines
+            lines.append((line, used))
+            line, used = word, width
+        lines.append((line, used))
+        return [part for line, used in lines for part in self.cut(line, used)]
+
+    def cut(self, line: str, width: float) -> list[str]:
+        """A line no wider than the page, or a word wider than it cut in pieces that fit."""
+        if width <= self.epw:
+            return [line]
+        parts = []
+        while len(line) > 1 and self.get_string_width(line) > self.epw:
+            fits = max(
+                (n for n in range(1, len(line)) if self.get_string_width(line[:n]) <= self.epw),
+                default=1,
+            )
+            parts.append(line[:fits])
+            line = line[fits:]
+        return [*parts, line]
 
     def paragraph(self, text: str, height: float) -> None:
         """``text`` written from the left margin, wrapped, each line ``height`` high."""
