@@ -30,7 +30,7 @@ PREVIEWS = 3  # messages shown in a simulation's log
 _DISABLED = "The account is disabled: no activation email goes to it."
 _NO_ADDRESS = (
     "The account has no email address (its logon is not one and EMAIL is blank): "
-    "add an EMAIL with a users import, or give the parent a letter."
+    "add an EMAIL with a users import, or print the parent a letter (`portal letters`)."
 )
 _ACTIVATED = "The account is activated already: the parent signs in with their own password."
 
