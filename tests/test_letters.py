@@ -344,3 +344,27 @@ def test_letters_that_cannot_be_written_leave_no_code(
     with district.connect() as connection:
         kinds = connection.execute(select(func.count()).where(Batch.kind == "Activation letters"))
         assert kinds.scalar_one() == 0
+
+
+def test_letters_saved_but_not_moved_in_place_say_to_run_again(
+    district: Engine,
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from addin.files import result_writer
+
+    def locked(*_: Any) -> None:
+        raise OSError(13, "Permission denied")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(result_writer, "write_result_workbook", locked)
+        result, book, _ = letters(capsys, database_url, tmp_path, "--logon", "cal.lee", "--apply")
+    assert result.code == 3
+    assert "could not all be written" in result.stderr and "run the same command" in result.stderr
+    assert not book.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    again, book, _ = letters(capsys, database_url, tmp_path, "--logon", "cal.lee", "--apply")
+    assert again.code == 0, again.stderr
+    code = mail_merge_rows(book)["cal.lee"]["ACTIVATION_CODE"]
+    assert activate(district, code, PASSWORD, logon="cal.lee") == "cal.lee"

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from addin.cli.output import ApplyOption, engine, finish, out, progress_bar
-from backend.errors import InputError
+from backend.errors import InputError, ResultNotWritten
 
 if TYPE_CHECKING:
     from backend.mail.letters import LetterChoice
@@ -99,46 +99,49 @@ def _apply(choice: "LetterChoice", dest: Path, pdf: Path) -> None:
     """Make the codes and write the files inside the batch's transaction, then add the log."""
     from addin.files.letters import write_letters_pdf, write_letters_workbook
     from addin.files.result_writer import write_result_workbook
-    from addin.workbooks.file import saved_but_not_written
     from addin.workbooks.result_sheet import log_from_report
     from backend.mail.letters import Letter, make_letters
     from backend.settings import get_settings
 
     _checked(dest, ".xlsx", "--out")
     _checked(pdf, ".pdf", "--pdf")
-    draft = dest.with_name(f".{dest.stem}.{secrets.token_hex(4)}.xlsx")
-    written: list[Path] = []
+    mark = secrets.token_hex(4)
+    draft = dest.with_name(f".{dest.stem}.{mark}.xlsx")
+    pdf_draft = pdf.with_name(f".{pdf.stem}.{mark}.pdf")
+    drafts = (draft, pdf_draft)
 
     def deliver(letters: list[Letter]) -> dict[int, str]:
         write_letters_workbook(draft, letters, get_settings().activation_url)
-        written.append(draft)
-        if not letters:
-            return {}
-        warnings = write_letters_pdf(pdf, letters, date.today())
-        written.append(pdf)
-        return dict(warnings)
+        return dict(write_letters_pdf(pdf_draft, letters, date.today())) if letters else {}
 
     try:
         with progress_bar() as progress:
             report = make_letters(engine(), choice, deliver, apply=True, progress=progress)
     except BaseException as exc:
-        for path in written:  # their codes were never saved
+        for path in drafts:  # their codes were never saved
             path.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise InputError(
                 f"The letters could not be written ({exc.strerror or type(exc).__name__}): "
-                "nothing was saved and no code was made; free the place and run it again."
+                "nothing was saved and no code was made; make room, or choose another folder, "
+                "and run it again."
             ) from exc
         raise
     log = log_from_report(report, "LOGONID")
     try:
-        if not written:
-            write_letters_workbook(draft, [], get_settings().activation_url)
+        if pdf_draft.exists():
+            pdf_draft.replace(pdf)
         write_result_workbook(draft, dest, log)
     except (InputError, OSError) as exc:
-        raise saved_but_not_written(log, dest, exc) from exc
+        reason = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
+        raise ResultNotWritten(
+            f"The codes were saved as batch {report.batch_id}, but the letters could not all "
+            f"be written to {pdf} and {dest} ({reason}): run the same command again; its new "
+            "codes replace these."
+        ) from exc
     finally:
-        draft.unlink(missing_ok=True)
+        for path in drafts:
+            path.unlink(missing_ok=True)
     made = dict(report.extra).get("Letters made", 0)
     try:
         finish(report, dest, told=("Warning",))
