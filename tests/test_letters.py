@@ -368,3 +368,16 @@ def test_letters_saved_but_not_moved_in_place_say_to_run_again(
     assert again.code == 0, again.stderr
     code = mail_merge_rows(book)["cal.lee"]["ACTIVATION_CODE"]
     assert activate(district, code, PASSWORD, logon="cal.lee") == "cal.lee"
+
+
+def test_disabling_an_account_kills_its_letters_code(
+    district: Engine, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result, book, _ = letters(capsys, database_url, tmp_path, "--logon", "cal.lee", "--apply")
+    assert result.code == 0, result.stderr
+    code = mail_merge_rows(book)["cal.lee"]["ACTIVATION_CODE"]
+    headers = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE", "STATUS"]
+    for status in ("DISABLED", "ACTIVE"):
+        table = input_table(headers, [["cal.lee", None, None, "STUDENT", status]])
+        assert import_users(district, table, apply=True).counts["updated"] == 1
+    assert refused(district, "cal.lee", code) == INVALID_LINK  # enabling revives no code
