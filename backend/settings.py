@@ -46,6 +46,10 @@ class Settings:
     # Account activation: the portal page that takes a token, and how long a token lasts.
     activation_url: str = "https://portal.example.org/activate"
     activation_hours: int = 72
+    # A printed letter's activation code: how many days it lasts, and how many wrong codes
+    # typed with the account's logon make it stop working.
+    letter_code_days: int = 30
+    letter_code_attempts: int = 10
     # The secret that makes each message's activation link, kept outside the database (made on
     # first use). Every computer that sends mail must read the same file.
     activation_secret_file: str = str(DEFAULT_DATA_DIR / "activation-secret")

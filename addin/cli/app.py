@@ -18,6 +18,7 @@ from addin.cli import (
     doctor,
     excel_addin,
     imports,
+    letters,
     outbox,
     records,
     templates,
@@ -81,6 +82,10 @@ app.command(
     short_help="Per school and grade, the active students with and without a working guardian "
     "account.",
 )(coverage.coverage_command)
+app.command(
+    "letters",
+    short_help="Printed activation letters with one-time codes, for parents without email.",
+)(letters.letters_command)
 app.command("init")(records.init)
 app.command("batches")(records.batches)
 app.command("demo")(records.demo)

@@ -228,3 +228,8 @@ class ActivationToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # "link": an emailed link's token (its SHA-256); "letter": a printed code, typed with the
+    # logon (an HMAC with the activation secret, since a short code alone could be guessed).
+    kind: Mapped[str] = mapped_column(String(16), default="link", server_default="link")
+    # Wrong codes typed with this account's logon; at the limit the code stops working.
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

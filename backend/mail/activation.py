@@ -7,6 +7,12 @@ kept outside the database (``activation_secret_file``): every attempt to deliver
 carries the same link, and neither the database nor the secret alone can make it. The raw token
 lives in the email and nowhere else: it is never logged, stored or written to an audit event.
 
+A printed letter carries a short code instead (``new_code``), typed on the same page with the
+logon. Its hash is an HMAC with the same secret, so a copy of the database cannot try codes
+offline; each wrong code typed with the logon is counted, and at ``letter_code_attempts`` the
+code stops working. An account has one way in at a time: a new code replaces its unused links
+and codes, and a new email's link replaces an unused code.
+
 Only an ACTIVE account can be activated or sign in: disabling an account deletes its unused
 tokens (``revoke_links_of_shut_accounts``), so enabling it again revives no link sent before.
 """
@@ -17,6 +23,7 @@ import hmac
 import os
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -24,7 +31,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
 from backend.accounts.logon import logon_key
 from backend.database.engine import read_transaction, write_transaction
@@ -40,10 +47,20 @@ OPEN = "ACTIVE"
 """The one account status that may be activated, sign in, or be sent mail."""
 
 INVALID_LINK = (
-    "This activation link is not valid: it may have expired or been used already. "
+    "This activation link or code is not valid: it may have expired or been used already. "
     "Ask the school for a new one."
 )
-"""One message for a wrong, expired or used token: the page must not say which it was."""
+"""One message for a wrong, expired or used token or code: the page must not say which."""
+
+LINK = "link"
+LETTER = "letter"
+"""The kinds of ``ActivationToken``: an emailed link's token, or a printed letter's code."""
+
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+"""Crockford's base 32: no I, L, O or U, so no two characters look alike on paper."""
+CODE_LENGTH = 12  # 60 bits: with the logon and a few tries per code, far beyond guessing
+CODE_GROUP = 4
+_READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 HASH_PROFILES: dict[str, Parameters] = {
     "production": profiles.RFC_9106_LOW_MEMORY,  # argon2-cffi's own default
@@ -195,6 +212,62 @@ def issue_token(
     return token
 
 
+def new_code() -> str:
+    """A letter's code as printed: 12 characters of ``CODE_ALPHABET`` in groups of four."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(raw[i : i + CODE_GROUP] for i in range(0, CODE_LENGTH, CODE_GROUP))
+
+
+def normalise_code(typed: str) -> str:
+    """A code as typed, read as printed: capitals, spaces and dashes do not matter, and O, I
+    and L are read as the digits 0, 1 and 1."""
+    text = unicodedata.normalize("NFKC", typed).upper().translate(_READ_AS)
+    return "".join(c for c in text if not c.isspace() and c not in "-_.")
+
+
+def code_hash(user_id: int, code: str) -> str:
+    """What is stored for a letter's code: keyed with the activation secret and the account,
+    since 60 bits hashed alone could be tried offline from a copy of the database."""
+    message = f"{LETTER}:{user_id}:{normalise_code(code)}".encode()
+    return hmac.new(activation_secret(), message, hashlib.sha256).hexdigest()
+
+
+def issue_codes(
+    connection: Connection, user_ids: Sequence[int], *, now: datetime | None = None
+) -> dict[int, str]:
+    """A new letter code for each account, in the caller's transaction; return the codes.
+
+    Each account's unused links and codes are deleted first: the newest letter is the one that
+    works, as the newest email is.
+    """
+    now = as_utc(now)
+    expires = now + timedelta(days=get_settings().letter_code_days)
+    codes = {user_id: new_code() for user_id in user_ids}
+    ids = list(codes)
+    for start in range(0, len(ids), 1000):
+        connection.execute(
+            delete(ActivationToken).where(
+                ActivationToken.user_id.in_(ids[start : start + 1000]),
+                ActivationToken.used_at.is_(None),
+            )
+        )
+    rows = [
+        {
+            "user_id": user_id,
+            "token_hash": code_hash(user_id, code),
+            "created_at": now,
+            "expires_at": expires,
+            "used_at": None,
+            "kind": LETTER,
+            "failed_attempts": 0,
+        }
+        for user_id, code in codes.items()
+    ]
+    if rows:
+        connection.execute(insert(ActivationToken), rows)
+    return codes
+
+
 def activation_link(token: str) -> str:
     """The portal's activation page with ``token=`` added to whatever query it already has."""
     parts = urlsplit(get_settings().activation_url)
@@ -212,43 +285,94 @@ def check_password(password: str) -> None:
         )
 
 
-def activate(engine: Engine, token: str, new_password: str, *, now: datetime | None = None) -> str:
+def activate(
+    engine: Engine,
+    token: str,
+    new_password: str,
+    *,
+    logon: str | None = None,
+    now: datetime | None = None,
+) -> str:
     """Set the account's first password with a valid token; return the account's logon.
 
-    Every unused token of the account is spent with it: once a password is set, an older
-    activation email must not be able to set another one. A disabled account's token is refused
-    like a wrong one.
+    With ``logon``, ``token`` is the code of a printed letter to that account. Every unused
+    token of the account is spent with it: once a password is set, an older email or letter
+    must not be able to set another one. A disabled account's token is refused like a wrong one.
     """
     check_password(new_password)
     now = as_utc(now)
     # Hashing is deliberately slow: do it before taking the write lock, not while holding it.
     password_hash = password_hasher().hash(new_password)
     with write_transaction(engine) as connection:
-        # One query for every way a token is invalid, so no branch tells them apart.
-        found = connection.execute(
-            select(ActivationToken.user_id, PortalUser.logon_id)
-            .join(PortalUser, PortalUser.id == ActivationToken.user_id)
-            .where(
-                ActivationToken.token_hash == token_hash(token),
-                ActivationToken.used_at.is_(None),
-                ActivationToken.expires_at > now,
-                PortalUser.status == OPEN,
+        if logon is None:
+            found = _link_holder(connection, token, now)
+        else:
+            found = _code_holder(connection, logon, token, now)
+        if found is not None:
+            connection.execute(
+                update(PortalUser)
+                .where(PortalUser.id == found.user_id)
+                .values(password_hash=password_hash, updated_at=now)
             )
-        ).first()
-        if found is None:
-            raise InputError(INVALID_LINK)
-        connection.execute(
-            update(PortalUser)
-            .where(PortalUser.id == found.user_id)
-            .values(password_hash=password_hash, updated_at=now)
+            connection.execute(
+                update(ActivationToken)
+                .where(ActivationToken.user_id == found.user_id, ActivationToken.used_at.is_(None))
+                .values(used_at=now)
+            )
+    if found is None:  # after the commit: a wrong code's count is kept
+        raise InputError(INVALID_LINK)
+    logon_id: str = found.logon_id
+    return logon_id
+
+
+def _link_holder(connection: Connection, token: str, now: datetime) -> Row[int, str] | None:
+    """The account an emailed link's token activates, or None."""
+    # One query for every way a token is invalid, so no branch tells them apart.
+    return connection.execute(
+        select(ActivationToken.user_id, PortalUser.logon_id)
+        .join(PortalUser, PortalUser.id == ActivationToken.user_id)
+        .where(
+            ActivationToken.token_hash == token_hash(token),
+            ActivationToken.kind == LINK,
+            ActivationToken.used_at.is_(None),
+            ActivationToken.expires_at > now,
+            PortalUser.status == OPEN,
         )
+    ).first()
+
+
+def _code_holder(
+    connection: Connection, logon: str, code: str, now: datetime
+) -> Row[int, str] | None:
+    """The account a letter's code activates with its logon, or None, the wrong try counted."""
+    account = connection.execute(
+        select(PortalUser.id.label("user_id"), PortalUser.logon_id).where(
+            PortalUser.logon_key == _key(logon), PortalUser.status == OPEN
+        )
+    ).first()
+    if account is None:
+        return None
+    unused = (
+        ActivationToken.user_id == account.user_id,
+        ActivationToken.kind == LETTER,
+        ActivationToken.used_at.is_(None),
+    )
+    found = connection.execute(
+        select(ActivationToken.id).where(
+            *unused,
+            ActivationToken.token_hash == code_hash(account.user_id, code),
+            ActivationToken.expires_at > now,
+            ActivationToken.failed_attempts < get_settings().letter_code_attempts,
+        )
+    ).first()
+    if found is None:
         connection.execute(
             update(ActivationToken)
-            .where(ActivationToken.user_id == found.user_id, ActivationToken.used_at.is_(None))
-            .values(used_at=now)
+            .where(*unused)
+            .values(failed_attempts=ActivationToken.failed_attempts + 1)
         )
-        logon_id: str = found.logon_id
-        return logon_id
+        return None
+    return account
 
 
 @cache

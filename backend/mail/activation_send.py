@@ -30,7 +30,7 @@ PREVIEWS = 3  # messages shown in a simulation's log
 _DISABLED = "The account is disabled: no activation email goes to it."
 _NO_ADDRESS = (
     "The account has no email address (its logon is not one and EMAIL is blank): "
-    "add an EMAIL with a users import, or give the parent a letter."
+    "add an EMAIL with a users import, or print the parent a letter (`portal letters`)."
 )
 _ACTIVATED = "The account is activated already: the parent signs in with their own password."
 
@@ -63,7 +63,7 @@ class SendPlan:
     preview: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def _chosen(connection: Connection, choice: Choice) -> Select[*tuple[Any, ...]]:
+def chosen_accounts(connection: Connection, choice: Choice) -> Select[*tuple[Any, ...]]:
     """The query of the chosen accounts, or a plain refusal of a school or batch that is not."""
     query = select(
         PortalUser.id,
@@ -113,7 +113,7 @@ def _chosen(connection: Connection, choice: Choice) -> Select[*tuple[Any, ...]]:
     return query
 
 
-def _students(connection: Connection, user_ids: list[int]) -> dict[int, list[Mapping[str, Any]]]:
+def students_of(connection: Connection, user_ids: list[int]) -> dict[int, list[Mapping[str, Any]]]:
     """Each account's active students, as the templates' ``students`` field lists them."""
     query = (
         select(
@@ -121,6 +121,7 @@ def _students(connection: Connection, user_ids: list[int]) -> dict[int, list[Map
             Student.first_name,
             Student.last_name,
             Student.grade,
+            Student.student_id,
             School.name.label("school"),
         )
         .join(Student, Student.id == StudentLink.student_id)
@@ -137,6 +138,7 @@ def _students(connection: Connection, user_ids: list[int]) -> dict[int, list[Map
                     "last_name": row.last_name,
                     "grade": row.grade or "",
                     "school": row.school or "",
+                    "student_id": row.student_id,
                 }
             )
     return found
@@ -167,13 +169,13 @@ def plan_sending(
     """One row per chosen account (and per asked logon that has none), one message per row
     that may get one."""
     planned = SendPlan()
-    accounts = list(connection.execute(_chosen(connection, choice)))
+    accounts = list(connection.execute(chosen_accounts(connection, choice)))
     found = {a.logon_key for a in accounts}
     for logon in dict.fromkeys(x.strip() for x in choice.logons):
         if logon_key(logon) not in found:
             reason = f"There is no account with logon '{logon}': check the spelling."
             planned.results.append(RowResult(None, logon, "error", reason))
-    students = _students(connection, [a.id for a in accounts])
+    students = students_of(connection, [a.id for a in accounts])
     for account in accounts:
         refusal = _refusal(account)
         if refusal:

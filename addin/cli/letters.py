@@ -1,0 +1,155 @@
+"""`portal letters`: printed activation letters with one-time codes, simulation first."""
+
+import secrets
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from addin.cli.output import ApplyOption, engine, finish, out, progress_bar
+from backend.errors import InputError, ResultNotWritten
+
+if TYPE_CHECKING:
+    from backend.mail.letters import LetterChoice
+
+
+def _checked(path: Path, suffix: str, option: str) -> Path:
+    from addin.files.result_writer import check_destination
+
+    if path.suffix.lower() != suffix:
+        raise InputError(f"{option} must name a {suffix} file; {path.name} does not end in it")
+    check_destination(path)
+    return path
+
+
+def letters_command(
+    logon: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--logon", metavar="LOGON", help="An account's logon; repeat for more accounts."
+        ),
+    ] = None,
+    school: Annotated[
+        str | None,
+        typer.Option("--school", metavar="CODE", help="Accounts attached to a student there."),
+    ] = None,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            "--batch",
+            metavar="N",
+            help="Accounts batch N added, or attached a student to (`portal batches`).",
+        ),
+    ] = None,
+    not_activated: Annotated[
+        bool,
+        typer.Option(
+            "--not-activated",
+            help="Only accounts that have no password yet; alone, every such account.",
+        ),
+    ] = False,
+    without_email: Annotated[
+        bool,
+        typer.Option(
+            "--without-email",
+            help="Only accounts with no email address (neither EMAIL nor a logon that is one).",
+        ),
+    ] = False,
+    apply: ApplyOption = False,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The workbook: with --apply, one row per letter for a mail merge, and the "
+            "log (default letters.xlsx); without, the log (default letters.simulation.xlsx).",
+        ),
+    ] = None,
+    pdf_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--pdf", help="With --apply, the letters to print, one page each (default letters.pdf)."
+        ),
+    ] = None,
+) -> None:
+    """Letters for parents without email: each gives the logon and a one-time activation code,
+    typed on the portal's activation page. Without --apply, lists who would get a letter and
+    makes no code. With --apply, makes the codes and writes the letters (PDF) and a mail-merge
+    workbook; a new code replaces the account's unused links and codes."""
+    from addin.workbooks.file import write_run_log
+    from addin.workbooks.result_sheet import log_from_report
+    from backend.mail.activation_send import Choice
+    from backend.mail.letters import LetterChoice, make_letters
+
+    choice = LetterChoice(
+        Choice(tuple(logon or ()), school, batch, not_activated), without_email=without_email
+    )
+    if not apply:
+        dest = _checked(out_path or Path("letters.simulation.xlsx"), ".xlsx", "--out")
+        with progress_bar() as progress:
+            report = make_letters(engine(), choice, lambda _: {}, progress=progress)
+        write_run_log(dest, log_from_report(report, "LOGONID"))
+        finish(report, dest, told=("Warning",))
+        return
+    _apply(choice, out_path or Path("letters.xlsx"), pdf_path or Path("letters.pdf"))
+
+
+def _apply(choice: "LetterChoice", dest: Path, pdf: Path) -> None:
+    """Make the codes and write the files inside the batch's transaction, then add the log."""
+    from addin.files.letters import write_letters_pdf, write_letters_workbook
+    from addin.files.result_writer import write_result_workbook
+    from addin.workbooks.result_sheet import log_from_report
+    from backend.mail.letters import Letter, make_letters
+    from backend.settings import get_settings
+
+    _checked(dest, ".xlsx", "--out")
+    _checked(pdf, ".pdf", "--pdf")
+    mark = secrets.token_hex(4)
+    draft = dest.with_name(f".{dest.stem}.{mark}.xlsx")
+    pdf_draft = pdf.with_name(f".{pdf.stem}.{mark}.pdf")
+    drafts = (draft, pdf_draft)
+
+    def deliver(letters: list[Letter]) -> dict[int, str]:
+        write_letters_workbook(draft, letters, get_settings().activation_url)
+        return dict(write_letters_pdf(pdf_draft, letters, date.today())) if letters else {}
+
+    try:
+        with progress_bar() as progress:
+            report = make_letters(engine(), choice, deliver, apply=True, progress=progress)
+    except BaseException as exc:
+        for path in drafts:  # their codes were never saved
+            path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(
+                f"The letters could not be written ({exc.strerror or type(exc).__name__}): "
+                "nothing was saved and no code was made; make room, or choose another folder, "
+                "and run it again."
+            ) from exc
+        raise
+    log = log_from_report(report, "LOGONID")
+    try:
+        if pdf_draft.exists():
+            pdf_draft.replace(pdf)
+        write_result_workbook(draft, dest, log)
+    except (InputError, OSError) as exc:
+        reason = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
+        raise ResultNotWritten(
+            f"The codes were saved as batch {report.batch_id}, but the letters could not all "
+            f"be written to {pdf} and {dest} ({reason}): run the same command again; its new "
+            "codes replace these."
+        ) from exc
+    finally:
+        for path in drafts:
+            path.unlink(missing_ok=True)
+    made = dict(report.extra).get("Letters made", 0)
+    try:
+        finish(report, dest, told=("Warning",))
+    finally:
+        if made:
+            out.print(
+                f"{made} letters to print: {escape(str(pdf))}; for a mail merge: "
+                f"{escape(str(dest))} (sheet Letters). The codes are in these two files only: "
+                "keep them safe and delete them once the letters are sent.",
+                highlight=False,
+            )
