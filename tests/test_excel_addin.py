@@ -79,6 +79,7 @@ EXPECTED_ACTIONS = {
     "lookup",
     "coverage",
     "activation.send",
+    "letters",
     "user.rename",
     "user.merge",
 }
@@ -331,6 +332,7 @@ def test_ribbon_xml_is_customui14_within_the_allow_list(built: dict[str, Path]) 
     assert [b.attrib["label"] for b in school_year] == [
         "Coverage",
         "Send Activation",
+        "Letters",
         "Rename Logon",
         "Merge Logons",
     ]

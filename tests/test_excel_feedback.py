@@ -131,6 +131,7 @@ EXCEL_CONTROL_IDS = {
     "FileSendAsAttachment": ("Quick Access Toolbar", None),
     "SheetRename": ("TabHome", "GroupCells"),
     "MergeCells": ("TabHome", "GroupAlignmentExcel"),
+    "FilePrintQuick": ("Quick Access Toolbar", None),
 }
 # In the same repository's wordcontrols.xlsx and in none of the Excel lists.
 WORD_ONLY = {"ReviewAcceptChange", "FindDialog"}

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pypdfium2
 import pytest
 from factories import (
     CONTACT_HEADERS,
@@ -17,6 +18,7 @@ from factories import (
 )
 from helpers import run_cli
 from sqlalchemy import Engine, select
+from test_activation import PASSWORD
 from xlwings_double import FakeBook
 
 from addin.excel.entry import run_action, run_on_book
@@ -24,10 +26,11 @@ from addin.excel.workbook import ExcelWorkbook
 from addin.workbooks.school_year import SCHOOL_YEAR, fix_text, suggested_fix
 from backend.accounts.contact_card import contact_card
 from backend.accounts.single import get_account
-from backend.database.models import Batch, OutboxMessage, PortalUser
+from backend.database.models import ActivationToken, Batch, OutboxMessage, PortalUser
 from backend.imports.links import import_links
 from backend.imports.roster import import_roster
 from backend.imports.users import import_users
+from backend.mail.activation import activate
 
 TYPO = "tom.nguyen@yahooo.com"
 RIGHT = "tom.nguyen@yahoo.com"
@@ -366,7 +369,13 @@ def test_the_card_suggestions_read_back_as_the_buttons_fixes() -> None:
     )
     assert suggested_fix(f"portal user merge {TYPO} into {RIGHT}") == ("user.merge", TYPO, RIGHT)
     assert suggested_fix(None) is None and fix_text("portal user show x") == ""
-    assert set(SCHOOL_YEAR) == {"coverage", "activation.send", "user.rename", "user.merge"}
+    assert set(SCHOOL_YEAR) == {
+        "coverage",
+        "activation.send",
+        "letters",
+        "user.rename",
+        "user.merge",
+    }
 
 
 def test_a_rename_that_stops_a_link_says_how_to_send_a_new_one(engine: Engine) -> None:
@@ -437,3 +446,181 @@ def test_send_activation_for_a_school_row_of_the_coverage_summary(
         "On the coverage Summary, select the row of a school (or the District row), then press "
         "Send Activation: its accounts never activated get an email"
     ]
+
+
+# --- Letters -------------------------------------------------------------------------------
+
+
+def tokens(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return len(connection.execute(select(ActivationToken.id)).all())
+
+
+def letters_run(
+    engine: Engine, book: FakeBook, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, list[str]]:
+    """Letters pressed on ``book``, new workbooks going to ``docs``: its result, and the
+    workbooks it opened."""
+    monkeypatch.setattr("addin.excel.workbook.documents_folder", lambda: docs)
+    opened: list[str] = []
+    return run_action("letters", ExcelWorkbook(book, open_book=opened.append), engine), opened
+
+
+def pdf_pages(pdf: Path) -> list[str]:
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        return [page.get_textpage().get_text_range() for page in document]
+    finally:
+        document.close()
+
+
+def test_letters_for_the_selected_logons_simulate_ask_then_write_the_files(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    district(engine, [[TYPO, "001", "Father"], [RIGHT, "002", "Father"]])
+    docs = tmp_path / "docs"
+    sheet = [["LOGONID"], [TYPO], [RIGHT], ["nobody@example.org"]]
+    refused = book_with({"Users": sheet}, ("Users", "A1:A4"), ["no"])
+    report, opened = letters_run(engine, refused, docs, monkeypatch)
+    assert report.mode == "simulation" and opened == []
+    assert refused.app.alerts[0] == (
+        "Print 2 letters for the 3 logons selected? 1 of them gets none: There is no account "
+        "with logon 'nobody@example.org': check the spelling. The simulation (batch 4) is in "
+        "sheet 'Letters Log'. Yes makes a one-time activation code for each and writes the "
+        "letters to print and a mail-merge workbook in Documents, Parent Portal; a letter's "
+        "code replaces the account's activation links and codes not used yet. No makes "
+        "nothing.",
+        "yes_no",
+    )
+    assert messages(refused)[-1] == (
+        "No letter was made: no code, no file. The simulation is in sheet 'Letters Log'."
+    )
+    assert refused.sheets["Letters Log"].values()[1][1].startswith("SIMULATION")
+    assert tokens(engine) == 0 and not docs.exists()
+
+    book = book_with({"Users": sheet}, ("Users", "A1:A4"), ["yes"])
+    report, opened = letters_run(engine, book, docs, monkeypatch)
+    assert report.mode == "apply" and report.batch_id == 6
+    [mail_merge] = opened
+    workbook, pdf = Path(mail_merge), Path(mail_merge).with_suffix(".pdf")
+    assert workbook.parent == docs and workbook.name.startswith("letters-")
+    assert messages(book)[-1] == (
+        f"2 letters made (batch 6). Print them from {pdf}. The mail-merge workbook, now open, "
+        f"is {workbook} (sheet Letters). The codes are in these two files only: keep them "
+        "safe and delete them once the letters are sent."
+    )
+    assert sorted(docs.iterdir()) == sorted([workbook, pdf])  # no draft left beside them
+    merged = openpyxl.load_workbook(workbook)
+    assert merged.sheetnames == ["Letters", "Import Log"]
+    rows = list(merged["Letters"].values)
+    codes = {row[0]: row[rows[0].index("ACTIVATION_CODE")] for row in rows[1:]}
+    assert set(codes) == {TYPO, RIGHT} and all(codes.values())
+    pages = pdf_pages(pdf)
+    assert len(pages) == 2
+    assert all(
+        any(logon in page and code in page for page in pages) for logon, code in codes.items()
+    )
+    log = book.sheets["Letters Log"].values()
+    assert log[1][1].startswith("APPLIED")
+    header = next(i for i, row in enumerate(log) if row[0] == "Row")
+    assert {(row[1], row[2]) for row in log[header + 1 :]} == {
+        (TYPO, "added"),
+        (RIGHT, "added"),
+        ("nobody@example.org", "error"),
+    }
+    assert batches(engine)[3:] == [
+        ("Activation letters", "simulation"),
+        ("Activation letters", "simulation"),
+        ("Activation letters", "apply"),
+    ]
+    assert tokens(engine) == 2
+    assert activate(engine, codes[TYPO], PASSWORD, logon=TYPO) == TYPO
+    with engine.connect() as connection:
+        passwords = dict(
+            connection.execute(select(PortalUser.logon_id, PortalUser.password_hash)).all()
+        )
+    assert passwords[TYPO] and passwords[RIGHT] is None
+
+
+def test_letters_for_an_import_logs_batch_line_and_a_coverage_school(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = book_with({"Users": USERS}, ("Users", "A2"), ["yes", "yes"])  # never simulated
+    assert run_action("users.apply", ExcelWorkbook(book), engine).counts["added"] == 2
+    book._selection = ("Import Log", "A4:B4")  # the Batch line
+    report, opened = letters_run(engine, book, tmp_path / "docs", monkeypatch)
+    assert report.mode == "apply" and report.options["batch"] == 1 and len(opened) == 1
+    assert book.app.alerts[-2][0].startswith(
+        "Print 2 letters for the accounts batch 1 added or attached a student to?"
+    )
+    assert messages(book)[-1].startswith("2 letters made (batch 3). Print them from ")
+    assert tokens(engine) == 2
+
+    district(engine, [[TYPO, "001", "Father"]])
+    summary = coverage_summary(engine, tmp_path)
+    rows = summary.sheets["Summary"].values()
+    school = next(i for i, row in enumerate(rows, start=1) if row[:2] == ["101", "Lincoln"])
+    summary._selection = ("Summary", f"B{school}")
+    summary.app._answers.clear()  # No
+    report, opened = letters_run(engine, summary, tmp_path / "docs", monkeypatch)
+    assert report.mode == "simulation" and opened == []
+    assert summary.app.alerts[0][0].startswith(
+        "Print 1 letter for the accounts at school 101 never activated? The simulation"
+    )
+
+
+def test_letters_say_what_to_select_and_who_gets_none(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    district(engine, [[TYPO, "001", "Father"]])
+    before = batches(engine)
+    blank = book_with({"Users": [["LOGONID"], [None]]}, ("Users", "A1:A2"))
+    assert letters_run(engine, blank, tmp_path, monkeypatch)[0] is None
+    assert messages(blank) == [
+        "Select the logons to print a letter for (a cell, a column or a block of LOGONID "
+        "cells), or the Batch line of an applied import's Import Log, then press Letters"
+    ]
+    simulated = book_with({"Users": USERS}, ("Users", "A2"))
+    run_action("users.simulate", ExcelWorkbook(simulated), engine)
+    simulated._selection = ("Import Log", "B4")
+    assert letters_run(engine, simulated, tmp_path, monkeypatch)[0] is None
+    assert messages(simulated)[-1] == (
+        "Batch 4 was a simulation and made no account: select the Batch line of the log of an "
+        "import that was applied, then press Letters"
+    )
+    assert batches(engine) == [*before, ("users import", "simulation")]
+
+    activate_now = book_with({"F": [[TYPO]]}, ("F", "A1"), ["yes"])
+    assert letters_run(engine, activate_now, tmp_path / "docs", monkeypatch)[0].mode == "apply"
+    rows = list(openpyxl.load_workbook(next((tmp_path / "docs").glob("*.xlsx")))["Letters"].values)
+    code = rows[1][rows[0].index("ACTIVATION_CODE")]
+    assert activate(engine, code, PASSWORD, logon=TYPO) == TYPO
+    again = book_with({"F": [[TYPO]]}, ("F", "A1"), ["yes"])
+    assert letters_run(engine, again, tmp_path / "docs", monkeypatch)[0].mode == "simulation"
+    assert again.app.alerts == [
+        (
+            f"No letter to print for {TYPO}: The account is activated already: the parent "
+            "signs in with their own password. No code was made (simulation, batch 7; see "
+            "sheet 'Letters Log').",
+            "ok",
+        )
+    ]
+    assert tokens(engine) == 1
+
+
+def test_a_letter_the_font_cannot_print_says_to_write_it_by_hand(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = input_table(USER_HEADERS, [["fay.wong", "芳", "王", "STUDENT"]])
+    assert import_users(engine, users, apply=True).counts["added"] == 1
+    book = book_with({"F": [["fay.wong"]]}, ("F", "A1"), ["yes"])
+    assert letters_run(engine, book, tmp_path, monkeypatch)[0].mode == "apply"
+    assert messages(book)[-1].endswith(
+        "delete them once the letters are sent. 1 letter has a character the font cannot "
+        "print, printed as '?': see the Warning column of sheet 'Letters Log', and write it in "
+        "by hand."
+    )
+    log = book.sheets["Letters Log"].values()
+    header = next(row for row in log if row[0] == "Row")
+    row = dict(zip(header, log[log.index(header) + 1], strict=True))
+    assert row["Warning"].startswith("The letter's font cannot print 芳 王")

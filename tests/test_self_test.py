@@ -64,6 +64,9 @@ def test_every_step_passes_and_each_copy_is_closed(tmp_path: Path) -> None:
     assert details["Send Activation to jane.doe@example.org (answered No)"] == (
         "Nothing was queued: no activation email goes out. The simulation is in sheet 'Activation'."
     )
+    assert details["Letters for jane.doe@example.org (answered No)"] == (
+        "No letter was made: no code, no file. The simulation is in sheet 'Letters Log'."
+    )
     assert details["Rename Logon jane.doe@example.org (answered No)"].startswith(
         "Nothing was changed (simulation, batch "
     )

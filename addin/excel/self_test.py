@@ -3,9 +3,10 @@
 It fills a copy of each template, opens each copy in this Excel (``xw.Book``), runs Check,
 Simulate and Import on it against a throwaway SQLite database in a temporary folder (never the
 district's database), looks an account and a student up, runs the School Year buttons (each
-answered No where it asks, so nothing is sent or renamed), calls both worksheet functions, and
-writes one row per step (pass or FAIL, and what went wrong) to the Self-Test sheet of the
-workbook the button was pressed in. The copies are closed and the folder deleted afterwards.
+answered No where it asks, so nothing is sent, printed or renamed), calls both worksheet
+functions, and writes one row per step (pass or FAIL, and what went wrong) to the Self-Test
+sheet of the workbook the button was pressed in. The copies are closed and the folder
+deleted afterwards.
 """
 
 import sys
@@ -169,6 +170,7 @@ def lookup_steps(path: Path, db: Engine, open_book: Opener) -> list[Step]:
 SCHOOL_YEAR_STEPS: tuple[tuple[str, str, list[list[Any]]], ...] = (
     ("Coverage", "coverage", []),
     ("Send Activation to " + LOGON + " (answered No)", "activation.send", [[LOGON]]),
+    ("Letters for " + LOGON + " (answered No)", "letters", [[LOGON]]),
     ("Rename Logon " + LOGON + " (answered No)", "user.rename", [[LOGON, "renamed." + LOGON]]),
 )
 """Each School Year step: its name, the button's action, and the cells it has selected."""

@@ -5,6 +5,7 @@ typed. A character the font does not have is printed as '?' and the letter gets 
 naming it, to be written in by hand: a letter never goes out silently wrong.
 """
 
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -12,8 +13,14 @@ from typing import Any
 
 import xlsxwriter
 from fpdf import FPDF
+from sqlalchemy import Engine
 
-from backend.mail.letters import Letter
+from addin.files.result_writer import check_destination, write_result_workbook
+from addin.workbooks.result_sheet import log_from_report
+from backend.errors import InputError, ResultNotWritten
+from backend.imports.contract import Progress, Report, no_progress
+from backend.mail.letters import Letter, LetterChoice, make_letters
+from backend.settings import get_settings
 
 FONTS = Path(__file__).with_name("fonts")
 FAMILY = "DejaVu"
@@ -189,3 +196,56 @@ def write_letters_pdf(dest: Path, letters: Sequence[Letter], today: date) -> Map
             )
     pdf.output(str(dest))
     return warnings
+
+
+def make_letter_files(
+    engine: Engine,
+    choice: LetterChoice,
+    dest: Path,
+    pdf: Path,
+    *,
+    again: str,
+    progress: Progress = no_progress,
+) -> Report:
+    """Make the chosen accounts' codes and write their letters: the PDF ``pdf`` and the
+    mail-merge workbook ``dest``, which also holds the run's log.
+
+    Both are written beside their places inside the batch's transaction, so no code is saved
+    that is in no file, and moved in place once the codes are saved. ``again`` says how to run
+    it once more (a command, a button) in the message of a failure after the codes were saved.
+    """
+    check_destination(dest)
+    check_destination(pdf)
+    mark = secrets.token_hex(4)
+    drafts = (dest.with_name(f".{dest.stem}.{mark}.xlsx"), pdf.with_name(f".{pdf.stem}.{mark}.pdf"))
+
+    def deliver(letters: list[Letter]) -> dict[int, str]:
+        write_letters_workbook(drafts[0], letters, get_settings().activation_url)
+        return dict(write_letters_pdf(drafts[1], letters, date.today())) if letters else {}
+
+    try:
+        report = make_letters(engine, choice, deliver, apply=True, progress=progress)
+    except BaseException as exc:
+        for path in drafts:  # their codes were never saved
+            path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(
+                f"The letters could not be written ({exc.strerror or type(exc).__name__}): "
+                "nothing was saved and no code was made; make room, or choose another folder, "
+                f"and {again}."
+            ) from exc
+        raise
+    try:
+        if drafts[1].exists():
+            drafts[1].replace(pdf)
+        write_result_workbook(drafts[0], dest, log_from_report(report, "LOGONID"))
+    except (InputError, OSError) as exc:
+        reason = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
+        raise ResultNotWritten(
+            f"The codes were saved as batch {report.batch_id}, but the letters could not all "
+            f"be written to {pdf} and {dest} ({reason}): {again}; its new codes replace these."
+        ) from exc
+    finally:
+        for path in drafts:
+            path.unlink(missing_ok=True)
+    return report

@@ -9,6 +9,9 @@ Cell = str | int | float | None
 LOG_SHEET_NAME = "Import Log"
 ACTIVATION_SHEET_NAME = "Activation"
 """Where Send Activation writes who gets an email and why the others do not."""
+LETTERS_SHEET_NAME = "Letters Log"
+"""Where Letters writes who gets a letter and why the others do not (the mail-merge workbook's
+own sheet is named Letters)."""
 
 # Fill per row action (RGB): added green, updated yellow, removed orange, skipped grey, error red;
 # a row of any action that carries a warning is lilac, to stand out from all of them.

@@ -1,8 +1,10 @@
 """The ribbon's School Year buttons, written once against ``Workbook``: the coverage workbook,
-activation emails for chosen accounts, renaming a logon and merging a duplicate account.
+activation emails and printed letters for chosen accounts, renaming a logon and merging a
+duplicate account.
 
 Each is what its terminal command does (``portal coverage``, ``portal activation send``,
-``portal user rename``, ``portal user merge``), the same services and the same batches, but it
+``portal letters``, ``portal user rename``, ``portal user merge``), the same services and the
+same batches, but it
 takes what it acts on from the selected cells instead of typed options: a button that changes
 anything runs the simulation first (a batch, as the terminal's run without ``--apply``), asks
 with what it would do, and only on Yes runs it again to save.
@@ -13,12 +15,19 @@ and one button in ``addin.xlam.ribbon``.
 
 import shlex
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from addin.workbooks.interface import Selection, Workbook, summary_of
-from addin.workbooks.result_sheet import ACTIVATION_SHEET_NAME, LOG_SHEET_NAME, log_from_report
+from addin.workbooks.result_sheet import (
+    ACTIVATION_SHEET_NAME,
+    LETTERS_SHEET_NAME,
+    LOG_SHEET_NAME,
+    log_from_report,
+)
 from backend.errors import InputError
 from backend.imports.contract import (
     Progress,
@@ -37,7 +46,7 @@ CARD_SHEET = "Lookup"
 CARD_STUDENT = "Student ID"
 CARD_FIX = "Suggested fix"
 MOST_LOGONS = 1_000
-"""The most logons Send Activation takes from a selection."""
+"""The most logons Send Activation and Letters take from a selection."""
 SHOWN_LINES = 8
 """Rows of a result a message box lists; the rest are in ``portal batches N``."""
 
@@ -100,13 +109,28 @@ def coverage_book(workbook: Workbook, engine: Engine, **_: Any) -> str:
 # --- Send Activation -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Chooser:
+    """A button that acts on the accounts the selection chooses, as its messages name it and
+    what each account gets."""
+
+    button: str
+    gets: str
+    select: str
+    """The selection it asks for: "Select the logons {select} (a cell, ...)"."""
+
+
+SENDS = Chooser("Send Activation", "an email", "to send an activation email to")
+PRINTS = Chooser("Letters", "a letter", "to print a letter for")
+
+
 def _is_logon_header(text: str) -> bool:
     from backend.imports.columns import LOGONID
 
     return column_of(text, [LOGONID]) is not None
 
 
-def _log_batch(workbook: Workbook, selection: Selection) -> int | None:
+def _log_batch(workbook: Workbook, selection: Selection, chooser: Chooser) -> int | None:
     """The batch of the Import Log whose summary lines (above its table) are selected."""
     if selection.sheet is None or selection.sheet.casefold() != LOG_SHEET_NAME.casefold():
         return None
@@ -116,7 +140,7 @@ def _log_batch(workbook: Workbook, selection: Selection) -> int | None:
     if not str(summary.get("Mode", "")).startswith("APPLIED"):
         raise InputError(
             f"Batch {summary['Batch']} was a simulation and made no account: select the Batch "
-            "line of the log of an import that was applied, then Send Activation"
+            f"line of the log of an import that was applied, then press {chooser.button}"
         )
     return int(summary["Batch"])
 
@@ -125,7 +149,9 @@ def _first(row: list[Any]) -> str | None:
     return cell_text(row[0]) if row else None
 
 
-def _coverage_school(workbook: Workbook, selection: Selection) -> "tuple[Choice, str] | None":
+def _coverage_school(
+    workbook: Workbook, selection: Selection, chooser: Chooser
+) -> "tuple[Choice, str] | None":
     """On a coverage workbook's Summary, the selected row's school (or the district): its
     accounts never activated."""
     from addin.workbooks.coverage_book import DISTRICT, SUMMARY_SHEET, SUMMARY_TITLE
@@ -143,24 +169,24 @@ def _coverage_school(workbook: Workbook, selection: Selection) -> "tuple[Choice,
     if code is None:
         raise InputError(
             "On the coverage Summary, select the row of a school (or the District row), then "
-            "press Send Activation: its accounts never activated get an email"
+            f"press {chooser.button}: its accounts never activated get {chooser.gets}"
         )
     if code == DISTRICT:
         return Choice(not_activated=True), "every account never activated"
     return Choice(school=code, not_activated=True), f"the accounts at school {code} never activated"
 
 
-def activation_choice(workbook: Workbook) -> "tuple[Choice, str]":
-    """Who gets an email, from the selection: the Batch line of an Import Log (the accounts
-    that run added or attached a student to), a school's row on a coverage Summary (its
-    accounts never activated), else the logons in the selected cells."""
+def activation_choice(workbook: Workbook, chooser: Chooser = SENDS) -> "tuple[Choice, str]":
+    """Who gets an email (or a letter), from the selection: the Batch line of an Import Log
+    (the accounts that run added or attached a student to), a school's row on a coverage
+    Summary (its accounts never activated), else the logons in the selected cells."""
     from backend.mail.activation_send import Choice
 
     selection = workbook.selection()
-    batch = _log_batch(workbook, selection)
+    batch = _log_batch(workbook, selection, chooser)
     if batch is not None:
         return Choice(batch=batch), f"the accounts batch {batch} added or attached a student to"
-    school = _coverage_school(workbook, selection)
+    school = _coverage_school(workbook, selection, chooser)
     if school is not None:
         return school
     logons = [
@@ -170,14 +196,14 @@ def activation_choice(workbook: Workbook) -> "tuple[Choice, str]":
     ]
     if not logons:
         raise InputError(
-            "Select the logons to send an activation email to (a cell, a column or a block of "
-            "LOGONID cells), or the Batch line of an applied import's Import Log, then press "
-            "Send Activation"
+            f"Select the logons {chooser.select} (a cell, a column or a block of LOGONID "
+            "cells), or the Batch line of an applied import's Import Log, then press "
+            f"{chooser.button}"
         )
     if len(logons) > MOST_LOGONS:
         raise InputError(
-            f"{len(logons)} logons are selected; Send Activation takes at most {MOST_LOGONS} at "
-            "a time: select fewer, or the Batch line of the import's Import Log"
+            f"{len(logons)} logons are selected; {chooser.button} takes at most {MOST_LOGONS} "
+            "at a time: select fewer, or the Batch line of the import's Import Log"
         )
     chosen = logons[0] if len(logons) == 1 else f"the {len(logons)} logons selected"
     return Choice(logons=tuple(logons)), chosen
@@ -238,6 +264,92 @@ def send_activation_emails(
 
 def _emails(n: int) -> str:
     return f"{n} activation email{'s' if n != 1 else ''}"
+
+
+# --- Letters -------------------------------------------------------------------------------
+
+
+def print_letters(
+    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+) -> Report:
+    """Simulate the chosen accounts' letters into the Letters Log sheet, ask, and on Yes make
+    their codes and write the letters (a PDF) and a mail-merge workbook where new workbooks go,
+    then open the mail-merge workbook: one simulation batch, then one apply batch."""
+    from addin.files.letters import make_letter_files
+    from backend.mail.letters import LetterChoice, make_letters
+
+    accounts, chosen = activation_choice(workbook, PRINTS)
+    choice = LetterChoice(accounts)
+    progress = progress or no_progress
+    simulated = make_letters(engine, choice, lambda _: {}, progress=progress)
+    where = workbook.write_log(log_from_report(simulated, "LOGONID"), LETTERS_SHEET_NAME)
+    letters = simulated.counts["added"]
+    others = len(simulated.results) - letters
+    if not letters:
+        workbook.notify(
+            f"No letter to print for {chosen}: {_reasons(simulated)} No code was made "
+            f"(simulation, batch {simulated.batch_id}; see {where})."
+        )
+        return simulated
+    none_for = (
+        f" {others} of them {'gets' if others == 1 else 'get'} none: {_reasons(simulated)}"
+        if others
+        else ""
+    )
+    if not workbook.confirm(
+        f"Print {_letters(letters)} for {chosen}?{none_for} The simulation (batch "
+        f"{simulated.batch_id}) is in {where}. Yes makes a one-time activation code for each "
+        "and writes the letters to print and a mail-merge workbook in Documents, Parent "
+        "Portal; a letter's code replaces the account's activation links and codes not used "
+        "yet. No makes nothing."
+    ):
+        workbook.notify(f"No letter was made: no code, no file. The simulation is in {where}.")
+        return simulated
+    made: list[tuple[Report, str]] = []
+
+    def build(book: Path) -> Path:
+        """The letters' files at ``book`` and beside it, and the log here, before the
+        mail-merge workbook opens in front of this one."""
+        pdf = book.with_suffix(".pdf")
+        report = make_letter_files(
+            engine, choice, book, pdf, again="press Letters again", progress=progress
+        )
+        made.append(
+            (report, workbook.write_log(log_from_report(report, "LOGONID"), LETTERS_SHEET_NAME))
+        )
+        return book
+
+    book = workbook.open_new("letters", build)
+    applied, where = made[0]
+    workbook.notify(_letters_made(applied, book, where))
+    return applied
+
+
+def _letters(n: int) -> str:
+    return f"{n} letter{'s' if n != 1 else ''}"
+
+
+def _letters_made(applied: Report, book: str, where: str) -> str:
+    """What an apply of letters made, where the files are, and what to do with them."""
+    made = int(dict(applied.extra).get("Letters made") or 0)
+    if not made:
+        return (
+            f"No letter was made (batch {applied.batch_id}): the accounts changed since the "
+            f"simulation. See {where}."
+        )
+    warned = sum(1 for r in applied.results if r.warning)
+    check = (
+        f" {_letters(warned)} {'has' if warned == 1 else 'have'} a character the font cannot "
+        f"print, printed as '?': see the Warning column of {where}, and write it in by hand."
+        if warned
+        else ""
+    )
+    return (
+        f"{_letters(made).capitalize()} made (batch {applied.batch_id}). Print them from "
+        f"{Path(book).with_suffix('.pdf')}. The mail-merge workbook, now open, is {book} "
+        "(sheet Letters). The codes are in these two files only: keep them safe and delete "
+        f"them once the letters are sent.{check}"
+    )
 
 
 # --- Rename Logon and Merge Logons ----------------------------------------------------------
@@ -367,6 +479,7 @@ def merge_logons(workbook: Workbook, engine: Engine, **_: Any) -> Report:
 SCHOOL_YEAR: dict[str, Callable[..., Any]] = {
     "coverage": coverage_book,
     "activation.send": send_activation_emails,
+    "letters": print_letters,
     RENAME: rename_logon,
     MERGE: merge_logons,
 }

@@ -70,7 +70,8 @@ GROUPS: tuple[RibbonGroup, ...] = (
 # Icons of Excel's own ribbon (imageMso), so each shows in every Excel from 2013 on: Data >
 # Data Validation, Data > What-If Analysis > Scenario Manager, Review > Track Changes > Accept
 # or Reject Changes, Home > Find & Select > Find, File > New, Formulas > Error Checking,
-# Insert > Column Chart, Email as Attachment, Home > Format > Rename Sheet, Home > Merge Cells.
+# Insert > Column Chart, Email as Attachment, Home > Format > Rename Sheet, Home > Merge Cells,
+# Quick Print.
 _CHECK = "DataValidation"
 _SIMULATE = "ScenarioManager"
 _APPLY = "ReviewAcceptOrRejectChangeDialog"
@@ -81,6 +82,7 @@ _CHART = "ChartTypeColumnInsertGallery"
 _EMAIL = "FileSendAsAttachment"
 _RENAME = "SheetRename"
 _MERGE = "MergeCells"
+_PRINT = "FilePrintQuick"
 
 SELF_TEST_ACTION = "self-test"
 """The Self-Test button's action: ``entry.run`` runs it; it is no workbook action."""
@@ -188,6 +190,19 @@ BUTTONS: tuple[RibbonButton, ...] = (
         "sheet and asks before queueing them.",
         "GroupSchoolYear",
         "activation.send",
+    ),
+    RibbonButton(
+        "Letters",
+        "Letters",
+        _PRINT,
+        "Print activation letters with one-time codes",
+        "For parents without email: a letter with the logon and a one-time activation code "
+        "for each account whose logon is in the selected cells (or, as Send Activation, the "
+        "accounts of an Import Log's Batch line or of a school's row on the coverage Summary). "
+        "Shows who would get one in the Letters Log sheet and asks; then writes the letters "
+        "(PDF) and a mail-merge workbook in Documents, Parent Portal.",
+        "GroupSchoolYear",
+        "letters",
     ),
     RibbonButton(
         "UserRename",

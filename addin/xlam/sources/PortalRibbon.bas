@@ -90,6 +90,12 @@ Public Sub ActivationSend(control As IRibbonControl)
     RunPython "import addin.excel.entry; addin.excel.entry.run('activation.send')"
 End Sub
 
+' Letters (letters)
+Public Sub Letters(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
+    RunPython "import addin.excel.entry; addin.excel.entry.run('letters')"
+End Sub
+
 ' Rename Logon (user.rename)
 Public Sub UserRename(control As IRibbonControl)
     If Not WorkbookIsReady() Then Exit Sub
