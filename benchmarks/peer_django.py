@@ -5,11 +5,11 @@ Run by ``bench_peer.py`` in an environment of its own, never the project's:
     uv run --no-project --with 'django-import-export[xlsx]==4.4.*' --with 'django>=5' \
         --with 'psycopg[binary]' python benchmarks/peer_django.py default users.xlsx DATABASE
 
-``default`` is the tool as it comes (a ModelResource, one query and one save per row, a diff of
-each row); ``bulk`` is the tuning its documentation recommends for large imports (``use_bulk``
-with batches of 1,000, ``CachedInstanceLoader``, no diff). DATABASE is a SQLite file path or a
-PostgreSQL URL; the table is made in this process, as the portal makes its own, then the file is
-imported by the tool's own ``import`` management command. The last line printed is the peak
+``create`` makes the table. ``default`` imports the file with the tool as it comes (a
+ModelResource, one query and one save per row, a diff of each row); ``bulk`` with the tuning its
+documentation recommends for large imports (``use_bulk`` with batches of 1,000,
+``CachedInstanceLoader``, no diff). Both import through the tool's own ``import`` management
+command. DATABASE is a SQLite file path or a PostgreSQL URL. The last line printed is the peak
 resident memory in MB.
 """
 
@@ -132,10 +132,12 @@ class BulkUserResource(UserResource):
 
 
 def main() -> None:
-    with connection.schema_editor() as editor:
-        editor.create_model(PortalUser)
-    name = {"default": "UserResource", "bulk": "BulkUserResource"}[MODE]
-    call_command("import", f"__main__.{name}", WORKBOOK, format="XLSX", interactive=False)
+    if MODE == "create":
+        with connection.schema_editor() as editor:
+            editor.create_model(PortalUser)
+    else:
+        name = {"default": "UserResource", "bulk": "BulkUserResource"}[MODE]
+        call_command("import", f"__main__.{name}", WORKBOOK, format="XLSX", interactive=False)
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
