@@ -229,13 +229,12 @@ def run_batch(
     Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
     so a run that waited for another sees what that one committed, and writes everything,
     events included, in that one transaction. Every run warns of students that accounts already
-    see against the rules. An apply given a ``review`` is compared with the simulation staff
-    reviewed. ``tables`` are every table read (default ``table``): their remarks end their rows'
-    reasons, and their unknown columns are named in the summary.
+    see against the rules; a removed link's row keeps its fields (``keep_removed_links``). An
+    apply given a ``review`` is compared with the simulation staff reviewed. ``tables`` are every
+    table read (default ``table``): their remarks end rows' reasons, unknown columns are named.
     """
     mode: Mode = "apply" if apply else "simulation"
-    started = utcnow()
-    read = (table,) if tables is None else tables
+    started, read = utcnow(), ((table,) if tables is None else tables)
     extra = ignored_columns(read)
 
     def planned_in(connection: Connection) -> P:
