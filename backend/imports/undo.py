@@ -18,7 +18,7 @@ shapes, so undoing an undo restores the batch.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
@@ -60,6 +60,15 @@ SENT = ("sending", "sent", "failed")
 """Outbox states of a message that may have reached its mailbox."""
 
 
+class Event(NamedTuple):
+    """One row of the batch undone, as its audit trail keeps it."""
+
+    row_number: int | None
+    key: str | None
+    action: str
+    changes: dict[str, Any] | None
+
+
 def is_link(key: str | None) -> bool:
     """A link's row: 'LOGON / STUDENT_ID' (a logon has no spaces)."""
     return key is not None and " / " in key
@@ -75,7 +84,7 @@ class UndoState:
     they name or it added, the students to attach again, and the batches that came after."""
 
     batch: Batch
-    events: list[BatchEvent]
+    events: list[Event]
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by logon key
     links: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (key, student ID)
     students: dict[str, tuple[int, str]] = field(default_factory=dict)  # ID -> (pk, status)
@@ -129,10 +138,11 @@ def undoable(connection: Connection, batch_id: int) -> Batch:
 
 def load_undo(connection: Connection, batch: Batch) -> UndoState:
     """Everything the plan needs, one query per table per chunk of keys."""
+    query = select(BatchEvent.row_number, BatchEvent.key, BatchEvent.action, BatchEvent.changes)
     events = [
-        BatchEvent(**e._mapping)
-        for e in connection.execute(
-            select(BatchEvent).where(BatchEvent.batch_id == batch.id).order_by(BatchEvent.id)
+        Event(*row)
+        for row in connection.execute(
+            query.where(BatchEvent.batch_id == batch.id).order_by(BatchEvent.id)
         )
     ]
     state = UndoState(batch, events)
@@ -156,7 +166,7 @@ def load_undo(connection: Connection, batch: Batch) -> UndoState:
     return state
 
 
-def _named(events: Iterable[BatchEvent]) -> tuple[set[str], set[str]]:
+def _named(events: Iterable[Event]) -> tuple[set[str], set[str]]:
     """The logon keys and student IDs the batch's changed and removed rows name."""
     logons: set[str] = set()
     students: set[str] = set()
@@ -289,7 +299,7 @@ def _load_later(connection: Connection, state: UndoState) -> None:
         state.later.update({int(id_): finished for id_, finished in connection.execute(query_)})
 
 
-def _missing(state: UndoState, event: BatchEvent) -> bool:
+def _missing(state: UndoState, event: Event) -> bool:
     """Whether the record an updated row names is no longer there."""
     if event.action != "updated" or not event.key:
         return False
@@ -299,7 +309,7 @@ def _missing(state: UndoState, event: BatchEvent) -> bool:
     return logon_key(logon) not in state.accounts
 
 
-def _target(event: BatchEvent) -> tuple[str, str, str]:
+def _target(event: Event) -> tuple[str, str, str]:
     """The logon a row's record has after the batch (a rename's or a move's new one), ' / ',
     and the student ID of a link's row ('' for an account's)."""
     logon, sep, student = (event.key or "").partition(" / ")
@@ -325,7 +335,7 @@ def _conflict(state: UndoState, row: int | None, key: str, batch_id: int | None)
     return result
 
 
-def _gone(state: UndoState, event: BatchEvent) -> RowResult:
+def _gone(state: UndoState, event: Event) -> RowResult:
     key = event.key or ""
     if key in state.gone:
         return _conflict(state, event.row_number, key, state.gone[key])
@@ -333,7 +343,7 @@ def _gone(state: UndoState, event: BatchEvent) -> RowResult:
     return RowResult(event.row_number, key, "skipped", reason, warning="Not undone: it is gone")
 
 
-def _error(event: BatchEvent, key: str | None, reason: str) -> RowResult:
+def _error(event: Event, key: str | None, reason: str) -> RowResult:
     return RowResult(event.row_number, key or event.key, "error", reason)
 
 
@@ -369,7 +379,7 @@ def _account_update(plan: UndoPlan, account: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _undo_account_change(state: UndoState, plan: UndoPlan, event: BatchEvent) -> RowResult | None:
+def _undo_account_change(state: UndoState, plan: UndoPlan, event: Event) -> RowResult | None:
     changes = {h: v for h, v in (event.changes or {}).items() if h in ACCOUNT_HEADERS}
     if not changes:  # a merge's account kept: its links' rows carry what changed
         return None
@@ -420,7 +430,7 @@ def _logon_back(state: UndoState, account: dict[str, Any], logon: str) -> str:
     return ""
 
 
-def _undo_link_change(state: UndoState, plan: UndoPlan, event: BatchEvent) -> RowResult:
+def _undo_link_change(state: UndoState, plan: UndoPlan, event: Event) -> RowResult:
     logon, _, sid = _target(event)
     link = state.links.get(pair_of(logon, sid))
     if link is None:
@@ -446,7 +456,7 @@ def _undo_link_change(state: UndoState, plan: UndoPlan, event: BatchEvent) -> Ro
 def _move_back(
     state: UndoState,
     plan: UndoPlan,
-    event: BatchEvent,
+    event: Event,
     link: dict[str, Any],
     owner: dict[str, Any],
 ) -> RowResult:
@@ -478,7 +488,7 @@ DEFAULTS = {"relationship": None, "is_primary": False, "notices": True}
 
 
 def _undo_link_removal(
-    state: UndoState, plan: UndoPlan, event: BatchEvent, pending: dict[str, AccountRef]
+    state: UndoState, plan: UndoPlan, event: Event, pending: dict[str, AccountRef]
 ) -> RowResult:
     """A link the batch removed is attached again, with its relationship and flags."""
     logon, _, sid = (event.key or "").partition(" / ")
@@ -513,7 +523,7 @@ def _undo_link_removal(
 
 
 def _undo_account_removal(
-    state: UndoState, plan: UndoPlan, event: BatchEvent, pending: dict[str, AccountRef]
+    state: UndoState, plan: UndoPlan, event: Event, pending: dict[str, AccountRef]
 ) -> RowResult | None:
     """An account an undo removed comes back, with every field it had."""
     changes = event.changes or {}
