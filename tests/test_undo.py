@@ -392,3 +392,88 @@ def test_undo_is_a_handful_of_queries_whatever_the_size(engine: Engine) -> None:
         return len(seen)
 
     assert statements(3000, "big") == statements(30, "small") <= 40
+
+
+def test_a_link_changed_again_is_a_conflict_naming_the_batch(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    roster(engine)
+    users(engine, ["mia@example.org", "Mia", "Lee", "GUARDIAN"])
+    headers = [*LINK_HEADERS, "NOTICES"]
+    links(engine, ["mia@example.org", "001", "Mother", None], headers=headers)
+    guardian = links(engine, ["mia@example.org", "001", "Guardian", None], headers=headers)
+    quiet = links(engine, ["mia@example.org", "001", None, "N"], headers=headers)
+
+    log = tmp_path / "undo.xlsx"
+    simulated = undo(capsys, database_url, str(guardian), "--out", str(log))
+    assert simulated.code == 0, simulated.stderr
+    _, rows = read_log(log)
+    assert [(r.key, r.action, r.warning) for r in rows] == [
+        (
+            "mia@example.org / 001",
+            "skipped",
+            f"Not undone: batch {quiet} changed it again; look at it by hand",
+        )
+    ]
+    assert rows[0].reason is not None
+    assert rows[0].reason.startswith(f"Changed again by batch {quiet} on 20")
+    assert attached(engine) == {("mia@example.org", "001"): ("Guardian", False, False)}
+    listing = run_cli(capsys, "--db", database_url, "batches")
+    assert f"undo of batch {guardian}" in listing.stdout
+
+
+def test_an_account_renamed_since_is_a_conflict_naming_the_rename(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users(engine, ["ann@example.org", "Ann", "Ito", "GUARDIAN"])
+    named = users(engine, ["ann@example.org", "Anne", None, None])
+    renamed = rename_user(engine, "ann@example.org", "anne@example.org", apply=True)
+
+    simulated = undo(capsys, database_url, str(named))
+    assert simulated.code == 0, simulated.stderr
+    assert f"ann@example.org: Not undone: batch {renamed.batch_id} changed it again" in (
+        simulated.stdout
+    )
+    assert accounts(engine)["anne@example.org"]["first_name"] == "Anne"
+
+
+def test_an_account_that_was_mailed_or_activated_is_disabled_not_removed(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from backend.database.engine import write_transaction
+    from backend.database.models import OutboxMessage
+    from backend.mail.activation import activate, issue_token
+
+    roster(engine)
+    made = autocreate(engine, Options(email_template="welcome"), apply=True)
+    with write_transaction(engine) as connection:
+        token = issue_token(connection, accounts(engine)["bo@example.org"]["id"])
+    activate(engine, token, "correct horse battery")
+
+    log = tmp_path / "undo.xlsx"
+    applied = undo(capsys, database_url, str(made.batch_id), "--apply", "--out", str(log))
+    assert applied.code == 0, applied.stderr
+    _, rows = read_log(log)
+    assert {(r.key, r.action, r.reason) for r in rows if "/" not in (r.key or "")} == {
+        ("mia@example.org", "removed", "Account removed"),
+        (
+            "bo@example.org",
+            "updated",
+            "Disabled rather than removed, as its holder has activated it",
+        ),
+    }
+    assert sorted((r.key, r.action) for r in rows if "/" in (r.key or "")) == [
+        ("bo@example.org / 003", "removed"),
+        ("mia@example.org / 001", "removed"),
+        ("mia@example.org / 002", "removed"),
+    ]
+    now = accounts(engine)
+    assert list(now) == ["bo@example.org"] and now["bo@example.org"]["status"] == "DISABLED"
+    assert attached(engine) == {}
+    with engine.connect() as connection:
+        mail = connection.execute(
+            select(OutboxMessage.to_address, OutboxMessage.status, OutboxMessage.last_error)
+        ).all()
+    skipped = {to: (status, why) for to, status, why in mail}
+    assert skipped["mia@example.org"][0] == "skipped"
+    assert "removed by undo batch" in (skipped["mia@example.org"][1] or "")

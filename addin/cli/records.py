@@ -1,7 +1,7 @@
 """`portal init`, `portal batches`, `portal demo`: the database, its audit trail, a demo."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -94,6 +94,12 @@ def undo(batch_id: int, apply: bool, out_path: Path | None) -> None:
     finish(report, out_path, told=None)
 
 
+def _run(kind: str, options: dict[str, Any] | None) -> str:
+    """The run's kind as the list shows it; an undo names the batch it undid."""
+    undone = (options or {}).get("undoes")
+    return f"{kind} of batch {undone}" if kind == "undo" and undone is not None else kind
+
+
 def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
     """The list of recent batches, or one batch's rows, or its log written to ``out_path``."""
     from backend.imports.batches import get_batch, list_batches
@@ -127,7 +133,7 @@ def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
             table.add_row(
                 str(batch.id),
                 batch.finished_at.strftime("%Y-%m-%d %H:%M"),
-                batch.kind,
+                _run(batch.kind, batch.options),
                 batch.mode.upper(),
                 escape(batch.source_name or ""),
                 escape(batch.actor),
@@ -141,8 +147,8 @@ def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
         return
     batch, events = get_batch(db, batch_id)
     out.print(
-        f"Batch {batch.id}: {batch.kind}, {batch.mode.upper()}, by {escape(batch.actor)}, "
-        f"{batch.finished_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"Batch {batch.id}: {_run(batch.kind, batch.options)}, {batch.mode.upper()}, "
+        f"by {escape(batch.actor)}, {batch.finished_at:%Y-%m-%d %H:%M:%S} UTC",
         highlight=False,
     )
     out.print(

@@ -430,7 +430,7 @@ def _logon_back(state: UndoState, account: dict[str, Any], logon: str) -> str:
     return ""
 
 
-def _undo_link_change(state: UndoState, plan: UndoPlan, event: Event) -> RowResult:
+def _undo_link_change(state: UndoState, plan: UndoPlan, event: Event) -> RowResult | None:
     logon, _, sid = _target(event)
     link = state.links.get(pair_of(logon, sid))
     if link is None:
@@ -444,6 +444,8 @@ def _undo_link_change(state: UndoState, plan: UndoPlan, event: Event) -> RowResu
     if "LOGONID" in changes:
         return _move_back(state, plan, event, link, owner)
     undo = {h: (link[LINK_HEADERS[h]], old) for h, (old, _) in changes.items() if h in LINK_HEADERS}
+    if not undo:
+        return None
     plan.links.updates.append(
         {"_id": link["id"]}
         | {f"new_{name}": link[name] for name in LINK_FIELDS}
