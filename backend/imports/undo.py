@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Engine,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 
 from backend.accounts.attach_rules import AttachRules, load_rules, own_email
 from backend.accounts.logon import logon_key
@@ -67,6 +78,14 @@ class Event(NamedTuple):
     key: str | None
     action: str
     changes: dict[str, Any] | None
+
+
+def among(connection: Connection, column: Any, values: list[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, one parameter instead of
+    thousands, which SQLAlchemy and psycopg bind many times faster."""
+    if connection.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 def is_link(key: str | None) -> bool:
@@ -157,7 +176,9 @@ def load_undo(connection: Connection, batch: Batch) -> UndoState:
     _load_links(connection, state)
     query = select(Student.student_id, Student.id, Student.status)
     for chunk in key_chunks(students):
-        for sid, pk, status in connection.execute(query.where(Student.student_id.in_(chunk))):
+        for sid, pk, status in connection.execute(
+            query.where(among(connection, Student.student_id, chunk))
+        ):
             state.students[sid] = (pk, status)
     _load_busy(connection, state)
     _load_undone_since(connection, state)
@@ -186,7 +207,7 @@ def _load_accounts(connection: Connection, state: UndoState, keys: set[str]) -> 
     names = (*ACCOUNT_COLUMNS, "logon_id", "user_type", *CHANGEABLE)
     query = select(*(getattr(PortalUser, name) for name in names))
     for chunk in key_chunks(keys):
-        for row in connection.execute(query.where(PortalUser.logon_key.in_(chunk))):
+        for row in connection.execute(query.where(among(connection, PortalUser.logon_key, chunk))):
             state.accounts[row.logon_key] = dict(zip(names, row, strict=True))
 
 
@@ -198,7 +219,9 @@ def _load_links(connection: Connection, state: UndoState) -> None:
         Student, Student.id == StudentLink.student_id
     )
     for chunk in key_chunks(keys):
-        for sid, *values in connection.execute(query.where(StudentLink.user_id.in_(chunk))):
+        for sid, *values in connection.execute(
+            query.where(among(connection, StudentLink.user_id, chunk))
+        ):
             link = dict(zip(names, values, strict=True))
             state.links[(keys[link["user_id"]], sid)] = link | {"sid": sid}
 
@@ -212,10 +235,12 @@ def _load_busy(connection: Connection, state: UndoState) -> None:
     tokens = select(ActivationToken.user_id)
     mail = select(func.coalesce(OutboxMessage.user_id, 0)).where(OutboxMessage.status.in_(SENT))
     for chunk in key_chunks(a["id"] for a in added):
-        for user_id in connection.execute(mail.where(OutboxMessage.user_id.in_(chunk))).scalars():
+        for user_id in connection.execute(
+            mail.where(among(connection, OutboxMessage.user_id, chunk))
+        ).scalars():
             state.busy.setdefault(int(user_id), "an activation email was sent to it")
         for user_id in connection.execute(
-            tokens.where(ActivationToken.user_id.in_(chunk))
+            tokens.where(among(connection, ActivationToken.user_id, chunk))
         ).scalars():
             state.busy.setdefault(int(user_id), "an activation link was made for it")
 
@@ -256,7 +281,9 @@ def _load_undone_since(connection: Connection, state: UndoState) -> None:
     )
     state.restamped = dict.fromkeys(keys, after)
     for chunk in key_chunks(keys):
-        for key, batch_id in connection.execute(query_.where(BatchEvent.key.in_(chunk))):
+        for key, batch_id in connection.execute(
+            query_.where(among(connection, BatchEvent.key, chunk))
+        ):
             state.restamped[str(key)] = int(batch_id)
 
 
@@ -290,12 +317,12 @@ def _load_later(connection: Connection, state: UndoState) -> None:
     for chunk in key_chunks(missing):
         applied = select(Batch.id).where(Batch.mode == "apply")
         rows = connection.execute(
-            query.where(BatchEvent.key.in_(chunk), BatchEvent.batch_id.in_(applied))
+            query.where(among(connection, BatchEvent.key, chunk), BatchEvent.batch_id.in_(applied))
         )
         state.gone.update({str(key): int(batch_id) for key, batch_id in rows})
     ids |= set(state.gone.values()) | set(state.restamped.values())
     for chunk in key_chunks(ids):
-        query_ = select(Batch.id, Batch.finished_at).where(Batch.id.in_(chunk))
+        query_ = select(Batch.id, Batch.finished_at).where(among(connection, Batch.id, chunk))
         state.later.update({int(id_): finished for id_, finished in connection.execute(query_)})
 
 
@@ -609,7 +636,7 @@ def write_undo(connection: Connection, plan: UndoPlan, batch_id: int) -> None:
         # The old address gets no link made for the new one.
         connection.execute(
             delete(ActivationToken).where(
-                ActivationToken.user_id.in_(chunk), ActivationToken.used_at.is_(None)
+                among(connection, ActivationToken.user_id, chunk), ActivationToken.used_at.is_(None)
             )
         )
     write_links(connection, plan.links, batch_id)
@@ -619,12 +646,14 @@ def write_undo(connection: Connection, plan: UndoPlan, batch_id: int) -> None:
     for chunk in key_chunks(plan.removed_accounts):
         connection.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.user_id.in_(chunk), OutboxMessage.status == "queued")
+            .where(
+                among(connection, OutboxMessage.user_id, chunk), OutboxMessage.status == "queued"
+            )
             .values(
                 status="skipped", last_error=f"The account was removed by undo batch {batch_id}"
             )
         )
-        connection.execute(delete(PortalUser).where(PortalUser.id.in_(chunk)))
+        connection.execute(delete(PortalUser).where(among(connection, PortalUser.id, chunk)))
     revoke_links_of_shut_accounts(connection)
 
 
