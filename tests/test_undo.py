@@ -158,6 +158,12 @@ def test_users_import_undone_with_a_conflict_then_the_undo_undone(
     assert (batch.kind, batch.mode, batch.options) == ("undo", "apply", {"undoes": second})
     assert (batch.added, batch.updated, batch.removed, batch.skipped) == (0, 1, 1, 1)
 
+    shown = run_cli(capsys, "--db", database_url, "batches", str(second))
+    assert f"Undone by batch {undo_id} (portal batches {undo_id})" in shown.stdout
+    assert (
+        f"Batch {undo_id}: undo of batch {second}, APPLY"
+        in run_cli(capsys, "--db", database_url, "batches", str(undo_id)).stdout
+    )
     twice = undo(capsys, database_url, str(second), "--apply")
     assert twice.code == 2
     assert f"Batch {second} was undone already, by batch {undo_id}" in twice.stderr
@@ -477,3 +483,17 @@ def test_an_account_that_was_mailed_or_activated_is_disabled_not_removed(
     skipped = {to: (status, why) for to, status, why in mail}
     assert skipped["mia@example.org"][0] == "skipped"
     assert "removed by undo batch" in (skipped["mia@example.org"][1] or "")
+
+    again = undo(capsys, database_url, str(made.batch_id + 1), "--apply")
+    assert again.code == 0, again.stderr
+    back = accounts(engine)
+    assert (back["mia@example.org"]["first_name"], back["mia@example.org"]["status"]) == (
+        "Mia",
+        "ACTIVE",
+    )
+    assert back["bo@example.org"]["status"] == "ACTIVE"
+    assert attached(engine) == {
+        ("mia@example.org", "001"): ("Mother", True, True),
+        ("mia@example.org", "002"): ("Mother", True, True),
+        ("bo@example.org", "003"): ("Father", True, True),
+    }

@@ -102,7 +102,7 @@ def _run(kind: str, options: dict[str, Any] | None) -> str:
 
 def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
     """The list of recent batches, or one batch's rows, or its log written to ``out_path``."""
-    from backend.imports.batches import get_batch, list_batches
+    from backend.imports.batches import get_batch, list_batches, undone_by
     from backend.imports.contract import describe_changes
 
     db = engine()
@@ -151,6 +151,9 @@ def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
         f"by {escape(batch.actor)}, {batch.finished_at:%Y-%m-%d %H:%M:%S} UTC",
         highlight=False,
     )
+    undo = undone_by(db, batch.id)
+    if undo is not None:
+        out.print(f"Undone by batch {undo} (portal batches {undo})", highlight=False)
     out.print(
         f"Source: {escape(batch.source_name or '-')} (SHA-256 {batch.source_sha256 or '-'})",
         highlight=False,

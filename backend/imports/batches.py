@@ -27,6 +27,8 @@ from backend.imports.contract import (
 from backend.imports.reviewed import Review, review_notes
 
 KEY_CHARS: int = BatchEvent.key.type.length
+UNDO = "undo"
+"""The kind of a batch that takes back another (``backend.imports.undo``)."""
 REASON_CHARS = 1000
 """The longest reason the audit trail and the log keep; a longer one is cut, ending in '…'."""
 CHANGE_CHARS = 200
@@ -123,6 +125,22 @@ def get_batch(engine: Engine, batch_id: int) -> tuple[Batch, list[BatchEvent]]:
             select(BatchEvent).where(BatchEvent.batch_id == batch_id).order_by(BatchEvent.id)
         )
         return Batch(**row._mapping), [BatchEvent(**event._mapping) for event in events]
+
+
+def applied_undos(connection: Connection) -> dict[int, int]:
+    """Each batch an applied undo took back -> that undo."""
+    query = select(Batch.id, Batch.options).where(Batch.kind == UNDO, Batch.mode == "apply")
+    return {
+        int(options["undoes"]): int(id_)
+        for id_, options in connection.execute(query)
+        if (options or {}).get("undoes") is not None
+    }
+
+
+def undone_by(engine: Engine, batch_id: int) -> int | None:
+    """The applied undo that took batch ``batch_id`` back, if one did."""
+    with read_transaction(engine) as connection:
+        return applied_undos(connection).get(batch_id)
 
 
 def current_actor() -> str:

@@ -47,13 +47,13 @@ from backend.database.models import (
     utcnow,
 )
 from backend.errors import InputError, NotFoundError
-from backend.imports.batches import run_batch
+from backend.imports.batches import UNDO, applied_undos, run_batch
 from backend.imports.contract import Progress, Report, RowResult, key_chunks, no_progress
 from backend.imports.links import LINK_FIELDS, AccountRef, LinkPlan, attach_warning, write_links
 from backend.imports.users import CHANGEABLE, UserPlan, write_users
 from backend.mail.activation import revoke_links_of_shut_accounts
 
-KIND = "undo"
+KIND = UNDO
 REFUSED = {
     "roster import": "a roster import can't be undone: import the roster as it was instead",
     "Activation emails": "activation emails can't be taken back once queued: `portal outbox "
@@ -138,12 +138,7 @@ def undoable(connection: Connection, batch_id: int) -> Batch:
         raise InputError(f"Batch {batch_id} was a simulation: it saved nothing to undo")
     if batch.kind in REFUSED:
         raise InputError(f"Batch {batch_id} is a {batch.kind}: {REFUSED[batch.kind]}")
-    undos = {
-        options.get("undoes"): id_
-        for id_, options in connection.execute(
-            select(Batch.id, Batch.options).where(Batch.kind == KIND, Batch.mode == "apply")
-        )
-    }
+    undos = applied_undos(connection)
     if batch_id in undos:
         undo = undos[batch_id]
         again = (
