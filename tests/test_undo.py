@@ -198,7 +198,10 @@ def test_refusals_are_one_line(
     for args, said in [
         ([str(simulation.batch_id)], f"Batch {simulation.batch_id} was a simulation"),
         (["99"], "There is no batch 99; `portal batches` lists them"),
-        ([str(school)], f"Batch {school} is a roster import: a roster import can't be undone"),
+        (
+            [str(school)],
+            f"Batch {school} is a roster import, which can't be undone: import the roster",
+        ),
         ([], "Name the batch to undo: portal batches undo N"),
     ]:
         refused = undo(capsys, database_url, *args, "--apply")

@@ -55,9 +55,10 @@ from backend.mail.activation import revoke_links_of_shut_accounts
 
 KIND = UNDO
 REFUSED = {
-    "roster import": "a roster import can't be undone: import the roster as it was instead",
-    "Activation emails": "activation emails can't be taken back once queued: `portal outbox "
-    "list` shows them",
+    "roster import": "Batch {} is a roster import, which can't be undone: import the roster "
+    "as it was instead",
+    "Activation emails": "Batch {} queued activation emails, which can't be taken back: "
+    "`portal outbox list` shows them",
 }
 """Kinds of run an undo refuses, and why."""
 
@@ -137,7 +138,7 @@ def undoable(connection: Connection, batch_id: int) -> Batch:
     if batch.mode != "apply":
         raise InputError(f"Batch {batch_id} was a simulation: it saved nothing to undo")
     if batch.kind in REFUSED:
-        raise InputError(f"Batch {batch_id} is a {batch.kind}: {REFUSED[batch.kind]}")
+        raise InputError(REFUSED[batch.kind].format(batch_id))
     undos = applied_undos(connection)
     if batch_id in undos:
         undo = undos[batch_id]
