@@ -120,7 +120,7 @@ def test_users_import_undone_with_a_conflict_then_the_undo_undone(
     simulated = undo(capsys, database_url, str(second))
     assert simulated.code == 0, simulated.stderr
     assert "SIMULATION undo: nothing was saved." in simulated.stdout
-    assert f"bo@example.org: Not undone: batch {third} changed it again" in simulated.stdout
+    assert f"bo@example.org: Changed again by batch {third} on 20" in simulated.stdout
     assert accounts(engine) == before
 
     log = tmp_path / "undo.xlsx"
@@ -134,10 +134,10 @@ def test_users_import_undone_with_a_conflict_then_the_undo_undone(
     assert (by_key["ann@example.org"].row, by_key["ann@example.org"].action) == (2, "removed")
     conflict = by_key["bo@example.org"]
     assert (conflict.row, conflict.action) == (3, "skipped")
-    assert conflict.reason is not None and conflict.reason.startswith(
-        f"Changed again by batch {third} on 20"
-    )
-    assert conflict.reason.endswith("; left as it is")
+    assert conflict.reason == "Not undone: look at it by hand"
+    assert conflict.warning is not None
+    assert conflict.warning.startswith(f"Changed again by batch {third} on 20")
+    assert conflict.warning.endswith(" UTC; left as it is")
     carl = by_key["carl@example.org"]
     assert (carl.row, carl.action) == (4, "updated")
     assert carl.changes == (
@@ -417,15 +417,11 @@ def test_a_link_changed_again_is_a_conflict_naming_the_batch(
     simulated = undo(capsys, database_url, str(guardian), "--out", str(log))
     assert simulated.code == 0, simulated.stderr
     _, rows = read_log(log)
-    assert [(r.key, r.action, r.warning) for r in rows] == [
-        (
-            "mia@example.org / 001",
-            "skipped",
-            f"Not undone: batch {quiet} changed it again; look at it by hand",
-        )
+    assert [(r.key, r.action, r.reason) for r in rows] == [
+        ("mia@example.org / 001", "skipped", "Not undone: look at it by hand")
     ]
-    assert rows[0].reason is not None
-    assert rows[0].reason.startswith(f"Changed again by batch {quiet} on 20")
+    assert rows[0].warning is not None
+    assert rows[0].warning.startswith(f"Changed again by batch {quiet} on 20")
     assert attached(engine) == {("mia@example.org", "001"): ("Guardian", False, False)}
     listing = run_cli(capsys, "--db", database_url, "batches")
     assert f"undo of batch {guardian}" in listing.stdout
@@ -440,9 +436,7 @@ def test_an_account_renamed_since_is_a_conflict_naming_the_rename(
 
     simulated = undo(capsys, database_url, str(named))
     assert simulated.code == 0, simulated.stderr
-    assert f"ann@example.org: Not undone: batch {renamed.batch_id} changed it again" in (
-        simulated.stdout
-    )
+    assert f"ann@example.org: Changed again by batch {renamed.batch_id} on 20" in (simulated.stdout)
     assert accounts(engine)["anne@example.org"]["first_name"] == "Anne"
 
 

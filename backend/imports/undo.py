@@ -348,22 +348,18 @@ def _when(state: UndoState, batch_id: int | None) -> str:
 def _conflict(state: UndoState, row: int | None, key: str, batch_id: int | None) -> RowResult:
     """A record changed again since the batch: left as it is, naming the batch that did."""
     if batch_id is None or batch_id < state.batch.id:
-        reason = "Changed since outside the portal's batches; left as it is"
-        later = "a change made since"
+        said = "Changed since, outside the portal's batches; left as it is"
     else:
-        reason = f"Changed again by {_when(state, batch_id)}; left as it is"
-        later = f"batch {batch_id}"
-    result = RowResult(row, key, "skipped", reason)
-    result.warning = f"Not undone: {later} changed it again; look at it by hand"
-    return result
+        said = f"Changed again by {_when(state, batch_id)}; left as it is"
+    return RowResult(row, key, "skipped", "Not undone: look at it by hand", warning=said)
 
 
 def _gone(state: UndoState, event: Event) -> RowResult:
     key = event.key or ""
     if key in state.gone:
         return _conflict(state, event.row_number, key, state.gone[key])
-    reason = "No longer there; left as it is"
-    return RowResult(event.row_number, key, "skipped", reason, warning="Not undone: it is gone")
+    said = "No longer there; left as it is"
+    return RowResult(event.row_number, key, "skipped", "Not undone", warning=said)
 
 
 def _error(event: Event, key: str | None, reason: str) -> RowResult:
