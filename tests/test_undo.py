@@ -494,3 +494,30 @@ def test_an_account_that_was_mailed_or_activated_is_disabled_not_removed(
         ("mia@example.org", "002"): ("Mother", True, True),
         ("bo@example.org", "003"): ("Father", True, True),
     }
+
+
+def test_an_old_value_the_audit_trail_once_cut_is_not_put_back(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Batches recorded before done rows kept their values whole held at most 200 characters."""
+    from sqlalchemy import update
+
+    from backend.database.engine import write_transaction
+    from backend.database.models import BatchEvent
+
+    headers = [*USER_HEADERS, "EMAIL"]
+    users(engine, ["carl@example.org", "Carl", "Poe", "GUARDIAN", LONG], headers=headers)
+    changed = users(
+        engine, ["carl@example.org", None, None, None, "karl@example.org"], headers=headers
+    )
+    with write_transaction(engine) as connection:
+        connection.execute(
+            update(BatchEvent)
+            .where(BatchEvent.batch_id == changed)
+            .values(changes={"EMAIL": [LONG[:199] + "…", "karl@example.org"]})
+        )
+
+    refused = undo(capsys, database_url, str(changed), "--apply")
+    assert refused.code == 1
+    assert "EMAIL: the audit trail kept only the first 200 characters" in refused.stdout
+    assert accounts(engine)["carl@example.org"]["email"] == "karl@example.org"

@@ -47,7 +47,7 @@ from backend.database.models import (
     utcnow,
 )
 from backend.errors import InputError, NotFoundError
-from backend.imports.batches import UNDO, applied_undos, run_batch
+from backend.imports.batches import CHANGE_CHARS, UNDO, applied_undos, run_batch
 from backend.imports.contract import Progress, Report, RowResult, key_chunks, no_progress
 from backend.imports.links import LINK_FIELDS, AccountRef, LinkPlan, attach_warning, write_links
 from backend.imports.users import CHANGEABLE, UserPlan, write_users
@@ -409,6 +409,14 @@ def _undo_account_change(state: UndoState, plan: UndoPlan, event: Event) -> RowR
     if stamp != state.batch.id:
         return _conflict(state, event.row_number, account["logon_id"], stamp)
     undo = {h: (account[ACCOUNT_HEADERS[h]], old) for h, (old, _) in changes.items()}
+    cut = [h for h, (_, old) in undo.items() if _cut(old)]
+    if cut:
+        return _error(
+            event,
+            account["logon_id"],
+            f"{', '.join(cut)}: the audit trail kept only the first {CHANGE_CHARS} characters "
+            "of the old value (a batch from before undo existed); set it by hand",
+        )
     if "LOGONID" in undo:
         refusal = _logon_back(state, account, undo["LOGONID"][1])
         if refusal:
@@ -423,6 +431,11 @@ def _undo_account_change(state: UndoState, plan: UndoPlan, event: Event) -> RowR
             update_row[f"new_{ACCOUNT_HEADERS[header]}"] = old
     reason = f"Put back as it was before batch {state.batch.id}: " + ", ".join(undo)
     return RowResult(event.row_number, account["logon_id"], "updated", reason, undo)
+
+
+def _cut(value: Any) -> bool:
+    """Whether an old value is one the audit trail once cut (it no longer cuts a done row's)."""
+    return isinstance(value, str) and len(value) == CHANGE_CHARS and value.endswith("…")
 
 
 def _logon_back(state: UndoState, account: dict[str, Any], logon: str) -> str:
