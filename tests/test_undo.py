@@ -521,3 +521,19 @@ def test_an_old_value_the_audit_trail_once_cut_is_not_put_back(
     assert refused.code == 1
     assert "EMAIL: the audit trail kept only the first 200 characters" in refused.stdout
     assert accounts(engine)["carl@example.org"]["email"] == "karl@example.org"
+
+
+def test_an_account_made_from_a_contact_is_undone(
+    engine: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster(engine)
+    made = run_cli(capsys, "--db", database_url, "contact", "create-account", "C2", "--apply")
+    assert made.code == 0, made.stderr
+    assert attached(engine) == {("bo@example.org", "003"): ("Father", True, True)}
+    with engine.connect() as connection:
+        batch_id = connection.execute(select(Batch.id).order_by(Batch.id.desc())).scalars().first()
+
+    applied = undo(capsys, database_url, str(batch_id), "--apply")
+    assert applied.code == 0, applied.stderr
+    assert "2 rows: 0 added, 0 updated, 2 removed" in applied.stdout
+    assert accounts(engine) == {} and attached(engine) == {}
