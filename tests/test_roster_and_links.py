@@ -173,7 +173,10 @@ def test_link_import_adds_updates_removes_and_skips(engine: Engine) -> None:
     )
     assert [(r.action, r.changes) for r in changed.results] == [
         ("updated", {"RELATIONSHIP": ("Mother", "Guardian")}),
-        ("removed", None),
+        (
+            "removed",
+            {"RELATIONSHIP": ("Mother", None), "PRIMARY": (False, None), "NOTICES": (True, None)},
+        ),
         ("skipped", None),
     ]
     assert changed.counts["removed"] == 1

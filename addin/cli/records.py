@@ -1,7 +1,7 @@
 """`portal init`, `portal batches`, `portal demo`: the database, its audit trail, a demo."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -10,6 +10,7 @@ from rich.table import Table as RichTable
 from addin.cli.output import (
     ACTION_STYLES,
     engine,
+    finish,
     out,
     progress_bar,
     shown,
@@ -29,8 +30,18 @@ def init() -> None:
 
 
 def batches(
-    batch_id: Annotated[
-        int | None, typer.Argument(help="Show this batch and its row events.")
+    batch: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="BATCH|undo",
+            help="Show this batch and its row events; or 'undo' and the batch N to take back "
+            "(a simulation unless --apply).",
+            show_default=False,
+        ),
+    ] = None,
+    undo_id: Annotated[
+        int | None,
+        typer.Argument(metavar="N", help="With undo: the batch to undo.", show_default=False),
     ] = None,
     limit: Annotated[int, typer.Option(help="How many recent batches to list.")] = 20,
     out_path: Annotated[
@@ -38,12 +49,60 @@ def batches(
         typer.Option(
             "--out",
             help="With a batch number: write that run's Import Log to this workbook (.xlsx), "
-            "from the audit trail.",
+            "from the audit trail. With undo: write the undo's Import Log there.",
         ),
     ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="With undo: save the undo. Without it, only simulate.")
+    ] = False,
 ) -> None:
-    """List recent runs (imports, simulations), or show one with what happened to each row."""
-    from backend.imports.batches import get_batch, list_batches
+    """List recent runs (imports, simulations), show one with what happened to each row, or
+    undo one: `portal batches undo 12 --apply`."""
+    if batch is not None and batch.casefold() == "undo":
+        if undo_id is None:
+            raise InputError("Name the batch to undo: portal batches undo N")
+        undo(undo_id, apply, out_path)
+        return
+    if undo_id is not None or apply:
+        raise InputError("Only undo takes a second batch number or --apply: portal batches undo N")
+    batch_id = _batch_number(batch) if batch is not None else None
+    show_batch(batch_id, limit, out_path)
+
+
+def _batch_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(
+            f"'{text}' is not a batch number: portal batches N, or portal batches undo N"
+        ) from None
+
+
+def undo(batch_id: int, apply: bool, out_path: Path | None) -> None:
+    """`portal batches undo N`: the undo simulated, or saved with --apply, and told."""
+    from addin.files.result_writer import check_destination
+    from addin.workbooks.file import write_run_log
+    from addin.workbooks.result_sheet import log_from_report
+    from backend.imports.undo import undo_batch
+
+    if out_path is not None:
+        check_destination(out_path)
+    with progress_bar() as progress:
+        report = undo_batch(engine(), batch_id, apply=apply, progress=progress)
+    if out_path is not None:
+        write_run_log(out_path, log_from_report(report, "Key"))
+    finish(report, out_path, told=None)
+
+
+def _run(kind: str, options: dict[str, Any] | None) -> str:
+    """The run's kind as the list shows it; an undo names the batch it undid."""
+    undone = (options or {}).get("undoes")
+    return f"{kind} of batch {undone}" if kind == "undo" and undone is not None else kind
+
+
+def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
+    """The list of recent batches, or one batch's rows, or its log written to ``out_path``."""
+    from backend.imports.batches import get_batch, list_batches, undone_by
     from backend.imports.contract import describe_changes
 
     db = engine()
@@ -74,7 +133,7 @@ def batches(
             table.add_row(
                 str(batch.id),
                 batch.finished_at.strftime("%Y-%m-%d %H:%M"),
-                batch.kind,
+                _run(batch.kind, batch.options),
                 batch.mode.upper(),
                 escape(batch.source_name or ""),
                 escape(batch.actor),
@@ -88,10 +147,13 @@ def batches(
         return
     batch, events = get_batch(db, batch_id)
     out.print(
-        f"Batch {batch.id}: {batch.kind}, {batch.mode.upper()}, by {escape(batch.actor)}, "
-        f"{batch.finished_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"Batch {batch.id}: {_run(batch.kind, batch.options)}, {batch.mode.upper()}, "
+        f"by {escape(batch.actor)}, {batch.finished_at:%Y-%m-%d %H:%M:%S} UTC",
         highlight=False,
     )
+    undo = undone_by(db, batch.id)
+    if undo is not None:
+        out.print(f"Undone by batch {undo} (portal batches {undo})", highlight=False)
     out.print(
         f"Source: {escape(batch.source_name or '-')} (SHA-256 {batch.source_sha256 or '-'})",
         highlight=False,

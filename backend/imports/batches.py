@@ -8,8 +8,9 @@ from typing import Any, Protocol, TypeVar, cast
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from backend.accounts.attach_rules import exposures
+from backend.accounts.logon import logon_key
 from backend.database.engine import bulk_insert, read_transaction, write_transaction
-from backend.database.models import Batch, BatchEvent, utcnow
+from backend.database.models import Batch, BatchEvent, PortalUser, Student, StudentLink, utcnow
 from backend.errors import NotFoundError
 from backend.imports.contract import (
     CHUNK,
@@ -20,15 +21,20 @@ from backend.imports.contract import (
     RowResult,
     count_actions,
     ignored_columns,
+    key_chunks,
     no_progress,
 )
 from backend.imports.reviewed import Review, review_notes
 
 KEY_CHARS: int = BatchEvent.key.type.length
+UNDO = "undo"
+"""The kind of a batch that takes back another (``backend.imports.undo``)."""
 REASON_CHARS = 1000
 """The longest reason the audit trail and the log keep; a longer one is cut, ending in '…'."""
 CHANGE_CHARS = 200
-"""The longest old or new value a change keeps in the audit trail and the log."""
+"""The longest old or new value an error row's change keeps in the audit trail and the log. A
+row that was (or would be) done keeps its values whole: they fit their columns, and an undo
+puts the old ones back exactly."""
 
 
 def clip(text: str, limit: int) -> str:
@@ -48,10 +54,43 @@ def bound_results(results: list[RowResult]) -> None:
             result.key = clip(result.key, KEY_CHARS)
         if len(result.reason) > REASON_CHARS:
             result.reason = clip(result.reason, REASON_CHARS)
-        if result.changes:
+        if result.changes and result.action == "error":
             result.changes = {
                 name: (_clipped(old), _clipped(new)) for name, (old, new) in result.changes.items()
             }
+
+
+def keep_removed_links(connection: Connection, results: list[RowResult]) -> None:
+    """Give each removed link's row (key 'LOGON / STUDENT_ID', no changes) the link's
+    relationship and flags as old values, read before the run removes it: what an undo puts
+    back. Whatever run removed the link, its row records the same."""
+    from backend.imports.links import LINK_FIELDS
+
+    removed: dict[tuple[str, str], list[RowResult]] = {}
+    for result in results:
+        if result.action == "removed" and not result.changes and " / " in (result.key or ""):
+            logon, _, student = (result.key or "").partition(" / ")
+            removed.setdefault((logon_key(logon), student), []).append(result)
+    if not removed:
+        return
+    query = (
+        select(
+            PortalUser.logon_key,
+            Student.student_id,
+            *(getattr(StudentLink, name) for name in LINK_FIELDS),
+        )
+        .join(PortalUser, PortalUser.id == StudentLink.user_id)
+        .join(Student, Student.id == StudentLink.student_id)
+    )
+    for chunk in key_chunks({key for key, _ in removed}):
+        for key, student, *values in connection.execute(
+            query.where(PortalUser.logon_key.in_(chunk))
+        ):
+            for result in removed.get((key, student), ()):
+                result.changes = {
+                    header: (value, None)
+                    for header, value in zip(LINK_FIELDS.values(), values, strict=True)
+                }
 
 
 def add_remarks(results: list[RowResult], tables: Sequence[InputTable | None]) -> None:
@@ -86,6 +125,22 @@ def get_batch(engine: Engine, batch_id: int) -> tuple[Batch, list[BatchEvent]]:
             select(BatchEvent).where(BatchEvent.batch_id == batch_id).order_by(BatchEvent.id)
         )
         return Batch(**row._mapping), [BatchEvent(**event._mapping) for event in events]
+
+
+def applied_undos(connection: Connection) -> dict[int, int]:
+    """Each batch an applied undo took back -> that undo."""
+    query = select(Batch.id, Batch.options).where(Batch.kind == UNDO, Batch.mode == "apply")
+    return {
+        int(options["undoes"]): int(id_)
+        for id_, options in connection.execute(query)
+        if (options or {}).get("undoes") is not None
+    }
+
+
+def undone_by(engine: Engine, batch_id: int) -> int | None:
+    """The applied undo that took batch ``batch_id`` back, if one did."""
+    with read_transaction(engine) as connection:
+        return applied_undos(connection).get(batch_id)
 
 
 def current_actor() -> str:
@@ -192,18 +247,18 @@ def run_batch(
     Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
     so a run that waited for another sees what that one committed, and writes everything,
     events included, in that one transaction. Every run warns of students that accounts already
-    see against the rules. An apply given a ``review`` is compared with the simulation staff
-    reviewed. ``tables`` are every table read (default ``table``): their remarks end their rows'
-    reasons, and their unknown columns are named in the summary.
+    see against the rules; a removed link's row keeps its fields (``keep_removed_links``). An
+    apply given a ``review`` is compared with the simulation staff reviewed. ``tables`` are every
+    table read (default ``table``): their remarks end rows' reasons, unknown columns are named.
     """
     mode: Mode = "apply" if apply else "simulation"
-    started = utcnow()
-    read = (table,) if tables is None else tables
+    started, read = utcnow(), ((table,) if tables is None else tables)
     extra = ignored_columns(read)
 
     def planned_in(connection: Connection) -> P:
         progress("Planning", 0, 1)
         planned = plan(connection)
+        keep_removed_links(connection, planned.results)
         planned.results.extend(exposures(connection))
         add_remarks(planned.results, read)
         bound_results(planned.results)

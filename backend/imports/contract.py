@@ -404,7 +404,7 @@ def describe_changes(changes: dict[str, tuple[Any, Any]] | None) -> str:
     if not changes:
         return ""
     return "; ".join(
-        f"{name}: {'(blank)' if old is None else old} -> {new}"
+        f"{name}: {'(blank)' if old is None else old} -> {'(blank)' if new is None else new}"
         for name, (old, new) in changes.items()
     )
 
