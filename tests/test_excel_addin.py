@@ -82,6 +82,7 @@ EXPECTED_ACTIONS = {
     "letters",
     "user.rename",
     "user.merge",
+    "batches.undo",
 }
 EXTENSIONS = {"standard": "bas", "class": "cls", "document": "cls"}
 
@@ -335,6 +336,7 @@ def test_ribbon_xml_is_customui14_within_the_allow_list(built: dict[str, Path]) 
         "Letters",
         "Rename Logon",
         "Merge Logons",
+        "Undo Batch",
     ]
     for button in root.iter(f"{{{NAMESPACE}}}button"):
         assert {"label", "imageMso", "screentip", "onAction"} <= set(button.attrib)

@@ -132,6 +132,7 @@ EXCEL_CONTROL_IDS = {
     "SheetRename": ("TabHome", "GroupCells"),
     "MergeCells": ("TabHome", "GroupAlignmentExcel"),
     "FilePrintQuick": ("Quick Access Toolbar", None),
+    "Undo": ("Quick Access Toolbar", None),
 }
 # In the same repository's wordcontrols.xlsx and in none of the Excel lists.
 WORD_ONLY = {"ReviewAcceptChange", "FindDialog"}

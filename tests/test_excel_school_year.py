@@ -375,6 +375,7 @@ def test_the_card_suggestions_read_back_as_the_buttons_fixes() -> None:
         "letters",
         "user.rename",
         "user.merge",
+        "batches.undo",
     }
 
 
@@ -624,3 +625,121 @@ def test_a_letter_the_font_cannot_print_says_to_write_it_by_hand(
     header = next(row for row in log if row[0] == "Row")
     row = dict(zip(header, log[log.index(header) + 1], strict=True))
     assert row["Warning"].startswith("The letter's font cannot print 芳 王")
+
+
+# --- Undo Batch ----------------------------------------------------------------------------
+
+
+def finished(engine: Engine, batch_id: int) -> str:
+    """When a batch finished, as an undo names it."""
+    with engine.connect() as connection:
+        when = connection.execute(select(Batch.finished_at).where(Batch.id == batch_id)).scalar()
+    assert when is not None
+    return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def log_rows(book: FakeBook, sheet: str) -> list[dict[str, Any]]:
+    """A log sheet's table, each row as header -> value, in the sheet's order."""
+    values = book.sheets[sheet].values()
+    header = next(i for i, row in enumerate(values) if row and row[0] == "Row")
+    return [dict(zip(values[header], row, strict=True)) for row in values[header + 1 :] if any(row)]
+
+
+def test_undo_batch_on_an_import_logs_batch_line_asks_then_undoes_and_undoes_again(
+    engine: Engine,
+) -> None:
+    book = book_with({"Users": USERS}, ("Users", "A2"), ["yes", "no"])  # never simulated
+    assert run_action("users.apply", ExcelWorkbook(book), engine).counts["added"] == 2
+    book._selection = ("Import Log", "A4:B4")  # the Batch line
+    assert press("batches.undo", book, engine).mode == "simulation"
+    assert book.app.alerts[-2] == (
+        f"Undo batch 1: users import of users.xlsx, {finished(engine, 1)}? The undo would "
+        "change 2 rows (2 removed); each row is in sheet 'Undo' (simulation, batch 2).\n\n"
+        "Yes undoes batch 1; No changes nothing.",
+        "yes_no",
+    )
+    assert messages(book)[-1] == (
+        "Nothing was changed: batch 1 stands. The simulation is in sheet 'Undo'."
+    )
+    assert logons(engine) == {"ann@example.org": "ACTIVE", "bo@example.org": "ACTIVE"}
+
+    book.app._answers = ["yes", "yes"]
+    report = press("batches.undo", book, engine)
+    assert report.mode == "apply" and report.batch_id == 4
+    assert messages(book)[-1] == (
+        "Batch 1 undone (batch 4): 2 removed. See sheet 'Undo'; to put batch 1 back, select its "
+        "Batch line and press Undo Batch again."
+    )
+    assert logons(engine) == {}
+    assert [(r["Key"], r["Action"], r["Reason"]) for r in log_rows(book, "Undo")] == [
+        ("ann@example.org", "removed", "Account removed"),
+        ("bo@example.org", "removed", "Account removed"),
+    ]
+    assert book.sheets["Undo"].values()[3][:2] == ["Batch", 4]
+
+    book._selection = ("Undo", "B4")  # the undo's own Batch line
+    assert press("batches.undo", book, engine).mode == "apply"
+    assert book.app.alerts[-2][0].startswith(
+        f"Undo batch 4: undo, {finished(engine, 4)}? The undo would change 2 rows (2 added)"
+    )
+    assert logons(engine) == {"ann@example.org": "ACTIVE", "bo@example.org": "ACTIVE"}
+    assert batches(engine) == [
+        ("users import", "apply"),
+        ("undo", "simulation"),
+        ("undo", "simulation"),
+        ("undo", "apply"),
+        ("undo", "simulation"),
+        ("undo", "apply"),
+    ]
+
+
+def test_undo_batch_shows_the_rows_changed_again_since_and_leaves_them(engine: Engine) -> None:
+    first = import_users(engine, input_table(*[USERS[0]], USERS[1:]), apply=True)
+    renamed = [USER_HEADERS, ["ann@example.org", "Annie", "Lee", "GUARDIAN"]]
+    assert (
+        import_users(engine, input_table(renamed[0], renamed[1:]), apply=True).counts["updated"]
+        == 1
+    )
+    book = book_with({"Batches": [["Batch"], [float(first.batch_id)]]}, ("Batches", "A2"), ["yes"])
+    assert press("batches.undo", book, engine).mode == "apply"
+    left = (
+        "To look at by hand (listed first in the log):\n"
+        f"- ann@example.org: Changed again by batch 2 on {finished(engine, 2)}; left as it is"
+    )
+    assert book.app.alerts[0] == (
+        f"Undo batch 1: users import, {finished(engine, 1)}? The undo would change 1 row "
+        f"(1 removed); each row is in sheet 'Undo' (simulation, batch 3).\n\n{left}\n\n"
+        "Yes undoes batch 1; No changes nothing.",
+        "yes_no",
+    )
+    assert messages(book)[-1].endswith(f"Batch line and press Undo Batch again.\n\n{left}")
+    rows = log_rows(book, "Undo")
+    assert [(r["Key"], r["Action"], r["Warning"]) for r in rows] == [
+        (
+            "ann@example.org",
+            "skipped",
+            f"Changed again by batch 2 on {finished(engine, 2)}; left as it is",
+        ),
+        ("bo@example.org", "removed", None),
+    ]
+    assert logons(engine) == {"ann@example.org": "ACTIVE"}
+    assert get_account(engine, "ann@example.org").first_name == "Annie"
+
+
+def test_undo_batch_says_what_to_select_and_why_a_batch_cannot_be_undone(engine: Engine) -> None:
+    simulated = book_with({"Users": USERS}, ("Users", "A2"))
+    run_action("users.simulate", ExcelWorkbook(simulated), engine)
+    for cells, said in [
+        ([["ann@example.org"]], "Select the Batch line of the log of the run to undo (its "
+         "Import Log), or one cell holding the batch number (`portal batches` lists them), "
+         "then press Undo Batch"),
+        ([[99]], "There is no batch 99; `portal batches` lists them"),
+        ([[1]], "Batch 1 was a simulation: it saved nothing to undo"),
+    ]:  # fmt: skip
+        book = book_with({"F": cells}, ("F", "A1"), ["yes"])
+        assert press("batches.undo", book, engine) is None
+        assert messages(book) == [said]
+    simulated._selection = ("Import Log", "A1:B12")
+    assert press("batches.undo", simulated, engine) is None
+    assert messages(simulated)[-1] == "Batch 1 was a simulation: it saved nothing to undo"
+    assert batches(engine) == [("users import", "simulation")]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import xlwings as xw
 from helpers import read_log, run_cli, write_workbook
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from xlwings_double import NOT_ON_A_DESK, PAIRS, TEST_ONLY, FakeBook, FakeSheet
 from xlwings_engines import missing_in_engines
 
@@ -21,6 +21,7 @@ from addin.workbooks.result_sheet import ACTION_COLOURS
 from addin.workbooks.school_year import SCHOOL_YEAR
 from addin.xlam import RIBBON_ACTIONS
 from backend.database.engine import make_engine
+from backend.database.models import Batch
 from backend.errors import HeaderError, InputError
 
 USERS = [
@@ -271,6 +272,10 @@ def test_every_ribbon_action_runs(
     }
     for action in RIBBON_ACTIONS:
         kind = action.split(".")[0]
+        if action == "batches.undo":  # the number of the last batch saved, in a cell
+            with engine.connect() as connection:
+                last = select(func.max(Batch.id)).where(Batch.mode == "apply")
+                pairs[action] = [connection.execute(last).scalar_one()]
         book = FakeBook(
             f"{kind}.xlsx",
             {**sheets.get(kind, sheets["users"]), "Fix": [pairs.get(action, [])]},

@@ -14,6 +14,7 @@ from addin.workbooks.result_sheet import (
     ACTIVATION_SHEET_NAME,
     LETTERS_SHEET_NAME,
     LOG_SHEET_NAME,
+    UNDO_SHEET_NAME,
     ResultSheet,
 )
 from addin.workbooks.template_marks import TEMPLATE_NAME, is_example_row, template_kind
@@ -22,13 +23,14 @@ from backend.imports.cell_values import exact_whole_number
 from backend.imports.contract import InputTable, cell_text
 
 # Sheets of ours that are never input: a log from an earlier run, a template's instructions,
-# a look-up, who got an activation email or a letter.
+# a look-up, who got an activation email or a letter, what an undo took back.
 NOT_INPUT = {
     LOG_SHEET_NAME.casefold(),
     "instructions",
     "lookup",
     ACTIVATION_SHEET_NAME.casefold(),
     LETTERS_SHEET_NAME.casefold(),
+    UNDO_SHEET_NAME.casefold(),
 }
 FINGERPRINT_LABEL = "Rows fingerprint"
 

@@ -1,10 +1,10 @@
 """The ribbon's School Year buttons, written once against ``Workbook``: the coverage workbook,
-activation emails and printed letters for chosen accounts, renaming a logon and merging a
-duplicate account.
+activation emails and printed letters for chosen accounts, renaming a logon, merging a
+duplicate account and undoing a batch.
 
 Each is what its terminal command does (``portal coverage``, ``portal activation send``,
-``portal letters``, ``portal user rename``, ``portal user merge``), the same services and the
-same batches, but it
+``portal letters``, ``portal user rename``, ``portal user merge``, ``portal batches undo``), the
+same services and the same batches, but it
 takes what it acts on from the selected cells instead of typed options: a button that changes
 anything runs the simulation first (a batch, as the terminal's run without ``--apply``), asks
 with what it would do, and only on Yes runs it again to save.
@@ -26,6 +26,7 @@ from addin.workbooks.result_sheet import (
     ACTIVATION_SHEET_NAME,
     LETTERS_SHEET_NAME,
     LOG_SHEET_NAME,
+    UNDO_SHEET_NAME,
     log_from_report,
 )
 from backend.errors import InputError
@@ -35,6 +36,7 @@ from backend.imports.contract import (
     RowResult,
     cell_text,
     column_of,
+    count_phrases,
     no_progress,
 )
 
@@ -476,11 +478,104 @@ def merge_logons(workbook: Workbook, engine: Engine, **_: Any) -> Report:
     )
 
 
+# --- Undo Batch ----------------------------------------------------------------------------
+
+LOG_SHEETS = {
+    name.casefold()
+    for name in (LOG_SHEET_NAME, ACTIVATION_SHEET_NAME, LETTERS_SHEET_NAME, UNDO_SHEET_NAME)
+}
+"""The sheets a run's log is written to: each names its batch in its summary."""
+LOG_TITLE = "Parent Portal Accounts:"
+
+
+def chosen_batch(workbook: Workbook) -> int:
+    """The batch to undo: the one whose log's summary lines (above its table) are selected,
+    else the number in the one selected cell."""
+    selection = workbook.selection()
+    if selection.sheet is not None and selection.sheet.casefold() in LOG_SHEETS:
+        grid = workbook.grid(selection.sheet)
+        summary = summary_of(grid) if grid and str(grid[0][0]).startswith(LOG_TITLE) else {}
+        batch = summary.get("Batch")
+        if 1 <= selection.row <= len(summary) + 1 and isinstance(batch, int | float):
+            return int(batch)
+    texts = selection.texts()
+    if len(texts) == 1 and texts[0].isascii() and texts[0].isdigit():
+        return int(texts[0])
+    raise InputError(
+        "Select the Batch line of the log of the run to undo (its Import Log), or one cell "
+        "holding the batch number (`portal batches` lists them), then press Undo Batch"
+    )
+
+
+def _changed(report: Report) -> tuple[int, str]:
+    """How many rows a run changes, and how, in the log's words: '2 removed, 1 updated'."""
+    phrases = [
+        (n, f"{n} {word}")
+        for action, n, word in count_phrases(report.counts)
+        if action in ("added", "updated", "removed") and n
+    ]
+    return sum(n for n, _ in phrases), ", ".join(text for _, text in phrases)
+
+
+def _left(report: Report) -> str:
+    """The rows an undo leaves as they are and the rows it cannot undo, a few of each."""
+    warned = [r for r in report.results if r.warning]
+    errors = [r for r in report.results if r.action == "error"]
+    parts = []
+    if warned:
+        lines = [f"- {r.key}: {r.warning}" for r in warned[:SHOWN_LINES]]
+        more = f"\n- and {len(warned) - SHOWN_LINES} more" if len(warned) > SHOWN_LINES else ""
+        parts.append("To look at by hand (listed first in the log):\n" + "\n".join(lines) + more)
+    if errors:
+        lines = [f"- {r.key}: {r.reason}" for r in errors[:SHOWN_LINES]]
+        more = f"\n- and {len(errors) - SHOWN_LINES} more" if len(errors) > SHOWN_LINES else ""
+        parts.append("Not undone:\n" + "\n".join(lines) + more)
+    return "".join(f"\n\n{part}" for part in parts)
+
+
+def undo_a_batch(
+    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+) -> Report:
+    """Simulate the undo of the selected batch into the Undo sheet, ask, and on Yes undo it:
+    one simulation batch, then one apply batch (itself undone the same way)."""
+    from backend.imports.undo import undo_batch
+
+    batch = chosen_batch(workbook)
+    progress = progress or no_progress
+    simulated = undo_batch(engine, batch, progress=progress)
+    where = workbook.write_log(log_from_report(simulated, "Key"), UNDO_SHEET_NAME)
+    undoes = dict(simulated.extra).get("Undoes", f"batch {batch}")
+    rows, how = _changed(simulated)
+    if not rows:
+        workbook.notify(
+            f"Nothing of {undoes} can be undone: nothing was changed (simulation, batch "
+            f"{simulated.batch_id}; see {where}).{_left(simulated)}"
+        )
+        return simulated
+    if not workbook.confirm(
+        f"Undo {undoes}? The undo would change {rows} row{'s' if rows != 1 else ''} ({how}); "
+        f"each row is in {where} (simulation, batch {simulated.batch_id}).{_left(simulated)}"
+        f"\n\nYes undoes batch {batch}; No changes nothing."
+    ):
+        workbook.notify(f"Nothing was changed: batch {batch} stands. The simulation is in {where}.")
+        return simulated
+    applied = undo_batch(engine, batch, apply=True, progress=progress)
+    where = workbook.write_log(log_from_report(applied, "Key"), UNDO_SHEET_NAME)
+    rows, how = _changed(applied)
+    workbook.notify(
+        f"Batch {batch} undone (batch {applied.batch_id}): {how or 'nothing changed'}. See "
+        f"{where}; to put batch {batch} back, select its Batch line and press Undo Batch again."
+        f"{_left(applied)}"
+    )
+    return applied
+
+
 SCHOOL_YEAR: dict[str, Callable[..., Any]] = {
     "coverage": coverage_book,
     "activation.send": send_activation_emails,
     "letters": print_letters,
     RENAME: rename_logon,
     MERGE: merge_logons,
+    "batches.undo": undo_a_batch,
 }
 """The School Year group's actions: ``dispatch`` runs them with (workbook, engine, options)."""

@@ -71,7 +71,7 @@ GROUPS: tuple[RibbonGroup, ...] = (
 # Data Validation, Data > What-If Analysis > Scenario Manager, Review > Track Changes > Accept
 # or Reject Changes, Home > Find & Select > Find, File > New, Formulas > Error Checking,
 # Insert > Column Chart, Email as Attachment, Home > Format > Rename Sheet, Home > Merge Cells,
-# Quick Print.
+# Quick Print, Undo.
 _CHECK = "DataValidation"
 _SIMULATE = "ScenarioManager"
 _APPLY = "ReviewAcceptOrRejectChangeDialog"
@@ -83,6 +83,7 @@ _EMAIL = "FileSendAsAttachment"
 _RENAME = "SheetRename"
 _MERGE = "MergeCells"
 _PRINT = "FilePrintQuick"
+_UNDO = "Undo"
 
 SELF_TEST_ACTION = "self-test"
 """The Self-Test button's action: ``entry.run`` runs it; it is no workbook action."""
@@ -227,6 +228,18 @@ BUTTONS: tuple[RibbonButton, ...] = (
         "first.",
         "GroupSchoolYear",
         "user.merge",
+    ),
+    RibbonButton(
+        "BatchesUndo",
+        "Undo Batch",
+        _UNDO,
+        "Take back what a batch saved",
+        "Undoes the batch whose Batch line is selected on a log (an Import Log, or the "
+        "Activation, Letters Log or Undo sheet), or whose number is in the selected cell: "
+        "removes what it added, puts back what it changed or removed, and leaves rows changed "
+        "again since. Shows the undo in the Undo sheet and asks first; an undo can be undone.",
+        "GroupSchoolYear",
+        "batches.undo",
     ),
     RibbonButton(
         "Lookup",
