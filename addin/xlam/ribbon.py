@@ -234,8 +234,8 @@ BUTTONS: tuple[RibbonButton, ...] = (
         "Undo Batch",
         _UNDO,
         "Take back what a batch saved",
-        "Undoes the batch whose Batch line is selected on a log (an Import Log, or the "
-        "Activation, Letters Log or Undo sheet), or whose number is in the selected cell: "
+        "Undoes the batch whose Batch line is selected on its log (an Import Log, or the Undo "
+        "sheet of an undo), or whose number is in the selected cell: "
         "removes what it added, puts back what it changed or removed, and leaves rows changed "
         "again since. Shows the undo in the Undo sheet and asks first; an undo can be undone.",
         "GroupSchoolYear",
