@@ -3,7 +3,7 @@
 import getpass
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
@@ -25,6 +25,9 @@ from backend.imports.contract import (
     no_progress,
 )
 from backend.imports.reviewed import Review, review_notes
+
+if TYPE_CHECKING:
+    from backend.staff.identity import StaffIdentity
 
 KEY_CHARS: int = BatchEvent.key.type.length
 UNDO = "undo"
@@ -158,7 +161,11 @@ def start_batch(
     options: dict[str, Any],
     table: InputTable | None,
     actor: str | None,
+    identity: "StaffIdentity | None" = None,
 ) -> int:
+    """Record a run's start. With a staff ``identity`` (a district server's request), the
+    batch names that member and its actor is their email; else the actor is ``actor`` or the
+    computer's login name."""
     now = utcnow()
     return connection.execute(
         insert(Batch).returning(Batch.id),
@@ -166,7 +173,8 @@ def start_batch(
             "kind": kind,
             "mode": mode,
             "options": options,
-            "actor": actor or current_actor(),
+            "actor": identity.email if identity else actor or current_actor(),
+            "staff_id": identity.staff_id if identity else None,
             "source_name": table.source_name if table else None,
             "source_sha256": table.source_sha256 if table else None,
             "started_at": now,
@@ -241,6 +249,7 @@ def run_batch(
     progress: Progress = no_progress,
     review: Review | None = None,
     tables: Sequence[InputTable | None] | None = None,
+    identity: "StaffIdentity | None" = None,
 ) -> tuple[Report, P]:
     """Plan, and with ``apply`` write, one batch; either way record it with one event per row.
 
@@ -250,6 +259,7 @@ def run_batch(
     see against the rules; a removed link's row keeps its fields (``keep_removed_links``). An
     apply given a ``review`` is compared with the simulation staff reviewed. ``tables`` are every
     table read (default ``table``): their remarks end rows' reasons, unknown columns are named.
+    A staff ``identity`` is recorded as the batch's member (``start_batch``).
     """
     mode: Mode = "apply" if apply else "simulation"
     started, read = utcnow(), ((table,) if tables is None else tables)
@@ -266,7 +276,13 @@ def run_batch(
 
     def recorded(connection: Connection, planned: P) -> tuple[int, datetime]:
         batch_id = start_batch(
-            connection, kind=kind, mode=mode, options=options, table=table, actor=actor
+            connection,
+            kind=kind,
+            mode=mode,
+            options=options,
+            table=table,
+            actor=actor,
+            identity=identity,
         )
         if apply:
             write(connection, planned, batch_id)
