@@ -257,7 +257,7 @@ def test_a_batch_run_for_a_staff_member_names_them(
     def write(connection: Connection, planned: Any, batch_id: int) -> None:
         write_users(connection, planned, batch_id, lambda *_: None)
 
-    for identity in (who, None):
+    for actor in (who, None):
         run_batch(
             engine,
             kind="users import",
@@ -266,8 +266,7 @@ def test_a_batch_run_for_a_staff_member_names_them(
             apply=True,
             plan=plan,
             write=write,
-            identity=identity,
-            actor="ignored" if identity else None,
+            actor=actor,
         )
 
     batches = sorted(rows(engine, Batch), key=lambda b: b["id"])

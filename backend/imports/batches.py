@@ -3,7 +3,7 @@
 import getpass
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
@@ -25,9 +25,7 @@ from backend.imports.contract import (
     no_progress,
 )
 from backend.imports.reviewed import Review, review_notes
-
-if TYPE_CHECKING:
-    from backend.staff.identity import StaffIdentity
+from backend.staff.identity import StaffIdentity
 
 KEY_CHARS: int = BatchEvent.key.type.length
 UNDO = "undo"
@@ -160,21 +158,21 @@ def start_batch(
     mode: Mode,
     options: dict[str, Any],
     table: InputTable | None,
-    actor: str | None,
-    identity: "StaffIdentity | None" = None,
+    actor: str | StaffIdentity | None,
 ) -> int:
-    """Record a run's start. With a staff ``identity`` (a district server's request), the
-    batch names that member and its actor is their email; else the actor is ``actor`` or the
+    """Record a run's start. ``actor`` is who ran it: a staff identity (a district server's
+    request), which the batch names and whose email is its actor; else a name, by default the
     computer's login name."""
     now = utcnow()
+    staff = actor if isinstance(actor, StaffIdentity) else None
     return connection.execute(
         insert(Batch).returning(Batch.id),
         {
             "kind": kind,
             "mode": mode,
             "options": options,
-            "actor": identity.email if identity else actor or current_actor(),
-            "staff_id": identity.staff_id if identity else None,
+            "actor": staff.email if staff else actor or current_actor(),
+            "staff_id": staff.staff_id if staff else None,
             "source_name": table.source_name if table else None,
             "source_sha256": table.source_sha256 if table else None,
             "started_at": now,
@@ -245,11 +243,10 @@ def run_batch(
     apply: bool,
     plan: Callable[[Connection], P],
     write: Callable[[Connection, P, int], None],
-    actor: str | None = None,
+    actor: str | StaffIdentity | None = None,
     progress: Progress = no_progress,
     review: Review | None = None,
     tables: Sequence[InputTable | None] | None = None,
-    identity: "StaffIdentity | None" = None,
 ) -> tuple[Report, P]:
     """Plan, and with ``apply`` write, one batch; either way record it with one event per row.
 
@@ -259,7 +256,6 @@ def run_batch(
     see against the rules; a removed link's row keeps its fields (``keep_removed_links``). An
     apply given a ``review`` is compared with the simulation staff reviewed. ``tables`` are every
     table read (default ``table``): their remarks end rows' reasons, unknown columns are named.
-    A staff ``identity`` is recorded as the batch's member (``start_batch``).
     """
     mode: Mode = "apply" if apply else "simulation"
     started, read = utcnow(), ((table,) if tables is None else tables)
@@ -276,13 +272,7 @@ def run_batch(
 
     def recorded(connection: Connection, planned: P) -> tuple[int, datetime]:
         batch_id = start_batch(
-            connection,
-            kind=kind,
-            mode=mode,
-            options=options,
-            table=table,
-            actor=actor,
-            identity=identity,
+            connection, kind=kind, mode=mode, options=options, table=table, actor=actor
         )
         if apply:
             write(connection, planned, batch_id)
