@@ -3,12 +3,13 @@ a staff identity names its member."""
 
 import hashlib
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import pytest
 from factories import USER_HEADERS, input_table
 from helpers import CliResult, run_cli
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from addin.cli.staff import Role
 from backend.database.models import Batch, PortalUser, School, Staff, StaffSchool, StaffToken
@@ -290,3 +291,26 @@ def test_an_identity_sees_only_its_schools() -> None:
     assert [clerk.sees_school(s) for s in (7, 8, None)] == [True, False, False]
     assert [admin.sees_school(s) for s in (7, 8, None)] == [True, True, True]
     assert not clerk.is_district_admin and admin.is_district_admin
+
+
+def test_a_tokens_use_is_written_at_most_once_a_minute(
+    engine: Engine, database_url: str, capsys: Capsys
+) -> None:
+    token = shown_token(staff(capsys, database_url, "add", "bo@d.org", "--role", "district-admin"))
+
+    def last_used(set_to: datetime | None = None) -> datetime:
+        with engine.begin() as connection:
+            if set_to is not None:
+                connection.execute(update(StaffToken).values(last_used_at=set_to))
+            value = connection.execute(select(StaffToken.last_used_at)).scalar_one()
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    identify(engine, token)
+    first = last_used()
+    assert abs(datetime.now(UTC) - first) < timedelta(minutes=1)
+    recent = last_used(set_to=first - timedelta(seconds=20))
+    identify(engine, token)
+    assert last_used() == recent
+    long_ago = last_used(set_to=first - timedelta(minutes=5))
+    identify(engine, token)
+    assert last_used() > long_ago + timedelta(minutes=4)
