@@ -212,6 +212,10 @@ def test_a_rotated_or_disabled_token_fails_like_a_made_up_one(
         ),
         (["rotate-token", "nobody@d.org"], "No staff member has the email nobody@d.org"),
         (["rotate-token", "gone@d.org"], "gone@d.org is disabled: their access has ended"),
+        (
+            ["add", "Gone@d.org", "--role", "district-admin"],
+            "gone@d.org is already on the staff list, disabled: their access has ended",
+        ),
     ],
 )
 def test_a_refusal_is_one_line_exit_2_and_writes_nothing(

@@ -149,6 +149,24 @@ def _schools(connection: Connection, role: str, codes: Iterable[str]) -> dict[st
     return {code: found[code] for code in wanted}
 
 
+def _refuse_taken(connection: Connection, address: str) -> None:
+    """Refuse a second member with the same email (compared as logons are)."""
+    taken = connection.execute(
+        select(Staff.email, Staff.status).where(Staff.email_key == logon_key(address))
+    ).first()
+    if taken is None:
+        return
+    if taken.status != ACTIVE:
+        raise InputError(
+            f"{taken.email} is already on the staff list, disabled: their access has ended, "
+            "and a disabled member gets no new token"
+        )
+    raise InputError(
+        f"{taken.email} is already on the staff list: `portal staff rotate-token "
+        f"{taken.email}` gives them a new token"
+    )
+
+
 def add_staff(
     engine: Engine,
     email: str,
@@ -161,14 +179,7 @@ def add_staff(
     which is shown this once and never stored."""
     address, name = _address(email), _display_name(display_name)
     with write_transaction(engine) as connection:
-        taken = connection.execute(
-            select(Staff.email).where(Staff.email_key == logon_key(address))
-        ).scalar()
-        if taken is not None:
-            raise InputError(
-                f"{taken} is already on the staff list: `portal staff rotate-token {taken}` "
-                "gives them a new token"
-            )
+        _refuse_taken(connection, address)
         schools = _schools(connection, role, school_codes)
         staff_id = connection.execute(
             insert(Staff).returning(Staff.id),
