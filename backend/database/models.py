@@ -156,7 +156,7 @@ class Batch(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     # The staff member who ran it, when the run came with a staff identity (a district server);
-    # a run from a computer's own session has none, and ``actor`` is its login name.
+    # a run from a computer's own ``portal`` or Excel has none, and ``actor`` is its login name.
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 
 
