@@ -6,6 +6,7 @@
      +-- ResultNotWritten  the changes were saved, but their result could not be written (exit 3)
      +-- NotFoundError     a named record (account, batch, student) does not exist
      +-- SettingsError     a PORTAL_ setting of the environment has a value that cannot be used
+     +-- NotSignedIn       a staff token that identifies no one (wrong, revoked or disabled)
 
 Anything else escaping a service is a bug, not a user mistake.
 """
@@ -34,3 +35,8 @@ class NotFoundError(PortalError):
 
 class SettingsError(PortalError):
     """A setting from the environment cannot be used; the message names the variable."""
+
+
+class NotSignedIn(PortalError):
+    """A staff token identifies no active staff member. One message whatever the reason, so a
+    guess learns nothing about which tokens or staff exist."""

@@ -21,6 +21,7 @@ from addin.cli import (
     letters,
     outbox,
     records,
+    staff,
     templates,
 )
 from addin.cli.output import err, out, state
@@ -75,6 +76,7 @@ app.add_typer(excel_addin.addin_app, name="addin")
 app.add_typer(templates.templates_app, name="templates")
 app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(activation.activation_app, name="activation")
+app.add_typer(staff.staff_app, name="staff")
 app.command("run")(imports.run_command)
 app.command("autocreate")(autocreate.autocreate_command)
 app.command(

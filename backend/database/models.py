@@ -155,6 +155,9 @@ class Batch(Base):
     removed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
+    # The staff member who ran it, when the run came with a staff identity (a district server);
+    # a run from a computer's own ``portal`` or Excel has none, and ``actor`` is its login name.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 
 
 class BatchEvent(Base):
@@ -233,3 +236,49 @@ class ActivationToken(Base):
     kind: Mapped[str] = mapped_column(String(16), default="link", server_default="link")
     # Wrong codes typed with this account's logon; at the limit the code stops working.
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Staff(Base):
+    """A member of the district's staff who may use the portal through a district server.
+
+    ``email_key`` is the email's identity, compared as logons are. ``identity_issuer`` and
+    ``identity_subject`` name the person at the district's sign-in service (an OIDC issuer and
+    its subject) once signing in there is possible; the schools a member sees never depend on it.
+    """
+
+    __tablename__ = "staff"
+    __table_args__ = (UniqueConstraint("identity_issuer", "identity_subject"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))  # district-admin | school-staff
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")  # ACTIVE | DISABLED
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    identity_issuer: Mapped[str | None] = mapped_column(String(500))
+    identity_subject: Mapped[str | None] = mapped_column(String(255))
+
+
+class StaffSchool(Base):
+    """A school a school-staff member works for; a district admin has none and sees all."""
+
+    __tablename__ = "staff_schools"
+
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), primary_key=True)
+
+
+class StaffToken(Base):
+    """A staff member's personal API token; only its SHA-256 is kept."""
+
+    __tablename__ = "staff_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

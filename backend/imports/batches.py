@@ -25,6 +25,7 @@ from backend.imports.contract import (
     no_progress,
 )
 from backend.imports.reviewed import Review, review_notes
+from backend.staff.identity import StaffIdentity
 
 KEY_CHARS: int = BatchEvent.key.type.length
 UNDO = "undo"
@@ -157,16 +158,21 @@ def start_batch(
     mode: Mode,
     options: dict[str, Any],
     table: InputTable | None,
-    actor: str | None,
+    actor: str | StaffIdentity | None,
 ) -> int:
+    """Record a run's start. ``actor`` is who ran it: a staff identity (a district server's
+    request), which the batch names and whose email is its actor; else a name, by default the
+    computer's login name."""
     now = utcnow()
+    staff = actor if isinstance(actor, StaffIdentity) else None
     return connection.execute(
         insert(Batch).returning(Batch.id),
         {
             "kind": kind,
             "mode": mode,
             "options": options,
-            "actor": actor or current_actor(),
+            "actor": staff.email if staff else actor or current_actor(),
+            "staff_id": staff.staff_id if staff else None,
             "source_name": table.source_name if table else None,
             "source_sha256": table.source_sha256 if table else None,
             "started_at": now,
@@ -237,7 +243,7 @@ def run_batch(
     apply: bool,
     plan: Callable[[Connection], P],
     write: Callable[[Connection, P, int], None],
-    actor: str | None = None,
+    actor: str | StaffIdentity | None = None,
     progress: Progress = no_progress,
     review: Review | None = None,
     tables: Sequence[InputTable | None] | None = None,
