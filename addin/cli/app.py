@@ -18,6 +18,7 @@ from addin.cli import (
     doctor,
     excel_addin,
     imports,
+    lifecycle,
     outbox,
     records,
     templates,
@@ -74,6 +75,7 @@ app.add_typer(excel_addin.addin_app, name="addin")
 app.add_typer(templates.templates_app, name="templates")
 app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(activation.activation_app, name="activation")
+app.add_typer(lifecycle.lifecycle_app, name="lifecycle")
 app.command("run")(imports.run_command)
 app.command("autocreate")(autocreate.autocreate_command)
 app.command(
