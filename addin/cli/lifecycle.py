@@ -59,6 +59,7 @@ def year_end_command(
     from addin.workbooks.file import write_run_log
     from addin.workbooks.result_sheet import log_from_report
     from backend.accounts.year_end import year_end
+    from backend.imports.contract import collector_paused
     from backend.imports.reviewed import Review
 
     dest = out_path or Path(f"year-end.{'applied' if apply else 'simulation'}.xlsx")
@@ -66,9 +67,9 @@ def year_end_command(
         raise InputError(f"--out {dest.name}: the workbook's name must end in .xlsx")
     check_destination(dest)
     db = engine()
-    with progress_bar() as progress:
+    with progress_bar() as progress, collector_paused():
         report = year_end(
             db, apply=apply, progress=progress, review=Review(reviewed, confirmed=yes)
         )
-    write_run_log(dest, log_from_report(report, KEY_HEADER))
+        write_run_log(dest, log_from_report(report, KEY_HEADER))
     finish(report, dest, told=None)
