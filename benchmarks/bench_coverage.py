@@ -9,7 +9,8 @@ the report has students. Then, each in a fresh process:
 - floor:    the raw driver (``sqlite3``, psycopg) running the same reads (students with whether
             an account is attached and activated, the accounts never activated, the cards of
             students without an account with the account of each email, every card entry of
-            the emails the rules judge, students' own emails) and XlsxWriter writing one row
+            the emails the rules judge, in chunks as the rules read them, students' own emails)
+            and XlsxWriter writing one row
             per student without a working account.
 
     uv run python benchmarks/bench_coverage.py --students 100000
@@ -18,6 +19,7 @@ the report has students. Then, each in a fresh process:
 import argparse
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import xlsxwriter
 from bench_autocreate import make_roster, phase_autocreate, phase_setup
@@ -74,17 +76,31 @@ FLOOR_READS = (
     "SELECT sc.student_id, c.contact_id, c.first_name, c.last_name, c.email, c.email_key, "
     "sc.is_guardian, sc.portal_access, u.logon_id, u.user_type, u.status "
     f"{CARDS.replace('WHERE', 'LEFT JOIN portal_users u ON u.logon_key = c.email_key WHERE')}",
-    "SELECT c.email_key, sc.student_id, s.student_id, c.contact_id, c.first_name, c.last_name, "
-    "sc.portal_access FROM contacts c JOIN student_contacts sc ON sc.contact_id = c.id "
-    "JOIN students s ON s.id = sc.student_id WHERE c.email_key IN "
-    f"(SELECT c.email_key {CARDS})",
     "SELECT student_id, email FROM students WHERE email IS NOT NULL",
 )
+USES = (
+    "SELECT c.email_key, sc.student_id, s.student_id, c.contact_id, c.first_name, c.last_name, "
+    "sc.portal_access FROM contacts c JOIN student_contacts sc ON sc.contact_id = c.id "
+    "JOIN students s ON s.id = sc.student_id WHERE c.email_key IN ({})"
+)
+CHUNK = 5000  # as many keys as the product looks up in one IN (...)
+
+
+def card_uses(source: Any, cards: list[Any]) -> None:
+    """Every card entry of the emails on those cards, by chunks of emails as the rules read
+    them (one IN list per chunk)."""
+    keys = sorted({card[5] for card in cards if card[5]})
+    for start in range(0, len(keys), CHUNK):
+        listed = ", ".join(
+            "'" + key.replace("'", "''") + "'" for key in keys[start : start + CHUNK]
+        )
+        source.execute(USES.format(listed)).fetchall()
 
 
 def phase_floor(database: str, out: str) -> None:
     source = connect_raw(database)
-    _, students, *_ = [source.execute(query).fetchall() for query in FLOOR_READS]
+    _, students, _, cards, _ = [source.execute(query).fetchall() for query in FLOOR_READS]
+    card_uses(source, cards)
     source.close()
     with xlsxwriter.Workbook(out, {"constant_memory": True}) as book:
         sheet = book.add_worksheet("Without account")

@@ -195,7 +195,7 @@ def test_year_end_simulates_then_applies_once(
     assert "SIMULATION year-end: nothing was saved." in said
     assert "8 rows: 0 added, 2 updated, 4 removed, 2 skipped, 0 errors." in said
     assert "Accounts disabled: 1 guardian, 1 student" in said
-    assert "Never activated: 2 ACTIVE accounts made over 60 days ago" in said
+    assert "Never activated: 2 of the ACTIVE accounts made over 60 days ago: listed" in said
     assert "run the same command with --apply" in said
     simulation = batch_number(result.stdout)
     assert stored(engine) == before
@@ -300,7 +300,7 @@ def test_never_activated_accounts_are_listed_after_the_days_set(
     assert result.code == 0
     summary, rows = log_rows(out)
     assert summary["Never activated"] == (
-        "1 ACTIVE accounts made over 30 days ago: listed, left as they are"
+        "1 of the ACTIVE accounts made over 30 days ago: listed, left as they are"
     )
     assert [row[1:3] for row in rows if row[2] == "skipped"] == [("old@example.org", "skipped")]
     assert "Never activated, 45 days after" in rows[-1][4]

@@ -214,8 +214,8 @@ def year_end(
         ),
         (
             "Never activated",
-            f"{plan.never_activated} ACTIVE accounts made over {days} days ago: listed, "
-            "left as they are",
+            f"{plan.never_activated} of the ACTIVE accounts made over {days} days ago: "
+            "listed, left as they are",
         ),
     ]
     return report
