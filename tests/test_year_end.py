@@ -138,11 +138,31 @@ def batch_number(stdout: str) -> int:
 
 
 GONE = "the student is INACTIVE"
+
+
+def kept(relationship: str) -> str:
+    """The link's fields a removed row keeps, so an undo can put the link back."""
+    flags = "PRIMARY: False -> (blank); NOTICES: True -> (blank)"
+    return f"RELATIONSHIP: {relationship} -> (blank); {flags}"
+
+
 EXPECTED_ROWS = [
-    (None, "cara@example.org / 00003", "removed", None, f"Student 00003 detached: {GONE}"),
-    (None, "dee.dunn / 00004", "removed", None, f"Student 00004 detached: {GONE}"),
-    (None, "gone@example.org / 00003", "removed", None, f"Student 00003 detached: {GONE}"),
-    (None, "mia@example.org / 00002", "removed", None, f"Student 00002 detached: {GONE}"),
+    (
+        None,
+        "cara@example.org / 00003",
+        "removed",
+        kept("Mother"),
+        f"Student 00003 detached: {GONE}",
+    ),
+    (None, "dee.dunn / 00004", "removed", kept("Self"), f"Student 00004 detached: {GONE}"),
+    (
+        None,
+        "gone@example.org / 00003",
+        "removed",
+        kept("Father"),
+        f"Student 00003 detached: {GONE}",
+    ),
+    (None, "mia@example.org / 00002", "removed", kept("Mother"), f"Student 00002 detached: {GONE}"),
     (
         None,
         "cara@example.org",
@@ -326,3 +346,32 @@ def test_an_out_that_is_no_workbook_is_refused_before_anything_runs(
     assert "--out log.csv: the workbook's name must end in .xlsx" in result.stderr
     assert stored(engine) == before
     assert list(tmp_path.glob("log*")) == []
+
+
+def test_a_year_end_is_undone_like_any_batch(
+    database_url: str, engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`portal batches undo N --apply` puts back the links year-end removed, with their
+    relationship, and opens again the accounts it disabled."""
+    build_district(engine)
+    before = stored(engine)
+    result = year_end_cli(capsys, database_url, tmp_path / "a.xlsx", "--apply")
+    assert result.code == 0, result.stderr
+    year_end_batch = batch_number(result.stdout)
+    assert stored(engine) != before
+
+    result = run_cli(
+        capsys, "--db", database_url, "batches", "undo", str(year_end_batch), "--apply"
+    )
+    assert result.code == 0, result.stderr
+    restored = stored(engine)
+    assert restored["links"] == before["links"]
+    assert restored["status"] == before["status"]
+    with engine.connect() as connection:
+        relationship = connection.execute(
+            select(StudentLink.relationship)
+            .join(PortalUser, PortalUser.id == StudentLink.user_id)
+            .join(Student, Student.id == StudentLink.student_id)
+            .where(PortalUser.logon_id == "gone@example.org", Student.student_id == "00003")
+        ).scalar_one()
+    assert relationship == "Father"
