@@ -56,6 +56,9 @@ class Settings:
     # How hard a password is to hash: "production" is RFC 9106's low-memory argon2id profile;
     # "cheapest" is argon2-cffi's cheapest profile, fast and weak, meant for the test suite only.
     password_hash_cost: Literal["production", "cheapest"] = "production"
+    # Year-end upkeep lists the ACTIVE accounts still not activated this many days after they
+    # were made.
+    not_activated_days: int = 60
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> "Settings":

@@ -7,6 +7,31 @@ import typer
 
 from addin.cli.output import ApplyOption, engine, finish, progress_bar
 
+LogonsOption = Annotated[
+    list[str] | None,
+    typer.Option("--logon", metavar="LOGON", help="An account's logon; repeat for more accounts."),
+]
+SchoolOption = Annotated[
+    str | None,
+    typer.Option("--school", metavar="CODE", help="Accounts attached to a student there."),
+]
+BatchOption = Annotated[
+    int | None,
+    typer.Option(
+        "--batch",
+        metavar="N",
+        help="Accounts batch N added, or attached a student to (`portal batches`).",
+    ),
+]
+NotActivatedOption = Annotated[
+    bool,
+    typer.Option(
+        "--not-activated",
+        help="Only accounts that have no password yet; alone, every such account.",
+    ),
+]
+"""The options that choose accounts, alike for activation emails and printed letters."""
+
 activation_app = typer.Typer(
     help="Activation emails: the link that sets a new account's password.",
     no_args_is_help=True,
@@ -15,31 +40,10 @@ activation_app = typer.Typer(
 
 @activation_app.command("send")
 def activation_send(
-    logon: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--logon", metavar="LOGON", help="An account's logon; repeat for more accounts."
-        ),
-    ] = None,
-    school: Annotated[
-        str | None,
-        typer.Option("--school", metavar="CODE", help="Accounts attached to a student there."),
-    ] = None,
-    batch: Annotated[
-        int | None,
-        typer.Option(
-            "--batch",
-            metavar="N",
-            help="Accounts batch N added, or attached a student to (`portal batches`).",
-        ),
-    ] = None,
-    not_activated: Annotated[
-        bool,
-        typer.Option(
-            "--not-activated",
-            help="Only accounts that have no password yet; alone, every such account.",
-        ),
-    ] = False,
+    logon: LogonsOption = None,
+    school: SchoolOption = None,
+    batch: BatchOption = None,
+    not_activated: NotActivatedOption = False,
     template: Annotated[
         str,
         typer.Option(

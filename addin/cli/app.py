@@ -19,6 +19,7 @@ from addin.cli import (
     excel_addin,
     imports,
     letters,
+    lifecycle,
     outbox,
     records,
     staff,
@@ -77,6 +78,7 @@ app.add_typer(templates.templates_app, name="templates")
 app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(activation.activation_app, name="activation")
 app.add_typer(staff.staff_app, name="staff")
+app.add_typer(lifecycle.lifecycle_app, name="lifecycle")
 app.command("run")(imports.run_command)
 app.command("autocreate")(autocreate.autocreate_command)
 app.command(

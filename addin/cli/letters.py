@@ -8,6 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from addin.cli.activation import (
+    BatchOption,
+    LogonsOption,
+    NotActivatedOption,
+    SchoolOption,
+)
 from addin.cli.output import ApplyOption, engine, finish, out, progress_bar
 from backend.errors import InputError, ResultNotWritten
 
@@ -25,31 +31,10 @@ def _checked(path: Path, suffix: str, option: str) -> Path:
 
 
 def letters_command(
-    logon: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--logon", metavar="LOGON", help="An account's logon; repeat for more accounts."
-        ),
-    ] = None,
-    school: Annotated[
-        str | None,
-        typer.Option("--school", metavar="CODE", help="Accounts attached to a student there."),
-    ] = None,
-    batch: Annotated[
-        int | None,
-        typer.Option(
-            "--batch",
-            metavar="N",
-            help="Accounts batch N added, or attached a student to (`portal batches`).",
-        ),
-    ] = None,
-    not_activated: Annotated[
-        bool,
-        typer.Option(
-            "--not-activated",
-            help="Only accounts that have no password yet; alone, every such account.",
-        ),
-    ] = False,
+    logon: LogonsOption = None,
+    school: SchoolOption = None,
+    batch: BatchOption = None,
+    not_activated: NotActivatedOption = False,
     without_email: Annotated[
         bool,
         typer.Option(
