@@ -82,6 +82,7 @@ EXPECTED_ACTIONS = {
     "letters",
     "user.rename",
     "user.merge",
+    "lifecycle.year-end",
     "batches.undo",
 }
 EXTENSIONS = {"standard": "bas", "class": "cls", "document": "cls"}
@@ -336,6 +337,7 @@ def test_ribbon_xml_is_customui14_within_the_allow_list(built: dict[str, Path]) 
         "Letters",
         "Rename Logon",
         "Merge Logons",
+        "Year End",
         "Undo Batch",
     ]
     for button in root.iter(f"{{{NAMESPACE}}}button"):

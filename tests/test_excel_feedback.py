@@ -133,6 +133,7 @@ EXCEL_CONTROL_IDS = {
     "MergeCells": ("TabHome", "GroupAlignmentExcel"),
     "FilePrintQuick": ("Quick Access Toolbar", None),
     "Undo": ("Quick Access Toolbar", None),
+    "FunctionsDateTimeInsertGallery": ("TabFormulas", "GroupFunctionLibrary"),
 }
 # In the same repository's wordcontrols.xlsx and in none of the Excel lists.
 WORD_ONLY = {"ReviewAcceptChange", "FindDialog"}

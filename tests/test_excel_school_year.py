@@ -2,6 +2,7 @@
 what staff see in the message boxes and sheets, and what the database holds afterwards."""
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from factories import (
     input_table,
 )
 from helpers import run_cli
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from test_activation import PASSWORD
 from xlwings_double import FakeBook
 
@@ -26,7 +27,16 @@ from addin.excel.workbook import ExcelWorkbook
 from addin.workbooks.school_year import SCHOOL_YEAR, fix_text, suggested_fix
 from backend.accounts.contact_card import contact_card
 from backend.accounts.single import get_account
-from backend.database.models import ActivationToken, Batch, OutboxMessage, PortalUser
+from backend.database.engine import write_transaction
+from backend.database.models import (
+    ActivationToken,
+    Batch,
+    OutboxMessage,
+    PortalUser,
+    Student,
+    StudentLink,
+    utcnow,
+)
 from backend.imports.links import import_links
 from backend.imports.roster import import_roster
 from backend.imports.users import import_users
@@ -376,6 +386,7 @@ def test_the_card_suggestions_read_back_as_the_buttons_fixes() -> None:
         "user.rename",
         "user.merge",
         "batches.undo",
+        "lifecycle.year-end",
     }
 
 
@@ -743,3 +754,162 @@ def test_undo_batch_says_what_to_select_and_why_a_batch_cannot_be_undone(engine:
     assert press("batches.undo", simulated, engine) is None
     assert messages(simulated)[-1] == "Batch 1 was a simulation: it saved nothing to undo"
     assert batches(engine) == [("users import", "simulation")]
+
+
+# --- Year End ------------------------------------------------------------------------------
+
+
+def leavers(engine: Engine) -> None:
+    """Lincoln (101): Ava (001) stays, Max (002) has left; Mia sees both, Cara only Max; Olga,
+    made 90 days ago, has no student and never activated."""
+    students = [
+        ["001", "Ava", "Lee", "3", "101", "ACTIVE"],
+        ["002", "Max", "Lee", "5", "101", "INACTIVE"],
+    ]
+    report = import_roster(
+        engine,
+        schools=input_table(SCHOOL_HEADERS, [["101", "Lincoln"]], sheet="Schools"),
+        students=input_table([*STUDENT_HEADERS[:5], "STATUS"], students, sheet="Students"),
+        apply=True,
+    )
+    assert report.counts["error"] == 0
+    users = [
+        ["mia@example.org", "Mia", "Lee", "GUARDIAN"],
+        ["cara@example.org", "Cara", "Lee", "GUARDIAN"],
+        ["olga@example.org", "Olga", "Old", "GUARDIAN"],
+    ]
+    assert import_users(engine, input_table(USER_HEADERS, users), apply=True).counts["added"] == 3
+    links = [
+        ["mia@example.org", "001", "Mother"],
+        ["mia@example.org", "002", "Mother"],
+        ["cara@example.org", "002", "Aunt"],
+    ]
+    assert import_links(engine, input_table(LINK_HEADERS, links), apply=True).counts["added"] == 3
+    with write_transaction(engine) as connection:
+        connection.execute(
+            update(PortalUser)
+            .where(PortalUser.logon_id == "olga@example.org")
+            .values(created_at=utcnow() - timedelta(days=90))
+        )
+
+
+def attached(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(PortalUser.logon_id, Student.student_id)
+            .join(StudentLink, StudentLink.user_id == PortalUser.id)
+            .join(Student, Student.id == StudentLink.student_id)
+            .order_by(PortalUser.logon_id, Student.student_id)
+        )
+        return [tuple(row) for row in rows]
+
+
+BEFORE = [
+    ("cara@example.org", "002"),
+    ("mia@example.org", "001"),
+    ("mia@example.org", "002"),
+]
+LISTED = "1 account never activated 60 days after it was made is listed and left as it is."
+
+
+def test_year_end_simulates_asks_with_its_counts_then_saves_and_undo_takes_it_back(
+    engine: Engine,
+) -> None:
+    leavers(engine)
+    said_no = book_with({"Users": USERS}, ("Users", "A1"), ["no"])
+    assert press("lifecycle.year-end", said_no, engine).mode == "simulation"
+    assert said_no.app.alerts[0] == (
+        "End the school year? 2 links to students no longer ACTIVE would be removed, and 1 "
+        "account left with no ACTIVE student would be disabled (1 guardian, 0 student): their "
+        f"activation links stop working. {LISTED} Each row is in sheet 'Year End' "
+        "(simulation, batch 4).\n\nYes saves it; No changes nothing.",
+        "yes_no",
+    )
+    assert messages(said_no)[-1] == ("Nothing was changed. The simulation is in sheet 'Year End'.")
+    assert attached(engine) == BEFORE and logons(engine)["cara@example.org"] == "ACTIVE"
+
+    book = book_with({"Users": USERS}, ("Users", "A1"), ["yes"])
+    report = press("lifecycle.year-end", book, engine)
+    assert report.mode == "apply" and report.batch_id == 6
+    assert messages(book)[-1] == (
+        "Year end saved (batch 6): 2 links to students no longer ACTIVE removed, 1 account "
+        "left with no ACTIVE student disabled (1 guardian, 0 student): their activation links "
+        "stop working. See sheet 'Year End'; to take it back, select its Batch line and press "
+        "Undo Batch."
+    )
+    assert attached(engine) == [("mia@example.org", "001")]
+    assert logons(engine) == {
+        "mia@example.org": "ACTIVE",
+        "cara@example.org": "DISABLED",
+        "olga@example.org": "ACTIVE",
+    }
+    rows = log_rows(book, "Year End")
+    assert [(r["LOGONID / STUDENT_ID"], r["Action"]) for r in rows] == [
+        ("cara@example.org / 002", "removed"),
+        ("mia@example.org / 002", "removed"),
+        ("cara@example.org", "updated"),
+        ("olga@example.org", "skipped"),
+    ]
+    assert book.sheets["Year End"].values()[1][1].startswith("APPLIED")
+    assert batches(engine)[3:] == [
+        ("year-end", "simulation"),
+        ("year-end", "simulation"),
+        ("year-end", "apply"),
+    ]
+
+    book.app._answers = ["yes"]
+    book._selection = ("Year End", "A4")  # its Batch line
+    assert press("batches.undo", book, engine).mode == "apply"
+    assert book.app.alerts[-2][0].startswith("Undo batch 6: year-end, ")
+    assert attached(engine) == BEFORE and logons(engine)["cara@example.org"] == "ACTIVE"
+
+
+def test_year_end_with_nothing_to_do_says_so_and_saves_nothing(engine: Engine) -> None:
+    leavers(engine)
+    first = book_with({"Users": USERS}, ("Users", "A1"), ["yes"])
+    assert press("lifecycle.year-end", first, engine).mode == "apply"
+    book = book_with({"Users": USERS}, ("Users", "A1"), ["yes"])
+    assert press("lifecycle.year-end", book, engine).mode == "simulation"
+    assert book.app.alerts == [
+        (
+            "Nothing to do at the year end: no account is attached to a student who is no "
+            f"longer ACTIVE. {LISTED} Nothing was changed (simulation, batch 6; see sheet "
+            "'Year End').",
+            "ok",
+        )
+    ]
+    assert batches(engine)[-1] == ("year-end", "simulation")
+
+
+def test_year_end_asks_again_when_the_database_changed_since_the_simulation(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leavers(engine)
+    book = book_with({"Users": USERS}, ("Users", "A1"))
+    questions: list[str] = []
+
+    def answer(prompt: str, title: str | None = None, buttons: str = "ok", **_: Any) -> str:
+        book.app.alerts.append((prompt, buttons))
+        if buttons == "yes_no":
+            questions.append(prompt)
+            if len(questions) == 1:  # meanwhile, Ava leaves too
+                with write_transaction(engine) as connection:
+                    connection.execute(
+                        update(Student).where(Student.student_id == "001").values(status="INACTIVE")
+                    )
+            return "yes" if len(questions) == 1 else "no"
+        return "ok"
+
+    monkeypatch.setattr(book.app, "alert", answer)
+    assert press("lifecycle.year-end", book, engine) is None
+    assert questions[1].startswith(
+        "Nothing was saved: 2 row(s) would now be done differently from the simulation you "
+        "reviewed (batch 4): "
+    )
+    assert questions[1].endswith("Apply anyway?")
+    assert messages(book)[-1] == questions[1].removesuffix(" Apply anyway?")
+    assert attached(engine) == BEFORE
+
+    book = book_with({"Users": USERS}, ("Users", "A1"), ["yes"])
+    assert press("lifecycle.year-end", book, engine).mode == "apply"
+    assert attached(engine) == [] and logons(engine)["mia@example.org"] == "DISABLED"

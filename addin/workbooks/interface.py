@@ -15,6 +15,7 @@ from addin.workbooks.result_sheet import (
     LETTERS_SHEET_NAME,
     LOG_SHEET_NAME,
     UNDO_SHEET_NAME,
+    YEAR_END_SHEET_NAME,
     ResultSheet,
 )
 from addin.workbooks.template_marks import TEMPLATE_NAME, is_example_row, template_kind
@@ -23,7 +24,7 @@ from backend.imports.cell_values import exact_whole_number
 from backend.imports.contract import InputTable, cell_text
 
 # Sheets of ours that are never input: a log from an earlier run, a template's instructions,
-# a look-up, who got an activation email or a letter, what an undo took back.
+# a look-up, who got an activation email or a letter, what an undo or the year end did.
 NOT_INPUT = {
     LOG_SHEET_NAME.casefold(),
     "instructions",
@@ -31,6 +32,7 @@ NOT_INPUT = {
     ACTIVATION_SHEET_NAME.casefold(),
     LETTERS_SHEET_NAME.casefold(),
     UNDO_SHEET_NAME.casefold(),
+    YEAR_END_SHEET_NAME.casefold(),
 }
 FINGERPRINT_LABEL = "Rows fingerprint"
 

@@ -11,6 +11,8 @@ ACTIVATION_SHEET_NAME = "Activation"
 """Where Send Activation writes who gets an email and why the others do not."""
 UNDO_SHEET_NAME = "Undo"
 """Where Undo Batch writes what the undo takes back, row by row, and what it leaves."""
+YEAR_END_SHEET_NAME = "Year End"
+"""Where Year End writes the links it removes, the accounts it disables and those it lists."""
 LETTERS_SHEET_NAME = "Letters Log"
 """Where Letters writes who gets a letter and why the others do not (the mail-merge workbook's
 own sheet is named Letters)."""

@@ -1,10 +1,10 @@
 """The ribbon's School Year buttons, written once against ``Workbook``: the coverage workbook,
 activation emails and printed letters for chosen accounts, renaming a logon, merging a
-duplicate account and undoing a batch.
+duplicate account, undoing a batch and the end of the school year.
 
 Each is what its terminal command does (``portal coverage``, ``portal activation send``,
-``portal letters``, ``portal user rename``, ``portal user merge``, ``portal batches undo``), the
-same services and the same batches, but it
+``portal letters``, ``portal user rename``, ``portal user merge``, ``portal batches undo``,
+``portal lifecycle year-end``), the same services and the same batches, but it
 takes what it acts on from the selected cells instead of typed options: a button that changes
 anything runs the simulation first (a batch, as the terminal's run without ``--apply``), asks
 with what it would do, and only on Yes runs it again to save.
@@ -15,7 +15,7 @@ and one button in ``addin.xlam.ribbon``.
 
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from addin.workbooks.result_sheet import (
     LETTERS_SHEET_NAME,
     LOG_SHEET_NAME,
     UNDO_SHEET_NAME,
+    YEAR_END_SHEET_NAME,
     log_from_report,
 )
 from backend.errors import InputError
@@ -482,7 +483,13 @@ def merge_logons(workbook: Workbook, engine: Engine, **_: Any) -> Report:
 
 LOG_SHEETS = {
     name.casefold()
-    for name in (LOG_SHEET_NAME, ACTIVATION_SHEET_NAME, LETTERS_SHEET_NAME, UNDO_SHEET_NAME)
+    for name in (
+        LOG_SHEET_NAME,
+        ACTIVATION_SHEET_NAME,
+        LETTERS_SHEET_NAME,
+        UNDO_SHEET_NAME,
+        YEAR_END_SHEET_NAME,
+    )
 }
 """The sheets a run's log is written to: each names its batch in its summary."""
 LOG_TITLE = "Parent Portal Accounts:"
@@ -570,6 +577,85 @@ def undo_a_batch(
     return applied
 
 
+# --- Year End ------------------------------------------------------------------------------
+
+YEAR_END_KEY = "LOGONID / STUDENT_ID"
+"""The year end's key column: an account's logon, or an account and a student for a link."""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _year_end_done(report: Report, *, would: bool = False) -> str:
+    """What a year end removes and disables, in words: '3 links to students no longer ACTIVE
+    removed, 2 accounts left with no ACTIVE student disabled (1 guardian, 1 student)'."""
+    be = "would be " if would else ""
+    disabled = report.counts["updated"]
+    kinds = dict(report.extra).get("Accounts disabled")
+    return (
+        f"{_plural(report.counts['removed'], 'link')} to students no longer ACTIVE {be}removed, "
+        f"{'and ' if would else ''}{_plural(disabled, 'account')} left with no ACTIVE student "
+        f"{be}disabled" + (f" ({kinds}): their activation links stop working" if disabled else "")
+    )
+
+
+def _never_activated(report: Report) -> str:
+    """The accounts a year end lists and leaves as they are, if any."""
+    listed = report.counts["skipped"]
+    if not listed:
+        return ""
+    days = report.options.get("not_activated_days")
+    one = listed == 1
+    return (
+        f" {_plural(listed, 'account')} never activated {days} days after "
+        f"{'it was' if one else 'they were'} made {'is' if one else 'are'} listed and left as "
+        f"{'it is' if one else 'they are'}."
+    )
+
+
+def end_school_year(
+    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+) -> Report:
+    """Simulate the year end into the Year End sheet, ask with its counts, and on Yes apply
+    what was simulated (asking again, with the rows, if the database changed since): one
+    simulation batch, then one apply batch."""
+    from backend.accounts.year_end import year_end
+    from backend.imports.reviewed import ChangedSinceReview, Review
+
+    progress = progress or no_progress
+    simulated = year_end(engine, progress=progress)
+    where = workbook.write_log(log_from_report(simulated, YEAR_END_KEY), YEAR_END_SHEET_NAME)
+    if not simulated.counts["removed"] and not simulated.counts["updated"]:
+        workbook.notify(
+            "Nothing to do at the year end: no account is attached to a student who is no "
+            f"longer ACTIVE.{_never_activated(simulated)} Nothing was changed (simulation, "
+            f"batch {simulated.batch_id}; see {where})."
+        )
+        return simulated
+    if not workbook.confirm(
+        f"End the school year? {_year_end_done(simulated, would=True)}."
+        f"{_never_activated(simulated)} Each row is in "
+        f"{where} (simulation, batch {simulated.batch_id}).\n\nYes saves it; No changes nothing."
+    ):
+        workbook.notify(f"Nothing was changed. The simulation is in {where}.")
+        return simulated
+    review = Review(simulated.batch_id)
+    try:
+        applied = year_end(engine, apply=True, progress=progress, review=review)
+    except ChangedSinceReview as changed:
+        if not workbook.confirm(f"{changed} Apply anyway?"):
+            raise
+        confirmed = replace(review, confirmed=True)
+        applied = year_end(engine, apply=True, progress=progress, review=confirmed)
+    where = workbook.write_log(log_from_report(applied, YEAR_END_KEY), YEAR_END_SHEET_NAME)
+    workbook.notify(
+        f"Year end saved (batch {applied.batch_id}): {_year_end_done(applied)}. "
+        f"See {where}; to take it back, select its Batch line and press Undo Batch."
+    )
+    return applied
+
+
 SCHOOL_YEAR: dict[str, Callable[..., Any]] = {
     "coverage": coverage_book,
     "activation.send": send_activation_emails,
@@ -577,5 +663,6 @@ SCHOOL_YEAR: dict[str, Callable[..., Any]] = {
     RENAME: rename_logon,
     MERGE: merge_logons,
     "batches.undo": undo_a_batch,
+    "lifecycle.year-end": end_school_year,
 }
 """The School Year group's actions: ``dispatch`` runs them with (workbook, engine, options)."""

@@ -71,7 +71,7 @@ GROUPS: tuple[RibbonGroup, ...] = (
 # Data Validation, Data > What-If Analysis > Scenario Manager, Review > Track Changes > Accept
 # or Reject Changes, Home > Find & Select > Find, File > New, Formulas > Error Checking,
 # Insert > Column Chart, Email as Attachment, Home > Format > Rename Sheet, Home > Merge Cells,
-# Quick Print, Undo.
+# Quick Print, Undo, Formulas > Date & Time.
 _CHECK = "DataValidation"
 _SIMULATE = "ScenarioManager"
 _APPLY = "ReviewAcceptOrRejectChangeDialog"
@@ -84,6 +84,7 @@ _RENAME = "SheetRename"
 _MERGE = "MergeCells"
 _PRINT = "FilePrintQuick"
 _UNDO = "Undo"
+_YEAR_END = "FunctionsDateTimeInsertGallery"
 
 SELF_TEST_ACTION = "self-test"
 """The Self-Test button's action: ``entry.run`` runs it; it is no workbook action."""
@@ -228,6 +229,18 @@ BUTTONS: tuple[RibbonButton, ...] = (
         "first.",
         "GroupSchoolYear",
         "user.merge",
+    ),
+    RibbonButton(
+        "LifecycleYearEnd",
+        "Year End",
+        _YEAR_END,
+        "End the school year for every account",
+        "Once the roster says who has left: detaches every student no longer ACTIVE, disables "
+        "the accounts left with no ACTIVE student, and lists the accounts never activated long "
+        "after they were made. Shows it all in the Year End sheet and asks first. Acts on the "
+        "whole district, not on the selected cells.",
+        "GroupSchoolYear",
+        "lifecycle.year-end",
     ),
     RibbonButton(
         "BatchesUndo",

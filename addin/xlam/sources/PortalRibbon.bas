@@ -108,6 +108,12 @@ Public Sub UserMerge(control As IRibbonControl)
     RunPython "import addin.excel.entry; addin.excel.entry.run('user.merge')"
 End Sub
 
+' Year End (lifecycle.year-end)
+Public Sub LifecycleYearEnd(control As IRibbonControl)
+    If Not WorkbookIsReady() Then Exit Sub
+    RunPython "import addin.excel.entry; addin.excel.entry.run('lifecycle.year-end')"
+End Sub
+
 ' Undo Batch (batches.undo)
 Public Sub BatchesUndo(control As IRibbonControl)
     If Not WorkbookIsReady() Then Exit Sub
