@@ -143,7 +143,7 @@ def told_line(outcome: str, message: "OutboxMessage", detail: str | None) -> Non
     lines = {
         "sent": f"Sent {to}.",
         "failed": f"Failed: {to}: {shown(detail)}",
-        "retry": f"Not sent yet, tried again later: {to}: {shown(detail)}",
+        "retry": f"Not sent yet, will try again later: {to}: {shown(detail)}",
         "skipped": f"Not sent: {to}: {shown(detail)}",
     }
     out.print(lines[outcome], soft_wrap=True, highlight=False)
