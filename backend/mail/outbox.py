@@ -630,7 +630,7 @@ class _SendRun:
         "stop" when the run is stopping or the mail server cannot be used (``report.error``
         says why), the messages left untouched."""
         if not _any_due(self.engine, due_by):
-            return "none"
+            return "none"  # asked first: no pause and no SMTP connection for nothing
         while True:
             self._pace()
             if self.stopping():

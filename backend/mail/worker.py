@@ -71,6 +71,7 @@ def _one_round(run: _SendRun, waits: "_Waits", poll_s: float) -> None:
         return
     waits.back("database", "The database answers again; sending goes on.")
     if went == "none":
+        run.mailer.drop(polite=True)  # idle: hang up, and look again with a read only
         waits.nap(poll_s)
     elif went == "stop" and run.report.error:
         waits.away("mail", run.report.error, poll_s)
