@@ -175,7 +175,7 @@ def test_bulk_update_and_keyed_reads_over_many_chunks(engine: Engine) -> None:
         bulk_insert(connection, cast(Table, PortalUser.__table__), rows)
         ids = dict(rows_in(connection, query, PortalUser.logon_key, wanted))
         assert set(ids) == wanted - {"nobody@example.org"}
-        assert where_in(connection, PortalUser.id, []) == []
+        assert where_in(connection, PortalUser.id, []) is None
         assert list(rows_in(connection, query, PortalUser.id, set())) == []
         by_id = {i for _, i in rows_in(connection, query, PortalUser.id, ids.values())}
         assert by_id == set(ids.values())

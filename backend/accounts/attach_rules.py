@@ -184,8 +184,8 @@ def students_own(connection: Connection, keys: Collection[str]) -> dict[str, Own
     """
     query = select(Student.student_id, Student.email).where(Student.email.is_not(None))
     if len(keys) <= CHUNK:
-        lowered = func.lower(Student.email, type_=String)
-        query = query.where(*where_in(connection, lowered, keys) or [false()])
+        wanted = where_in(connection, func.lower(Student.email, type_=String), keys)
+        query = query.where(false() if wanted is None else wanted)
     found = _own(connection.execute(query))
     return {key: found[key] for key in keys if key in found}
 
@@ -344,5 +344,6 @@ def links_of_logons(
 
 
 def detach(connection: Connection, link_ids: Collection[int]) -> None:
-    for condition in where_in(connection, StudentLink.id, link_ids):
+    condition = where_in(connection, StudentLink.id, link_ids)
+    if condition is not None:
         connection.execute(delete(StudentLink).where(condition))

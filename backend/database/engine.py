@@ -7,6 +7,7 @@ Every write of a batch runs in one ``write_transaction``: SQLite takes its write
 after another and each plans against what the one before it committed.
 """
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,9 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     inspect,
+    select,
     text,
     update,
 )
@@ -46,7 +49,7 @@ SCHEMA_HEAD = "outbox_link_seed_and_claim_time"
 # Any constant will do: it names "the portal's write lock" among the server's advisory locks.
 ADVISORY_LOCK_KEY = 0x706F7274616C  # "portal"
 CHUNK = 5000
-"""Rows per ``executemany`` and keys per ``IN (...)`` on SQLite."""
+"""Rows per ``executemany`` on SQLite."""
 
 
 def normalise_url(url_or_path: str) -> str:
@@ -241,21 +244,24 @@ def _converter(
 
 def where_in(
     connection: Connection, column: "SQLColumnExpression[Any]", keys: Iterable[Any]
-) -> list["ColumnElement[bool]"]:
-    """Conditions that, one query each, pick the rows whose ``column`` is one of ``keys``.
+) -> "ColumnElement[bool] | None":
+    """The condition that picks the rows whose ``column`` is one of ``keys`` (None for no keys:
+    then there is nothing to ask the database).
 
-    PostgreSQL takes the keys as one array parameter (``column = ANY(:keys)``), one query for
-    any number of keys; an ``IN (...)`` of 5,000 keys costs SQLAlchemy, the driver and the
-    server one parameter each. SQLite, whose queries cost no round trip, gets one ``IN`` per
-    5,000 distinct keys. No keys, no query.
+    The keys go as one parameter, whatever their number: an array on PostgreSQL
+    (``column = ANY(:keys)``), a JSON list on SQLite (``column IN (SELECT value FROM
+    json_each(:keys))``); both look each key up in the column's index. An ``IN (...)`` list
+    costs SQLAlchemy, the driver and the server one parameter per key (a third of a 20,000-row
+    link import's reading on SQLite).
     """
-    distinct = sorted(set(keys))
+    distinct = list(set(keys))
     if not distinct:
-        return []
+        return None
     if connection.dialect.name == "postgresql":
         element_type = cast("ColumnElement[Any]", column).type  # a mapped attribute has it too
-        return [column == any_(bindparam(None, distinct, type_=ARRAY(element_type)))]
-    return [column.in_(distinct[i : i + CHUNK]) for i in range(0, len(distinct), CHUNK)]
+        return column == any_(bindparam(None, distinct, type_=ARRAY(element_type)))
+    values = func.json_each(bindparam(None, json.dumps(distinct))).table_valued("value")
+    return column.in_(select(values.c.value))
 
 
 def rows_in(
@@ -265,7 +271,8 @@ def rows_in(
     keys: Iterable[Any],
 ) -> Iterator["Row[*_Ts]"]:
     """The rows of ``query`` whose ``column`` is one of ``keys``: every loader's bulk read."""
-    for condition in where_in(connection, column, keys):
+    condition = where_in(connection, column, keys)
+    if condition is not None:
         yield from connection.execute(query.where(condition))
 
 

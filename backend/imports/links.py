@@ -352,7 +352,8 @@ def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
         updated_at=now,
         updated_batch_id=batch_id,
     )
-    for condition in where_in(connection, StudentLink.id, plan.deletes):
+    condition = where_in(connection, StudentLink.id, plan.deletes)
+    if condition is not None:
         connection.execute(delete(StudentLink).where(condition))
 
 
