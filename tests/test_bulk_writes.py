@@ -149,6 +149,32 @@ def test_bulk_insert_keeps_times_zones_and_booleans(engine: Engine) -> None:
         )
         for link in links
     ]
+    later = datetime(2026, 8, 1, tzinfo=UTC)
+    changes = [
+        {
+            "_id": n + 1,
+            "new_relationship": (None, "Father")[n % 2],
+            "new_is_primary": n % 3 == 0,
+            "new_notices": n % 2 == 0,
+        }
+        for n in range(len(links))
+    ]
+    with engine.begin() as connection:
+        fields = ["relationship", "is_primary", "notices"]
+        bulk_update(connection, StudentLink, changes, fields, updated_at=later)
+        found = connection.execute(
+            select(
+                StudentLink.id,
+                StudentLink.relationship,
+                StudentLink.is_primary,
+                StudentLink.notices,
+                StudentLink.updated_at,
+            ).order_by(StudentLink.id)
+        ).all()
+    assert [(i, r, p, n, u.replace(tzinfo=u.tzinfo or UTC)) for i, r, p, n, u in found] == [
+        (c["_id"], c["new_relationship"], c["new_is_primary"], c["new_notices"], later)
+        for c in changes
+    ]
 
 
 def test_bulk_update_and_keyed_reads_over_many_chunks(engine: Engine) -> None:
