@@ -205,15 +205,16 @@ def plan_links(
             continue
         seen[pair] = row.number
         current = state.links.get((account.id, student.id)) if account.id is not None else None
-        refusal = state.rules.refusal(pair[0], account.user_type, student.id, row.student)
         if row.values.get("action") == "REMOVE":
             result = _plan_remove(row, key, current, plan)
             state.rules.detached(pair[0], student.id)
-        elif current is None and refusal:
-            result = RowResult(row.number, key, "error", refusal)
-        elif current is None:
-            result = _plan_add(row, key, pair[0], account, student, plan)
-            state.rules.attached(pair[0], account.user_type, student.id, row.student)
+        elif current is None:  # only a new attachment is judged by the rules
+            refusal = state.rules.refusal(pair[0], account.user_type, student.id, row.student)
+            if refusal:
+                result = RowResult(row.number, key, "error", refusal)
+            else:
+                result = _plan_add(row, key, pair[0], account, student, plan)
+                state.rules.attached(pair[0], account.user_type, student.id, row.student)
         else:
             result = _plan_change(row, key, current, plan)
         plan.results.append(result)
