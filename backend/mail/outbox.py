@@ -41,11 +41,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, select, update
 
-from backend.database.engine import read_transaction, write_transaction
+from backend.database.engine import bulk_insert, read_transaction, write_transaction
 from backend.database.models import ActivationToken, OutboxMessage, PortalUser, utcnow
 from backend.errors import InputError, NotFoundError
 from backend.imports.contract import CHUNK, Progress, no_progress
@@ -117,12 +117,12 @@ def queue_messages(connection: Connection, rows: list[dict[str, Any]]) -> None:
     A message to a disabled account is kept, as skipped with the reason, and never sent.
     """
     now = utcnow()
-    statement = insert(OutboxMessage).execution_options(render_nulls=True)
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         shut = _shut_accounts(connection, {row["user_id"] for row in chunk if row.get("user_id")})
-        connection.execute(
-            statement,
+        bulk_insert(
+            connection,
+            cast(Table, OutboxMessage.__table__),
             [
                 {
                     "to_address": row["to_address"],
