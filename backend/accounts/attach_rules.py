@@ -22,7 +22,18 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Select, String, and_, delete, false, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    and_,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+)
 
 from backend.accounts.logon import logon_key
 from backend.database.engine import rows_in, where_in
@@ -185,9 +196,17 @@ def students_own(connection: Connection, keys: Collection[str]) -> dict[str, Own
     query = select(Student.student_id, Student.email).where(Student.email.is_not(None))
     if len(keys) <= CHUNK:
         wanted = where_in(connection, func.lower(Student.email, type_=String), keys)
-        query = query.where(false() if wanted is None else wanted)
+        # lower() is the key of ASCII text only: 'Straße' is 'strasse' to a logon's key.
+        query = query.where(or_(false() if wanted is None else wanted, _not_ascii(connection)))
     found = _own(connection.execute(query))
     return {key: found[key] for key in keys if key in found}
+
+
+def _not_ascii(connection: Connection) -> ColumnElement[bool]:
+    """A student's email with a character outside ASCII, whose key SQL's lower() cannot make."""
+    if connection.dialect.name == "postgresql":
+        return Student.email.regexp_match("[^\\x01-\\x7f]")
+    return Student.email.op("GLOB", is_comparison=True)("*[^\x01-\x7f]*")
 
 
 def _own(rows: Iterable[tuple[str, str | None]]) -> dict[str, Own]:
