@@ -43,6 +43,7 @@ class Settings:
     mail_from: str = "Parent Portal <no-reply@localhost>"
     send_per_minute: int = 60
     send_attempts: int = 5  # temporary (4xx) failures are retried this many times in all
+    outbox_poll_s: int = 5  # how often `portal outbox worker` looks for mail that is due
     # Account activation: the portal page that takes a token, and how long a token lasts.
     activation_url: str = "https://portal.example.org/activate"
     activation_hours: int = 72

@@ -458,3 +458,21 @@ def test_a_live_excel_log_gives_warning_rows_their_colour_before_any_other(
     assert values[header + 1][column].startswith("Student 004 is INACTIVE")
     assert not values[header + 2][column]  # the row without a warning keeps its action's colour
     assert others[0][1] == '=INDIRECT("C"&ROW())="added"'
+
+
+def test_a_students_own_email_outside_ascii_is_known_by_its_logon_key(district: Engine) -> None:
+    """'Straße' and 'STRASSE' are one logon: the student's own email is refused in either."""
+    from sqlalchemy import update
+
+    with district.begin() as connection:
+        connection.execute(
+            update(Student)
+            .where(Student.student_id == "003")
+            .values(email="Zoë.Straße@students.example.org")
+        )
+    refused = import_users(
+        district,
+        table(USER_HEADERS, [["ZOË.STRASSE@students.example.org", "Tom", "Ng", "GUARDIAN"]]),
+    )
+    assert refused.results[0].action == "error", refused.results[0].reason
+    assert "own email (STUDENT_EMAIL of student 003)" in refused.results[0].reason

@@ -1,13 +1,16 @@
 """`portal outbox`: emails waiting to go, sent, refused or not sent, and those left stuck."""
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table as RichTable
 
 from addin.cli.output import engine, out, progress_bar, shown
 from backend.errors import InputError
+
+if TYPE_CHECKING:
+    from backend.database.models import OutboxMessage
 
 MessageStatus = Literal["queued", "sending", "sent", "failed", "skipped"]
 
@@ -88,6 +91,66 @@ def outbox_send() -> None:
         raise InputError(f"The mail server could not be used: {result.error}")
     if result.failed:
         raise typer.Exit(1)
+
+
+@outbox_app.command("worker")
+def outbox_worker(
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            metavar="SECONDS",
+            help="How often to look for mail that is due. Default: PORTAL_OUTBOX_POLL_S (5).",
+        ),
+    ] = None,
+) -> None:
+    """Send the outbox's mail as it becomes due, until stopped (Ctrl+C, or SIGTERM from a
+    service manager): the message being handed to the mail server is finished and recorded
+    first. Several workers may run at once on PostgreSQL; on SQLite run one."""
+    import signal
+    import threading
+    from types import FrameType
+
+    from backend.mail.worker import run_worker
+    from backend.settings import get_settings
+
+    poll_s = poll if poll is not None else float(get_settings().outbox_poll_s)
+    if poll_s <= 0:
+        raise InputError(f"PORTAL_OUTBOX_POLL_S is {poll_s:g}: it must be 1 or more seconds.")
+    stop = threading.Event()
+
+    def ask_to_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, ask_to_stop)
+    db = engine()
+    out.print(
+        f"Sending the outbox's mail as it becomes due, looking every {poll_s:g} s; "
+        "Ctrl+C stops after the message being sent.",
+        soft_wrap=True,
+    )
+    report = run_worker(db, poll_s=poll_s, stop=stop, told=told_line, said=said_line)
+    out.print(
+        f"Stopped: {report.sent} sent, {report.failed} failed, {report.skipped} skipped",
+        soft_wrap=True,
+    )
+
+
+def told_line(outcome: str, message: "OutboxMessage", detail: str | None) -> None:
+    """One line per message a worker settles, in words."""
+    to = f"message {message.id} to {shown(message.to_address)}"
+    lines = {
+        "sent": f"Sent {to}.",
+        "failed": f"Failed: {to}: {shown(detail)}",
+        "retry": f"Not sent yet, will try again later: {to}: {shown(detail)}",
+        "skipped": f"Not sent: {to}: {shown(detail)}",
+    }
+    out.print(lines[outcome], soft_wrap=True, highlight=False)
+
+
+def said_line(line: str) -> None:
+    out.print(shown(line), soft_wrap=True, highlight=False)
 
 
 @outbox_app.command("release")

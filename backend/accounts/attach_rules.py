@@ -22,11 +22,23 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Select, and_, delete, false, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    and_,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+)
 
 from backend.accounts.logon import logon_key
+from backend.database.engine import rows_in, where_in
 from backend.database.models import Contact, PortalUser, Student, StudentContact, StudentLink
-from backend.imports.contract import CHUNK, RowResult, key_chunks
+from backend.imports.contract import CHUNK, RowResult
 
 Own = tuple[str, ...]
 """The IDs of the students whose STUDENT_EMAIL an email is (one, unless a roster gave two
@@ -165,15 +177,13 @@ def load_rules(connection: Connection, keys: Collection[str]) -> AttachRules:
         .join(Student, Student.id == StudentLink.student_id)
         .where(PortalUser.user_type == "STUDENT")
     )
-    for chunk in key_chunks(keys):
-        for key, pk, sid, cid, first, last, access in connection.execute(
-            uses.where(Contact.email_key.in_(chunk))
-        ):
-            if key is not None:
-                use = CardUse(key, pk, sid, cid, first, last, access)
-                rules.uses.setdefault(key, []).append(use)
-        for key, pk, sid in connection.execute(sees.where(PortalUser.logon_key.in_(chunk))):
-            rules.sees.setdefault(key, {})[pk] = sid
+    for key, pk, sid, cid, first, last, access in rows_in(
+        connection, uses, Contact.email_key, keys
+    ):
+        if key is not None:
+            rules.uses.setdefault(key, []).append(CardUse(key, pk, sid, cid, first, last, access))
+    for key, pk, sid in rows_in(connection, sees, PortalUser.logon_key, keys):
+        rules.sees.setdefault(key, {})[pk] = sid
     rules.own = students_own(connection, keys)
     return rules
 
@@ -185,9 +195,18 @@ def students_own(connection: Connection, keys: Collection[str]) -> dict[str, Own
     """
     query = select(Student.student_id, Student.email).where(Student.email.is_not(None))
     if len(keys) <= CHUNK:
-        query = query.where(func.lower(Student.email).in_(list(keys)))
+        wanted = where_in(connection, func.lower(Student.email, type_=String), keys)
+        # lower() is the key of ASCII text only: 'Straße' is 'strasse' to a logon's key.
+        query = query.where(or_(false() if wanted is None else wanted, _not_ascii(connection)))
     found = _own(connection.execute(query))
     return {key: found[key] for key in keys if key in found}
+
+
+def _not_ascii(connection: Connection) -> ColumnElement[bool]:
+    """A student's email with a character outside ASCII, whose key SQL's lower() cannot make."""
+    if connection.dialect.name == "postgresql":
+        return Student.email.regexp_match("[^\\x01-\\x7f]")
+    return Student.email.op("GLOB", is_comparison=True)("*[^\x01-\x7f]*")
 
 
 def _own(rows: Iterable[tuple[str, str | None]]) -> dict[str, Own]:
@@ -259,13 +278,11 @@ def _shared_by_households(connection: Connection) -> list[Found]:
         .join(StudentLink, StudentLink.user_id == PortalUser.id)
         .where(PortalUser.user_type != "STUDENT")
     )
-    for chunk in key_chunks(k for k in keys if rules.households(k)):
-        for key, logon, student in connection.execute(
-            linked.where(PortalUser.logon_key.in_(chunk))
-        ):
-            on_cards = {u.student: u.student_id for u in rules.uses[key]}
-            if student in on_cards:
-                found.append((logon, on_cards[student], "its email is shared by two households"))
+    shared_keys = [k for k in keys if rules.households(k)]
+    for key, logon, student in rows_in(connection, linked, PortalUser.logon_key, shared_keys):
+        on_cards = {u.student: u.student_id for u in rules.uses[key]}
+        if student in on_cards:
+            found.append((logon, on_cards[student], "its email is shared by two households"))
     return found
 
 
@@ -308,10 +325,9 @@ def _seen(student_accounts: bool) -> Select[int, str, str, str]:
 def _own_email_logons(connection: Connection, own: dict[str, Own]) -> list[Found]:
     found: list[Found] = []
     query = _seen(student_accounts=False)
-    for chunk in key_chunks(own):
-        for _, key, logon, sid in connection.execute(query.where(PortalUser.logon_key.in_(chunk))):
-            why = f"its logon is the own email of student {_names(own[key])}, never a guardian's"
-            found.append((logon, sid, why))
+    for _, key, logon, sid in rows_in(connection, query, PortalUser.logon_key, own):
+        why = f"its logon is the own email of student {_names(own[key])}, never a guardian's"
+        found.append((logon, sid, why))
     return found
 
 
@@ -342,13 +358,11 @@ def links_of_logons(
     ).join(StudentLink, StudentLink.user_id == PortalUser.id)
     return {
         (key, student): (link, logon)
-        for chunk in key_chunks(keys)
-        for key, student, link, logon in connection.execute(
-            query.where(PortalUser.logon_key.in_(chunk))
-        )
+        for key, student, link, logon in rows_in(connection, query, PortalUser.logon_key, keys)
     }
 
 
 def detach(connection: Connection, link_ids: Collection[int]) -> None:
-    for chunk in key_chunks(link_ids):
-        connection.execute(delete(StudentLink).where(StudentLink.id.in_(chunk)))
+    condition = where_in(connection, StudentLink.id, link_ids)
+    if condition is not None:
+        connection.execute(delete(StudentLink).where(condition))

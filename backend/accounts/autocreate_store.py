@@ -1,6 +1,6 @@
 """AutoCreate's database side: the bulk reads before planning and the writes after it.
 
-Everything is loaded one query per table (in ``IN`` chunks), never one per row.
+Everything is loaded one query per table (``rows_in``), never one per row.
 """
 
 from collections import defaultdict
@@ -19,6 +19,7 @@ from backend.accounts.autocreate_plan import (
     State,
     StudentRow,
 )
+from backend.database.engine import rows_in
 from backend.database.models import (
     Contact,
     PortalUser,
@@ -27,7 +28,7 @@ from backend.database.models import (
     StudentContact,
     StudentLink,
 )
-from backend.imports.contract import Progress, RowResult, key_chunks
+from backend.imports.contract import Progress, RowResult
 from backend.imports.links import LinkPlan, write_links
 from backend.imports.users import UserPlan, write_users
 from backend.mail.activation import ACTIVATION_LINK_MARK
@@ -68,11 +69,7 @@ def _select_students(
     problems: list[RowResult] = []
     if options.students:
         wanted = [s.strip() for s in options.students if s.strip()]
-        rows = [
-            row
-            for chunk in key_chunks(wanted)
-            for row in connection.execute(query.where(Student.student_id.in_(chunk)))
-        ]
+        rows = list(rows_in(connection, query, Student.student_id, wanted))
         found = {row.student_id for row in rows}
         problems = [
             RowResult(None, sid, "error", f"STUDENT_ID: there is no student '{sid}'")
@@ -120,11 +117,9 @@ def _cards(
     ).join(Contact, Contact.id == StudentContact.contact_id)
     if contact is not None:
         query = query.where(Contact.contact_id == contact)
-    for chunk in key_chunks(s.id for s in students):
-        for student_pk, *entry in connection.execute(
-            query.where(StudentContact.student_id.in_(chunk))
-        ):
-            cards[student_pk].append(CardContact(*entry))
+    ids = [s.id for s in students]
+    for student_pk, *entry in rows_in(connection, query, StudentContact.student_id, ids):
+        cards[student_pk].append(CardContact(*entry))
     for card in cards.values():
         card.sort(key=lambda c: (c.priority is None, c.priority or 0, c.contact_id))
     return dict(cards)
@@ -140,8 +135,7 @@ def _accounts(connection: Connection, keys: set[str]) -> dict[str, Account]:
     )
     return {
         row.logon_key: Account(*row)
-        for chunk in key_chunks(keys)
-        for row in connection.execute(query.where(PortalUser.logon_key.in_(chunk)))
+        for row in rows_in(connection, query, PortalUser.logon_key, keys)
     }
 
 
@@ -149,8 +143,7 @@ def _links(connection: Connection, account_ids: Iterable[int]) -> set[tuple[int,
     query = select(StudentLink.user_id, StudentLink.student_id)
     return {
         (user, student)
-        for chunk in key_chunks(account_ids)
-        for user, student in connection.execute(query.where(StudentLink.user_id.in_(chunk)))
+        for user, student in rows_in(connection, query, StudentLink.user_id, account_ids)
     }
 
 

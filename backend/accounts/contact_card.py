@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, select
 
 from backend.accounts.logon import logon_key
 from backend.accounts.rename import merge_command, rename_command
-from backend.database.engine import read_transaction
+from backend.database.engine import read_transaction, rows_in
 from backend.database.models import (
     Contact,
     PortalUser,
@@ -32,7 +32,7 @@ from backend.database.models import (
     StudentLink,
 )
 from backend.errors import InputError, NotFoundError
-from backend.imports.contract import Report, key_chunks
+from backend.imports.contract import Report
 
 HAS_ACCOUNT = "has account"
 CAN_CREATE = "can create"
@@ -105,29 +105,30 @@ def attached_logons(
     connection: Connection, student_ids: Collection[str]
 ) -> dict[str, list[LinkedLogon]]:
     """The logons attached to each of the students that exist, by student ID, in logon order (a
-    student with none maps to an empty list; an unknown ID is left out): one query per chunk."""
+    student with none maps to an empty list; an unknown ID is left out), in bulk."""
     found: dict[str, list[LinkedLogon]] = {}
-    for chunk in key_chunks({student_id.strip() for student_id in student_ids}):
-        rows = connection.execute(
-            select(
-                Student.student_id,
-                PortalUser.logon_id,
-                PortalUser.user_type,
-                PortalUser.status,
-                PortalUser.first_name,
-                PortalUser.last_name,
-                StudentLink.relationship,
-            )
-            .select_from(Student)
-            .outerjoin(StudentLink, StudentLink.student_id == Student.id)
-            .outerjoin(PortalUser, PortalUser.id == StudentLink.user_id)
-            .where(Student.student_id.in_(chunk))
-            .order_by(Student.student_id, PortalUser.logon_key)
+    query = (
+        select(
+            Student.student_id,
+            PortalUser.logon_id,
+            PortalUser.user_type,
+            PortalUser.status,
+            PortalUser.first_name,
+            PortalUser.last_name,
+            StudentLink.relationship,
         )
-        for student_id, logon, user_type, status, first, last, relationship in rows:
-            logons = found.setdefault(student_id, [])
-            if logon is not None:
-                logons.append(LinkedLogon(logon, user_type, status, first, last, relationship))
+        .select_from(Student)
+        .outerjoin(StudentLink, StudentLink.student_id == Student.id)
+        .outerjoin(PortalUser, PortalUser.id == StudentLink.user_id)
+        .order_by(Student.student_id, PortalUser.logon_key)
+    )
+    wanted = {student_id.strip() for student_id in student_ids}
+    for student_id, logon, user_type, status, first, last, relationship in rows_in(
+        connection, query, Student.student_id, wanted
+    ):
+        logons = found.setdefault(student_id, [])
+        if logon is not None:
+            logons.append(LinkedLogon(logon, user_type, status, first, last, relationship))
     return found
 
 

@@ -8,9 +8,8 @@ from sqlalchemy import Engine, func, select
 
 from backend.accounts.contact_card import LinkedLogon, attached_logons
 from backend.accounts.logon import logon_key
-from backend.database.engine import read_transaction
+from backend.database.engine import read_transaction, rows_in
 from backend.database.models import PortalUser, StudentLink
-from backend.imports.contract import key_chunks
 
 
 @dataclass(frozen=True)
@@ -28,27 +27,27 @@ def account_summaries(engine: Engine, logon_ids: Collection[str]) -> dict[str, A
     if not keys:
         return found
     with read_transaction(engine) as connection:
-        for chunk in key_chunks(keys):
-            rows = connection.execute(
-                select(
-                    PortalUser.logon_key,
-                    PortalUser.logon_id,
-                    PortalUser.status,
-                    PortalUser.user_type,
-                    func.count(StudentLink.id),
-                )
-                .outerjoin(StudentLink, StudentLink.user_id == PortalUser.id)
-                .where(PortalUser.logon_key.in_(chunk))
-                .group_by(
-                    PortalUser.id,
-                    PortalUser.logon_key,
-                    PortalUser.logon_id,
-                    PortalUser.status,
-                    PortalUser.user_type,
-                )
+        query = (
+            select(
+                PortalUser.logon_key,
+                PortalUser.logon_id,
+                PortalUser.status,
+                PortalUser.user_type,
+                func.count(StudentLink.id),
             )
-            for key, logon, status, user_type, students in rows:
-                found[key] = AccountSummary(logon, status, user_type, students)
+            .outerjoin(StudentLink, StudentLink.user_id == PortalUser.id)
+            .group_by(
+                PortalUser.id,
+                PortalUser.logon_key,
+                PortalUser.logon_id,
+                PortalUser.status,
+                PortalUser.user_type,
+            )
+        )
+        for key, logon, status, user_type, students in rows_in(
+            connection, query, PortalUser.logon_key, keys
+        ):
+            found[key] = AccountSummary(logon, status, user_type, students)
     return found
 
 

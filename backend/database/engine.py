@@ -7,22 +7,27 @@ Every write of a batch runs in one ``write_transaction``: SQLite takes its write
 after another and each plans against what the one before it committed.
 """
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVarTuple, cast
 
 from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    any_,
     bindparam,
     create_engine,
     event,
+    func,
     inspect,
+    select,
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -31,7 +36,9 @@ from backend.settings import get_settings
 
 if TYPE_CHECKING:
     from alembic.config import Config
-    from sqlalchemy import Result
+    from sqlalchemy import ColumnElement, Result, Row, Select, SQLColumnExpression
+
+_Ts = TypeVarTuple("_Ts")
 
 MIGRATIONS = "backend.database:migrations"
 """The Alembic scripts as package data: Alembic finds them through importlib.resources, wherever
@@ -41,6 +48,8 @@ the package is installed."""
 SCHEMA_HEAD = "0006_staff"
 # Any constant will do: it names "the portal's write lock" among the server's advisory locks.
 ADVISORY_LOCK_KEY = 0x706F7274616C  # "portal"
+CHUNK = 5000
+"""Rows per ``executemany`` on SQLite."""
 
 
 def normalise_url(url_or_path: str) -> str:
@@ -177,23 +186,45 @@ def open_database(url: str | None = None, *, per_session: bool = False) -> Engin
 
 
 def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows with one driver ``executemany``, past SQLAlchemy's per-row work.
+    """Insert many rows past SQLAlchemy's per-row work: PostgreSQL's ``COPY``, else one driver
+    ``executemany`` per 5,000 rows.
 
     Each value still goes through its column's bind processor (SQLite's text dates, JSON), but
-    once per distinct value: a batch's rows share their timestamps and batch id, so this is
-    about twice as fast as a Core insert for 100k rows.
+    once per distinct value: a batch's rows share their timestamps and batch id. ``COPY`` runs on
+    the same connection, in the same transaction, and stores the same values an ``INSERT`` would
+    (a 20,000-row users apply spent half its time in ``executemany``, ``COPY`` is 10x faster).
     """
     if not rows:
         return
-    dialect = connection.dialect
     columns = list(rows[0])
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))})"
-    )
+    convert = _converter(connection, table, columns)
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    if connection.dialect.name == "postgresql":
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row([convert(i, row[c]) for i, c in enumerate(columns)])
+        return
+    marks = ", ".join(["?" if connection.dialect.paramstyle == "qmark" else "%s"] * len(columns))
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        connection.exec_driver_sql(
+            sql, [tuple(convert(i, row[c]) for i, c in enumerate(columns)) for row in chunk]
+        )
+
+
+def _converter(
+    connection: Connection, table: Table, columns: list[str]
+) -> Callable[[int, Any], Any]:
+    """``convert(index, value)``: the value as the driver takes it for column ``columns[index]``,
+    each distinct value processed once."""
+    processors = [table.c[name].type._cached_bind_processor(connection.dialect) for name in columns]
     caches: list[dict[Any, Any]] = [{} for _ in columns]
 
     def convert(index: int, value: Any) -> Any:
@@ -208,11 +239,41 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]
         except TypeError:  # an unhashable value (JSON): process it every time
             return processor(value)
 
-    for start in range(0, len(rows), 5000):
-        chunk = rows[start : start + 5000]
-        connection.exec_driver_sql(
-            sql, [tuple(convert(i, row[c]) for i, c in enumerate(columns)) for row in chunk]
-        )
+    return convert
+
+
+def where_in(
+    connection: Connection, column: "SQLColumnExpression[Any]", keys: Iterable[Any]
+) -> "ColumnElement[bool] | None":
+    """The condition that picks the rows whose ``column`` is one of ``keys`` (None for no keys:
+    then there is nothing to ask the database).
+
+    The keys go as one parameter, whatever their number: an array on PostgreSQL
+    (``column = ANY(:keys)``), a JSON list on SQLite (``column IN (SELECT value FROM
+    json_each(:keys))``); both look each key up in the column's index. An ``IN (...)`` list
+    costs SQLAlchemy, the driver and the server one parameter per key (a third of a 20,000-row
+    link import's reading on SQLite).
+    """
+    distinct = list(set(keys))
+    if not distinct:
+        return None
+    if connection.dialect.name == "postgresql":
+        element_type = cast("ColumnElement[Any]", column).type  # a mapped attribute has it too
+        return column == any_(bindparam(None, distinct, type_=ARRAY(element_type)))
+    values = func.json_each(bindparam(None, json.dumps(distinct))).table_valued("value")
+    return column.in_(select(values.c.value))
+
+
+def rows_in(
+    connection: Connection,
+    query: "Select[*_Ts]",
+    column: "SQLColumnExpression[Any]",
+    keys: Iterable[Any],
+) -> Iterator["Row[*_Ts]"]:
+    """The rows of ``query`` whose ``column`` is one of ``keys``: every loader's bulk read."""
+    condition = where_in(connection, column, keys)
+    if condition is not None:
+        yield from connection.execute(query.where(condition))
 
 
 def records(result: "Result[Any]") -> list[dict[str, Any]]:
@@ -228,12 +289,36 @@ def bulk_update(
     fields: Iterable[str],
     **same: Any,
 ) -> None:
-    """Update rows by id in one executemany: each row holds ``_id`` and ``new_<field>``
-    values (a bind name may not be a column's name); ``same`` sets values shared by all."""
-    if rows:
+    """Update rows by id: each row holds ``_id`` and ``new_<field>`` values (a bind name may
+    not be a column's name); ``same`` sets values shared by all.
+
+    PostgreSQL takes one statement, each field's values as one array (``UPDATE ... FROM
+    unnest(...)``), a third faster than an ``executemany`` of 50,000 rows; SQLite one
+    ``executemany``.
+    """
+    if not rows:
+        return
+    fields = list(fields)
+    if connection.dialect.name != "postgresql":
         connection.execute(
             update(model)
             .where(model.id == bindparam("_id"))
             .values({f: bindparam(f"new_{f}") for f in fields} | same),
             rows,
         )
+        return
+    table = model.__table__
+    columns = [("_id", table.c.id), *((f"new_{f}", table.c[f]) for f in fields)]
+    arrays = select(
+        *(
+            func.unnest(
+                bindparam(None, [row[name] for row in rows], type_=ARRAY(column.type))
+            ).label(name)
+            for name, column in columns
+        )
+    ).subquery()
+    connection.execute(
+        update(table)
+        .where(table.c.id == arrays.c["_id"])
+        .values({f: arrays.c[f"new_{f}"] for f in fields} | same)
+    )

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, Table, delete, select
 
 from backend.accounts.attach_rules import AttachRules, load_rules
 from backend.accounts.logon import logon_key, normalise_logon, same_but_case
-from backend.database.engine import bulk_insert, bulk_update
+from backend.database.engine import bulk_insert, bulk_update, rows_in, where_in
 from backend.database.models import PortalUser, School, Student, StudentLink, utcnow
 from backend.imports.batches import run_batch
 from backend.imports.columns import LOGONID, RELATIONSHIP, STUDENT_ID, yes_no
@@ -27,7 +27,6 @@ from backend.imports.contract import (
     add_blank,
     enum_parser,
     field_headers,
-    key_chunks,
     match_headers,
     no_progress,
     parse_rows,
@@ -142,7 +141,7 @@ def link_rows(table: InputTable) -> list[LinkRow]:
 
 
 def load_links(connection: Connection, rows: Sequence[LinkRow]) -> LinkState:
-    """The accounts, students and links the rows name: one query per table per chunk."""
+    """The accounts, students and links the rows name, in bulk: one query per table."""
     keys = {logon_key(r.logon) for r in rows if r.logon and not r.problems}
     state = LinkState(rules=load_rules(connection, keys))
     accounts = select(
@@ -152,31 +151,27 @@ def load_links(connection: Connection, rows: Sequence[LinkRow]) -> LinkState:
         PortalUser.user_type,
         PortalUser.status,
     )
-    for chunk in key_chunks(keys):
-        for key, id_, logon, user_type, status in connection.execute(
-            accounts.where(PortalUser.logon_key.in_(chunk))
-        ):
-            state.accounts[key] = AccountRef(id_, logon, user_type, status)
+    for key, id_, logon, user_type, status in rows_in(
+        connection, accounts, PortalUser.logon_key, keys
+    ):
+        state.accounts[key] = AccountRef(id_, logon, user_type, status)
     students = select(Student.student_id, Student.id, School.code, Student.status).join(
         School, School.id == Student.school_id, isouter=True
     )
-    for chunk in key_chunks({r.student for r in rows if r.student}):
-        for sid, id_, code, student_status in connection.execute(
-            students.where(Student.student_id.in_(chunk))
-        ):
-            state.students[sid] = StudentRef(id_, code, student_status)
+    wanted = {r.student for r in rows if r.student}
+    for sid, id_, code, student_status in rows_in(connection, students, Student.student_id, wanted):
+        state.students[sid] = StudentRef(id_, code, student_status)
     account_ids = {a.id for a in state.accounts.values() if a.id is not None}
-    for chunk in key_chunks(account_ids):
-        links = select(
-            StudentLink.id,
-            StudentLink.user_id,
-            StudentLink.student_id,
-            StudentLink.relationship,
-            StudentLink.is_primary,
-            StudentLink.notices,
-        )
-        for link in connection.execute(links.where(StudentLink.user_id.in_(chunk))):
-            state.links[(link.user_id, link.student_id)] = dict(link._mapping)
+    links = select(
+        StudentLink.id,
+        StudentLink.user_id,
+        StudentLink.student_id,
+        StudentLink.relationship,
+        StudentLink.is_primary,
+        StudentLink.notices,
+    )
+    for link in rows_in(connection, links, StudentLink.user_id, account_ids):
+        state.links[(link.user_id, link.student_id)] = dict(link._mapping)
     return state
 
 
@@ -210,15 +205,16 @@ def plan_links(
             continue
         seen[pair] = row.number
         current = state.links.get((account.id, student.id)) if account.id is not None else None
-        refusal = state.rules.refusal(pair[0], account.user_type, student.id, row.student)
         if row.values.get("action") == "REMOVE":
             result = _plan_remove(row, key, current, plan)
             state.rules.detached(pair[0], student.id)
-        elif current is None and refusal:
-            result = RowResult(row.number, key, "error", refusal)
-        elif current is None:
-            result = _plan_add(row, key, pair[0], account, student, plan)
-            state.rules.attached(pair[0], account.user_type, student.id, row.student)
+        elif current is None:  # only a new attachment is judged by the rules
+            refusal = state.rules.refusal(pair[0], account.user_type, student.id, row.student)
+            if refusal:
+                result = RowResult(row.number, key, "error", refusal)
+            else:
+                result = _plan_add(row, key, pair[0], account, student, plan)
+                state.rules.attached(pair[0], account.user_type, student.id, row.student)
         else:
             result = _plan_change(row, key, current, plan)
         plan.results.append(result)
@@ -357,8 +353,9 @@ def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
         updated_at=now,
         updated_batch_id=batch_id,
     )
-    for chunk in key_chunks(set(plan.deletes)):
-        connection.execute(delete(StudentLink).where(StudentLink.id.in_(chunk)))
+    condition = where_in(connection, StudentLink.id, plan.deletes)
+    if condition is not None:
+        connection.execute(delete(StudentLink).where(condition))
 
 
 def import_links(

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Table, select
 
 from backend.accounts.attach_rules import detach, links_of_logons
 from backend.accounts.logon import logon_key
-from backend.database.engine import bulk_insert, bulk_update
+from backend.database.engine import bulk_insert, bulk_update, rows_in
 from backend.database.models import Contact, School, Student, StudentContact
 from backend.errors import InputError
 from backend.imports.batches import run_batch
@@ -29,7 +29,6 @@ from backend.imports.contract import (
     RowResult,
     add_blank,
     field_headers,
-    key_chunks,
     match_headers,
     no_progress,
     parse_rows,
@@ -127,22 +126,22 @@ def load_roster(connection: Connection, rows: RosterRows) -> RosterState:
     students = select(Student.id, Student.student_id, Student.school_id).add_columns(
         *(getattr(Student, f) for f in STUDENT_FIELDS if f != "school")
     )
-    for chunk in key_chunks(wanted):
-        for student in connection.execute(students.where(Student.student_id.in_(chunk))):
-            record = dict(student._mapping)
-            record["school"] = codes.get(record.pop("school_id"))
-            state.students[record["student_id"]] = record
+    for student in rows_in(connection, students, Student.student_id, wanted):
+        record = dict(student._mapping)
+        record["school"] = codes.get(record.pop("school_id"))
+        state.students[record["student_id"]] = record
     people = select(Contact.id, Contact.contact_id).add_columns(
         *(getattr(Contact, f) for f in PERSON_FIELDS)
     )
-    for chunk in key_chunks(_named(rows.contacts, "contact_id")):
-        for person in connection.execute(people.where(Contact.contact_id.in_(chunk))):
-            state.people[person.contact_id] = dict(person._mapping)
+    for person in rows_in(
+        connection, people, Contact.contact_id, _named(rows.contacts, "contact_id")
+    ):
+        state.people[person.contact_id] = dict(person._mapping)
     cards = select(StudentContact.id, StudentContact.student_id, StudentContact.contact_id)
     cards = cards.add_columns(*(getattr(StudentContact, f) for f in CARD_FIELDS))
-    for chunk in key_chunks(p["id"] for p in state.people.values()):
-        for card in connection.execute(cards.where(StudentContact.contact_id.in_(chunk))):
-            state.cards[(card.student_id, card.contact_id)] = dict(card._mapping)
+    people_ids = [p["id"] for p in state.people.values()]
+    for card in rows_in(connection, cards, StudentContact.contact_id, people_ids):
+        state.cards[(card.student_id, card.contact_id)] = dict(card._mapping)
     emails = _named(rows.contacts, "email") | {p["email"] for p in state.people.values()}
     state.links = links_of_logons(connection, {logon_key(e) for e in emails if e})
     return state
@@ -506,12 +505,7 @@ def _clash(sid: str, numbers: list[int], *, contact: bool = False) -> str:
 
 
 def _ids(connection: Connection, key: Any, id_column: Any, keys: Iterable[Any]) -> dict[Any, int]:
-    found: dict[Any, int] = {}
-    for chunk in key_chunks(keys):
-        found.update(
-            (k, i) for k, i in connection.execute(select(key, id_column).where(key.in_(chunk)))
-        )
-    return found
+    return dict(rows_in(connection, select(key, id_column), key, keys))
 
 
 def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None:

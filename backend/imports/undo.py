@@ -21,12 +21,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     Connection,
     Engine,
-    any_,
-    bindparam,
     delete,
     func,
     select,
@@ -35,7 +32,7 @@ from sqlalchemy import (
 
 from backend.accounts.attach_rules import AttachRules, load_rules, own_email
 from backend.accounts.logon import logon_key
-from backend.database.engine import bulk_update
+from backend.database.engine import bulk_update, where_in
 from backend.database.models import (
     ActivationToken,
     Batch,
@@ -82,11 +79,11 @@ class Event(NamedTuple):
 
 
 def among(connection: Connection, column: Any, values: list[Any]) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, one parameter instead of
-    thousands, which SQLAlchemy and psycopg bind many times faster."""
-    if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column.in_(values)  # type: ignore[no-any-return]
+    """``where_in`` for a chunk that is never empty."""
+    condition = where_in(connection, column, values)
+    if condition is None:
+        raise ValueError("among() needs at least one value")
+    return condition
 
 
 def is_link(key: str | None) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, Table, select
 
 from backend.accounts.attach_rules import Own, own_email, students_own
 from backend.accounts.logon import logon_key, normalise_email, normalise_logon, same_but_case
-from backend.database.engine import bulk_insert, bulk_update
+from backend.database.engine import bulk_insert, bulk_update, rows_in
 from backend.database.models import PortalUser, utcnow
 from backend.imports.batches import run_batch
 from backend.imports.columns import FIRST_NAME, LAST_NAME, LOGONID, text
@@ -28,7 +28,6 @@ from backend.imports.contract import (
     add_blank,
     enum_parser,
     field_headers,
-    key_chunks,
     match_headers,
     no_progress,
     parse_rows,
@@ -167,15 +166,13 @@ def _user_row(number: int, values: dict[str, Any], problems: list[str]) -> UserR
 
 
 def load_users(connection: Connection, rows: Sequence[UserRow]) -> UserState:
-    """The accounts the rows name, one query per chunk of logon keys."""
+    """The accounts the rows name, in bulk by logon key."""
     columns = [getattr(PortalUser, name) for name in LOADED]
     state = UserState()
     keys = {row.key for row in rows if row.key and not row.problems}
-    for chunk in key_chunks(keys):
-        for row in connection.execute(
-            select(PortalUser.logon_key, *columns).where(PortalUser.logon_key.in_(chunk))
-        ):
-            state.accounts[row[0]] = dict(zip(LOADED, row[1:], strict=True))
+    query = select(PortalUser.logon_key, *columns)
+    for row in rows_in(connection, query, PortalUser.logon_key, keys):
+        state.accounts[row[0]] = dict(zip(LOADED, row[1:], strict=True))
     state.own.update(students_own(connection, keys))
     return state
 

@@ -15,6 +15,14 @@ messages are ever picked up. A crash in between leaves it ``sending``: it may or
 been delivered, so it is never sent again on its own; ``release_stuck`` (``portal outbox
 release``) puts it back in the queue for an admin, knowing it may then arrive twice.
 
+Several senders at once (``portal outbox worker`` processes, a ``portal outbox send``) never
+claim one message twice: a claim takes the next due message in one transaction under the
+portal's write lock, its candidates locked with ``SELECT ... FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, and marks it ``sending`` before it commits; the next claim, by any sender, finds
+the one after. Senders wait for each other only for a claim's few milliseconds, never during
+SMTP. ``send_per_minute`` holds for all senders together: a claim counts, under that same lock,
+the messages claimed in the last minute (``claimed_at``) by any sender.
+
 "Never sent twice" over SMTP: a message the server confirmed (``sent``) is never sent again. A
 message whose confirmation was lost (the connection dropped after the server took it, or the
 sender was killed) may arrive twice, with the same link: the link is made from the message's
@@ -28,16 +36,16 @@ older one's link.
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, select, update
 
-from backend.database.engine import read_transaction, write_transaction
+from backend.database.engine import bulk_insert, read_transaction, write_transaction
 from backend.database.models import ActivationToken, OutboxMessage, PortalUser, utcnow
 from backend.errors import InputError, NotFoundError
 from backend.imports.contract import CHUNK, Progress, no_progress
@@ -56,7 +64,8 @@ STATUSES = ("queued", "sending", "sent", "failed", "skipped")
 SECURITY_MODES = ("none", "starttls", "ssl")
 MAX_BACKOFF = timedelta(hours=1)
 SMTP_TIMEOUT_S = 30
-PAGE = 500  # messages read per query: a district's first mailing is tens of thousands
+BATCH = 10  # candidates a claim locks at a time, passing over those that must not go
+RATE_WINDOW = timedelta(minutes=1)
 
 _GONE = "The account no longer exists, so there is nothing to activate; the message was not sent."
 _ACTIVE = "The account already has a password; the activation message was not sent."
@@ -108,12 +117,12 @@ def queue_messages(connection: Connection, rows: list[dict[str, Any]]) -> None:
     A message to a disabled account is kept, as skipped with the reason, and never sent.
     """
     now = utcnow()
-    statement = insert(OutboxMessage).execution_options(render_nulls=True)
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         shut = _shut_accounts(connection, {row["user_id"] for row in chunk if row.get("user_id")})
-        connection.execute(
-            statement,
+        bulk_insert(
+            connection,
+            cast(Table, OutboxMessage.__table__),
             [
                 {
                     "to_address": row["to_address"],
@@ -245,28 +254,17 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
-def _due(engine: Engine, now: datetime) -> Iterator[OutboxMessage]:
-    """Queued messages due by ``now`` in id order, a page at a time, with no transaction held."""
-    after = 0
-    while True:
-        with read_transaction(engine) as connection:
-            page = [
-                OutboxMessage(**row._mapping)
-                for row in connection.execute(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.status == "queued",
-                        OutboxMessage.next_attempt_at <= now,
-                        OutboxMessage.id > after,
-                    )
-                    .order_by(OutboxMessage.id)
-                    .limit(PAGE)
-                )
-            ]
-        yield from page
-        if len(page) < PAGE:
-            return
-        after = page[-1].id
+def _any_due(engine: Engine, due_by: datetime) -> bool:
+    """Whether a queued message is due: an idle sender asks this, and opens no SMTP connection."""
+    with read_transaction(engine) as connection:
+        return (
+            connection.execute(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= due_by)
+                .limit(1)
+            ).first()
+            is not None
+        )
 
 
 def _compose(message: OutboxMessage, settings: Settings, now: datetime) -> EmailMessage:
@@ -363,43 +361,112 @@ def _refusal(exc: Exception) -> _Refusal:
     )
 
 
-def _claim(
-    engine: Engine, message: OutboxMessage, needs_link: bool, now: datetime
-) -> tuple[Literal["claimed", "skipped", "taken"], str]:
-    """Mark the message ``sending`` and commit, with its activation token ('' when it has none).
+@dataclass
+class _Claim:
+    """What one claim did: the message now ``sending`` (if any), with its email and its activation
+    token, and the messages it settled on the way (skipped, or failed for an unsafe header)."""
 
-    "taken" means another run claimed the message first; "skipped" that it must not go out.
+    busy: bool = False  # the minute is full: nothing was claimed or settled
+    message: OutboxMessage | None = None
+    email: EmailMessage | None = None
+    token: str = ""
+    settled: list[tuple[str, OutboxMessage, str]] = field(default_factory=list)
+
+
+def _claim_next(
+    engine: Engine,
+    due_by: datetime,
+    now: datetime,
+    per_minute: int,
+    compose: Callable[[OutboxMessage], EmailMessage],
+) -> _Claim:
+    """Mark the next due message ``sending`` and commit: the one way a message is claimed.
+
+    The candidates, a few at a time, are locked with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
+    (passed over, never waited on, while another transaction holds them; SQLite ignores the
+    clause and its write lock serialises) inside the portal's write lock, which every claim and
+    import takes: a message is found ``queued`` by one claim only, and never while an import is
+    disabling its account. Those that must not go are settled here, and the search goes on.
     """
     with write_transaction(engine) as connection:
-        current = connection.execute(
-            select(OutboxMessage.status, OutboxMessage.user_id, OutboxMessage.link_seed).where(
-                OutboxMessage.id == message.id
+        if _minute_is_full(connection, per_minute, now):
+            return _Claim(busy=True)
+        candidates = [
+            OutboxMessage(**row._mapping)
+            for row in connection.execute(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= due_by)
+                .order_by(OutboxMessage.id)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
             )
-        ).first()
-        if current is None or current.status != "queued":
-            return "taken", ""
-        reason = _skip_reason(connection, message.id, current.user_id, needs_link)
-        if reason:
-            connection.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message.id)
-                .values(status="skipped", last_error=reason)
-            )
-            return "skipped", ""
-        values: dict[str, Any] = {
-            "status": "sending",
-            "claimed_at": now,
-            "attempts": OutboxMessage.attempts + 1,
-        }
-        token = ""
-        if needs_link:
-            token, values["link_seed"] = message_link(
-                connection, current.user_id, current.link_seed, now=now
-            )
+        ]
+        claim = _Claim()
+        for message in candidates:
+            outcome, detail = _claim_one(connection, message, now, compose)
+            if outcome != "claimed":
+                claim.settled.append((outcome, message, detail))
+                continue
+            claim.message, claim.token = message, detail
+            claim.email = compose(message)
+            break
+        return claim
+
+
+def _claim_one(
+    connection: Connection,
+    message: OutboxMessage,
+    now: datetime,
+    compose: Callable[[OutboxMessage], EmailMessage],
+) -> tuple[Literal["claimed", "skipped", "failed"], str]:
+    """Claim one queued message in the caller's transaction: "claimed" with its activation token
+    ('' when it has none), or "skipped" / "failed" with the reason it does not go."""
+    try:
+        compose(message)
+    except ValueError as exc:
+        text = f"The message cannot be sent: {exc}"
         connection.execute(
-            update(OutboxMessage).where(OutboxMessage.id == message.id).values(values)
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id)
+            .values(status="failed", last_error=text)
         )
-        return "claimed", token
+        return "failed", text
+    needs_link = ACTIVATION_LINK_MARK in message.body
+    reason = _skip_reason(connection, message.id, message.user_id, needs_link)
+    if reason:
+        connection.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id)
+            .values(status="skipped", last_error=reason)
+        )
+        return "skipped", reason
+    values: dict[str, Any] = {
+        "status": "sending",
+        "claimed_at": now,
+        "attempts": OutboxMessage.attempts + 1,
+    }
+    token = ""
+    if needs_link:
+        assert message.user_id is not None  # a message with a link and no account is skipped
+        token, values["link_seed"] = message_link(
+            connection, message.user_id, message.link_seed, now=now
+        )
+    connection.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(values))
+    return "claimed", token
+
+
+def _minute_is_full(connection: Connection, per_minute: int, now: datetime) -> bool:
+    """Whether ``per_minute`` messages were claimed in the minute before ``now``, by any sender.
+
+    Read under the write lock that every claim takes, so two senders cannot both take the last
+    place. Only the few rows a minute at most can hold qualify; the scan is cheap beside SMTP.
+    """
+    if per_minute <= 0:
+        return False
+    recent = connection.execute(
+        select(func.count()).where(OutboxMessage.claimed_at > now - RATE_WINDOW)
+    ).scalar_one()
+    return bool(recent >= per_minute)
 
 
 def _skip_reason(
@@ -450,6 +517,32 @@ def _settle(
             )
 
 
+Told = Callable[[str, OutboxMessage, str | None], None]
+"""Hears of each message as it is settled: "sent", "failed", "retry" or "skipped", with the
+server's reply or the reason (None for "sent")."""
+
+
+def _not_told(outcome: str, message: OutboxMessage, detail: str | None) -> None:
+    return None
+
+
+def _once(action: Callable[[], None]) -> None:
+    action()
+
+
+def mailer_for(settings: Settings) -> "_Mailer":
+    """A mailer once the settings that a run needs were checked: an unusable security mode or an
+    unreadable activation secret stops the run before any message is touched."""
+    security = settings.smtp_security.strip().lower()
+    if security not in SECURITY_MODES:
+        raise InputError(
+            f"PORTAL_SMTP_SECURITY is '{settings.smtp_security}': "
+            f"use one of {', '.join(SECURITY_MODES)}."
+        )
+    activation_secret()
+    return _Mailer(settings, security)
+
+
 def send_pending(
     engine: Engine,
     *,
@@ -466,22 +559,16 @@ def send_pending(
     """
     settings = settings or get_settings()
     progress = progress or no_progress
-    security = settings.smtp_security.strip().lower()
-    if security not in SECURITY_MODES:
-        raise InputError(
-            f"PORTAL_SMTP_SECURITY is '{settings.smtp_security}': "
-            f"use one of {', '.join(SECURITY_MODES)}."
-        )
-    activation_secret()  # a secret that cannot be read stops the run before it starts
-    run = _SendRun(engine, settings, _Mailer(settings, security), now, sleep)
+    run = _SendRun(engine, settings, mailer_for(settings), now, sleep)
     total = _count_due(engine, run.started)
     run.report.stuck = counts(engine)["sending"]
     try:
-        for done, message in enumerate(_due(engine, run.started)):
-            progress("Sending messages", done, total)
-            if not run.send(message):
+        while True:
+            progress("Sending messages", min(run.done, total), total)
+            went = run.send_next(run.started)
+            if went != "more":
                 break
-        else:
+        if went == "none":
             progress("Sending messages", total, total)
     finally:
         run.mailer.drop(polite=True)
@@ -499,58 +586,84 @@ def _count_due(engine: Engine, started: datetime) -> int:
 
 
 class _SendRun:
-    """One ``send_pending`` run: its clock, its pace, its connection and its tally."""
+    """One run of sending: its clock, its pace, its connection and its tally.
+
+    ``stopping`` is asked before each claim: once it says yes, no further message is claimed.
+    ``settle`` records an outcome (a worker retries it while the database is away); ``told``
+    hears of each message.
+    """
 
     def __init__(
         self,
         engine: Engine,
         settings: Settings,
-        mailer: _Mailer,
+        mailer: "_Mailer",
         now: datetime | None,
         sleep: Callable[[float], None],
+        *,
+        stopping: Callable[[], bool] = lambda: False,
+        settle: Callable[[Callable[[], None]], None] = _once,
+        told: Told = _not_told,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.mailer = mailer
         self.now = now
         self.sleep = sleep
-        per_minute = settings.send_per_minute
-        self.interval = 60 / per_minute if per_minute > 0 else 0.0
+        self.stopping = stopping
+        self.settle = settle
+        self.told = told
+        self.per_minute = settings.send_per_minute
+        self.interval = 60 / self.per_minute if self.per_minute > 0 else 0.0
         self.attempts_allowed = max(settings.send_attempts, 1)
         self.envelope_from = parseaddr(settings.mail_from)[1]
         self.last_hand_off: float | None = None
+        self.done = 0  # messages settled one way or another
         self.report = SendReport()
         self.started = self.clock()
 
     def clock(self) -> datetime:
         return as_utc(self.now)
 
-    def send(self, message: OutboxMessage) -> bool:
-        """Deliver one message; False when the mail server cannot be used, which ends the run."""
-        try:
-            email = _compose(message, self.settings, self.clock())
-        except ValueError as exc:
-            failure = {"status": "failed", "last_error": f"The message cannot be sent: {exc}"}
-            _settle(self.engine, message.id, "queued", failure)
-            self.report.failed += 1
-            return True
-        self._pace()
-        try:
-            smtp = self.mailer.ready()
-        except (smtplib.SMTPException, OSError) as exc:
-            self.report.error = (
-                f"The mail server {self.settings.smtp_host}:{self.settings.smtp_port} could not "
-                f"be used: {_refusal(exc).text}. The remaining messages stay queued, untouched."
-            )
-            return False
-        needs_link = ACTIVATION_LINK_MARK in message.body
-        outcome, token = _claim(self.engine, message, needs_link, self.clock())
-        if outcome == "skipped":
-            self.report.skipped += 1
-        if outcome == "claimed":
-            self.last_hand_off = time.monotonic()
-            self._hand_off(smtp, email, message, token)
-        return True
+    def send_next(self, due_by: datetime) -> Literal["more", "none", "stop"]:
+        """Claim and deliver the next message due by ``due_by``: "none" when no message is due,
+        "stop" when the run is stopping or the mail server cannot be used (``report.error``
+        says why), the messages left untouched."""
+        if not _any_due(self.engine, due_by):
+            return "none"  # asked first: no pause and no SMTP connection for nothing
+        while True:
+            self._pace()
+            if self.stopping():
+                return "stop"
+            try:
+                smtp = self.mailer.ready()
+            except (smtplib.SMTPException, OSError) as exc:
+                self.report.error = (
+                    f"The mail server {self.settings.smtp_host}:{self.settings.smtp_port} could "
+                    f"not be used: {_refusal(exc).text}. The remaining messages stay queued, "
+                    "untouched."
+                )
+                return "stop"
+            claim = _claim_next(self.engine, due_by, self.clock(), self.per_minute, self._compose)
+            if not claim.busy:
+                break
+            self.sleep(min(self.interval, 1.0))  # the minute is full: wait for a place in it
+        for outcome, message, detail in claim.settled:
+            self.done += 1
+            if outcome == "failed":
+                self.report.failed += 1
+            else:
+                self.report.skipped += 1
+            self.told(outcome, message, detail)
+        if claim.message is None or claim.email is None:
+            return "more" if claim.settled else "none"
+        self.last_hand_off = time.monotonic()
+        self._hand_off(smtp, claim.email, claim.message, claim.token)
+        self.done += 1
+        return "more"
+
+    def _compose(self, message: OutboxMessage) -> EmailMessage:
+        return _compose(message, self.settings, self.clock())
 
     def _pace(self) -> None:
         """Wait out what is left of the interval since the last hand-off."""
@@ -574,8 +687,9 @@ class _SendRun:
             self._refused(message, _refusal(exc), token)
             return
         sent = {"status": "sent", "sent_at": self.clock(), "last_error": None}
-        _settle(self.engine, message.id, "sending", sent)
+        self.settle(lambda: _settle(self.engine, message.id, "sending", sent))
         self.report.sent += 1
+        self.told("sent", message, None)
 
     def _refused(self, message: OutboxMessage, refusal: _Refusal, token: str) -> None:
         """Failed for good (5xx, or out of attempts) or queued again after a wait."""
@@ -589,10 +703,6 @@ class _SendRun:
         values["last_error"] = refusal.text
         # A link no attempt can have delivered goes; a retry carries the same link again.
         never_delivered = refusal.definite and message.attempts == 0
-        _settle(
-            self.engine,
-            message.id,
-            "sending",
-            values,
-            token if never_delivered and values["status"] == "failed" else "",
-        )
+        spent = token if never_delivered and values["status"] == "failed" else ""
+        self.settle(lambda: _settle(self.engine, message.id, "sending", values, spent))
+        self.told("failed" if values["status"] == "failed" else "retry", message, refusal.text)
