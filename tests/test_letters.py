@@ -353,13 +353,13 @@ def test_letters_saved_but_not_moved_in_place_say_to_run_again(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from addin.files import result_writer
+    from addin.files import letters as letter_files
 
     def locked(*_: Any) -> None:
         raise OSError(13, "Permission denied")
 
     with monkeypatch.context() as patch:
-        patch.setattr(result_writer, "write_result_workbook", locked)
+        patch.setattr(letter_files, "write_result_workbook", locked)
         result, book, _ = letters(capsys, database_url, tmp_path, "--logon", "cal.lee", "--apply")
     assert result.code == 3
     assert "could not all be written" in result.stderr and "run the same command" in result.stderr

@@ -1,7 +1,5 @@
 """`portal letters`: printed activation letters with one-time codes, simulation first."""
 
-import secrets
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,7 +13,7 @@ from addin.cli.activation import (
     SchoolOption,
 )
 from addin.cli.output import ApplyOption, engine, finish, out, progress_bar
-from backend.errors import InputError, ResultNotWritten
+from backend.errors import InputError
 
 if TYPE_CHECKING:
     from backend.mail.letters import LetterChoice
@@ -82,51 +80,14 @@ def letters_command(
 
 def _apply(choice: "LetterChoice", dest: Path, pdf: Path) -> None:
     """Make the codes and write the files inside the batch's transaction, then add the log."""
-    from addin.files.letters import write_letters_pdf, write_letters_workbook
-    from addin.files.result_writer import write_result_workbook
-    from addin.workbooks.result_sheet import log_from_report
-    from backend.mail.letters import Letter, make_letters
-    from backend.settings import get_settings
+    from addin.files.letters import make_letter_files
 
     _checked(dest, ".xlsx", "--out")
     _checked(pdf, ".pdf", "--pdf")
-    mark = secrets.token_hex(4)
-    draft = dest.with_name(f".{dest.stem}.{mark}.xlsx")
-    pdf_draft = pdf.with_name(f".{pdf.stem}.{mark}.pdf")
-    drafts = (draft, pdf_draft)
-
-    def deliver(letters: list[Letter]) -> dict[int, str]:
-        write_letters_workbook(draft, letters, get_settings().activation_url)
-        return dict(write_letters_pdf(pdf_draft, letters, date.today())) if letters else {}
-
-    try:
-        with progress_bar() as progress:
-            report = make_letters(engine(), choice, deliver, apply=True, progress=progress)
-    except BaseException as exc:
-        for path in drafts:  # their codes were never saved
-            path.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise InputError(
-                f"The letters could not be written ({exc.strerror or type(exc).__name__}): "
-                "nothing was saved and no code was made; make room, or choose another folder, "
-                "and run it again."
-            ) from exc
-        raise
-    log = log_from_report(report, "LOGONID")
-    try:
-        if pdf_draft.exists():
-            pdf_draft.replace(pdf)
-        write_result_workbook(draft, dest, log)
-    except (InputError, OSError) as exc:
-        reason = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
-        raise ResultNotWritten(
-            f"The codes were saved as batch {report.batch_id}, but the letters could not all "
-            f"be written to {pdf} and {dest} ({reason}): run the same command again; its new "
-            "codes replace these."
-        ) from exc
-    finally:
-        for path in drafts:
-            path.unlink(missing_ok=True)
+    with progress_bar() as progress:
+        report = make_letter_files(
+            engine(), choice, dest, pdf, again="run the same command again", progress=progress
+        )
     made = dict(report.extra).get("Letters made", 0)
     try:
         finish(report, dest, told=("Warning",))
