@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from backend.database.engine import read_transaction
+from backend.database.engine import read_transaction, rows_in
 from backend.database.models import Batch, PortalUser, Student, StudentLink
 from backend.errors import SettingsError
 from backend.imports.batches import run_batch
-from backend.imports.contract import Progress, Report, RowResult, key_chunks, no_progress
+from backend.imports.contract import Progress, Report, RowResult, no_progress
 from backend.imports.links import LinkPlan, write_links
 from backend.imports.reviewed import Review
 from backend.imports.users import CHANGEABLE, UserPlan, write_users
@@ -72,17 +72,15 @@ def _departed_links(connection: Connection) -> Sequence[Any]:
 
 def _accounts_left_alone(connection: Connection, users: Collection[int]) -> list[Any]:
     """Of these accounts (each with a student who left), the ACTIVE ones with no ACTIVE student
-    attached, by logon, with what the users import loads of an account. Looked up by id in
-    chunks: a plan that does not depend on the tables' statistics, fresh after a bulk load."""
-    still: set[int] = set()
+    attached, by logon, with what the users import loads of an account. Looked up by one array
+    of ids: a plan that does not depend on the tables' statistics, fresh after a bulk load."""
     attached = (
         select(StudentLink.user_id)
         .join(Student, Student.id == StudentLink.student_id)
         .where(Student.status == OPEN)
         .distinct()
     )
-    for chunk in key_chunks(users):
-        still.update(connection.execute(attached.where(StudentLink.user_id.in_(chunk))).scalars())
+    still = {user_id for (user_id,) in rows_in(connection, attached, StudentLink.user_id, users)}
     accounts = select(
         PortalUser.logon_key,
         PortalUser.id,
@@ -90,9 +88,7 @@ def _accounts_left_alone(connection: Connection, users: Collection[int]) -> list
         PortalUser.user_type,
         *(getattr(PortalUser, name) for name in CHANGEABLE),
     ).where(PortalUser.status == OPEN)
-    found: list[Any] = []
-    for chunk in key_chunks(set(users) - still):
-        found += connection.execute(accounts.where(PortalUser.id.in_(chunk))).all()
+    found = list(rows_in(connection, accounts, PortalUser.id, set(users) - still))
     return sorted(found, key=lambda account: account.logon_key)
 
 

@@ -53,8 +53,7 @@ def _planned(result: RowResult) -> Outcome:
     """A planned row as its event will be stored (JSON turns tuples into lists)."""
     if not result.changes:
         return result.action, "{}"
-    changes = {k: [o, n] for k, (o, n) in result.changes.items()}
-    return _outcome(result.action, json.loads(json.dumps(changes, default=str)))
+    return _outcome(result.action, {k: [o, n] for k, (o, n) in result.changes.items()})
 
 
 def simulation_of(
