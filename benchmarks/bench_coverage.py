@@ -18,6 +18,7 @@ the report has students. Then, each in a fresh process:
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +122,9 @@ def measure(kind: str, folder: Path, roster: Path) -> Runs:
     return base, runs
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def district_main(doc: str, title: str, measure: Callable[[str, Path, Path], Runs]) -> None:
+    """Build one district's roster, measure it on each database chosen, print the table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--students", type=int, default=100_000)
     add_database_option(parser)
     args = parser.parse_args()
@@ -131,7 +133,11 @@ def main() -> None:
         roster = folder / "roster.xlsx"
         make_roster(roster, args.students)
         results = {kind: measure(kind, folder, roster) for kind in chosen_kinds(args)}
-    print_table(f"Coverage, {args.students} students and {2 * args.students} contacts", results)
+    print_table(f"{title}, {args.students} students and {2 * args.students} contacts", results)
+
+
+def main() -> None:
+    district_main(__doc__, "Coverage", measure)
 
 
 PHASES = {

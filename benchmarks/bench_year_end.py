@@ -17,24 +17,19 @@ lists accounts never activated. Then, each in a fresh process:
     uv run python benchmarks/bench_year_end.py --students 100000
 """
 
-import argparse
 import json
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import xlsxwriter
-from bench_autocreate import make_roster, phase_setup
-from bench_coverage import phase_accounts
+from bench_autocreate import phase_setup
+from bench_coverage import district_main, phase_accounts
 from harness import (
     Runs,
-    add_database_option,
     child_main,
-    chosen_kinds,
     connect_raw,
     fresh_database,
-    print_table,
     run_phase,
 )
 
@@ -171,16 +166,7 @@ def measure(kind: str, folder: Path, roster: Path) -> Runs:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=100_000)
-    add_database_option(parser)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        roster = folder / "roster.xlsx"
-        make_roster(roster, args.students)
-        results = {kind: measure(kind, folder, roster) for kind in chosen_kinds(args)}
-    print_table(f"Year-end, {args.students} students and {2 * args.students} contacts", results)
+    district_main(__doc__, "Year-end", measure)
 
 
 PHASES = {
