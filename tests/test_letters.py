@@ -65,6 +65,13 @@ def district(engine: Engine) -> Engine:
     return engine
 
 
+def nothing_saved(engine: Engine) -> bool:
+    """No code made and no letters batch recorded."""
+    with engine.connect() as connection:
+        batches = connection.execute(select(func.count()).where(Batch.kind == "Activation letters"))
+        return tokens(engine) == [] and batches.scalar_one() == 0
+
+
 def letters(
     capsys: pytest.CaptureFixture[str], database_url: str, folder: Path, *args: str
 ) -> tuple[Any, Path, Path]:
@@ -315,10 +322,7 @@ def test_a_choice_that_cannot_be_used_writes_nothing(
     result = run_cli(capsys, "--db", database_url, "letters", "--apply", "--out", str(book), *args)
     assert result.code == 2 and said in result.stderr
     assert list(folder.iterdir()) == []
-    assert tokens(district) == []
-    with district.connect() as connection:
-        kinds = connection.execute(select(func.count()).where(Batch.kind == "Activation letters"))
-        assert kinds.scalar_one() == 0
+    assert nothing_saved(district)
 
 
 def test_letters_that_cannot_be_written_leave_no_code(
@@ -340,10 +344,7 @@ def test_letters_that_cannot_be_written_leave_no_code(
     assert result.code == 2
     assert "No space left on device" in result.stderr and "no code was made" in result.stderr
     assert list(folder.iterdir()) == []  # the half-written workbook is gone too
-    assert tokens(district) == []
-    with district.connect() as connection:
-        kinds = connection.execute(select(func.count()).where(Batch.kind == "Activation letters"))
-        assert kinds.scalar_one() == 0
+    assert nothing_saved(district)
 
 
 def test_letters_saved_but_not_moved_in_place_say_to_run_again(
