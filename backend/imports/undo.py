@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     delete,
@@ -32,7 +31,7 @@ from sqlalchemy import (
 
 from backend.accounts.attach_rules import AttachRules, load_rules, own_email
 from backend.accounts.logon import logon_key
-from backend.database.engine import bulk_update, where_in
+from backend.database.engine import bulk_update, rows_in, where_in
 from backend.database.models import (
     ActivationToken,
     Batch,
@@ -45,7 +44,7 @@ from backend.database.models import (
 )
 from backend.errors import InputError, NotFoundError
 from backend.imports.batches import CHANGE_CHARS, UNDO, applied_undos, run_batch
-from backend.imports.contract import Progress, Report, RowResult, key_chunks, no_progress
+from backend.imports.contract import Progress, Report, RowResult, no_progress
 from backend.imports.links import LINK_FIELDS, AccountRef, LinkPlan, attach_warning, write_links
 from backend.imports.users import CHANGEABLE, UserPlan, write_users
 from backend.mail.activation import revoke_links_of_shut_accounts
@@ -76,14 +75,6 @@ class Event(NamedTuple):
     key: str | None
     action: str
     changes: dict[str, Any] | None
-
-
-def among(connection: Connection, column: Any, values: list[Any]) -> ColumnElement[bool]:
-    """``where_in`` for a chunk that is never empty."""
-    condition = where_in(connection, column, values)
-    if condition is None:
-        raise ValueError("among() needs at least one value")
-    return condition
 
 
 def is_link(key: str | None) -> bool:
@@ -149,7 +140,7 @@ def undoable(connection: Connection, batch_id: int) -> Batch:
 
 
 def load_undo(connection: Connection, batch: Batch) -> UndoState:
-    """Everything the plan needs, one query per table per chunk of keys."""
+    """Everything the plan needs, one query per table."""
     query = select(BatchEvent.row_number, BatchEvent.key, BatchEvent.action, BatchEvent.changes)
     events = [
         Event(*row)
@@ -168,11 +159,8 @@ def load_undo(connection: Connection, batch: Batch) -> UndoState:
     _load_accounts(connection, state, logons)
     _load_links(connection, state)
     query = select(Student.student_id, Student.id, Student.status)
-    for chunk in key_chunks(students):
-        for sid, pk, status in connection.execute(
-            query.where(among(connection, Student.student_id, chunk))
-        ):
-            state.students[sid] = (pk, status)
+    for sid, pk, status in rows_in(connection, query, Student.student_id, students):
+        state.students[sid] = (pk, status)
     _load_busy(connection, state)
     _load_undone_since(connection, state)
     _load_later(connection, state)
@@ -199,9 +187,8 @@ def _named(events: Iterable[Event]) -> tuple[set[str], set[str]]:
 def _load_accounts(connection: Connection, state: UndoState, keys: set[str]) -> None:
     names = (*ACCOUNT_COLUMNS, "logon_id", "user_type", *CHANGEABLE)
     query = select(*(getattr(PortalUser, name) for name in names))
-    for chunk in key_chunks(keys):
-        for row in connection.execute(query.where(among(connection, PortalUser.logon_key, chunk))):
-            state.accounts[row.logon_key] = dict(zip(names, row, strict=True))
+    for row in rows_in(connection, query, PortalUser.logon_key, keys):
+        state.accounts[row.logon_key] = dict(zip(names, row, strict=True))
 
 
 def _load_links(connection: Connection, state: UndoState) -> None:
@@ -211,12 +198,9 @@ def _load_links(connection: Connection, state: UndoState) -> None:
     query = select(Student.student_id, *(getattr(StudentLink, name) for name in names)).join(
         Student, Student.id == StudentLink.student_id
     )
-    for chunk in key_chunks(keys):
-        for sid, *values in connection.execute(
-            query.where(among(connection, StudentLink.user_id, chunk))
-        ):
-            link = dict(zip(names, values, strict=True))
-            state.links[(keys[link["user_id"]], sid)] = link | {"sid": sid}
+    for sid, *values in rows_in(connection, query, StudentLink.user_id, keys):
+        link = dict(zip(names, values, strict=True))
+        state.links[(keys[link["user_id"]], sid)] = link | {"sid": sid}
 
 
 def _load_busy(connection: Connection, state: UndoState) -> None:
@@ -227,15 +211,11 @@ def _load_busy(connection: Connection, state: UndoState) -> None:
             state.busy[account["id"]] = "its holder has activated it"
     tokens = select(ActivationToken.user_id)
     mail = select(func.coalesce(OutboxMessage.user_id, 0)).where(OutboxMessage.status.in_(SENT))
-    for chunk in key_chunks(a["id"] for a in added):
-        for user_id in connection.execute(
-            mail.where(among(connection, OutboxMessage.user_id, chunk))
-        ).scalars():
-            state.busy.setdefault(int(user_id), "an activation email was sent to it")
-        for user_id in connection.execute(
-            tokens.where(among(connection, ActivationToken.user_id, chunk))
-        ).scalars():
-            state.busy.setdefault(int(user_id), "an activation link was made for it")
+    ids = [a["id"] for a in added]
+    for (user_id,) in rows_in(connection, mail, OutboxMessage.user_id, ids):
+        state.busy.setdefault(int(user_id), "an activation email was sent to it")
+    for (user_id,) in rows_in(connection, tokens, ActivationToken.user_id, ids):
+        state.busy.setdefault(int(user_id), "an activation link was made for it")
 
 
 def _load_undone_since(connection: Connection, state: UndoState) -> None:
@@ -273,11 +253,8 @@ def _load_undone_since(connection: Connection, state: UndoState) -> None:
         .group_by(BatchEvent.key)
     )
     state.restamped = dict.fromkeys(keys, after)
-    for chunk in key_chunks(keys):
-        for key, batch_id in connection.execute(
-            query_.where(among(connection, BatchEvent.key, chunk))
-        ):
-            state.restamped[str(key)] = int(batch_id)
+    for key, batch_id in rows_in(connection, query_, BatchEvent.key, keys):
+        state.restamped[str(key)] = int(batch_id)
 
 
 def _stamp(state: UndoState, record: dict[str, Any], key: str) -> int | None:
@@ -307,16 +284,12 @@ def _load_later(connection: Connection, state: UndoState) -> None:
         .where(BatchEvent.batch_id > after, BatchEvent.action.in_(("added", "updated", "removed")))
         .group_by(BatchEvent.key)
     )
-    for chunk in key_chunks(missing):
-        applied = select(Batch.id).where(Batch.mode == "apply")
-        rows = connection.execute(
-            query.where(among(connection, BatchEvent.key, chunk), BatchEvent.batch_id.in_(applied))
-        )
-        state.gone.update({str(key): int(batch_id) for key, batch_id in rows})
+    applied = query.where(BatchEvent.batch_id.in_(select(Batch.id).where(Batch.mode == "apply")))
+    rows = rows_in(connection, applied, BatchEvent.key, missing)
+    state.gone.update({str(key): int(batch_id) for key, batch_id in rows})
     ids |= set(state.gone.values()) | set(state.restamped.values())
-    for chunk in key_chunks(ids):
-        query_ = select(Batch.id, Batch.finished_at).where(among(connection, Batch.id, chunk))
-        state.later.update({int(id_): finished for id_, finished in connection.execute(query_)})
+    finished = rows_in(connection, select(Batch.id, Batch.finished_at), Batch.id, ids)
+    state.later.update({int(id_): when for id_, when in finished})
 
 
 def _missing(state: UndoState, event: Event) -> bool:
@@ -634,28 +607,26 @@ def write_undo(connection: Connection, plan: UndoPlan, batch_id: int) -> None:
         updated_at=now,
         updated_batch_id=batch_id,
     )
-    for chunk in key_chunks(row["_id"] for row in plan.logons):
-        # The old address gets no link made for the new one.
+    renamed = where_in(connection, ActivationToken.user_id, (row["_id"] for row in plan.logons))
+    if renamed is not None:  # the old address gets no link made for the new one
         connection.execute(
-            delete(ActivationToken).where(
-                among(connection, ActivationToken.user_id, chunk), ActivationToken.used_at.is_(None)
-            )
+            delete(ActivationToken).where(renamed, ActivationToken.used_at.is_(None))
         )
     write_links(connection, plan.links, batch_id)
     bulk_update(
         connection, StudentLink, plan.moves, ("user_id",), updated_at=now, updated_batch_id=batch_id
     )
-    for chunk in key_chunks(plan.removed_accounts):
+    mail = where_in(connection, OutboxMessage.user_id, plan.removed_accounts)
+    removed = where_in(connection, PortalUser.id, plan.removed_accounts)
+    if mail is not None and removed is not None:
         connection.execute(
             update(OutboxMessage)
-            .where(
-                among(connection, OutboxMessage.user_id, chunk), OutboxMessage.status == "queued"
-            )
+            .where(mail, OutboxMessage.status == "queued")
             .values(
                 status="skipped", last_error=f"The account was removed by undo batch {batch_id}"
             )
         )
-        connection.execute(delete(PortalUser).where(among(connection, PortalUser.id, chunk)))
+        connection.execute(delete(PortalUser).where(removed))
     revoke_links_of_shut_accounts(connection)
 
 

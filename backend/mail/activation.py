@@ -34,7 +34,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
 from backend.accounts.logon import logon_key
-from backend.database.engine import read_transaction, write_transaction
+from backend.database.engine import read_transaction, where_in, write_transaction
 from backend.database.models import ActivationToken, PortalUser, utcnow
 from backend.errors import InputError, SettingsError
 from backend.settings import get_settings
@@ -243,14 +243,9 @@ def issue_codes(
     now = as_utc(now)
     expires = now + timedelta(days=get_settings().letter_code_days)
     codes = {user_id: new_code() for user_id in user_ids}
-    ids = list(codes)
-    for start in range(0, len(ids), 1000):
-        connection.execute(
-            delete(ActivationToken).where(
-                ActivationToken.user_id.in_(ids[start : start + 1000]),
-                ActivationToken.used_at.is_(None),
-            )
-        )
+    theirs = where_in(connection, ActivationToken.user_id, codes)
+    if theirs is not None:
+        connection.execute(delete(ActivationToken).where(theirs, ActivationToken.used_at.is_(None)))
     rows = [
         {
             "user_id": user_id,

@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, update
 
 from backend.accounts.logon import logon_key
+from backend.database.engine import where_in
 from backend.database.models import OutboxMessage
 from backend.errors import InputError
 from backend.imports.batches import run_batch
-from backend.imports.contract import Progress, Report, RowResult, key_chunks, no_progress
+from backend.imports.contract import Progress, Report, RowResult, no_progress
 from backend.mail.activation import ACTIVATION_LINK_MARK, OPEN, as_utc, issue_codes
 from backend.mail.activation_send import Choice, address_of, chosen_accounts, students_of
 from backend.mail.templates import Template, context, for_language, render
@@ -198,16 +199,18 @@ def plan_letters(connection: Connection, choice: LetterChoice, now: datetime) ->
 
 def _skip_queued_emails(connection: Connection, user_ids: list[int]) -> None:
     """Activation emails still waiting for these accounts are not sent: the letter replaces them."""
-    for chunk in key_chunks(user_ids):
-        connection.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.user_id.in_(chunk),
-                OutboxMessage.status == "queued",
-                OutboxMessage.body.contains(ACTIVATION_LINK_MARK, autoescape=True),
-            )
-            .values(status="skipped", last_error=_REPLACED)
+    theirs = where_in(connection, OutboxMessage.user_id, user_ids)
+    if theirs is None:
+        return
+    connection.execute(
+        update(OutboxMessage)
+        .where(
+            theirs,
+            OutboxMessage.status == "queued",
+            OutboxMessage.body.contains(ACTIVATION_LINK_MARK, autoescape=True),
         )
+        .values(status="skipped", last_error=_REPLACED)
+    )
 
 
 def make_letters(
