@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from backend.accounts.attach_rules import exposures
 from backend.accounts.logon import logon_key
-from backend.database.engine import bulk_insert, read_transaction, write_transaction
+from backend.database.engine import bulk_insert, read_transaction, rows_in, write_transaction
 from backend.database.models import Batch, BatchEvent, PortalUser, Student, StudentLink, utcnow
 from backend.errors import NotFoundError
 from backend.imports.contract import (
@@ -21,7 +21,6 @@ from backend.imports.contract import (
     RowResult,
     count_actions,
     ignored_columns,
-    key_chunks,
     no_progress,
 )
 from backend.imports.reviewed import Review, review_notes
@@ -83,15 +82,13 @@ def keep_removed_links(connection: Connection, results: list[RowResult]) -> None
         .join(PortalUser, PortalUser.id == StudentLink.user_id)
         .join(Student, Student.id == StudentLink.student_id)
     )
-    for chunk in key_chunks({key for key, _ in removed}):
-        for key, student, *values in connection.execute(
-            query.where(PortalUser.logon_key.in_(chunk))
-        ):
-            for result in removed.get((key, student), ()):
-                result.changes = {
-                    header: (value, None)
-                    for header, value in zip(LINK_FIELDS.values(), values, strict=True)
-                }
+    logons = {key for key, _ in removed}
+    for key, student, *values in rows_in(connection, query, PortalUser.logon_key, logons):
+        for result in removed.get((key, student), ()):
+            result.changes = {
+                header: (value, None)
+                for header, value in zip(LINK_FIELDS.values(), values, strict=True)
+            }
 
 
 def add_remarks(results: list[RowResult], tables: Sequence[InputTable | None]) -> None:

@@ -31,12 +31,6 @@ Progress = Callable[[str, int, int], None]
 CHUNK = 5000
 
 
-def key_chunks(keys: Iterable[Any]) -> list[list[Any]]:
-    """Distinct keys, sorted, in slices small enough for one ``IN (...)`` each."""
-    ordered = sorted(set(keys))
-    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
-
-
 def no_progress(_stage: str, _done: int, _total: int) -> None:
     return None
 

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, Select, select
 
 from backend.accounts.logon import logon_key, normalise_email
+from backend.database.engine import rows_in
 from backend.database.models import Batch, PortalUser, School, Student, StudentLink
 from backend.errors import InputError, NotFoundError
 from backend.imports.batches import run_batch
-from backend.imports.contract import Progress, Report, RowResult, key_chunks, no_progress
+from backend.imports.contract import Progress, Report, RowResult, no_progress
 from backend.mail.activation import ACTIVATION_LINK_MARK, OPEN
 from backend.mail.outbox import queue_messages
 from backend.mail.templates import DEFAULT_NAME, Template, check, context, for_language, render
@@ -130,17 +131,16 @@ def students_of(connection: Connection, user_ids: list[int]) -> dict[int, list[M
         .order_by(StudentLink.user_id, Student.last_name, Student.first_name, Student.id)
     )
     found: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
-    for chunk in key_chunks(user_ids):
-        for row in connection.execute(query.where(StudentLink.user_id.in_(chunk))):
-            found[row.user_id].append(
-                {
-                    "first_name": row.first_name,
-                    "last_name": row.last_name,
-                    "grade": row.grade or "",
-                    "school": row.school or "",
-                    "student_id": row.student_id,
-                }
-            )
+    for row in rows_in(connection, query, StudentLink.user_id, user_ids):
+        found[row.user_id].append(
+            {
+                "first_name": row.first_name,
+                "last_name": row.last_name,
+                "grade": row.grade or "",
+                "school": row.school or "",
+                "student_id": row.student_id,
+            }
+        )
     return found
 
 
