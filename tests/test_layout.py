@@ -69,6 +69,15 @@ def test_backend_knows_nothing_of_the_front_ends_or_of_excel() -> None:
             )
 
 
+def test_the_server_knows_nothing_of_excel_or_of_the_add_in() -> None:
+    for path in (ROOT / "server").rglob("*.py"):
+        for module in imported_modules(path):
+            top = module.split(".")[0]
+            assert top not in {"addin", "xlwings", "openpyxl", "python_calamine", "xlsxwriter"}, (
+                f"{path.relative_to(ROOT)} imports {module}"
+            )
+
+
 def test_only_the_excel_package_imports_xlwings() -> None:
     for path in (ROOT / "addin").rglob("*.py"):
         if path.parent == ROOT / "addin" / "excel":

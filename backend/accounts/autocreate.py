@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.errors import InputError
 from backend.imports.contract import Progress, Report, no_progress
+from backend.staff.identity import Actor
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -171,7 +172,7 @@ def autocreate(
     options: Options,
     *,
     apply: bool = False,
-    actor: str | None = None,
+    actor: Actor = None,
     progress: Progress = no_progress,
     review: "Review | None" = None,
     contact: str | None = None,

@@ -33,6 +33,7 @@ from backend.database.models import (
 )
 from backend.errors import InputError, NotFoundError
 from backend.imports.contract import Report
+from backend.staff.identity import Actor
 
 HAS_ACCOUNT = "has account"
 CAN_CREATE = "can create"
@@ -256,7 +257,7 @@ def create_account_from_contact(
     contact_id: str,
     *,
     apply: bool = False,
-    actor: str | None = None,
+    actor: Actor = None,
     email_template: str | None = None,
 ) -> Report:
     """The card's +: AutoCreate for one contact, under AutoCreate's rules (a guardian with portal

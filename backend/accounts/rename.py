@@ -28,6 +28,7 @@ from backend.errors import InputError, NotFoundError
 from backend.imports.batches import run_batch
 from backend.imports.contract import Action, Report, RowResult
 from backend.mail.activation import OPEN, revoke_links
+from backend.staff.identity import Actor
 
 
 def rename_command(old: str, new: str) -> str:
@@ -204,7 +205,7 @@ def write_rename(connection: Connection, plan: RenamePlan, batch_id: int) -> Non
 
 
 def rename_user(
-    engine: Engine, old: str, new: str, *, apply: bool = False, actor: str | None = None
+    engine: Engine, old: str, new: str, *, apply: bool = False, actor: Actor = None
 ) -> Report:
     """Rename a logon: simulate, or with ``apply`` save; a batch either way."""
     report, _ = run_batch(
@@ -322,7 +323,7 @@ def write_merge(connection: Connection, plan: MergePlan, batch_id: int) -> None:
 
 
 def merge_users(
-    engine: Engine, duplicate: str, keep: str, *, apply: bool = False, actor: str | None = None
+    engine: Engine, duplicate: str, keep: str, *, apply: bool = False, actor: Actor = None
 ) -> Report:
     """Merge a duplicate account into the one kept: simulate, or with ``apply`` save."""
     report, _ = run_batch(

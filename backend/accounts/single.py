@@ -36,6 +36,7 @@ from backend.imports.users import (
     validate_rows,
     write_users,
 )
+from backend.staff.identity import Actor
 
 
 @dataclass
@@ -106,7 +107,7 @@ def run_account_batch(
     mode: ImportMode,
     links: Sequence[LinkRow],
     apply: bool,
-    actor: str | None,
+    actor: Actor,
     options: dict[str, Any],
 ) -> Report:
     """One batch that may add or change an account and attach or detach its students."""
@@ -144,7 +145,7 @@ def new_user(
     first_name: str,
     email: str | None = None,
     students: Sequence[str] = (),
-    actor: str | None = None,
+    actor: Actor = None,
 ) -> Report:
     """New User: one account from logon, type and names; optionally attach students at once."""
     user = {
@@ -175,7 +176,7 @@ def modify_user(
     attach: Sequence[str] = (),
     detach: Sequence[str] = (),
     relationship: str | None = None,
-    actor: str | None = None,
+    actor: Actor = None,
 ) -> Report:
     """Modify User: change names, email, phone, language or status; attach or detach students."""
     account = get_account(engine, logon_id)

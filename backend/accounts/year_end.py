@@ -34,6 +34,7 @@ from backend.imports.reviewed import Review
 from backend.imports.users import CHANGEABLE, UserPlan, write_users
 from backend.mail.activation import OPEN, as_utc
 from backend.settings import get_settings
+from backend.staff.identity import Actor
 
 KIND = "year-end"
 DISABLED = "DISABLED"
@@ -176,7 +177,7 @@ def year_end(
     engine: Engine,
     *,
     apply: bool = False,
-    actor: str | None = None,
+    actor: Actor = None,
     progress: Progress = no_progress,
     review: Review | None = None,
     now: datetime | None = None,

@@ -24,7 +24,7 @@ from backend.imports.contract import (
     no_progress,
 )
 from backend.imports.reviewed import Review, review_notes
-from backend.staff.identity import StaffIdentity
+from backend.staff.identity import Actor, StaffIdentity
 
 KEY_CHARS: int = BatchEvent.key.type.length
 UNDO = "undo"
@@ -155,7 +155,7 @@ def start_batch(
     mode: Mode,
     options: dict[str, Any],
     table: InputTable | None,
-    actor: str | StaffIdentity | None,
+    actor: Actor,
 ) -> int:
     """Record a run's start. ``actor`` is who ran it: a staff identity (a district server's
     request), which the batch names and whose email is its actor; else a name, by default the
@@ -240,7 +240,7 @@ def run_batch(
     apply: bool,
     plan: Callable[[Connection], P],
     write: Callable[[Connection, P, int], None],
-    actor: str | StaffIdentity | None = None,
+    actor: Actor = None,
     progress: Progress = no_progress,
     review: Review | None = None,
     tables: Sequence[InputTable | None] | None = None,

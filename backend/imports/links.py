@@ -32,6 +32,7 @@ from backend.imports.contract import (
     parse_rows,
 )
 from backend.imports.reviewed import Review
+from backend.staff.identity import Actor
 
 LINK_COLUMNS: tuple[Column, ...] = (
     replace(
@@ -364,7 +365,7 @@ def import_links(
     *,
     apply: bool = False,
     schools: Sequence[str] = (),
-    actor: str | None = None,
+    actor: Actor = None,
     progress: Progress = no_progress,
     review: Review | None = None,
 ) -> Report:

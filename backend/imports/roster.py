@@ -35,6 +35,7 @@ from backend.imports.contract import (
 )
 from backend.imports.reviewed import Review
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
+from backend.staff.identity import Actor
 
 # What an import may change on a stored record, and the header each is shown under.
 STUDENT_FIELDS = field_headers(STUDENT_COLUMNS, leave_out=("student_id",))
@@ -602,7 +603,7 @@ def import_roster(
     students: InputTable | None = None,
     contacts: InputTable | None = None,
     apply: bool = False,
-    actor: str | None = None,
+    actor: Actor = None,
     progress: Progress = no_progress,
     review: Review | None = None,
 ) -> Report:

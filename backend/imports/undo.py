@@ -48,6 +48,7 @@ from backend.imports.contract import Progress, Report, RowResult, no_progress
 from backend.imports.links import LINK_FIELDS, AccountRef, LinkPlan, attach_warning, write_links
 from backend.imports.users import CHANGEABLE, UserPlan, write_users
 from backend.mail.activation import revoke_links_of_shut_accounts
+from backend.staff.identity import Actor
 
 KIND = UNDO
 REFUSED = {
@@ -635,7 +636,7 @@ def undo_batch(
     batch_id: int,
     *,
     apply: bool = False,
-    actor: str | None = None,
+    actor: Actor = None,
     progress: Progress = no_progress,
 ) -> Report:
     """Simulate, or with ``apply`` carry out, the undo of batch ``batch_id``: a batch either way."""

@@ -34,6 +34,7 @@ from backend.imports.contract import (
 )
 from backend.imports.reviewed import Review
 from backend.mail.activation import revoke_links_of_shut_accounts
+from backend.staff.identity import Actor
 
 ImportMode = Literal["upsert", "insert-only", "update-only"]
 IMPORT_MODES: tuple[ImportMode, ...] = ("upsert", "insert-only", "update-only")
@@ -329,7 +330,7 @@ def import_users(
     *,
     apply: bool = False,
     mode: ImportMode = "upsert",
-    actor: str | None = None,
+    actor: Actor = None,
     progress: Progress = no_progress,
     kind: str = "users import",
     review: Review | None = None,

@@ -23,6 +23,7 @@ from backend.mail.activation import ACTIVATION_LINK_MARK, OPEN
 from backend.mail.outbox import queue_messages
 from backend.mail.templates import DEFAULT_NAME, Template, check, context, for_language, render
 from backend.mail.templates import variants as template_variants
+from backend.staff.identity import Actor
 
 KIND = "Activation emails"
 PREVIEW_LINK = "(the activation link: made when the email is sent)"
@@ -208,7 +209,7 @@ def send_activation(
     choice: Choice,
     *,
     apply: bool = False,
-    actor: str | None = None,
+    actor: Actor = None,
     progress: Progress = no_progress,
 ) -> Report:
     """Simulate, or with ``apply`` queue, the chosen accounts' activation emails: one batch."""

@@ -28,6 +28,7 @@ from backend.mail.activation import ACTIVATION_LINK_MARK, OPEN, as_utc, issue_co
 from backend.mail.activation_send import Choice, address_of, chosen_accounts, students_of
 from backend.mail.templates import Template, context, for_language, render
 from backend.settings import get_settings
+from backend.staff.identity import Actor
 
 KIND = "Activation letters"
 LETTER_TEMPLATE = "letter"
@@ -219,7 +220,7 @@ def make_letters(
     deliver: Deliver,
     *,
     apply: bool = False,
-    actor: str | None = None,
+    actor: Actor = None,
     progress: Progress = no_progress,
     now: datetime | None = None,
 ) -> Report:

@@ -60,6 +60,11 @@ class StaffIdentity:
         return self.is_district_admin or (school_id is not None and school_id in self.school_ids)
 
 
+Actor = str | StaffIdentity | None
+"""Who runs a batch: a staff identity (a district server's request), which the batch names
+and whose scope the services apply; a name; or nobody, which records the system login."""
+
+
 @dataclass(frozen=True)
 class StaffMember:
     """One member as `portal staff list` shows them."""
