@@ -97,6 +97,33 @@ def test_apply_as_simulated_then_again_warns(
     assert {r.action for r in rows} == {"skipped"}
 
 
+@pytest.mark.parametrize("digest", [None, "0" * 64])
+def test_a_simulation_without_its_digest_is_compared_row_by_row(
+    tmp_path: Path, database_url: str, capsys: Capsys, digest: str | None
+) -> None:
+    """A simulation recorded before digests were kept (or one whose digest does not match)
+    is still followed: the apply compares its rows with the simulation's events."""
+    db = ["--db", database_url]
+    path = write_workbook(tmp_path / "users.xlsx", USER_HEADERS, ROWS)
+    run_cli(capsys, *db, "import", "users", str(path))
+    batch = read_log(tmp_path / "users.simulation.xlsx")[0]["Batch"]
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        kept = connection.execute(text("SELECT outcomes_digest FROM batches")).scalar_one()
+        connection.execute(text("UPDATE batches SET outcomes_digest = :d"), {"d": digest})
+    assert len(kept) == 64
+    applied = run_cli(capsys, *db, "import", "users", str(path), "--apply")
+    assert applied.code == 0
+    summary, _ = read_log(tmp_path / "users.applied.xlsx")
+    assert summary["Simulation"] == f"batch {batch}: every row as simulated"
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT mode, outcomes_digest FROM batches ORDER BY id"))
+        assert [(mode, d is None) for mode, d in stored] == [("simulation", digest is None)] + [
+            ("apply", True)
+        ]
+    engine.dispose()
+
+
 def test_apply_with_no_simulation_says_so(
     tmp_path: Path, database_url: str, capsys: Capsys
 ) -> None:

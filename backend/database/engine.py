@@ -45,7 +45,7 @@ MIGRATIONS = "backend.database:migrations"
 the package is installed."""
 # The newest migration; a test keeps it equal to Alembic's head. Knowing it here spares every
 # command the import of Alembic (a quarter of a second) when the schema is already current.
-SCHEMA_HEAD = "0006_staff"
+SCHEMA_HEAD = "0007_outcomes_digest"
 # Any constant will do: it names "the portal's write lock" among the server's advisory locks.
 ADVISORY_LOCK_KEY = 0x706F7274616C  # "portal"
 CHUNK = 5000

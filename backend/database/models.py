@@ -158,6 +158,9 @@ class Batch(Base):
     # The staff member who ran it, when the run came with a staff identity (a district server);
     # a run from a computer's own ``portal`` or Excel has none, and ``actor`` is its login name.
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # A simulation's row outcomes in one SHA-256 (``outcomes_digest``): an apply that plans
+    # the same rows compares one value instead of reading back every event.
+    outcomes_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class BatchEvent(Base):

@@ -23,7 +23,7 @@ from backend.imports.contract import (
     ignored_columns,
     no_progress,
 )
-from backend.imports.reviewed import Review, review_notes
+from backend.imports.reviewed import Review, outcomes_digest, review_notes
 from backend.staff.identity import Actor, StaffIdentity
 
 KEY_CHARS: int = BatchEvent.key.type.length
@@ -183,8 +183,10 @@ def finish_batch(
     batch_id: int,
     results: list[RowResult],
     progress: Progress = no_progress,
+    digest: str | None = None,
 ) -> datetime:
-    """Store one event per row result, then the counts: the audit record of the run."""
+    """Store one event per row result, then the counts: the audit record of the run. A
+    simulation also stores its ``digest`` (``outcomes_digest``) for its apply to compare."""
     total = len(results)
     for start in range(0, total, CHUNK):
         progress("Recording the log", start, total)
@@ -219,6 +221,7 @@ def finish_batch(
             removed=counts["removed"],
             skipped=counts["skipped"],
             errors=counts["error"],
+            outcomes_digest=digest,
         )
     )
     return finished
@@ -273,7 +276,8 @@ def run_batch(
         )
         if apply:
             write(connection, planned, batch_id)
-        return batch_id, finish_batch(connection, batch_id, planned.results, progress)
+        digest = None if apply else outcomes_digest(planned.results)
+        return batch_id, finish_batch(connection, batch_id, planned.results, progress, digest)
 
     if apply:
         with write_transaction(engine) as connection:
