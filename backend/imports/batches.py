@@ -3,14 +3,22 @@
 import getpass
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from backend.accounts.attach_rules import exposures
 from backend.accounts.logon import logon_key
 from backend.database.engine import bulk_insert, read_transaction, rows_in, write_transaction
-from backend.database.models import Batch, BatchEvent, PortalUser, Student, StudentLink, utcnow
+from backend.database.models import (
+    Batch,
+    BatchEvent,
+    PortalUser,
+    StaffSchool,
+    Student,
+    StudentLink,
+    utcnow,
+)
 from backend.errors import NotFoundError
 from backend.imports.contract import (
     CHUNK,
@@ -25,6 +33,10 @@ from backend.imports.contract import (
 )
 from backend.imports.reviewed import Review, review_notes
 from backend.staff.identity import Actor, StaffIdentity
+from backend.staff.scope import restricted_schools
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Select
 
 KEY_CHARS: int = BatchEvent.key.type.length
 UNDO = "undo"
@@ -107,16 +119,35 @@ def add_remarks(results: list[RowResult], tables: Sequence[InputTable | None]) -
             result.reason = f"{result.reason} ({note})" if result.reason else note
 
 
-def list_batches(engine: Engine, limit: int = 20) -> list[Batch]:
-    """The newest runs first."""
+def visible_batches(viewer: Actor) -> "ColumnElement[bool] | None":
+    """The batches a school-staff viewer may see: those run by staff who share a school with
+    them (themselves included); None when the viewer sees every batch."""
+    schools = restricted_schools(viewer)
+    if schools is None:
+        return None
+    colleagues = select(StaffSchool.staff_id).where(StaffSchool.school_id.in_(sorted(schools)))
+    return Batch.staff_id.in_(colleagues)
+
+
+def batch_query(viewer: Actor) -> "Select[Batch]":
+    query = select(Batch)
+    condition = visible_batches(viewer)
+    return query if condition is None else query.where(condition)
+
+
+def list_batches(engine: Engine, limit: int = 20, *, viewer: Actor = None) -> list[Batch]:
+    """The newest runs first; a school's staff see only the runs of their schools' staff."""
     with read_transaction(engine) as connection:
-        rows = connection.execute(select(Batch).order_by(Batch.id.desc()).limit(limit))
+        rows = connection.execute(batch_query(viewer).order_by(Batch.id.desc()).limit(limit))
         return [Batch(**row._mapping) for row in rows]
 
 
-def get_batch(engine: Engine, batch_id: int) -> tuple[Batch, list[BatchEvent]]:
+def get_batch(
+    engine: Engine, batch_id: int, *, viewer: Actor = None
+) -> tuple[Batch, list[BatchEvent]]:
+    """A batch and its log; one the viewer may not see answers as one that does not exist."""
     with read_transaction(engine) as connection:
-        row = connection.execute(select(Batch).where(Batch.id == batch_id)).first()
+        row = connection.execute(batch_query(viewer).where(Batch.id == batch_id)).first()
         if row is None:
             raise NotFoundError(f"There is no batch {batch_id}; `portal batches` lists them")
         events = connection.execute(
@@ -262,7 +293,7 @@ def run_batch(
         progress("Planning", 0, 1)
         planned = plan(connection)
         keep_removed_links(connection, planned.results)
-        planned.results.extend(exposures(connection))
+        planned.results.extend(exposures(connection, actor))
         add_remarks(planned.results, read)
         bound_results(planned.results)
         return planned
