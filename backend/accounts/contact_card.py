@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from sqlalchemy import ColumnElement, Connection, Engine, false, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, false, select
 
 from backend.accounts.logon import logon_key
 from backend.accounts.rename import merge_command, rename_command
@@ -106,7 +106,7 @@ def _student(
 def _scoped(actor: Actor) -> "ColumnElement[bool]":
     """Students the actor sees: for a school's staff, a student of another school is no
     student at all, so a look-up answers for them exactly as for an unknown ID."""
-    return in_schools(actor, Student.school_id) or true()
+    return in_schools(actor, Student.school_id)
 
 
 def attached_logons(

@@ -154,14 +154,8 @@ def coverage(engine: Engine, school: str | None = None, *, actor: Actor = None) 
     school's staff see only their schools; another school answers as one that does not exist."""
     with _one_moment(engine) as connection:
         pk = _check_school(connection, school, actor) if school is not None else None
-        within = [
-            condition
-            for condition in (
-                Student.school_id == pk if pk is not None else None,
-                in_schools(actor, Student.school_id),
-            )
-            if condition is not None
-        ]
+        within = [in_schools(actor, Student.school_id)]
+        within += [Student.school_id == pk] if pk is not None else []
         schools = {
             pk: (code, name)
             for pk, code, name in connection.execute(select(School.id, School.code, School.name))

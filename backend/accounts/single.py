@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, true
+from sqlalchemy import Connection, Engine, select
 
 from backend.accounts.logon import logon_key
 from backend.database.engine import read_transaction
@@ -238,7 +238,7 @@ def get_account(engine: Engine, logon_id: str, *, actor: Actor = None) -> Accoun
             )
             .join(Student, Student.id == StudentLink.student_id)
             .join(School, School.id == Student.school_id, isouter=True)
-            .where(StudentLink.user_id == row.id, in_schools(actor, Student.school_id) or true())
+            .where(StudentLink.user_id == row.id, in_schools(actor, Student.school_id))
             .order_by(Student.last_name, Student.first_name)
         )
         fields = {k: getattr(row, k) for k in Account.__dataclass_fields__ if k != "students"}

@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, false, select
+from sqlalchemy import ColumnElement, Connection, false, select, true
 
 from backend.database.engine import rows_in
 from backend.database.models import PortalUser, School, Student, StudentLink
@@ -55,12 +55,12 @@ def district_only(actor: Actor, why: str) -> None:
         raise InputError(f"{why}; ask the district's portal administrator")
 
 
-def in_schools(actor: Actor, column: Any) -> "ColumnElement[bool] | None":
+def in_schools(actor: Actor, column: Any) -> "ColumnElement[bool]":
     """The condition that keeps the rows of ``column`` (a school id) in the actor's schools;
-    None when nothing is restricted."""
+    always true when nothing is restricted."""
     schools = restricted_schools(actor)
     if schools is None:
-        return None
+        return true()
     return column.in_(sorted(schools)) if schools else false()
 
 
