@@ -12,6 +12,7 @@ from backend.accounts.contact_card import create_account_from_contact
 from backend.accounts.single import get_account, modify_user, new_user
 from backend.database.engine import read_transaction
 from backend.errors import InputError, NotFoundError
+from backend.imports.batches import get_batch
 from backend.imports.links import import_links
 from backend.imports.roster import import_roster
 from backend.imports.users import import_users
@@ -91,6 +92,9 @@ def test_a_links_import_touches_only_links_to_the_clerks_students(engine: Engine
         "roster first",
     }
     assert school_201(engine) == before
+    # The clerk's own log keeps every row they typed, the refused ones too.
+    _, events = get_batch(engine, report.batch_id, viewer=town.clerk)
+    assert [e.key for e in events] == [r.key for r in report.results]
     changed = links(engine) - attached
     assert changed == {
         ("mia@example.org", "00123", "Parent"),

@@ -184,6 +184,11 @@ def test_undo_takes_back_only_what_the_clerk_may_see_and_change(engine: Engine) 
     shared = import_links(engine, input_table(LINK_HEADERS, rows), apply=True, actor=both)
     assert shared.counts["added"] == 2
     after = school_201(engine)
+    # The clerk reads the colleague's log in its rows about 101 alone; the nurse reads it whole.
+    _, seen = get_batch(engine, shared.batch_id, viewer=clerk)
+    assert [e.key for e in seen] == ["free@example.org / 00124"]
+    _, whole = get_batch(engine, shared.batch_id, viewer=both)
+    assert [e.key for e in whole] == ["ann@example.org / 00457", "free@example.org / 00124"]
     with pytest.raises(InputError) as refused:
         undo_batch(engine, shared.batch_id, apply=True, actor=clerk)
     assert str(refused.value) == (

@@ -33,7 +33,7 @@ from backend.imports.contract import (
 )
 from backend.imports.reviewed import Review, review_notes
 from backend.staff.identity import Actor, StaffIdentity
-from backend.staff.scope import restricted_schools
+from backend.staff.scope import Scope, restricted_schools
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select
@@ -153,7 +153,46 @@ def get_batch(
         events = connection.execute(
             select(BatchEvent).where(BatchEvent.batch_id == batch_id).order_by(BatchEvent.id)
         )
-        return Batch(**row._mapping), [BatchEvent(**event._mapping) for event in events]
+        batch = Batch(**row._mapping)
+        found = [BatchEvent(**event._mapping) for event in events]
+        return batch, _visible_events(connection, batch, found, viewer)
+
+
+STUDENT_FIRST = ("AutoCreate", "account from contact")
+"""Kinds of batch whose rows' keys begin with a student ID ('STUDENT_ID / CONTACT'); the
+others' begin with a logon ('LOGON / STUDENT_ID')."""
+
+
+def _named(batch: Batch, key: str | None) -> tuple[str | None, str | None]:
+    """The logon and the student ID an event's key names (None for what it does not name)."""
+    first, sep, second = (key or "").partition(" / ")
+    if batch.kind in STUDENT_FIRST:
+        return None, first or None
+    return first or None, (second or None) if sep else None
+
+
+def _visible_events(
+    connection: Connection, batch: Batch, events: list[BatchEvent], viewer: Actor
+) -> list[BatchEvent]:
+    """A school's staff read their own batches whole, and a colleague's only in the rows about
+    their students and about accounts they may change."""
+    if restricted_schools(viewer) is None or (
+        isinstance(viewer, StaffIdentity) and batch.staff_id == viewer.staff_id
+    ):
+        return events
+    named = [_named(batch, event.key) for event in events]
+    scope = Scope.load(
+        connection,
+        viewer,
+        student_ids={student for _, student in named if student},
+        logon_keys={logon_key(logon) for logon, _ in named if logon},
+    )
+    return [
+        event
+        for event, (logon, student) in zip(events, named, strict=True)
+        if (student is None or scope.sees_student(student))
+        and (logon is None or scope.may_change(logon_key(logon)))
+    ]
 
 
 def applied_undos(connection: Connection) -> dict[int, int]:

@@ -638,7 +638,12 @@ def refuse_out_of_scope(connection: Connection, state: UndoState, actor: Actor) 
     school would make the undo half-done, so the whole undo is refused in one line."""
     if restricted_schools(actor) is None:
         return
-    students = {e.key.partition(" / ")[2] for e in state.events if is_link(e.key) and e.key}
+    batch = state.batch.id
+    students = set(state.students) | {
+        link["sid"]
+        for link in state.links.values()
+        if batch in (link["created_batch_id"], link["updated_batch_id"])
+    }
     scope = Scope.load(connection, actor, student_ids=students, logon_keys=state.accounts)
     outside = [student_refusal(s) for s in sorted(students) if not scope.sees_student(s)]
     outside += [
