@@ -20,6 +20,8 @@ accounts), never once per row:
 
 Look-ups answer for an out-of-scope student or account exactly as for one that does not
 exist, so nothing about another school leaks; an import's row about one is that row's error.
+The roster import and the year end cover the whole district and are a district admin's
+(``district_only``).
 """
 
 from collections.abc import Collection, Iterable
