@@ -39,6 +39,8 @@ from backend.accounts.logon import logon_key
 from backend.database.engine import rows_in, where_in
 from backend.database.models import Contact, PortalUser, Student, StudentContact, StudentLink
 from backend.imports.contract import CHUNK, RowResult
+from backend.staff.identity import Actor
+from backend.staff.scope import Scope
 
 Own = tuple[str, ...]
 """The IDs of the students whose STUDENT_EMAIL an email is (one, unless a roster gave two
@@ -241,16 +243,19 @@ class Exposure:
         )
 
 
-def exposures(connection: Connection) -> list[RowResult]:
+def exposures(connection: Connection, actor: Actor = None) -> list[RowResult]:
     """A warning for each account that already sees a student the rules forbid, found in bulk
-    over the whole database: every run lists them until someone fixes them."""
+    over the whole database: every run lists them until someone fixes them. A school's staff
+    are told only of their own students."""
     own = _own(connection.execute(select(Student.student_id, Student.email)))
     found = [*_shared_by_households(connection), *_access_revoked(connection)]
     found += _own_email_logons(connection, own)
     found += _student_accounts(connection, own)
     merged: dict[tuple[str, str], set[str]] = defaultdict(set)
+    scope = Scope.load(connection, actor, student_ids={student for _, student, _ in found})
     for logon, student_id, why in found:
-        merged[(logon, why)].add(student_id)
+        if scope.sees_student(student_id):
+            merged[(logon, why)].add(student_id)
     return [
         Exposure(logon, tuple(sorted(students)), why).warning()
         for (logon, why), students in sorted(merged.items())

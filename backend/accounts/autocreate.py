@@ -191,7 +191,7 @@ def autocreate(
     template = get_template(engine, options.email_template) if options.email_template else None
 
     def planned(connection: "Connection") -> AutoCreatePlan:
-        result = plan(load(connection, options, contact), options)
+        result = plan(load(connection, options, contact, actor), options)
         if template is not None:
             preview(result, template)
         return result

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backend.accounts.attach_rules import AttachRules, CardUse, Own
 from backend.accounts.logon import same_but_case
 from backend.imports.contract import RowResult
+from backend.staff.scope import account_refusal
 
 if TYPE_CHECKING:
     from backend.accounts.autocreate import Options
@@ -54,6 +55,7 @@ class Account:
     logon_id: str
     user_type: str
     status: str
+    changeable: bool = True  # False: another school's staff look after it (school scope)
 
 
 @dataclass
@@ -187,6 +189,8 @@ def _attach_existing(
     options: "Options",
 ) -> RowResult:
     logon = account.logon_id
+    if not account.changeable:
+        return RowResult(None, pair.key, "error", account_refusal(logon))
     if account.user_type != "GUARDIAN":
         reason = f"The email is the logon of a {account.user_type} account, not a guardian's"
     elif not same_but_case(logon, pair.contact.email or ""):

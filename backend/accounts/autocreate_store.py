@@ -5,9 +5,10 @@ Everything is loaded one query per table (``rows_in``), never one per row.
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import ColumnElement, Connection, false, or_, select, true
 
 from backend.accounts.attach_rules import load_rules
 from backend.accounts.autocreate import Options
@@ -28,25 +29,36 @@ from backend.database.models import (
     StudentContact,
     StudentLink,
 )
+from backend.errors import InputError
 from backend.imports.contract import Progress, RowResult
 from backend.imports.links import LinkPlan, write_links
 from backend.imports.users import UserPlan, write_users
 from backend.mail.activation import ACTIVATION_LINK_MARK
 from backend.mail.outbox import queue_messages
 from backend.mail.templates import Template, context, render
+from backend.staff.identity import Actor
+from backend.staff.scope import Scope, restricted_schools, school_ids_of, student_refusal
 
 PREVIEW_LINK = "(the activation link: made when the email is sent)"
 PREVIEWS = 3  # messages shown in a simulation's log
 
 
-def load(connection: Connection, options: Options, contact: str | None = None) -> State:
+def load(
+    connection: Connection, options: Options, contact: str | None = None, actor: Actor = None
+) -> State:
     """The selected students, their cards (only ``contact``'s entries, if given), the accounts
-    and links of the cards' emails, and the rules' view of those emails."""
+    and links of the cards' emails, and the rules' view of those emails. A school's staff
+    select only students of their schools, and attach only to accounts they may change."""
     state = State()
-    state.students, state.problems = _select_students(connection, options)
+    state.students, state.problems = _select_students(connection, options, actor)
     state.cards = _cards(connection, state.students, contact)
     keys = {c.email_key for card in state.cards.values() for c in card if c.email_key}
     state.accounts = _accounts(connection, keys)
+    scope = Scope.load(connection, actor, logon_keys=keys)
+    if scope.restricted:
+        state.accounts = {
+            k: replace(a, changeable=scope.may_change(k)) for k, a in state.accounts.items()
+        }
     state.links = _links(connection, (a.id for a in state.accounts.values()))
     state.rules = load_rules(connection, keys)
     state.own = state.rules.own
@@ -54,7 +66,7 @@ def load(connection: Connection, options: Options, contact: str | None = None) -
 
 
 def _select_students(
-    connection: Connection, options: Options
+    connection: Connection, options: Options, actor: Actor = None
 ) -> tuple[list[StudentRow], list[RowResult]]:
     """Active students of the selection, sorted; listed students we cannot use, as problems."""
     query = select(
@@ -70,8 +82,9 @@ def _select_students(
     if options.students:
         wanted = [s.strip() for s in options.students if s.strip()]
         rows = list(rows_in(connection, query, Student.student_id, wanted))
-        found = {row.student_id for row in rows}
-        problems = [
+        rows, problems = _in_scope(connection, rows, actor)
+        found = {row.student_id for row in rows} | {p.key for p in problems}
+        problems += [
             RowResult(None, sid, "error", f"STUDENT_ID: there is no student '{sid}'")
             for sid in dict.fromkeys(wanted)
             if sid not in found
@@ -83,7 +96,7 @@ def _select_students(
         ]
         rows = [r for r in rows if r.status == "ACTIVE"]
     else:
-        query = query.where(Student.status == "ACTIVE")
+        query = query.where(Student.status == "ACTIVE", _schools_of(connection, options, actor))
         if options.schools:
             query = query.where(
                 or_(School.code.in_(options.schools), School.name.in_(options.schools))
@@ -96,6 +109,32 @@ def _select_students(
     ]
     students.sort(key=lambda s: s.student_id)
     return students, problems
+
+
+def _in_scope(
+    connection: Connection, rows: list[Any], actor: Actor
+) -> tuple[list[Any], list[RowResult]]:
+    """The listed students a school's staff may select, and a row error for each other one."""
+    scope = Scope.load(connection, actor, student_ids=[r.student_id for r in rows])
+    refused = [
+        RowResult(None, r.student_id, "error", student_refusal(r.student_id))
+        for r in rows
+        if not scope.sees_student(r.student_id)
+    ]
+    return [r for r in rows if scope.sees_student(r.student_id)], refused
+
+
+def _schools_of(connection: Connection, options: Options, actor: Actor) -> "ColumnElement[bool]":
+    """A school's staff select among their schools: by default all of them, and a school
+    outside them is refused in one line."""
+    schools = restricted_schools(actor)
+    if schools is None:
+        return true()
+    found = school_ids_of(connection, options.schools)
+    outside = [s for s in options.schools if found.get(s) not in schools]
+    if outside:
+        raise InputError(f"School {outside[0]} is not one of your schools: leave it out")
+    return Student.school_id.in_(sorted(schools)) if schools else false()
 
 
 def _cards(

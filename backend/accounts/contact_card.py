@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import ColumnElement, Connection, Engine, false, select
 
 from backend.accounts.logon import logon_key
 from backend.accounts.rename import merge_command, rename_command
@@ -34,6 +34,7 @@ from backend.database.models import (
 from backend.errors import InputError, NotFoundError
 from backend.imports.contract import Report
 from backend.staff.identity import Actor
+from backend.staff.scope import in_schools, restricted_schools
 
 HAS_ACCOUNT = "has account"
 CAN_CREATE = "can create"
@@ -82,7 +83,7 @@ class Card:
 
 
 def _student(
-    connection: Connection, student_id: str
+    connection: Connection, student_id: str, actor: Actor = None
 ) -> tuple[int, str, str, str, str | None, str | None]:
     """The student's key and what the card shows of them: ID, names, grade, school code."""
     row = connection.execute(
@@ -95,18 +96,25 @@ def _student(
             School.code,
         )
         .join(School, School.id == Student.school_id, isouter=True)
-        .where(Student.student_id == student_id.strip())
+        .where(Student.student_id == student_id.strip(), _scoped(actor))
     ).first()
     if row is None:
         raise NotFoundError(f"There is no student '{student_id.strip()}'")
     return row
 
 
+def _scoped(actor: Actor) -> "ColumnElement[bool]":
+    """Students the actor sees: for a school's staff, a student of another school is no
+    student at all, so a look-up answers for them exactly as for an unknown ID."""
+    return in_schools(actor, Student.school_id)
+
+
 def attached_logons(
-    connection: Connection, student_ids: Collection[str]
+    connection: Connection, student_ids: Collection[str], actor: Actor = None
 ) -> dict[str, list[LinkedLogon]]:
-    """The logons attached to each of the students that exist, by student ID, in logon order (a
-    student with none maps to an empty list; an unknown ID is left out), in bulk."""
+    """The logons attached to each of the students that exist (and the actor sees), by student
+    ID, in logon order (a student with none maps to an empty list; an unknown ID is left out),
+    in bulk."""
     found: dict[str, list[LinkedLogon]] = {}
     query = (
         select(
@@ -121,6 +129,7 @@ def attached_logons(
         .select_from(Student)
         .outerjoin(StudentLink, StudentLink.student_id == Student.id)
         .outerjoin(PortalUser, PortalUser.id == StudentLink.user_id)
+        .where(_scoped(actor))
         .order_by(Student.student_id, PortalUser.logon_key)
     )
     wanted = {student_id.strip() for student_id in student_ids}
@@ -133,19 +142,21 @@ def attached_logons(
     return found
 
 
-def logons_for_student(engine: Engine, student_id: str) -> list[LinkedLogon]:
+def logons_for_student(
+    engine: Engine, student_id: str, *, actor: Actor = None
+) -> list[LinkedLogon]:
     """Every account attached to the student, found by the student's ID."""
     with read_transaction(engine) as connection:
-        found = attached_logons(connection, [student_id])
+        found = attached_logons(connection, [student_id], actor)
     if student_id.strip() not in found:
         raise NotFoundError(f"There is no student '{student_id.strip()}'")
     return found[student_id.strip()]
 
 
-def contact_card(engine: Engine, student_id: str) -> Card:
+def contact_card(engine: Engine, student_id: str, *, actor: Actor = None) -> Card:
     """The student's contacts, each with its account status, in priority order."""
     with read_transaction(engine) as connection:
-        pk, sid, first_name, last_name, grade, school = _student(connection, student_id)
+        pk, sid, first_name, last_name, grade, school = _student(connection, student_id, actor)
         contacts = _contacts(connection, pk)
         keys = {key for _, key in contacts if key}
         accounts = _guardian_logons(connection, keys)
@@ -272,18 +283,19 @@ def create_account_from_contact(
                 Contact.id, Contact.contact_id, Contact.first_name, Contact.last_name, Contact.email
             ).where(Contact.contact_id == contact_id.strip())
         ).first()
-        if contact is None:
-            raise NotFoundError(f"There is no contact '{contact_id.strip()}'")
-        who = f"Contact {contact.contact_id} ({contact.first_name} {contact.last_name})"
-        if not contact.email:
-            raise InputError(f"{who} has no email; add one to the contact first")
         students = connection.execute(
             select(Student.student_id)
             .join(StudentContact, StudentContact.student_id == Student.id)
-            .where(StudentContact.contact_id == contact.id)
+            .where(StudentContact.contact_id == contact.id if contact else false(), _scoped(actor))
             .order_by(Student.student_id)
         ).scalars()
         selection = list(students)
+    # For a school's staff, a contact on none of their students' cards is no contact at all.
+    if contact is None or (restricted_schools(actor) is not None and not selection):
+        raise NotFoundError(f"There is no contact '{contact_id.strip()}'")
+    who = f"Contact {contact.contact_id} ({contact.first_name} {contact.last_name})"
+    if not contact.email:
+        raise InputError(f"{who} has no email; add one to the contact first")
     if not selection:
         raise InputError(f"{who} is on no student's card; import the roster first")
     options = Options(students=selection, email_template=email_template)

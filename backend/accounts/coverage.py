@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Exists, Select, select
+from sqlalchemy import ColumnElement, Connection, Engine, Exists, Select, select
 from sqlalchemy.orm import aliased
 
 from backend.accounts.attach_rules import AttachRules, load_rules
@@ -32,6 +32,8 @@ from backend.database.models import (
     StudentLink,
 )
 from backend.errors import NotFoundError
+from backend.staff.identity import Actor
+from backend.staff.scope import in_schools, restricted_schools
 
 WORKING = "working account"
 NOT_ACTIVATED = "not activated"
@@ -147,18 +149,20 @@ def grade_order(grade: str) -> tuple[int, int, str]:
     return (2, 0, grade)
 
 
-def coverage(engine: Engine, school: str | None = None) -> Coverage:
-    """Every active student's state (of the school whose code is ``school``, if given)."""
+def coverage(engine: Engine, school: str | None = None, *, actor: Actor = None) -> Coverage:
+    """Every active student's state (of the school whose code is ``school``, if given). A
+    school's staff see only their schools; another school answers as one that does not exist."""
     with _one_moment(engine) as connection:
-        if school is not None:
-            _check_school(connection, school)
+        pk = _check_school(connection, school, actor) if school is not None else None
+        within = [in_schools(actor, Student.school_id)]
+        within += [Student.school_id == pk] if pk is not None else []
         schools = {
             pk: (code, name)
             for pk, code, name in connection.execute(select(School.id, School.code, School.name))
         }
-        students = _students(connection, school)
-        waiting = _never_activated(connection, school)
-        cards = _cards(connection, school)
+        students = _students(connection, within)
+        waiting = _never_activated(connection, within)
+        cards = _cards(connection, within)
         keys = {e.email_key for entries in cards.values() for e in entries if e.candidate}
         rules = load_rules(connection, {key for key in keys if key})
     return _report(students, schools, waiting, cards, rules)
@@ -175,19 +179,25 @@ def _one_moment(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
-def _check_school(connection: Connection, code: str) -> None:
-    if connection.execute(select(School.id).where(School.code == code.strip())).first() is None:
-        raise NotFoundError(
-            f"There is no school with code '{code.strip()}'; see the Schools sheet of the roster"
-        )
+def _check_school(connection: Connection, code: str, actor: Actor) -> int:
+    """The school's key; an unknown school, or one outside a school staff member's, is refused."""
+    found = connection.execute(select(School.id).where(School.code == code.strip())).scalar()
+    schools = restricted_schools(actor)
+    if found is not None and (schools is None or found in schools):
+        return int(found)
+    raise NotFoundError(
+        f"There is no school with code '{code.strip()}'; see the Schools sheet of the roster"
+    )
 
 
-def _of_active_students(query: Query, school: str | None) -> Query:
-    """The query kept to active students (of one school, if given); it must join Student."""
-    query = query.where(Student.status == "ACTIVE")
-    if school is None:
-        return query
-    return query.join(School, School.id == Student.school_id).where(School.code == school.strip())
+Within = list[ColumnElement[bool]]
+"""Conditions on Student that keep the students asked for: one school's, or a staff member's."""
+
+
+def _of_active_students(query: Query, within: Within) -> Query:
+    """The query kept to active students (``within`` the schools asked for); it must join
+    Student."""
+    return query.where(Student.status == "ACTIVE", *within)
 
 
 def _guardian_link(activated: bool = False) -> Exists:
@@ -217,7 +227,7 @@ StudentFacts = tuple[int, str, str, str, str | None, int | None, bool, bool]
 is attached, and an activated one."""
 
 
-def _students(connection: Connection, school: str | None) -> Sequence[StudentFacts]:
+def _students(connection: Connection, within: Within) -> Sequence[StudentFacts]:
     query = select(
         Student.id,
         Student.student_id,
@@ -228,10 +238,10 @@ def _students(connection: Connection, school: str | None) -> Sequence[StudentFac
         ATTACHED,
         ACTIVATED,
     )
-    return connection.execute(_of_active_students(query, school)).all()
+    return connection.execute(_of_active_students(query, within)).all()
 
 
-def _never_activated(connection: Connection, school: str | None) -> dict[int, list[str]]:
+def _never_activated(connection: Connection, within: Within) -> dict[int, list[str]]:
     """Student key -> the logons of the ACTIVE guardian accounts attached that were never
     activated (of students that may also have an activated one)."""
     query = (
@@ -247,12 +257,12 @@ def _never_activated(connection: Connection, school: str | None) -> dict[int, li
         .order_by(PortalUser.logon_key)
     )
     found: dict[int, list[str]] = {}
-    for student, logon in connection.execute(_of_active_students(query, school)).all():
+    for student, logon in connection.execute(_of_active_students(query, within)).all():
         found.setdefault(student, []).append(logon)
     return found
 
 
-def _cards(connection: Connection, school: str | None) -> dict[int, list[CardEntry]]:
+def _cards(connection: Connection, within: Within) -> dict[int, list[CardEntry]]:
     """The card entries of the students with no ACTIVE guardian account attached, each with
     the account whose logon is the contact's email."""
     query = (
@@ -277,7 +287,7 @@ def _cards(connection: Connection, school: str | None) -> dict[int, list[CardEnt
         .order_by(StudentContact.priority.is_(None), StudentContact.priority, Contact.contact_id)
     )
     found: dict[int, list[CardEntry]] = {}
-    for student, *entry in connection.execute(_of_active_students(query, school)).all():
+    for student, *entry in connection.execute(_of_active_students(query, within)).all():
         found.setdefault(student, []).append(CardEntry(*entry))
     return found
 

@@ -29,6 +29,7 @@ from backend.imports.batches import run_batch
 from backend.imports.contract import Action, Report, RowResult
 from backend.mail.activation import OPEN, revoke_links
 from backend.staff.identity import Actor
+from backend.staff.scope import Scope
 
 
 def rename_command(old: str, new: str) -> str:
@@ -68,9 +69,11 @@ def _account(connection: Connection, logon: str) -> _Account | None:
     return None if row is None else _Account(*row)
 
 
-def _existing(connection: Connection, logon: str) -> _Account:
+def _existing(connection: Connection, logon: str, actor: Actor = None) -> _Account:
+    """The account; for a school's staff, one they may not change answers as none."""
     found = _account(connection, logon)
-    if found is None:
+    scope = Scope.load(connection, actor, logon_keys=[found.logon_key] if found else [])
+    if found is None or not scope.may_change(found.logon_key):
         raise NotFoundError(f"There is no account '{logon.strip()}'")
     return found
 
@@ -152,9 +155,9 @@ def _unsent_links(connection: Connection, user_id: int) -> int:
     return int(tokens) + int(queued)
 
 
-def plan_rename(connection: Connection, old: str, new: str) -> RenamePlan:
+def plan_rename(connection: Connection, old: str, new: str, actor: Actor = None) -> RenamePlan:
     """What renaming ``old`` to ``new`` changes, or a one-line refusal."""
-    account = _existing(connection, old)
+    account = _existing(connection, old, actor)
     logon = _new_logon(account, new)
     _refuse_taken(connection, account, logon)
     _refuse_forbidden(connection, account, logon)
@@ -214,7 +217,7 @@ def rename_user(
         options={"from": old.strip(), "to": new.strip()},
         table=None,
         apply=apply,
-        plan=lambda connection: plan_rename(connection, old, new),
+        plan=lambda connection: plan_rename(connection, old, new, actor),
         write=write_rename,
         actor=actor,
     )
@@ -230,9 +233,12 @@ class MergePlan:
     results: list[RowResult] = field(default_factory=list)
 
 
-def _two_accounts(connection: Connection, duplicate: str, keep: str) -> tuple[_Account, _Account]:
+def _two_accounts(
+    connection: Connection, duplicate: str, keep: str, actor: Actor
+) -> tuple[_Account, _Account]:
     """The duplicate and the account kept, or a one-line refusal."""
-    dup, kept = _existing(connection, duplicate), _existing(connection, keep)
+    dup, kept = _existing(connection, duplicate, actor), _existing(connection, keep, actor)
+    _refuse_shared(connection, dup, actor)
     if dup.id == kept.id:
         raise InputError(f"'{duplicate.strip()}' and '{keep.strip()}' are one account already")
     if dup.user_type != kept.user_type:
@@ -241,6 +247,19 @@ def _two_accounts(connection: Connection, duplicate: str, keep: str) -> tuple[_A
             f"{kept.user_type} account: only accounts of one type can be merged"
         )
     return dup, kept
+
+
+def _refuse_shared(connection: Connection, dup: _Account, actor: Actor) -> None:
+    """A school's staff merge away only a duplicate whose students are all theirs: disabling
+    it would otherwise change what another school's families see."""
+    scope = Scope.load(connection, actor, logon_keys=[dup.logon_key])
+    if scope.restricted and scope.own_links(dup.logon_key) < len(
+        scope.account_schools.get(dup.logon_key, [])
+    ):
+        raise InputError(
+            f"{dup.logon_id} is also attached to students of another school: ask a district "
+            "admin to merge it"
+        )
 
 
 def _plan_links(connection: Connection, plan: MergePlan) -> None:
@@ -293,9 +312,9 @@ def _account_results(plan: MergePlan) -> list[RowResult]:
     return [disabled, kept_result]
 
 
-def plan_merge(connection: Connection, duplicate: str, keep: str) -> MergePlan:
+def plan_merge(connection: Connection, duplicate: str, keep: str, actor: Actor = None) -> MergePlan:
     """What merging ``duplicate`` into ``keep`` changes, or a one-line refusal."""
-    plan = MergePlan(*_two_accounts(connection, duplicate, keep))
+    plan = MergePlan(*_two_accounts(connection, duplicate, keep, actor))
     _plan_links(connection, plan)
     plan.results[:0] = _account_results(plan)
     return plan
@@ -332,7 +351,7 @@ def merge_users(
         options={"duplicate": duplicate.strip(), "keep": keep.strip()},
         table=None,
         apply=apply,
-        plan=lambda connection: plan_merge(connection, duplicate, keep),
+        plan=lambda connection: plan_merge(connection, duplicate, keep, actor),
         write=write_merge,
         actor=actor,
     )

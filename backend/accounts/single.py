@@ -37,6 +37,7 @@ from backend.imports.users import (
     write_users,
 )
 from backend.staff.identity import Actor
+from backend.staff.scope import Scope, in_schools
 
 
 @dataclass
@@ -81,14 +82,16 @@ def plan_account(
     user_rows: Sequence[UserRow],
     link_rows: Sequence[LinkRow],
     mode: ImportMode,
+    scope: Scope | None = None,
 ) -> _Combined:
-    """The account's plan, then its links' plan, which may attach students to a new account."""
-    user_plan = plan_users(users, user_rows, mode)
+    """The account's plan, then its links' plan, which may attach students to a new account;
+    a school's staff (``scope``) change only what is theirs."""
+    user_plan = plan_users(users, user_rows, mode, scope)
     pending = {
         logon_key(r["logon_id"]): AccountRef(None, r["logon_id"], r["user_type"], r["status"])
         for r in user_plan.inserts
     }
-    link_plan = plan_links(links, link_rows, pending=pending)
+    link_plan = plan_links(links, link_rows, pending=pending, scope=scope)
     return _Combined(user_plan, link_plan, user_plan.results + link_plan.results)
 
 
@@ -116,7 +119,14 @@ def run_account_batch(
 
     def plan(connection: Connection) -> _Combined:
         states = load_users(connection, user_rows), load_links(connection, links)
-        return plan_account(*states, user_rows, links, mode)
+        scope = Scope.load(
+            connection,
+            actor,
+            student_ids={r.student for r in links if r.student},
+            logon_keys={r.key for r in user_rows if r.key}
+            | {logon_key(r.logon) for r in links if r.logon},
+        )
+        return plan_account(*states, user_rows, links, mode, scope)
 
     def write(connection: Connection, combined: _Combined, batch_id: int) -> None:
         write_users(connection, combined.users, batch_id, lambda *_: None)
@@ -179,7 +189,7 @@ def modify_user(
     actor: Actor = None,
 ) -> Report:
     """Modify User: change names, email, phone, language or status; attach or detach students."""
-    account = get_account(engine, logon_id)
+    account = get_account(engine, logon_id, actor=actor)
     allowed = {"first_name", "last_name", "email", "phone", "language", "status"}
     unknown = set(changes or {}) - allowed
     if unknown:
@@ -206,13 +216,14 @@ def modify_user(
     )
 
 
-def get_account(engine: Engine, logon_id: str) -> Account:
-    """An account with the students attached to it."""
+def get_account(engine: Engine, logon_id: str, *, actor: Actor = None) -> Account:
+    """An account with the students attached to it. For a school's staff, an account they may
+    not change answers as one that does not exist, and only their students are listed."""
+    key = logon_key(logon_id.strip())
     with read_transaction(engine) as connection:
-        row = connection.execute(
-            select(PortalUser).where(PortalUser.logon_key == logon_key(logon_id.strip()))
-        ).first()
-        if row is None:
+        row = connection.execute(select(PortalUser).where(PortalUser.logon_key == key)).first()
+        scope = Scope.load(connection, actor, logon_keys=[key])
+        if row is None or not scope.may_change(key):
             raise NotFoundError(f"There is no account '{logon_id.strip()}'")
         students = connection.execute(
             select(
@@ -227,7 +238,7 @@ def get_account(engine: Engine, logon_id: str) -> Account:
             )
             .join(Student, Student.id == StudentLink.student_id)
             .join(School, School.id == Student.school_id, isouter=True)
-            .where(StudentLink.user_id == row.id)
+            .where(StudentLink.user_id == row.id, in_schools(actor, Student.school_id))
             .order_by(Student.last_name, Student.first_name)
         )
         fields = {k: getattr(row, k) for k in Account.__dataclass_fields__ if k != "students"}

@@ -35,6 +35,7 @@ from backend.imports.users import CHANGEABLE, UserPlan, write_users
 from backend.mail.activation import OPEN, as_utc
 from backend.settings import get_settings
 from backend.staff.identity import Actor
+from backend.staff.scope import district_only
 
 KIND = "year-end"
 DISABLED = "DISABLED"
@@ -187,6 +188,7 @@ def year_end(
     An apply given a ``review`` without a batch follows the latest year-end simulation, when
     no apply came after it.
     """
+    district_only(actor, "The year end covers every school: only a district admin runs it")
     days = get_settings().not_activated_days
     if days < 1:
         raise SettingsError(f"PORTAL_NOT_ACTIVATED_DAYS is {days}: it must be 1 or more")

@@ -3,14 +3,22 @@
 import getpass
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from backend.accounts.attach_rules import exposures
 from backend.accounts.logon import logon_key
 from backend.database.engine import bulk_insert, read_transaction, rows_in, write_transaction
-from backend.database.models import Batch, BatchEvent, PortalUser, Student, StudentLink, utcnow
+from backend.database.models import (
+    Batch,
+    BatchEvent,
+    PortalUser,
+    StaffSchool,
+    Student,
+    StudentLink,
+    utcnow,
+)
 from backend.errors import NotFoundError
 from backend.imports.contract import (
     CHUNK,
@@ -25,6 +33,10 @@ from backend.imports.contract import (
 )
 from backend.imports.reviewed import Review, outcomes_digest, review_notes
 from backend.staff.identity import Actor, StaffIdentity
+from backend.staff.scope import Scope, restricted_schools
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Select
 
 KEY_CHARS: int = BatchEvent.key.type.length
 UNDO = "undo"
@@ -107,22 +119,80 @@ def add_remarks(results: list[RowResult], tables: Sequence[InputTable | None]) -
             result.reason = f"{result.reason} ({note})" if result.reason else note
 
 
-def list_batches(engine: Engine, limit: int = 20) -> list[Batch]:
-    """The newest runs first."""
+def visible_batches(viewer: Actor) -> "ColumnElement[bool] | None":
+    """The batches a school-staff viewer may see: those run by staff who share a school with
+    them (themselves included); None when the viewer sees every batch."""
+    schools = restricted_schools(viewer)
+    if schools is None:
+        return None
+    colleagues = select(StaffSchool.staff_id).where(StaffSchool.school_id.in_(sorted(schools)))
+    return Batch.staff_id.in_(colleagues)
+
+
+def batch_query(viewer: Actor) -> "Select[Batch]":
+    query = select(Batch)
+    condition = visible_batches(viewer)
+    return query if condition is None else query.where(condition)
+
+
+def list_batches(engine: Engine, limit: int = 20, *, viewer: Actor = None) -> list[Batch]:
+    """The newest runs first; a school's staff see only the runs of their schools' staff."""
     with read_transaction(engine) as connection:
-        rows = connection.execute(select(Batch).order_by(Batch.id.desc()).limit(limit))
+        rows = connection.execute(batch_query(viewer).order_by(Batch.id.desc()).limit(limit))
         return [Batch(**row._mapping) for row in rows]
 
 
-def get_batch(engine: Engine, batch_id: int) -> tuple[Batch, list[BatchEvent]]:
+def get_batch(
+    engine: Engine, batch_id: int, *, viewer: Actor = None
+) -> tuple[Batch, list[BatchEvent]]:
+    """A batch and its log; one the viewer may not see answers as one that does not exist."""
     with read_transaction(engine) as connection:
-        row = connection.execute(select(Batch).where(Batch.id == batch_id)).first()
+        row = connection.execute(batch_query(viewer).where(Batch.id == batch_id)).first()
         if row is None:
             raise NotFoundError(f"There is no batch {batch_id}; `portal batches` lists them")
         events = connection.execute(
             select(BatchEvent).where(BatchEvent.batch_id == batch_id).order_by(BatchEvent.id)
         )
-        return Batch(**row._mapping), [BatchEvent(**event._mapping) for event in events]
+        batch = Batch(**row._mapping)
+        found = [BatchEvent(**event._mapping) for event in events]
+        return batch, _visible_events(connection, batch, found, viewer)
+
+
+STUDENT_FIRST = ("AutoCreate", "account from contact")
+"""Kinds of batch whose rows' keys begin with a student ID ('STUDENT_ID / CONTACT'); the
+others' begin with a logon ('LOGON / STUDENT_ID')."""
+
+
+def _named(batch: Batch, key: str | None) -> tuple[str | None, str | None]:
+    """The logon and the student ID an event's key names (None for what it does not name)."""
+    first, sep, second = (key or "").partition(" / ")
+    if batch.kind in STUDENT_FIRST:
+        return None, first or None
+    return first or None, (second or None) if sep else None
+
+
+def _visible_events(
+    connection: Connection, batch: Batch, events: list[BatchEvent], viewer: Actor
+) -> list[BatchEvent]:
+    """A school's staff read their own batches whole, and a colleague's only in the rows about
+    their students and about accounts they may change."""
+    if restricted_schools(viewer) is None or (
+        isinstance(viewer, StaffIdentity) and batch.staff_id == viewer.staff_id
+    ):
+        return events
+    named = [_named(batch, event.key) for event in events]
+    scope = Scope.load(
+        connection,
+        viewer,
+        student_ids={student for _, student in named if student},
+        logon_keys={logon_key(logon) for logon, _ in named if logon},
+    )
+    return [
+        event
+        for event, (logon, student) in zip(events, named, strict=True)
+        if (student is None or scope.sees_student(student))
+        and (logon is None or scope.may_change(logon_key(logon)))
+    ]
 
 
 def applied_undos(connection: Connection) -> dict[int, int]:
@@ -265,7 +335,7 @@ def run_batch(
         progress("Planning", 0, 1)
         planned = plan(connection)
         keep_removed_links(connection, planned.results)
-        planned.results.extend(exposures(connection))
+        planned.results.extend(exposures(connection, actor))
         add_remarks(planned.results, read)
         bound_results(planned.results)
         return planned

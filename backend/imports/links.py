@@ -33,6 +33,7 @@ from backend.imports.contract import (
 )
 from backend.imports.reviewed import Review
 from backend.staff.identity import Actor
+from backend.staff.scope import Scope, student_refusal
 
 LINK_COLUMNS: tuple[Column, ...] = (
     replace(
@@ -181,20 +182,24 @@ def plan_links(
     rows: Sequence[LinkRow],
     schools: Sequence[str] = (),
     pending: Mapping[str, AccountRef] | None = None,
+    scope: Scope | None = None,
 ) -> LinkPlan:
     """Split wanted links into added / updated / removed / skipped / error.
 
     ``pending`` holds, by logon key, the accounts the same batch is about to add, so one batch
     can create an account and attach its students. A student is attached only when the rules
-    of ``attach_rules`` allow it.
+    of ``attach_rules`` allow it, and, for a school's staff (``scope``), only a student of their
+    schools to an account they may change.
     """
     plan = LinkPlan()
-    scope = {code.casefold() for code in schools}
+    wanted = {code.casefold() for code in schools}
     accounts = dict(pending or {})
     accounts.update(state.accounts)
     seen: dict[tuple[str, str], int | None] = {}
     for row in rows:
-        account, student, problems = _resolve(accounts, state, row, scope, schools)
+        account, student, problems = _resolve(accounts, state, row, wanted, schools)
+        if scope is not None and not problems:
+            problems = _out_of_scope(scope, account, row)
         key = f"{account.logon} / {row.student}" if account and row.student else row.key
         if account is None or student is None or row.student is None or problems:
             plan.results.append(RowResult(row.number, key, "error", "; ".join(problems)))
@@ -253,6 +258,27 @@ def _resolve(
             f"({', '.join(schools)})"
         )
     return account, student, problems
+
+
+def _out_of_scope(scope: Scope, account: AccountRef | None, row: LinkRow) -> list[str]:
+    """A school's staff touch only links of their students, on accounts they may change."""
+    problems = []
+    if row.student is not None and not scope.sees_student(row.student):
+        problems.append(student_refusal(row.student))
+    if account is not None and account.id is not None:
+        problem = scope.account_problem(logon_key(account.logon), account.logon)
+        problems += [problem] if problem else []
+    return problems
+
+
+def link_scope(connection: Connection, rows: Sequence[LinkRow], actor: Actor) -> Scope:
+    """The scope of the rows' students and accounts, in bulk."""
+    return Scope.load(
+        connection,
+        actor,
+        student_ids={r.student for r in rows if r.student},
+        logon_keys={logon_key(r.logon) for r in rows if r.logon and not r.problems},
+    )
 
 
 def _plan_remove(
@@ -377,7 +403,9 @@ def import_links(
         options={"schools": list(schools)} if schools else {},
         table=table,
         apply=apply,
-        plan=lambda connection: plan_links(load_links(connection, rows), rows, schools),
+        plan=lambda connection: plan_links(
+            load_links(connection, rows), rows, schools, scope=link_scope(connection, rows, actor)
+        ),
         write=lambda connection, plan, batch_id: write_links(connection, plan, batch_id),
         actor=actor,
         progress=progress,

@@ -36,6 +36,7 @@ from backend.imports.contract import (
 from backend.imports.reviewed import Review
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
 from backend.staff.identity import Actor
+from backend.staff.scope import district_only
 
 # What an import may change on a stored record, and the header each is shown under.
 STUDENT_FIELDS = field_headers(STUDENT_COLUMNS, leave_out=("student_id",))
@@ -608,6 +609,7 @@ def import_roster(
     review: Review | None = None,
 ) -> Report:
     """Check, plan and (with ``apply``) write a roster; always record a batch and its log."""
+    district_only(actor, "The roster covers every school: only a district admin imports it")
     if schools is None and students is None and contacts is None:
         raise InputError("A roster needs schools, students or contacts")
     rows = read_roster(schools, students, contacts)

@@ -43,12 +43,13 @@ from backend.database.models import (
     utcnow,
 )
 from backend.errors import InputError, NotFoundError
-from backend.imports.batches import CHANGE_CHARS, UNDO, applied_undos, run_batch
+from backend.imports.batches import CHANGE_CHARS, UNDO, applied_undos, batch_query, run_batch
 from backend.imports.contract import Progress, Report, RowResult, no_progress
 from backend.imports.links import LINK_FIELDS, AccountRef, LinkPlan, attach_warning, write_links
 from backend.imports.users import CHANGEABLE, UserPlan, write_users
 from backend.mail.activation import revoke_links_of_shut_accounts
 from backend.staff.identity import Actor
+from backend.staff.scope import Scope, account_refusal, restricted_schools, student_refusal
 
 KIND = UNDO
 REFUSED = {
@@ -118,9 +119,10 @@ class UndoPlan:
     updated: dict[int, dict[str, Any]] = field(default_factory=dict)  # account id -> update row
 
 
-def undoable(connection: Connection, batch_id: int) -> Batch:
-    """The batch to undo, or a one-line refusal: unknown, a simulation, refused, undone."""
-    row = connection.execute(select(Batch).where(Batch.id == batch_id)).first()
+def undoable(connection: Connection, batch_id: int, actor: Actor = None) -> Batch:
+    """The batch to undo, or a one-line refusal: unknown (or not the actor's to see), a
+    simulation, refused, undone."""
+    row = connection.execute(batch_query(actor).where(Batch.id == batch_id)).first()
     if row is None:
         raise NotFoundError(f"There is no batch {batch_id}; `portal batches` lists them")
     batch = Batch(**row._mapping)
@@ -631,6 +633,29 @@ def write_undo(connection: Connection, plan: UndoPlan, batch_id: int) -> None:
     revoke_links_of_shut_accounts(connection)
 
 
+def refuse_out_of_scope(connection: Connection, state: UndoState, actor: Actor) -> None:
+    """School staff undo a batch only when all it touched is theirs: one record of another
+    school would make the undo half-done, so the whole undo is refused in one line."""
+    if restricted_schools(actor) is None:
+        return
+    batch = state.batch.id
+    students = set(state.students) | {
+        link["sid"]
+        for link in state.links.values()
+        if batch in (link["created_batch_id"], link["updated_batch_id"])
+    }
+    scope = Scope.load(connection, actor, student_ids=students, logon_keys=state.accounts)
+    outside = [student_refusal(s) for s in sorted(students) if not scope.sees_student(s)]
+    outside += [
+        account_refusal(a["logon_id"]) for k, a in state.accounts.items() if not scope.may_change(k)
+    ]
+    if outside:
+        raise InputError(
+            f"Batch {state.batch.id} cannot be undone by you: {outside[0]}; ask a district "
+            "admin to undo it"
+        )
+
+
 def undo_batch(
     engine: Engine,
     batch_id: int,
@@ -643,9 +668,11 @@ def undo_batch(
     undone: list[Batch] = []
 
     def plan(connection: Connection) -> UndoPlan:
-        undone[:] = [undoable(connection, batch_id)]
+        undone[:] = [undoable(connection, batch_id, actor)]
         progress("Reading the batch", 0, 1)
-        return plan_undo(load_undo(connection, undone[0]))
+        state = load_undo(connection, undone[0])
+        refuse_out_of_scope(connection, state, actor)
+        return plan_undo(state)
 
     report, _ = run_batch(
         engine,

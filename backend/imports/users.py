@@ -35,6 +35,7 @@ from backend.imports.contract import (
 from backend.imports.reviewed import Review
 from backend.mail.activation import revoke_links_of_shut_accounts
 from backend.staff.identity import Actor
+from backend.staff.scope import Scope, account_refusal
 
 ImportMode = Literal["upsert", "insert-only", "update-only"]
 IMPORT_MODES: tuple[ImportMode, ...] = ("upsert", "insert-only", "update-only")
@@ -178,8 +179,17 @@ def load_users(connection: Connection, rows: Sequence[UserRow]) -> UserState:
     return state
 
 
-def plan_users(state: UserState, rows: Sequence[UserRow], mode: ImportMode) -> UserPlan:
-    """Each row's result against the stored accounts, and the writes that carry them out."""
+def user_scope(connection: Connection, rows: Sequence[UserRow], actor: Actor) -> Scope:
+    """The scope of the rows' accounts, in bulk."""
+    keys = {row.key for row in rows if row.key and not row.problems}
+    return Scope.load(connection, actor, logon_keys=keys)
+
+
+def plan_users(
+    state: UserState, rows: Sequence[UserRow], mode: ImportMode, scope: Scope | None = None
+) -> UserPlan:
+    """Each row's result against the stored accounts, and the writes that carry them out; a
+    school's staff (``scope``) change only accounts they may change, and add any new one."""
     plan = UserPlan()
     first_row: dict[str, tuple[int, str]] = {}
     for row in rows:
@@ -193,7 +203,10 @@ def plan_users(state: UserState, rows: Sequence[UserRow], mode: ImportMode) -> U
             first_row[row.key] = (row.number, row.values["logon_id"])
             current = state.accounts.get(row.key)
             guardian = row.values.get("user_type") == "GUARDIAN"
-            if current is not None and not same_but_case(
+            if current is not None and scope is not None and not scope.may_change(row.key):
+                reason = account_refusal(row.values["logon_id"])
+                result = RowResult(row.number, row.values["logon_id"], "error", reason)
+            elif current is not None and not same_but_case(
                 current["logon_id"], row.values["logon_id"]
             ):
                 result = _look_alike(row, current["logon_id"], "the account")
@@ -343,7 +356,9 @@ def import_users(
         options={"mode": mode},
         table=table,
         apply=apply,
-        plan=lambda connection: plan_users(load_users(connection, rows), rows, mode),
+        plan=lambda connection: plan_users(
+            load_users(connection, rows), rows, mode, user_scope(connection, rows, actor)
+        ),
         write=lambda connection, plan, batch_id: write_users(connection, plan, batch_id, progress),
         actor=actor,
         progress=progress,

@@ -11,19 +11,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, select
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, select
 
 from backend.accounts.logon import logon_key, normalise_email
 from backend.database.engine import rows_in
 from backend.database.models import Batch, PortalUser, School, Student, StudentLink
 from backend.errors import InputError, NotFoundError
-from backend.imports.batches import run_batch
+from backend.imports.batches import batch_query, run_batch
 from backend.imports.contract import Progress, Report, RowResult, no_progress
 from backend.mail.activation import ACTIVATION_LINK_MARK, OPEN
 from backend.mail.outbox import queue_messages
 from backend.mail.templates import DEFAULT_NAME, Template, check, context, for_language, render
 from backend.mail.templates import variants as template_variants
 from backend.staff.identity import Actor
+from backend.staff.scope import Scope, in_schools
 
 KIND = "Activation emails"
 PREVIEW_LINK = "(the activation link: made when the email is sent)"
@@ -65,8 +66,11 @@ class SendPlan:
     preview: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def chosen_accounts(connection: Connection, choice: Choice) -> Select[*tuple[Any, ...]]:
-    """The query of the chosen accounts, or a plain refusal of a school or batch that is not."""
+def chosen_accounts(
+    connection: Connection, choice: Choice, actor: Actor = None
+) -> Select[*tuple[Any, ...]]:
+    """The query of the chosen accounts, or a plain refusal of a school or batch that is not
+    (or, for a school's staff, is not theirs to see)."""
     query = select(
         PortalUser.id,
         PortalUser.logon_id,
@@ -81,42 +85,58 @@ def chosen_accounts(connection: Connection, choice: Choice) -> Select[*tuple[Any
     if choice.logons:
         query = query.where(PortalUser.logon_key.in_({logon_key(x.strip()) for x in choice.logons}))
     if choice.school is not None:
-        school = connection.execute(
-            select(School.id).where(School.code == choice.school.strip())
-        ).scalar_one_or_none()
-        if school is None:
-            raise NotFoundError(
-                f"There is no school with code '{choice.school.strip()}': "
-                "the roster import's SCHOOL_CODE column lists them"
-            )
-        attached = (
-            select(StudentLink.user_id)
-            .join(Student, Student.id == StudentLink.student_id)
-            .where(Student.school_id == school)
-        )
-        query = query.where(PortalUser.id.in_(attached))
+        query = query.where(PortalUser.id.in_(_of_school(connection, choice.school, actor)))
     if choice.batch is not None:
-        mode = connection.execute(
-            select(Batch.mode).where(Batch.id == choice.batch)
-        ).scalar_one_or_none()
-        if mode is None:
-            raise NotFoundError(f"There is no batch {choice.batch}; `portal batches` lists them")
-        if mode != "apply":
-            raise InputError(
-                f"Batch {choice.batch} was a simulation and made no account: give the number "
-                "of the run with --apply (`portal batches` lists them)"
-            )
-        linked = select(StudentLink.user_id).where(StudentLink.created_batch_id == choice.batch)
-        query = query.where(
-            (PortalUser.created_batch_id == choice.batch) | PortalUser.id.in_(linked)
-        )
+        query = query.where(_of_batch(connection, choice.batch, actor))
     if choice.not_activated:
         query = query.where(PortalUser.password_hash.is_(None))
     return query
 
 
-def students_of(connection: Connection, user_ids: list[int]) -> dict[int, list[Mapping[str, Any]]]:
-    """Each account's active students, as the templates' ``students`` field lists them."""
+def _of_school(connection: Connection, code: str, actor: Actor) -> Select[int]:
+    """The accounts attached to a student of the school with this code."""
+    school = connection.execute(
+        select(School.id).where(School.code == code.strip(), in_schools(actor, School.id))
+    ).scalar_one_or_none()
+    if school is None:
+        raise NotFoundError(
+            f"There is no school with code '{code.strip()}': "
+            "the roster import's SCHOOL_CODE column lists them"
+        )
+    return (
+        select(StudentLink.user_id)
+        .join(Student, Student.id == StudentLink.student_id)
+        .where(Student.school_id == school)
+    )
+
+
+def _of_batch(connection: Connection, batch: int, actor: Actor) -> ColumnElement[bool]:
+    """The accounts the batch made or attached a student to."""
+    query = batch_query(actor).where(Batch.id == batch)
+    mode = connection.execute(query.with_only_columns(Batch.mode)).scalar_one_or_none()
+    if mode is None:
+        raise NotFoundError(f"There is no batch {batch}; `portal batches` lists them")
+    if mode != "apply":
+        raise InputError(
+            f"Batch {batch} was a simulation and made no account: give the number "
+            "of the run with --apply (`portal batches` lists them)"
+        )
+    linked = select(StudentLink.user_id).where(StudentLink.created_batch_id == batch)
+    return (PortalUser.created_batch_id == batch) | PortalUser.id.in_(linked)
+
+
+def scoped_accounts(connection: Connection, choice: Choice, actor: Actor) -> list[Row[Any]]:
+    """The chosen accounts a school's staff may change (all of them for anyone else)."""
+    accounts = list(connection.execute(chosen_accounts(connection, choice, actor)))
+    scope = Scope.load(connection, actor, account_ids=[a.id for a in accounts])
+    return [a for a in accounts if scope.may_change_id(a.id)]
+
+
+def students_of(
+    connection: Connection, user_ids: list[int], actor: Actor = None
+) -> dict[int, list[Mapping[str, Any]]]:
+    """Each account's active students (of a school staff member's schools), as the templates'
+    ``students`` field lists them."""
     query = (
         select(
             StudentLink.user_id,
@@ -128,7 +148,7 @@ def students_of(connection: Connection, user_ids: list[int]) -> dict[int, list[M
         )
         .join(Student, Student.id == StudentLink.student_id)
         .outerjoin(School, School.id == Student.school_id)
-        .where(Student.status == OPEN)
+        .where(Student.status == OPEN, in_schools(actor, Student.school_id))
         .order_by(StudentLink.user_id, Student.last_name, Student.first_name, Student.id)
     )
     found: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
@@ -165,18 +185,22 @@ def _refusal(account: Row[Any]) -> str | None:
 
 
 def plan_sending(
-    connection: Connection, choice: Choice, templates: Mapping[str, Template]
+    connection: Connection,
+    choice: Choice,
+    templates: Mapping[str, Template],
+    actor: Actor = None,
 ) -> SendPlan:
     """One row per chosen account (and per asked logon that has none), one message per row
-    that may get one."""
+    that may get one. A school's staff choose among the accounts they may change: another
+    is as one that does not exist."""
     planned = SendPlan()
-    accounts = list(connection.execute(chosen_accounts(connection, choice)))
+    accounts = scoped_accounts(connection, choice, actor)
     found = {a.logon_key for a in accounts}
     for logon in dict.fromkeys(x.strip() for x in choice.logons):
         if logon_key(logon) not in found:
             reason = f"There is no account with logon '{logon}': check the spelling."
             planned.results.append(RowResult(None, logon, "error", reason))
-    students = students_of(connection, [a.id for a in accounts])
+    students = students_of(connection, [a.id for a in accounts], actor)
     for account in accounts:
         refusal = _refusal(account)
         if refusal:
@@ -233,7 +257,7 @@ def send_activation(
         options=choice.as_dict(),
         table=None,
         apply=apply,
-        plan=lambda connection: plan_sending(connection, choice, templates),
+        plan=lambda connection: plan_sending(connection, choice, templates, actor),
         write=write,
         actor=actor,
         progress=progress,

@@ -25,7 +25,7 @@ from backend.errors import InputError
 from backend.imports.batches import run_batch
 from backend.imports.contract import Progress, Report, RowResult, no_progress
 from backend.mail.activation import ACTIVATION_LINK_MARK, OPEN, as_utc, issue_codes
-from backend.mail.activation_send import Choice, address_of, chosen_accounts, students_of
+from backend.mail.activation_send import Choice, address_of, scoped_accounts, students_of
 from backend.mail.templates import Template, context, for_language, render
 from backend.settings import get_settings
 from backend.staff.identity import Actor
@@ -169,17 +169,19 @@ def _letter(account: Row[Any], students: list[Mapping[str, Any]], expires: date)
     )
 
 
-def plan_letters(connection: Connection, choice: LetterChoice, now: datetime) -> LetterPlan:
+def plan_letters(
+    connection: Connection, choice: LetterChoice, now: datetime, actor: Actor = None
+) -> LetterPlan:
     """One row per chosen account (and per asked logon that has none), one letter per row that
-    may get one."""
+    may get one; a school's staff choose among the accounts they may change."""
     planned = LetterPlan()
-    accounts = list(connection.execute(chosen_accounts(connection, choice.accounts)))
+    accounts = scoped_accounts(connection, choice.accounts, actor)
     found = {a.logon_key for a in accounts}
     for logon in dict.fromkeys(x.strip() for x in choice.accounts.logons):
         if logon_key(logon) not in found:
             reason = f"There is no account with logon '{logon}': check the spelling."
             planned.results.append(RowResult(None, logon, "error", reason))
-    students = students_of(connection, [a.id for a in accounts])
+    students = students_of(connection, [a.id for a in accounts], actor)
     expires = (now + timedelta(days=get_settings().letter_code_days)).date()
     for account in accounts:
         refusal = _refusal(account, choice.without_email)
@@ -252,7 +254,7 @@ def make_letters(
         options=choice.as_dict(),
         table=None,
         apply=apply,
-        plan=lambda connection: plan_letters(connection, choice, now),
+        plan=lambda connection: plan_letters(connection, choice, now, actor),
         write=write,
         actor=actor,
         progress=progress,
