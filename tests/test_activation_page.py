@@ -42,6 +42,7 @@ from backend.mail.outbox import send_pending
 from backend.settings import get_settings
 from server.activation_page import create_activation_app
 from server.activation_texts import TEXTS, choose_language
+from server.page_guards import AttemptCounter, form_token_is_valid, new_form_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -446,3 +447,27 @@ def test_the_emailed_link_names_the_accounts_language() -> None:
     assert activation_link("abc") == base
     assert activation_link("abc", None) == activation_link("abc", "  ") == base
     assert activation_link("abc", "Haitian Creole") == base + "&lang=Haitian%20Creole"
+
+
+def test_a_form_token_signs_its_cookie_for_two_hours_only() -> None:
+    secret, other_secret = b"k" * 32, b"q" * 32
+    cookie, field = new_form_token(secret, now=1_000_000)
+    assert form_token_is_valid(secret, cookie, field, now=1_000_000 + 2 * 3600)
+    assert not form_token_is_valid(secret, cookie, field, now=1_000_000 + 2 * 3600 + 1)
+    assert not form_token_is_valid(secret, cookie, field, now=1_000_000 - 1)  # from the future
+    assert not form_token_is_valid(other_secret, cookie, field, now=1_000_000)
+    assert not form_token_is_valid(secret, cookie + "x", field, now=1_000_000)
+    assert not form_token_is_valid(secret, None, field, now=1_000_000)
+    assert not form_token_is_valid(secret, cookie, "", now=1_000_000)
+    later = field.replace("1000000.", "1000001.")  # the time cannot be moved without the secret
+    assert not form_token_is_valid(secret, cookie, later, now=1_000_001)
+    assert new_form_token(secret, nonce=cookie, now=1_000_000) == (cookie, field)
+
+
+def test_tries_are_counted_per_address_over_ten_minutes() -> None:
+    counter = AttemptCounter()
+    assert [counter.allow("10.0.0.1", 3, now=t) for t in (0, 1, 2, 3)] == [True] * 3 + [False]
+    assert counter.allow("10.0.0.2", 3, now=3)  # another address counts on its own
+    assert not counter.allow("10.0.0.1", 3, now=599)
+    assert counter.allow("10.0.0.1", 3, now=600.5)  # the first try has left the window
+    assert not counter.allow("10.0.0.1", 3, now=600.6)
