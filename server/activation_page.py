@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from backend.database.engine import open_database
-from backend.errors import InputError, PortalError
+from backend.errors import InputError, PortalError, SettingsError
 from backend.mail.activation import (
     INVALID_LINK,
     MIN_PASSWORD_LENGTH,
@@ -69,7 +69,7 @@ class View:
     done: str = ""
     code_link: bool = False
     status: int = 200
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict, repr=False)  # holds the password
 
     @property
     def texts(self) -> dict[str, str]:
@@ -125,12 +125,16 @@ async def _post(request: Request) -> HTMLResponse:
     if not _counter(request.app).allow(address, limit):
         view.form, view.error, view.status = None, view.texts["too_many"], 429
         return _render(request, view)
-    secret = await run_in_threadpool(activation_secret)
+    secret = await run_in_threadpool(_secret)
+    if secret is None:
+        return _render(request, view)  # says the page cannot set passwords now
     if not form_token_is_valid(secret, request.cookies.get(COOKIE), fields.get("form_token")):
         view.error, view.status = view.texts["forged"], 403
         return _render(request, view)
     view.error = _problem(view)
-    if not view.error:
+    if view.error:
+        view.status = 400
+    else:
         await run_in_threadpool(_activate, request.app, view)
     return _render(request, view)
 
@@ -138,14 +142,12 @@ async def _post(request: Request) -> HTMLResponse:
 def _problem(view: View) -> str:
     """What the parent must fix before anything is tried, in the page's words, or ''."""
     password, confirm = view.fields.get("password", ""), view.fields.get("confirm", "")
-    view.status = 400
     if view.form == "code" and not (view.logon and view.fields.get("code", "").strip()):
         return view.texts["missing"]
     if len(password) < MIN_PASSWORD_LENGTH:
         return view.texts["too_short"].format(minimum=MIN_PASSWORD_LENGTH, length=len(password))
     if password != confirm:
         return view.texts["mismatch"]
-    view.status = 200
     return ""
 
 
@@ -174,11 +176,12 @@ def _render(request: Request, view: View) -> HTMLResponse:
     """The page for ``view``, with a fresh form token wherever it shows a form."""
     texts, path = view.texts, request.url.path
     cookie = form_token = ""
-    if view.form is not None:
+    secret = _secret() if view.form is not None else b""
+    if secret is None:
+        view.form, view.error, view.status = None, texts["unavailable"], 503
+    elif view.form is not None:
         kept = request.cookies.get(COOKIE, "")
-        cookie, form_token = new_form_token(
-            activation_secret(), nonce=kept if _NONCE.fullmatch(kept) else None
-        )
+        cookie, form_token = new_form_token(secret, nonce=kept if _NONCE.fullmatch(kept) else None)
     query = {"token": view.token} if view.token and not view.code_link else {}
     context: dict[str, Any] = {
         "language": view.language,
@@ -213,6 +216,15 @@ def _render(request: Request, view: View) -> HTMLResponse:
             samesite="strict",
         )
     return response
+
+
+def _secret() -> bytes | None:
+    """The activation secret, or None when its file cannot be used (the server's log says why
+    when the staff commands run; a parent only learns to try later)."""
+    try:
+        return activation_secret()
+    except SettingsError:
+        return None
 
 
 def _href(path: str, query: dict[str, str], language: str) -> str:

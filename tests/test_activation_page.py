@@ -415,6 +415,17 @@ def test_the_page_sends_its_security_headers_and_labels_every_field(page: Page) 
     assert ES["code"] in code_form.text
 
 
+@on_sqlite
+def test_an_unusable_secret_file_gets_a_plain_answer_and_no_form(page: Page) -> None:
+    Path(get_settings().activation_secret_file).write_text("not a secret")
+    fields = {"token": "abc", "form_token": "1.ab", "password": PASSWORD, "confirm": PASSWORD}
+    with httpx.Client() as client:
+        answers = [client.get(page.url + "?token=abc"), client.post(page.url, data=fields)]
+    for answer in answers:
+        assert (answer.status_code, alert(answer)) == (503, EN["unavailable"])
+        assert 'name="password"' not in answer.text and "set-cookie" not in answer.headers
+
+
 class Fields(HTMLParser):
     """The ids of the visible inputs, and the ids that a <label for> names."""
 
