@@ -51,6 +51,8 @@ class Settings:
     # typed with the account's logon make it stop working.
     letter_code_days: int = 30
     letter_code_attempts: int = 10
+    # The activation page: how many times one client address may submit it in 10 minutes.
+    activation_attempts_per_10_minutes: int = 10
     # The secret that makes each message's activation link, kept outside the database (made on
     # first use). Every computer that sends mail must read the same file.
     activation_secret_file: str = str(DEFAULT_DATA_DIR / "activation-secret")

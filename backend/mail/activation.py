@@ -263,11 +263,17 @@ def issue_codes(
     return codes
 
 
-def activation_link(token: str) -> str:
-    """The portal's activation page with ``token=`` added to whatever query it already has."""
+def activation_link(token: str, language: str | None = None) -> str:
+    """The portal's activation page with ``token=`` added to whatever query it already has.
+
+    With the account's LANGUAGE, ``lang=`` too: the page picks its language from the link, never
+    from the token, so it says nothing about whether a token is valid.
+    """
     parts = urlsplit(get_settings().activation_url)
-    pair = "token=" + quote(token, safe="")
-    query = f"{parts.query}&{pair}" if parts.query else pair
+    pairs = ["token=" + quote(token, safe="")]
+    if language and language.strip():
+        pairs.append("lang=" + quote(language.strip(), safe=""))
+    query = "&".join([parts.query, *pairs] if parts.query else pairs)
     return urlunsplit(parts._replace(query=query))
 
 

@@ -371,6 +371,7 @@ class _Claim:
     email: EmailMessage | None = None
     token: str = ""
     settled: list[tuple[str, OutboxMessage, str]] = field(default_factory=list)
+    language: str | None = None  # the account's LANGUAGE, which the link names for its page
 
 
 def _claim_next(
@@ -409,6 +410,8 @@ def _claim_next(
                 continue
             claim.message, claim.token = message, detail
             claim.email = compose(message)
+            if detail:
+                claim.language = _language(connection, message.user_id)
             break
         return claim
 
@@ -453,6 +456,13 @@ def _claim_one(
         )
     connection.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(values))
     return "claimed", token
+
+
+def _language(connection: Connection, user_id: int | None) -> str | None:
+    """The account's LANGUAGE, for its activation link."""
+    return connection.execute(
+        select(PortalUser.language).where(PortalUser.id == user_id)
+    ).scalar_one_or_none()
 
 
 def _minute_is_full(connection: Connection, per_minute: int, now: datetime) -> bool:
@@ -658,7 +668,7 @@ class _SendRun:
         if claim.message is None or claim.email is None:
             return "more" if claim.settled else "none"
         self.last_hand_off = time.monotonic()
-        self._hand_off(smtp, claim.email, claim.message, claim.token)
+        self._hand_off(smtp, claim.email, claim.message, claim.token, claim.language)
         self.done += 1
         return "more"
 
@@ -673,12 +683,17 @@ class _SendRun:
                 self.sleep(pause)
 
     def _hand_off(
-        self, smtp: smtplib.SMTP, email: EmailMessage, message: OutboxMessage, token: str
+        self,
+        smtp: smtplib.SMTP,
+        email: EmailMessage,
+        message: OutboxMessage,
+        token: str,
+        language: str | None = None,
     ) -> None:
         """Give a claimed message to the server and record how that went."""
         body = message.body
         if token:
-            body = body.replace(ACTIVATION_LINK_MARK, activation_link(token))
+            body = body.replace(ACTIVATION_LINK_MARK, activation_link(token, language))
         email.set_content(body)
         try:
             smtp.send_message(email, from_addr=self.envelope_from, to_addrs=[message.to_address])
