@@ -9,6 +9,7 @@ nothing: a database it cannot find is reported, not created.
 import importlib
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -122,9 +123,13 @@ def check_packages() -> list[Check]:
 
 
 def _import_problem(modules: list[str]) -> str | None:
+    """The first of a package's modules that fails to load; a deprecation warning (an old name
+    a package still ships, such as python-multipart's ``multipart``) is not a failure."""
     for module in sorted(m for m in modules if not m.startswith("_")):
         try:
-            importlib.import_module(module)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importlib.import_module(module)
         except Exception as exc:
             return f"{module}: {exc.__class__.__name__}: {exc}"
     return None

@@ -253,10 +253,10 @@ def finish_batch(
     batch_id: int,
     results: list[RowResult],
     progress: Progress = no_progress,
-    digest: str | None = None,
+    simulation: bool = False,
 ) -> datetime:
     """Store one event per row result, then the counts: the audit record of the run. A
-    simulation also stores its ``digest`` (``outcomes_digest``) for its apply to compare."""
+    simulation also stores its ``outcomes_digest``, for its apply to compare."""
     total = len(results)
     for start in range(0, total, CHUNK):
         progress("Recording the log", start, total)
@@ -291,7 +291,7 @@ def finish_batch(
             removed=counts["removed"],
             skipped=counts["skipped"],
             errors=counts["error"],
-            outcomes_digest=digest,
+            outcomes_digest=outcomes_digest(results) if simulation else None,
         )
     )
     return finished
@@ -346,8 +346,7 @@ def run_batch(
         )
         if apply:
             write(connection, planned, batch_id)
-        digest = None if apply else outcomes_digest(planned.results)
-        return batch_id, finish_batch(connection, batch_id, planned.results, progress, digest)
+        return batch_id, finish_batch(connection, batch_id, planned.results, progress, not apply)
 
     if apply:
         with write_transaction(engine) as connection:
