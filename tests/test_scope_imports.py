@@ -3,8 +3,24 @@ clerk's imports, AutoCreate, New/Modify User and create-account leave school 201
 a district admin and a run without a staff identity are not restricted."""
 
 import pytest
-from factories import LINK_HEADERS, USER_HEADERS, input_table
-from scope_district import NOT_OURS, TOM, batch_count, build, links, reasons, school_201
+from factories import (
+    CONTACT_HEADERS,
+    LINK_HEADERS,
+    STUDENT_HEADERS,
+    USER_HEADERS,
+    input_table,
+)
+from scope_district import (
+    CONTACTS,
+    NOT_OURS,
+    STUDENTS,
+    TOM,
+    batch_count,
+    build,
+    links,
+    reasons,
+    school_201,
+)
 from sqlalchemy import Engine, event
 
 from backend.accounts.autocreate import Options, autocreate
@@ -111,6 +127,37 @@ def test_a_links_import_touches_only_links_to_the_clerks_students(engine: Engine
     assert report.counts["removed"] == 1
     report = import_links(engine, table, apply=True, actor=town.admin)
     assert ("ann@example.org", "00456", "Aunt") in links(engine)
+
+
+def test_a_refusal_names_no_one_of_another_school(engine: Engine) -> None:
+    """Kim Wu (school 101) and Lou Park (school 201) share an email: the clerk is told why the
+    link is refused, and of whom at their school, but nothing of school 201's family."""
+    town = build(engine)
+    shared = [
+        ["00123", "C5", "Kim", "Wu", "Mother", "kim@example.org", "Y", "Y", 3],
+        ["00457", "C6", "Lou", "Park", "Father", "kim@example.org", "Y", "Y", 2],
+    ]
+    report = import_roster(
+        engine,
+        schools=input_table(["SCHOOL_CODE", "SCHOOL_NAME"], [["101", "Lincoln"], ["201", "Wash"]]),
+        students=input_table(STUDENT_HEADERS, STUDENTS),
+        contacts=input_table(CONTACT_HEADERS, [*CONTACTS, *shared]),
+        apply=True,
+    )
+    assert report.counts["error"] == 0, report.results
+    kim = input_table(USER_HEADERS, [["kim@example.org", "Kim", "Wu", "GUARDIAN"]])
+    import_users(engine, kim, apply=True)
+    table = input_table([*LINK_HEADERS], [["kim@example.org", "00123", "Mother"]])
+
+    said = reasons(import_links(engine, table, actor=town.clerk).results)
+    assert said == {
+        "kim@example.org / 00123": "Email shared by two households, Kim Wu (contact C5, student "
+        "00123) and a contact at another school: no student is attached to it (rule: two "
+        "households, one email), as it would show one family's children to the other; fix one "
+        "of the emails"
+    }
+    admin = reasons(import_links(engine, table, actor=town.admin).results)
+    assert "Lou Park (contact C6, student 00457)" in admin["kim@example.org / 00123"]
 
 
 def test_new_and_modify_user_keep_to_the_clerks_students(engine: Engine) -> None:

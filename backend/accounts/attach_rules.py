@@ -40,7 +40,7 @@ from backend.database.engine import rows_in, where_in
 from backend.database.models import Contact, PortalUser, Student, StudentContact, StudentLink
 from backend.imports.contract import CHUNK, RowResult
 from backend.staff.identity import Actor
-from backend.staff.scope import Scope
+from backend.staff.scope import Scope, restricted_schools
 
 Own = tuple[str, ...]
 """The IDs of the students whose STUDENT_EMAIL an email is (one, unless a roster gave two
@@ -58,6 +58,7 @@ class CardUse:
     first_name: str
     last_name: str
     portal_access: bool
+    school: int | None = None  # the student's school, for messages to a school's staff
 
     @property
     def person(self) -> tuple[str, str]:
@@ -72,6 +73,9 @@ class AttachRules:
     own: dict[str, Own] = field(default_factory=dict)  # email key -> students whose own it is
     # Logon key of a STUDENT account -> the students it sees (primary key -> student ID).
     sees: dict[str, dict[int, str]] = field(default_factory=dict)
+    # A school's staff's schools: a refusal names only people and students of these; None
+    # names everyone (a district admin, the office's own database).
+    schools: frozenset[int] | None = None
     _verdicts: dict[str, str] = field(default_factory=dict)
 
     def refusal(self, key: str, user_type: str, student: int, student_id: str) -> str:
@@ -79,7 +83,8 @@ class AttachRules:
         if user_type == "STUDENT":
             return self._student_account(key, student, student_id)
         if key in self.own:
-            return own_email(self.own[key]) + ": a guardian account with it gets no student"
+            named = self.schools is None
+            return own_email(self.own[key], named) + ": a guardian account with it gets no student"
         uses = [u for u in self.uses.get(key, ()) if u.student == student]
         barred = next((u for u in uses if not u.portal_access), None)
         if barred is not None:
@@ -103,22 +108,21 @@ class AttachRules:
     def _student_account(self, key: str, student: int, student_id: str) -> str:
         own = self.own.get(key, ())
         if own and student_id not in own:
+            whose = f"student {_names(own)}" if self.schools is None else "another student"
             return (
-                f"The logon is the own email of student {_names(own)} (STUDENT_EMAIL): a "
-                "student account sees only its own student"
+                f"The logon is the own email of {whose} (STUDENT_EMAIL): a student account "
+                "sees only its own student"
             )
         others = sorted(sid for pk, sid in self.sees.get(key, {}).items() if pk != student)
         if others:
-            return (
-                f"A student account sees only its own student, and this one already sees "
-                f"student {others[0]}"
-            )
+            which = f"student {others[0]}" if self.schools is None else "another student"
+            return f"A student account sees only its own student, and this one already sees {which}"
         return ""
 
     def households(self, key: str) -> str:
         """'' when one person or one family uses the email, else why it gets no student."""
         if key not in self._verdicts:
-            self._verdicts[key] = two_households(self.uses.get(key, []))
+            self._verdicts[key] = two_households(self.uses.get(key, []), self.schools)
         return self._verdicts[key]
 
 
@@ -126,17 +130,25 @@ def _names(students: Own) -> str:
     return " and ".join(students)
 
 
-def own_email(students: Own) -> str:
-    return (
-        f"The logon is the student's own email (STUDENT_EMAIL of student {_names(students)}), "
-        "never a guardian's"
-    )
+def own_email(students: Own, named: bool = True) -> str:
+    """Why a student's own email is no guardian's logon; ``named`` False (a school's staff, who
+    may not learn of another school's student) names no student."""
+    of = f" of student {_names(students)}" if named else ""
+    return f"The logon is the student's own email (STUDENT_EMAIL{of}), never a guardian's"
 
 
-def two_households(uses: list[CardUse]) -> str:
+def _party(use: CardUse, schools: frozenset[int] | None) -> str:
+    """A contact as a refusal names them: a school's staff learn nothing of another school's."""
+    if schools is not None and use.school not in schools:
+        return "a contact at another school"
+    return f"{use.first_name} {use.last_name} (contact {use.contact_id}, student {use.student_id})"
+
+
+def two_households(uses: list[CardUse], schools: frozenset[int] | None = None) -> str:
     """Why an email's card entries are two households, or '' when they are one family.
 
     Different names are one family only when a student is on the card of every one of them.
+    With ``schools`` (a school's staff), only contacts of those schools are named.
     """
     students_of: dict[tuple[str, str], set[int]] = defaultdict(set)
     for use in uses:
@@ -147,18 +159,17 @@ def two_households(uses: list[CardUse]) -> str:
     first = ordered[0]
     other = next(u for u in ordered if u.person != first.person)
     return (
-        f"Email shared by {first.first_name} {first.last_name} (contact {first.contact_id}, "
-        f"student {first.student_id}) and {other.first_name} {other.last_name} (contact "
-        f"{other.contact_id}, student {other.student_id}) of another household: no student "
-        "is attached to it (rule: two households, one email), as it would show one family's "
-        "children to the other; fix one of the emails"
+        f"Email shared by two households, {_party(first, schools)} and "
+        f"{_party(other, schools)}: no student is attached to it (rule: two households, one "
+        "email), as it would show one family's children to the other; fix one of the emails"
     )
 
 
-def load_rules(connection: Connection, keys: Collection[str]) -> AttachRules:
+def load_rules(connection: Connection, keys: Collection[str], actor: Actor = None) -> AttachRules:
     """The rules' view of these logon keys: every card entry with the email in the database,
-    the students whose own email it is, and the students each STUDENT account sees."""
-    rules = AttachRules()
+    the students whose own email it is, and the students each STUDENT account sees. For a
+    school's staff (``actor``), refusals name only their schools' people."""
+    rules = AttachRules(schools=restricted_schools(actor))
     uses = (
         select(
             Contact.email_key,
@@ -168,6 +179,7 @@ def load_rules(connection: Connection, keys: Collection[str]) -> AttachRules:
             Contact.first_name,
             Contact.last_name,
             StudentContact.portal_access,
+            Student.school_id,
         )
         .select_from(Contact)
         .join(StudentContact, StudentContact.contact_id == Contact.id)
@@ -179,11 +191,12 @@ def load_rules(connection: Connection, keys: Collection[str]) -> AttachRules:
         .join(Student, Student.id == StudentLink.student_id)
         .where(PortalUser.user_type == "STUDENT")
     )
-    for key, pk, sid, cid, first, last, access in rows_in(
+    for key, pk, sid, cid, first, last, access, school in rows_in(
         connection, uses, Contact.email_key, keys
     ):
         if key is not None:
-            rules.uses.setdefault(key, []).append(CardUse(key, pk, sid, cid, first, last, access))
+            use = CardUse(key, pk, sid, cid, first, last, access, school)
+            rules.uses.setdefault(key, []).append(use)
     for key, pk, sid in rows_in(connection, sees, PortalUser.logon_key, keys):
         rules.sees.setdefault(key, {})[pk] = sid
     rules.own = students_own(connection, keys)
@@ -249,7 +262,7 @@ def exposures(connection: Connection, actor: Actor = None) -> list[RowResult]:
     are told only of their own students."""
     own = _own(connection.execute(select(Student.student_id, Student.email)))
     found = [*_shared_by_households(connection), *_access_revoked(connection)]
-    found += _own_email_logons(connection, own)
+    found += _own_email_logons(connection, own, named=restricted_schools(actor) is None)
     found += _student_accounts(connection, own)
     merged: dict[tuple[str, str], set[str]] = defaultdict(set)
     scope = Scope.load(connection, actor, student_ids={student for _, student, _ in found})
@@ -327,11 +340,12 @@ def _seen(student_accounts: bool) -> Select[int, str, str, str]:
     return query.where(PortalUser.user_type != "STUDENT")
 
 
-def _own_email_logons(connection: Connection, own: dict[str, Own]) -> list[Found]:
+def _own_email_logons(connection: Connection, own: dict[str, Own], named: bool) -> list[Found]:
     found: list[Found] = []
     query = _seen(student_accounts=False)
     for _, key, logon, sid in rows_in(connection, query, PortalUser.logon_key, own):
-        why = f"its logon is the own email of student {_names(own[key])}, never a guardian's"
+        whose = f"student {_names(own[key])}" if named else "a student"
+        why = f"its logon is the own email of {whose}, never a guardian's"
         found.append((logon, sid, why))
     return found
 

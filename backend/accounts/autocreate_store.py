@@ -60,7 +60,7 @@ def load(
             k: replace(a, changeable=scope.may_change(k)) for k, a in state.accounts.items()
         }
     state.links = _links(connection, (a.id for a in state.accounts.values()))
-    state.rules = load_rules(connection, keys)
+    state.rules = load_rules(connection, keys, actor)
     state.own = state.rules.own
     return state
 

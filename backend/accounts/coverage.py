@@ -164,7 +164,7 @@ def coverage(engine: Engine, school: str | None = None, *, actor: Actor = None) 
         waiting = _never_activated(connection, within)
         cards = _cards(connection, within)
         keys = {e.email_key for entries in cards.values() for e in entries if e.candidate}
-        rules = load_rules(connection, {key for key in keys if key})
+        rules = load_rules(connection, {key for key in keys if key}, actor)
     return _report(students, schools, waiting, cards, rules)
 
 

@@ -119,12 +119,14 @@ def _refuse_taken(connection: Connection, account: _Account, logon: str) -> None
         )
 
 
-def _refuse_forbidden(connection: Connection, account: _Account, logon: str) -> None:
+def _refuse_forbidden(
+    connection: Connection, account: _Account, logon: str, actor: Actor = None
+) -> None:
     """Refuse a new logon under which the account would see a student the rules forbid."""
     key = logon_key(logon)
-    rules = load_rules(connection, [key])
+    rules = load_rules(connection, [key], actor)
     if account.user_type == "GUARDIAN" and key in rules.own:
-        raise InputError(f"'{logon}': {own_email(rules.own[key])}")
+        raise InputError(f"'{logon}': {own_email(rules.own[key], rules.schools is None)}")
     for pk, (_, sid) in _linked(connection, account.id).items():
         refusal = rules.refusal(key, account.user_type, pk, sid)
         if refusal:
@@ -160,7 +162,7 @@ def plan_rename(connection: Connection, old: str, new: str, actor: Actor = None)
     account = _existing(connection, old, actor)
     logon = _new_logon(account, new)
     _refuse_taken(connection, account, logon)
-    _refuse_forbidden(connection, account, logon)
+    _refuse_forbidden(connection, account, logon, actor)
     changes: dict[str, tuple[Any, Any]] = {"LOGONID": (account.logon_id, logon)}
     email = account.email
     if email is not None and logon_key(email) == account.logon_key:
@@ -262,11 +264,11 @@ def _refuse_shared(connection: Connection, dup: _Account, actor: Actor) -> None:
         )
 
 
-def _plan_links(connection: Connection, plan: MergePlan) -> None:
+def _plan_links(connection: Connection, plan: MergePlan, actor: Actor = None) -> None:
     """Each of the duplicate's students: moved, already on the account kept, or refused."""
     dup, kept = plan.duplicate, plan.keep
     have = _linked(connection, kept.id)
-    rules = load_rules(connection, [kept.logon_key])
+    rules = load_rules(connection, [kept.logon_key], actor)
     for pk, (link, sid) in _linked(connection, dup.id).items():
         if pk in have:
             plan.deletes.append(link)
@@ -315,7 +317,7 @@ def _account_results(plan: MergePlan) -> list[RowResult]:
 def plan_merge(connection: Connection, duplicate: str, keep: str, actor: Actor = None) -> MergePlan:
     """What merging ``duplicate`` into ``keep`` changes, or a one-line refusal."""
     plan = MergePlan(*_two_accounts(connection, duplicate, keep, actor))
-    _plan_links(connection, plan)
+    _plan_links(connection, plan, actor)
     plan.results[:0] = _account_results(plan)
     return plan
 

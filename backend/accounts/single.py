@@ -118,7 +118,7 @@ def run_account_batch(
     user_rows = validate_rows(table, lambda *_: None) if table else []
 
     def plan(connection: Connection) -> _Combined:
-        states = load_users(connection, user_rows), load_links(connection, links)
+        states = load_users(connection, user_rows), load_links(connection, links, actor)
         scope = Scope.load(
             connection,
             actor,

@@ -142,10 +142,10 @@ def link_rows(table: InputTable) -> list[LinkRow]:
     return rows
 
 
-def load_links(connection: Connection, rows: Sequence[LinkRow]) -> LinkState:
+def load_links(connection: Connection, rows: Sequence[LinkRow], actor: Actor = None) -> LinkState:
     """The accounts, students and links the rows name, in bulk: one query per table."""
     keys = {logon_key(r.logon) for r in rows if r.logon and not r.problems}
-    state = LinkState(rules=load_rules(connection, keys))
+    state = LinkState(rules=load_rules(connection, keys, actor))
     accounts = select(
         PortalUser.logon_key,
         PortalUser.id,
@@ -404,7 +404,10 @@ def import_links(
         table=table,
         apply=apply,
         plan=lambda connection: plan_links(
-            load_links(connection, rows), rows, schools, scope=link_scope(connection, rows, actor)
+            load_links(connection, rows, actor),
+            rows,
+            schools,
+            scope=link_scope(connection, rows, actor),
         ),
         write=lambda connection, plan, batch_id: write_links(connection, plan, batch_id),
         actor=actor,

@@ -142,7 +142,7 @@ def undoable(connection: Connection, batch_id: int, actor: Actor = None) -> Batc
     return batch
 
 
-def load_undo(connection: Connection, batch: Batch) -> UndoState:
+def load_undo(connection: Connection, batch: Batch, actor: Actor = None) -> UndoState:
     """Everything the plan needs, one query per table."""
     query = select(BatchEvent.row_number, BatchEvent.key, BatchEvent.action, BatchEvent.changes)
     events = [
@@ -167,7 +167,7 @@ def load_undo(connection: Connection, batch: Batch) -> UndoState:
     _load_busy(connection, state)
     _load_undone_since(connection, state)
     _load_later(connection, state)
-    state.rules = load_rules(connection, logons)
+    state.rules = load_rules(connection, logons, actor)
     return state
 
 
@@ -421,7 +421,7 @@ def _logon_back(state: UndoState, account: dict[str, Any], logon: str) -> str:
             f"{_when(state, other['created_batch_id'])}); merge the two by hand"
         )
     if account["user_type"] == "GUARDIAN" and key in state.rules.own:
-        return f"LOGONID: '{logon}': {own_email(state.rules.own[key])}"
+        return f"LOGONID: '{logon}': {own_email(state.rules.own[key], state.rules.schools is None)}"
     for link in state.links.values():
         if link["user_id"] == account["id"]:
             refusal = state.rules.refusal(
@@ -542,7 +542,9 @@ def _undo_account_removal(
     if other is not None:
         return _conflict(state, event.row_number, logon, other["created_batch_id"])
     if values.get("user_type") == "GUARDIAN" and key in state.rules.own:
-        return _error(event, logon, f"LOGONID: {own_email(state.rules.own[key])}")
+        return _error(
+            event, logon, f"LOGONID: {own_email(state.rules.own[key], state.rules.schools is None)}"
+        )
     record = {"logon_id": logon, "logon_key": key, "user_type": values["user_type"]}
     record |= {name: values.get(name) for name in CHANGEABLE}
     record["status"] = record["status"] or "ACTIVE"
@@ -670,7 +672,7 @@ def undo_batch(
     def plan(connection: Connection) -> UndoPlan:
         undone[:] = [undoable(connection, batch_id, actor)]
         progress("Reading the batch", 0, 1)
-        state = load_undo(connection, undone[0])
+        state = load_undo(connection, undone[0], actor)
         refuse_out_of_scope(connection, state, actor)
         return plan_undo(state)
 

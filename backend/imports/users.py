@@ -211,7 +211,9 @@ def plan_users(
             ):
                 result = _look_alike(row, current["logon_id"], "the account")
             elif current is None and guardian and row.key in state.own:
-                reason = f"LOGONID: {own_email(state.own[row.key])}"
+                reason = (
+                    f"LOGONID: {own_email(state.own[row.key], not (scope and scope.restricted))}"
+                )
                 result = RowResult(row.number, row.values["logon_id"], "error", reason)
             elif current is None:
                 result = _plan_insert(row, mode, plan)
