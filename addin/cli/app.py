@@ -22,6 +22,7 @@ from addin.cli import (
     lifecycle,
     outbox,
     records,
+    serve,
     staff,
     templates,
 )
@@ -94,6 +95,7 @@ app.command("init")(records.init)
 app.command("batches")(records.batches)
 app.command("demo")(records.demo)
 app.command("doctor")(doctor.doctor)
+app.command("serve")(serve.serve_command)
 
 
 def main(argv: list[str] | None = None) -> None:
