@@ -165,3 +165,26 @@ def staff_token(engine: Engine, role: str = "district-admin", **options: Any) ->
 
 def server_engine(server: Server) -> Engine:
     return make_engine(server.database_url)
+
+
+def module_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[Server]:
+    """A module's server on a database of its own (``request.param``: sqlite or postgresql).
+
+    It keeps nothing between requests, so a module's tests share it and empty its database
+    instead of starting another."""
+    folder = tmp_path_factory.mktemp("served")
+    with (
+        database_of_its_own(request.param, folder, sqlite_template) as url,
+        running(url, folder) as served,
+    ):
+        yield served
+
+
+def emptied_database(server: Server) -> Iterator[Engine]:
+    """The server's database, emptied for one test."""
+    engine = server_engine(server)
+    empty(engine)
+    yield engine
+    engine.dispose()

@@ -14,10 +14,9 @@ from served import (
     RATE_PER_MINUTE,
     Server,
     counts,
-    database_of_its_own,
-    empty,
+    emptied_database,
+    module_server,
     running,
-    server_engine,
     staff_token,
 )
 from sqlalchemy import Engine, select
@@ -35,23 +34,12 @@ Body = dict[str, Any]
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
 ) -> Iterator[Server]:
-    """One `portal serve` per database for the whole module: it keeps nothing between
-    requests, so tests share it and empty its database instead."""
-    folder = tmp_path_factory.mktemp("served")
-    with (
-        database_of_its_own(request.param, folder, sqlite_template) as url,
-        running(url, folder) as served,
-    ):
-        yield served
+    yield from module_server(request, tmp_path_factory, sqlite_template)
 
 
 @pytest.fixture
 def db(server: Server) -> Iterator[Engine]:
-    """The server's database, emptied for this test."""
-    engine = server_engine(server)
-    empty(engine)
-    yield engine
-    engine.dispose()
+    yield from emptied_database(server)
 
 
 def users_body(rows: list[list[Any]], **options: Any) -> Body:
