@@ -8,9 +8,11 @@ never written to a file or a workbook. A refusal from the server is the same err
 same words, as the local service raises.
 """
 
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -20,10 +22,36 @@ from backend.imports.reviewed import ChangedSinceReview, Review
 from backend.settings import get_settings
 from server.wire import decode_report, encode_table
 
+if TYPE_CHECKING:
+    from backend.accounts.autocreate import Options
+
 KEYRING_SERVICE = "parent-portal-accounts"
 """The credential store's name for our entries; each is keyed by the server's URL."""
 TIMEOUT_S = 600.0
 """A roster of a large district is planned and saved in one request: minutes, not seconds."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this computer alone: nothing sent to it crosses a network."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def server_address(url: str) -> str:
+    """PORTAL_SERVER_URL as used: https, or http to this computer alone (a token sent over a
+    network unencrypted could be read on the way)."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        return url
+    raise InputError(
+        f"The district server's address '{url}' must begin with https:// (PORTAL_SERVER_URL): "
+        "staff tokens are never sent unencrypted"
+    )
 
 
 def stored_token(server_url: str) -> str | None:
@@ -85,6 +113,11 @@ class Remote:
             progress("Waiting for the server", 1, 1)
         return report
 
+    def autocreate(self, options: "Options", *, apply: bool) -> Report:
+        """`portal autocreate` on the server, with the options of its flags."""
+        body = {"apply": apply, "options": options.model_dump()}
+        return decode_report(self.call("POST", "/api/autocreate", body))
+
 
 def request_of(
     kind: str, tables: Mapping[str, InputTable], apply: bool, options: dict[str, Any]
@@ -106,10 +139,10 @@ def request_of(
             for name in ("Schools", "Students", "Contacts")
             if name in tables
         }
-    return "/api/autocreate", {"options": autocreate_options(tables, apply)}
+    return "/api/autocreate", {"options": autocreate_options(tables, apply).model_dump()}
 
 
-def autocreate_options(tables: Mapping[str, InputTable], apply: bool) -> dict[str, Any]:
+def autocreate_options(tables: Mapping[str, InputTable], apply: bool) -> "Options":
     """The Options sheet (and the Students sheet's selection) as AutoCreate's options."""
     from addin.workbooks.autocreate_options import read_options
 
@@ -121,8 +154,7 @@ def autocreate_options(tables: Mapping[str, InputTable], apply: bool) -> dict[st
         )
     if "Students" in tables:
         chosen.students = [cell_text(cells[0]) or "" for _, cells in tables["Students"].rows]
-    dumped: dict[str, Any] = chosen.model_dump()
-    return dumped
+    return chosen
 
 
 def refusal(response: httpx.Response) -> PortalError:
@@ -150,7 +182,7 @@ def from_settings() -> Remote | None:
     settings = get_settings()
     if not settings.server_url:
         return None
-    url = settings.server_url.strip().rstrip("/")
+    url = server_address(settings.server_url)
     token = stored_token(url) or settings.server_token
     if not token:
         raise NotSignedIn(

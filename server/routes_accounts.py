@@ -27,6 +27,14 @@ def plain(record: Any) -> Any:
     return jsonable_encoder(asdict(record))
 
 
+@router.get("/me")
+def who_am_i(staff: Staff) -> JSONResponse:
+    """The staff member the token belongs to: `portal login` checks a token with it."""
+    return JSONResponse(
+        {"email": staff.email, "role": staff.role, "schools": list(staff.school_codes)}
+    )
+
+
 @router.post("/accounts", response_model=ReportOut)
 def new_account(body: NewUser, staff: Staff, engine: Database) -> JSONResponse:
     """New User: one account, saved at once, with the students to attach."""

@@ -11,18 +11,22 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+import xlsxwriter
 from conftest import IN_CI, PG_ADMIN_URL
+from factories import SMALL_DISTRICT, make_accounts
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from backend.database.engine import make_engine
 from backend.database.models import Base
+from backend.imports.roster import import_roster
 from backend.staff.identity import add_staff
 
 PORTAL = Path(sys.executable).parent / "portal"
@@ -188,3 +192,34 @@ def emptied_database(server: Server) -> Iterator[Engine]:
     empty(engine)
     yield engine
     engine.dispose()
+
+
+def typed_workbook(path: Path, sheets: dict[str, tuple[list[str], list[list[Any]]]]) -> Path:
+    """A real .xlsx whose cells keep their types: text, numbers, true/false, dates with a date
+    format (read back as dates), date-times."""
+    with xlsxwriter.Workbook(path) as book:
+        day = book.add_format({"num_format": "yyyy-mm-dd"})
+        moment = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+        for name, (headers, rows) in sheets.items():
+            sheet = book.add_worksheet(name)
+            sheet.write_row(0, 0, headers)
+            for number, row in enumerate(rows, start=1):
+                for column, value in enumerate(row):
+                    if isinstance(value, str):
+                        sheet.write_string(number, column, value)
+                    elif isinstance(value, bool):
+                        sheet.write_boolean(number, column, value)
+                    elif isinstance(value, datetime):
+                        sheet.write_datetime(number, column, value, moment)
+                    elif isinstance(value, date):
+                        sheet.write_datetime(number, column, value, day)
+                    elif value is not None:
+                        sheet.write_number(number, column, value)
+    return path
+
+
+def seed(engine: Engine) -> None:
+    """The district the runs start from: the small roster and two guardian accounts."""
+    empty(engine)
+    import_roster(engine, **SMALL_DISTRICT.tables(), apply=True)
+    make_accounts(engine, "mia@example.org", "old@example.org")

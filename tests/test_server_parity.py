@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import LINK_HEADERS, SMALL_DISTRICT, make_accounts
+from factories import LINK_HEADERS, SMALL_DISTRICT
 from helpers import read_log
-from served import Server, emptied_database, empty, module_server, staff_token
+from served import Server, emptied_database, module_server, seed, staff_token
+from served import typed_workbook as workbook
 from sqlalchemy import Engine
 
 from addin.remote import Remote
@@ -25,7 +26,6 @@ from addin.workbooks.kinds import KINDS, Tables
 from addin.workbooks.result_sheet import log_from_report
 from backend.imports.contract import Report, no_progress
 from backend.imports.reviewed import Review
-from backend.imports.roster import import_roster
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -38,39 +38,6 @@ def server(
 @pytest.fixture
 def db(server: Server) -> Iterator[Engine]:
     yield from emptied_database(server)
-
-
-def seed(engine: Engine) -> None:
-    """The district the runs start from: the small roster and two guardian accounts."""
-    empty(engine)
-    import_roster(engine, **SMALL_DISTRICT.tables(), apply=True)
-    make_accounts(engine, "mia@example.org", "old@example.org")
-
-
-def workbook(path: Path, sheets: dict[str, tuple[list[str], list[list[Any]]]]) -> Path:
-    """A real .xlsx whose cells keep their types: text, numbers, true/false, dates with a date
-    format (read back as dates), date-times."""
-    import xlsxwriter
-
-    with xlsxwriter.Workbook(path) as book:
-        day = book.add_format({"num_format": "yyyy-mm-dd"})
-        moment = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-        for name, (headers, rows) in sheets.items():
-            sheet = book.add_worksheet(name)
-            sheet.write_row(0, 0, headers)
-            for number, row in enumerate(rows, start=1):
-                for column, value in enumerate(row):
-                    if isinstance(value, str):
-                        sheet.write_string(number, column, value)
-                    elif isinstance(value, bool):
-                        sheet.write_boolean(number, column, value)
-                    elif isinstance(value, datetime):
-                        sheet.write_datetime(number, column, value, moment)
-                    elif isinstance(value, date):
-                        sheet.write_datetime(number, column, value, day)
-                    elif value is not None:
-                        sheet.write_number(number, column, value)
-    return path
 
 
 def tables_of(path: Path, kind: str) -> Tables:

@@ -20,6 +20,7 @@ from addin.cli import (
     imports,
     letters,
     lifecycle,
+    login,
     outbox,
     records,
     serve,
@@ -96,6 +97,7 @@ app.command("batches")(records.batches)
 app.command("demo")(records.demo)
 app.command("doctor")(doctor.doctor)
 app.command("serve")(serve.serve_command)
+app.command("login")(login.login_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,5 @@
 """`portal serve`: the district server, for staff whose Excel or terminal sends it their rows."""
 
-import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated
@@ -10,16 +9,6 @@ from rich.markup import escape
 
 from addin.cli.output import out, state
 from backend.errors import InputError
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this computer alone: nothing sent to it crosses a network."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def shown_url(url: str) -> str:
@@ -68,6 +57,7 @@ def serve_command(
     HTTP, for staff with a token (`portal staff add`). Its API is described at /docs."""
     import uvicorn
 
+    from addin.remote import is_loopback
     from backend.database.engine import normalise_url, open_database
     from backend.settings import get_settings
 
