@@ -98,6 +98,11 @@ class Guard:
         if declared.isdigit() and int(declared) > self.max_bytes:
             await send_error(send, 413, too_large(self.max_bytes), {"connection": "close"})
             return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            await send_error(
+                send, 400, "The address holds the character NUL (%00), which no name or ID holds"
+            )
+            return
         if scope["path"].startswith(STAFF_PREFIX):
             refused = await self._sign_in(scope, headers.get("authorization"))
             if refused is not None:

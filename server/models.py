@@ -4,9 +4,10 @@ Requests refuse fields they do not know, so a misspelt option is an error rather
 default silently used. Cells are checked and turned into values by ``server.wire``.
 """
 
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from backend.accounts.autocreate import Options
 from backend.imports.contract import InputTable
@@ -38,18 +39,55 @@ Cell = Annotated[
 ]
 
 
+RowNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
+"""A sheet's row number: the audit trail stores it as a 32-bit whole number."""
+BatchNumber = Annotated[int, Field(ge=1, le=2**63 - 1)]
+"""A batch's number, as the database can hold it."""
+
+
+NUL = "must not hold the character NUL (U+0000), which no workbook holds and the database refuses"
+
+
+def refuse_nul(values: Iterable[Any]) -> None:
+    """Refuse text holding NUL anywhere in ``values`` (lists and mappings looked into)."""
+    for value in values:
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError(NUL)
+        elif isinstance(value, list | tuple | set):
+            refuse_nul(value)
+        elif isinstance(value, dict):
+            refuse_nul(value.keys())
+            refuse_nul(value.values())
+
+
 class Strict(BaseModel):
+    """A request body: no field it does not know, no NUL in its text (cells are looked at
+    by the import itself, as in local mode)."""
+
     model_config = ConfigDict(extra="forbid")
+    cells: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        refuse_nul(
+            value
+            for name, value in self.__dict__.items()
+            if name not in self.cells and not isinstance(value, BaseModel)
+        )
+        return self
 
 
 class Table(Strict):
     """What a front end read from one sheet: headers, and rows that keep their row numbers."""
 
+    cells: ClassVar[frozenset[str]] = frozenset({"headers", "rows"})
+
     headers: list[Cell]
-    rows: list[tuple[int, list[Cell]]] = Field(
+    rows: list[tuple[RowNumber, list[Cell]]] = Field(
         description="[row number, [cell, ...]] for each row under the headers"
     )
-    header_row: int = 1
+    header_row: RowNumber = 1
     sheet: str | None = Field(None, description="Named in messages when a run reads several")
     source_name: str | None = Field(None, description="The file's name, for the audit trail")
     source_sha256: str | None = Field(
@@ -77,7 +115,9 @@ class Reviewed(Strict):
     """With an apply: the simulation staff reviewed, and whether to apply even rows that
     would now be done differently."""
 
-    batch_id: int | None = Field(None, description="Default: the latest simulation of the file")
+    batch_id: BatchNumber | None = Field(
+        None, description="Default: the latest simulation of the file"
+    )
     confirmed: bool = False
 
     def review(self) -> Review:
@@ -113,6 +153,11 @@ class RosterImport(Run):
 
 class AutoCreateOptions(Options):
     model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        refuse_nul(self.__dict__.values())
+        return self
 
 
 class AutoCreateRun(Run):

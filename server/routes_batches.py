@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
@@ -15,6 +15,7 @@ from server.staff import Database, Staff
 from server.wire import encode_report
 
 router = APIRouter(prefix="/api", tags=["batches"], responses=REFUSALS)
+BatchNumber = Annotated[int, Path(ge=1, le=2**63 - 1, description="The batch's number")]
 
 BATCH_FIELDS = (
     "id",
@@ -50,7 +51,7 @@ def batches(
 
 
 @router.get("/batches/{batch_id}")
-def batch(batch_id: int, _staff: Staff, engine: Database) -> JSONResponse:
+def batch(batch_id: BatchNumber, _staff: Staff, engine: Database) -> JSONResponse:
     """One run with what happened to each row, and the undo that took it back, if any."""
     found, events = get_batch(engine, batch_id)
     return JSONResponse(
@@ -63,6 +64,6 @@ def batch(batch_id: int, _staff: Staff, engine: Database) -> JSONResponse:
 
 
 @router.post("/batches/{batch_id}/undo", response_model=ReportOut)
-def undo(batch_id: int, body: Undo, staff: Staff, engine: Database) -> JSONResponse:
+def undo(batch_id: BatchNumber, body: Undo, staff: Staff, engine: Database) -> JSONResponse:
     """Take a batch back: a simulation unless ``apply``."""
     return JSONResponse(encode_report(undo_batch(engine, batch_id, apply=body.apply, actor=staff)))

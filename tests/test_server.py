@@ -101,6 +101,7 @@ def test_every_bad_request_gets_one_line_and_writes_nothing(server: Server, db: 
     users = "/api/imports/users"
     dated = users_body([["a@x.org", {"type": "date", "value": "soon"}, "L", "GUARDIAN"]])
     misspelt = {"table": {"headers": ["LOGONID", "FRIST_NAME"], "rows": [[2, ["a@x.org", "A"]]]}}
+    nul = {**good, "table": {**good["table"], "source_name": "users\x00.xlsx"}}
     cases: list[tuple[str | None, str, str, dict[str, Any], int, str]] = [
         (None, "POST", users, {"json": good}, 401, NO_TOKEN),
         (disabled, "POST", users, {"json": good}, 401, NOT_SIGNED_IN),
@@ -116,6 +117,8 @@ def test_every_bad_request_gets_one_line_and_writes_nothing(server: Server, db: 
         (token, "POST", users, {"json": dated | {"apply": True}}, 422, "'soon' is not an ISO"),
         (token, "POST", users, {"json": misspelt}, 422, "did you mean FIRST_NAME?"),
         (token, "POST", users, {"json": good | {"review": {"batch_id": 999}}}, 422, "Batch 999"),
+        (token, "POST", users, {"json": nul}, 422, "must not hold the character NUL"),
+        (token, "GET", "/api/accounts/a%00b@example.org", {}, 400, "NUL (%00)"),
         (token, "GET", "/api/nowhere", {}, 404, "There is no GET /api/nowhere"),
         (None, "GET", "/nowhere", {}, 404, "There is no GET /nowhere"),
         (token, "DELETE", "/api/batches/1", {}, 405, "does not take DELETE"),
