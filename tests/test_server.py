@@ -15,6 +15,7 @@ from served import (
     Server,
     counts,
     emptied_database,
+    free_port,
     module_server,
     running,
     staff_token,
@@ -28,6 +29,7 @@ from server.guard import NO_TOKEN
 from server.wire import decode_report, encode_report, encode_table
 
 Body = dict[str, Any]
+Capsys = pytest.CaptureFixture[str]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -242,15 +244,21 @@ def test_the_rate_limit_counts_each_token_alike_whether_it_is_valid_or_not(
     assert counts(db) == before
 
 
-def test_serve_refuses_a_network_address_without_tls(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_serve_refuses_a_network_address_without_tls(capsys: Capsys, tmp_path: Path) -> None:
     result = run_cli(capsys, "--db", str(tmp_path / "p.sqlite"), "serve", "--host", "0.0.0.0")
     assert result.code == 2
     assert "Listening on 0.0.0.0 would send staff tokens over the network" in result.stderr
     assert not (tmp_path / "p.sqlite").exists()
     half = run_cli(capsys, "serve", "--ssl-certfile", str(tmp_path / "c.pem"))
     assert half.code == 2 and "both --ssl-certfile and --ssl-keyfile" in half.stderr
+
+
+def test_serve_says_in_one_line_when_its_database_does_not_answer(capsys: Capsys) -> None:
+    url = f"postgresql://portal:secret@127.0.0.1:{free_port()}/portal"
+    result = run_cli(capsys, "--db", url, "serve")
+    assert result.code == 2
+    assert "did not answer" in result.stderr and "the server was not started" in result.stderr
+    assert "secret" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_reports_cross_the_wire_unchanged(server: Server, db: Engine) -> None:

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from addin.cli.output import out, state
-from backend.errors import InputError
+from backend.errors import InputError, PortalError
 
 
 def shown_url(url: str) -> str:
@@ -56,6 +56,7 @@ def serve_command(
     """Run the district server: the imports, AutoCreate, accounts and the audit trail over
     HTTP, for staff with a token (`portal staff add`). Its API is described at /docs."""
     import uvicorn
+    from sqlalchemy.exc import OperationalError
 
     from addin.remote import is_loopback
     from backend.database.engine import normalise_url, open_database
@@ -71,7 +72,13 @@ def serve_command(
             "proxy terminates TLS in front of this server"
         )
     url = normalise_url(database or state.database_url or get_settings().database_url)
-    open_database(url).dispose()  # created or upgraded once, before the workers start
+    try:
+        open_database(url).dispose()  # created or upgraded once, before the workers start
+    except OperationalError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        raise PortalError(
+            f"The database {shown_url(url)} did not answer ({reason}); the server was not started"
+        ) from None
     os.environ["PORTAL_DATABASE_URL"] = url  # every worker process opens the same database
     get_settings.cache_clear()
     scheme = "https" if tls else "http"
