@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from backend.errors import (
@@ -108,6 +109,17 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return said(exc.status_code, message)
 
 
+async def database_away(request: Request, exc: Exception) -> JSONResponse:
+    log.error("%s %s: the database did not answer", request.method, request.url.path, exc_info=exc)
+    response = said(
+        503,
+        "The portal's database did not answer this server. Try again in a minute, and tell IT "
+        "if it lasts; `portal batches` says whether an apply was saved",
+    )
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return said(
@@ -121,4 +133,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PortalError, portal_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(OperationalError, database_away)
     app.add_exception_handler(Exception, unexpected)

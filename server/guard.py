@@ -9,6 +9,7 @@ tells a guesser nothing.
 
 import hashlib
 import json
+import logging
 import math
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from backend.errors import NotSignedIn
 from backend.staff.identity import NOT_SIGNED_IN, identify
@@ -33,6 +35,12 @@ NO_TOKEN = (
     "This request names no staff member: send your staff token as 'Authorization: Bearer "
     "ppa_...' (`portal staff add` or `portal staff rotate-token` gives one)"
 )
+
+DATABASE_AWAY = (
+    "The portal's database did not answer this server; nothing was done. Try again in a "
+    "minute, and tell IT if it lasts"
+)
+log = logging.getLogger("portal.server")
 
 
 class RateLimit:
@@ -134,6 +142,9 @@ class Guard:
             staff = await anyio.to_thread.run_sync(identify, self.engine, token)
         except NotSignedIn:
             return 401, NOT_SIGNED_IN, bearer
+        except DBAPIError as exc:
+            log.error("the database did not answer a sign-in", exc_info=exc)
+            return 503, DATABASE_AWAY, {"retry-after": "60"}
         scope.setdefault("state", {})["staff"] = staff
         return None
 

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from conftest import PG_ADMIN_URL
 from factories import SMALL_DISTRICT, USER_HEADERS, input_table, make_accounts
 from helpers import run_cli
 from served import (
@@ -14,10 +16,12 @@ from served import (
     RATE_PER_MINUTE,
     Server,
     counts,
+    database_of_its_own,
     emptied_database,
     free_port,
     module_server,
     running,
+    server_engine,
     staff_token,
 )
 from sqlalchemy import Engine, select
@@ -289,3 +293,24 @@ def test_a_second_server_on_the_same_database_serves_the_same_staff(
     assert all(answer.status_code == 200 for answer in seen)
     assert [b["actor"] for b in listed] == [identity.email]
     assert "(2 server processes)" in second.said()
+
+
+def test_a_database_gone_away_is_one_line_not_a_server_error(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """PostgreSQL dropped under a running server: sign-in answers 503 with Retry-After."""
+    from sqlalchemy.engine import make_url
+
+    with (
+        database_of_its_own("postgresql", tmp_path, sqlite_template) as url,
+        running(url, tmp_path) as served,
+    ):
+        engine = server_engine(served)
+        token = staff_token(engine)
+        engine.dispose()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)')
+        with served.client(token) as client:
+            answer = client.get("/api/batches")
+    assert "did not answer" in one_line(answer, 503)
+    assert answer.headers["retry-after"] == "60"
