@@ -62,6 +62,16 @@ class Settings:
     # Year-end upkeep lists the ACTIVE accounts still not activated this many days after they
     # were made.
     not_activated_days: int = 60
+    # The district server (`portal serve`): the largest request body it reads, in megabytes
+    # (a users table of 100,000 rows is about 15 MB of JSON), and how many requests one staff
+    # token may make a minute in each server process (0: no limit).
+    server_max_request_mb: int = 100
+    server_rate_per_minute: int = 240
+    # Client mode: the district server that the add-in and `portal` run on instead of a
+    # database, and a staff token for scripts (people use `portal login`, which keeps it in the
+    # operating system's credential store).
+    server_url: str | None = None
+    server_token: str | None = None
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> "Settings":

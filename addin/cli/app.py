@@ -20,8 +20,10 @@ from addin.cli import (
     imports,
     letters,
     lifecycle,
+    login,
     outbox,
     records,
+    serve,
     staff,
     templates,
 )
@@ -94,6 +96,8 @@ app.command("init")(records.init)
 app.command("batches")(records.batches)
 app.command("demo")(records.demo)
 app.command("doctor")(doctor.doctor)
+app.command("serve")(serve.serve_command)
+app.command("login")(login.login_command)
 
 
 def main(argv: list[str] | None = None) -> None:

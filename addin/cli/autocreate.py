@@ -48,6 +48,7 @@ def _parameter(spec: OptionSpec) -> inspect.Parameter:
 def autocreate_command(**values: Any) -> None:
     """AutoCreate: accounts from students' guardian contacts, simulation first."""
     from addin.files.result_writer import check_destination
+    from addin.remote import from_settings
     from addin.workbooks.file import write_run_log
     from addin.workbooks.result_sheet import log_from_report
     from backend.accounts.autocreate import Options, autocreate
@@ -59,9 +60,12 @@ def autocreate_command(**values: Any) -> None:
     check_destination(dest)
     chosen = {name: value for name, value in values.items() if value is not None}
     options = Options(**chosen, students=read_student_ids(students) if students else [])
-    db = engine()
-    with progress_bar() as progress:
-        report = autocreate(db, options, apply=apply, progress=progress)
+    remote = from_settings()
+    if remote is not None:  # PORTAL_SERVER_URL: run on the district server
+        report = remote.autocreate(options, apply=apply)
+    else:
+        with progress_bar() as progress:
+            report = autocreate(engine(), options, apply=apply, progress=progress)
     write_run_log(dest, log_from_report(report, "STUDENT_ID / CONTACT_ID"))
     finish(report, dest, told=None)
 

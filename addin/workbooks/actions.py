@@ -157,7 +157,7 @@ def check(workbook: Workbook, kind: ImportKind | None = None) -> str:
 
 def run_import(
     workbook: Workbook,
-    engine: Engine,
+    engine: Engine | None,  # None: ``kind`` runs on a district server (addin.remote)
     *,
     apply: bool,
     kind: ImportKind | None = None,
@@ -209,7 +209,7 @@ def _reviewed_simulation(workbook: Workbook, rows: str) -> Review:
 
 def _run(
     kind: ImportKind,
-    engine: Engine,
+    engine: Engine | None,
     tables: Tables,
     apply: bool,
     progress: Progress | None,

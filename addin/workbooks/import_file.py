@@ -1,6 +1,7 @@
 """Imports of files named on the terminal: workbooks through ``FileWorkbook``, and OneRoster
 bundles, which are folders or zips of CSV files rather than workbooks."""
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from addin.workbooks.file import (
     result_path,
     write_run_log,
 )
-from addin.workbooks.kinds import KINDS
+from addin.workbooks.kinds import KINDS, ImportKind
 from addin.workbooks.result_sheet import log_from_report
 from backend.imports.contract import Progress, Report, collector_paused, no_progress
 from backend.imports.reviewed import Review
@@ -24,7 +25,7 @@ def is_bundle(path: Path) -> bool:
 
 
 def import_file(
-    engine: Engine,
+    engine: Engine | None,
     kind: str,
     path: Path,
     *,
@@ -32,6 +33,7 @@ def import_file(
     dest: Path | None = None,
     progress: Progress = no_progress,
     review: Review | None = None,
+    kinds: Mapping[str, ImportKind] = KINDS,
     **options: Any,
 ) -> tuple[Report, Path]:
     """Run the ``kind`` import of a file and write its result workbook; return both.
@@ -39,18 +41,20 @@ def import_file(
     The terminal's ``--apply`` is itself the user's go-ahead: it follows the simulation named
     in ``review``, by default the latest simulation of the same file (found by its SHA-256),
     and is refused if its rows would now be done differently, unless ``review`` confirms.
+    ``kinds`` run each import (``addin.remote``'s run them on a district server, with no
+    ``engine``).
     """
     review = review or Review()
     with collector_paused():
         if kind == "roster" and is_bundle(path):
-            return _import_bundle(engine, path, apply, dest, progress, review)
+            return _import_bundle(engine, kinds["roster"], path, apply, dest, progress, review)
         with FileWorkbook(path, out=dest) as workbook:
             workbook.check_destination(apply)
             report = run_import(
                 workbook,
                 engine,
                 apply=apply,
-                kind=KINDS[kind],
+                kind=kinds[kind],
                 progress=progress,
                 review=review,
                 **options,
@@ -60,25 +64,23 @@ def import_file(
 
 
 def _import_bundle(
-    engine: Engine, path: Path, apply: bool, dest: Path | None, progress: Progress, review: Review
+    engine: Engine | None,
+    roster: ImportKind,
+    path: Path,
+    apply: bool,
+    dest: Path | None,
+    progress: Progress,
+    review: Review,
 ) -> tuple[Report, Path]:
     """A OneRoster bundle: its result is a workbook of its own, holding only the log."""
     from addin.files.oneroster import read_oneroster
-    from backend.imports.roster import import_roster
 
     dest = dest or result_path(path.with_suffix(".xlsx"), apply)
     check_destination(dest)
     progress("Reading the bundle", 0, 1)
     bundle = read_oneroster(path)
     progress("Reading the bundle", 1, 1)
-    report = import_roster(
-        engine,
-        schools=bundle.schools,
-        students=bundle.students,
-        contacts=bundle.contacts,
-        apply=apply,
-        progress=progress,
-        review=review,
-    )
+    tables = {"Schools": bundle.schools, "Students": bundle.students, "Contacts": bundle.contacts}
+    report = roster.run(engine, tables, apply=apply, progress=progress, review=review)
     write_run_log(dest, log_from_report(report, KINDS["roster"].key_header))
     return report, dest
