@@ -1,5 +1,7 @@
 """Settings come from PORTAL_ variables; a value that cannot be used is named, never a traceback."""
 
+from pathlib import Path
+
 import pytest
 from helpers import run_cli
 
@@ -36,3 +38,21 @@ def test_an_unusable_value_is_refused_by_name(
     result = run_cli(capsys, "batches")
     assert result.code == 2
     assert "PORTAL_PASSWORD_HASH_COST is 'fast': it must be production or cheapest" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("database", "said"),
+    [
+        ("postgresql://postgres@127.0.0.1:1/portal", "The database did not answer (connection"),
+        ("{tmp}/a-file/portal.sqlite", "The database's folder "),
+    ],
+)
+def test_a_database_that_cannot_be_reached_is_one_line_and_exit_2(
+    database: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    result = run_cli(capsys, "--db", database.format(tmp=tmp_path), "batches")
+    assert result.code == 2
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {said}") and "Traceback" not in line

@@ -27,7 +27,7 @@ from addin.cli import (
     staff,
     templates,
 )
-from addin.cli.output import err, out, state
+from addin.cli.output import err, out, state, unanswered
 from backend.errors import PortalError, ResultNotWritten
 
 app = typer.Typer(
@@ -107,22 +107,38 @@ def main(argv: list[str] | None = None) -> None:
             console.width = 200
     try:
         code = app(args=argv, prog_name="portal", standalone_mode=False)
-    except ResultNotWritten as exc:
+    except Exception as exc:
+        told = refused(exc)
+        if told is None:
+            raise  # a bug: its traceback is what a developer needs
+        raise SystemExit(told) from None
+    if code:
+        raise SystemExit(code)
+
+
+def refused(exc: Exception) -> int | None:
+    """Tell ``exc`` in one line and give the exit code, or None for an exception that is a bug."""
+    if isinstance(exc, ResultNotWritten | PortalError):
         said(exc)
-        raise SystemExit(3) from None
-    except PortalError as exc:
-        said(exc)
-        raise SystemExit(2) from None
-    except typer.TyperException as exc:  # a mistyped command, option or value: one line
+        return 3 if isinstance(exc, ResultNotWritten) else 2
+    if isinstance(exc, typer.TyperException):  # a mistyped command, option or value: one line
         if exc.format_message():  # (none when the help was shown for a bare command)
             line = escape(usage_line(exc))
             err.print(f"[bold red]Error:[/] {line}", soft_wrap=True, highlight=False)
-        raise SystemExit(exc.exit_code) from None
-    except typer.Abort:
+        return exc.exit_code
+    if isinstance(exc, typer.Abort):
         err.print("Aborted.")
-        raise SystemExit(1) from None
-    if code:
-        raise SystemExit(code)
+        return 1
+    reason = unanswered(exc)
+    if reason is None:
+        return None
+    said(
+        PortalError(
+            f"The database did not answer ({reason}); nothing was done. Check that it is "
+            "running and that --db or PORTAL_DATABASE_URL names it (`portal doctor` checks)"
+        )
+    )
+    return 2
 
 
 def said(exc: Exception) -> None:

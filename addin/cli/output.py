@@ -30,6 +30,17 @@ ACTION_STYLES = {
 }
 
 
+def unanswered(exc: BaseException) -> str | None:
+    """Why the database did not answer (its driver's first line), or None when ``exc`` is not
+    a database that could not be reached or used: a machine's trouble, not a bug, so it is
+    told in one line like a user's mistake."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+
+
 SHOWN_CHARS = 300
 """The most of one value (a logon, a reason) the terminal shows; the log has all of it."""
 

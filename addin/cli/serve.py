@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from addin.cli.output import out, state
+from addin.cli.output import out, state, unanswered
 from backend.errors import InputError, PortalError
 
 
@@ -75,7 +75,7 @@ def serve_command(
     try:
         open_database(url).dispose()  # created or upgraded once, before the workers start
     except OperationalError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        reason = unanswered(exc)
         raise PortalError(
             f"The database {shown_url(url)} did not answer ({reason}); the server was not started"
         ) from None

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from backend.errors import PortalError
+from backend.errors import PortalError, SettingsError
 from backend.settings import get_settings
 
 if TYPE_CHECKING:
@@ -69,11 +69,22 @@ def make_engine(url: str | None = None) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(Path(database).parent)
         engine = create_engine(url, connect_args={"timeout": timeout})
         _use_sqlite_transactions(engine, timeout)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _make_folder(folder: Path) -> None:
+    """The SQLite file's folder, made if need be; one that cannot be is said in one line."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"The database's folder {folder} cannot be made ({exc.strerror}): give --db or "
+            "PORTAL_DATABASE_URL a file in a folder you may write in"
+        ) from None
 
 
 def _use_sqlite_transactions(engine: Engine, timeout: int) -> None:
