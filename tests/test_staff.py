@@ -166,6 +166,13 @@ def test_a_rotated_or_disabled_token_fails_like_a_made_up_one(
         r"bo@district\.org .*│ DISABLED +│", staff(capsys, database_url, "list").stdout
     )
 
+    enabled = staff(capsys, database_url, "enable", "bo@district.org")
+    assert enabled.stdout.startswith("Enabled bo@district.org again, with a new token:")
+    third = shown_token(enabled)
+    assert refused(engine, second) == made_up  # a token kept while they were away stays dead
+    assert identify(engine, third).email == "bo@district.org"
+    assert [r["status"] for r in rows(engine, Staff)] == ["ACTIVE"]
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -211,6 +218,10 @@ def test_a_rotated_or_disabled_token_fails_like_a_made_up_one(
             "No staff member has the email nobody@d.org: `portal staff list` lists them",
         ),
         (["rotate-token", "nobody@d.org"], "No staff member has the email nobody@d.org"),
+        (
+            ["enable", "X@D.org"],
+            "x@d.org is active already: `portal staff rotate-token x@d.org` gives them",
+        ),
         (["rotate-token", "gone@d.org"], "gone@d.org is disabled: their access has ended"),
         (
             ["add", "Gone@d.org", "--role", "district-admin"],

@@ -98,6 +98,16 @@ def staff_disable(email: EmailArgument) -> None:
         out.print(f"{shown(email.strip())} was already disabled.", highlight=False)
 
 
+@staff_app.command("enable")
+def staff_enable(email: EmailArgument) -> None:
+    """Give a disabled staff member their access back, with a new token printed once."""
+    from backend.staff.identity import enable_staff
+
+    token = enable_staff(engine(), email)
+    out.print(f"Enabled {shown(email.strip())} again, with a new token:", highlight=False)
+    show_token(token)
+
+
 @staff_app.command("rotate-token")
 def staff_rotate_token(email: EmailArgument) -> None:
     """Give a staff member a new token, printed once; their earlier tokens stop working."""

@@ -275,6 +275,20 @@ def disable_staff(engine: Engine, email: str) -> bool:
     return status != DISABLED
 
 
+def enable_staff(engine: Engine, email: str) -> str:
+    """Give a disabled member their access back, with a new token (their old ones stay
+    revoked: whoever kept one while they were away gains nothing)."""
+    with write_transaction(engine) as connection:
+        staff_id, stored, status = _member(connection, email)
+        if status == ACTIVE:
+            raise InputError(
+                f"{stored} is active already: `portal staff rotate-token {stored}` gives them a "
+                "new token"
+            )
+        connection.execute(update(Staff).where(Staff.id == staff_id).values(status=ACTIVE))
+        return _new_token(connection, staff_id)
+
+
 def rotate_token(engine: Engine, email: str) -> str:
     """A new token for an active member; every earlier token of theirs stops working."""
     with write_transaction(engine) as connection:
