@@ -174,6 +174,39 @@ def test_a_rotated_or_disabled_token_fails_like_a_made_up_one(
     assert [r["status"] for r in rows(engine, Staff)] == ["ACTIVE"]
 
 
+def test_a_move_to_other_schools_holds_from_the_next_request(
+    engine: Engine, database_url: str, capsys: Capsys
+) -> None:
+    schools(engine, "101", "102", "201")
+    added = staff(
+        capsys, database_url, "add", "sam@d.org", "--role", "school-staff", "--school", "101"
+    )
+    token = shown_token(added)
+    moved = staff(
+        capsys,
+        database_url,
+        "change",
+        "SAM@d.org",
+        "--role",
+        "school-staff",
+        "--school",
+        "201",
+        "--school",
+        "102",
+    )
+    assert (moved.code, moved.stdout.strip()) == (0, "sam@d.org is now school-staff for 102, 201.")
+    assert identify(engine, token).school_codes == ("102", "201")
+    promoted = staff(capsys, database_url, "change", "sam@d.org", "--role", "district-admin")
+    assert promoted.stdout.strip() == "sam@d.org is now district-admin."
+    assert identify(engine, token).is_district_admin
+    assert rows(engine, StaffSchool) == []
+    refused_move = staff(
+        capsys, database_url, "change", "sam@d.org", "--role", "school-staff", "--school", "999"
+    )
+    assert refused_move.code == 2 and "No school has the code" in refused_move.stderr
+    assert identify(engine, token).is_district_admin  # nothing was changed
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

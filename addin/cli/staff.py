@@ -1,11 +1,14 @@
 """`portal staff`: the district's staff, their schools and their personal API tokens."""
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table as RichTable
 
 from addin.cli.output import engine, out, shown
+
+if TYPE_CHECKING:
+    from backend.staff.identity import StaffIdentity
 
 Role = Literal["district-admin", "school-staff"]
 
@@ -16,6 +19,23 @@ staff_app = typer.Typer(
 )
 
 EmailArgument = Annotated[str, typer.Argument(help="The staff member's email address.")]
+RoleOption = Annotated[
+    Role,
+    typer.Option(
+        help="district-admin (every school) or school-staff (only the schools of --school).",
+        case_sensitive=False,
+    ),
+]
+SchoolsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--school",
+        metavar="CODE",
+        help="A school code, as the roster gives it; repeat for each school. Required for "
+        "school-staff, not allowed for district-admin.",
+        show_default=False,
+    ),
+]
 
 
 def show_token(token: str) -> None:
@@ -31,23 +51,8 @@ def show_token(token: str) -> None:
 @staff_app.command("add")
 def staff_add(
     email: EmailArgument,
-    role: Annotated[
-        Role,
-        typer.Option(
-            help="district-admin (every school) or school-staff (only the schools of --school).",
-            case_sensitive=False,
-        ),
-    ],
-    school: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--school",
-            metavar="CODE",
-            help="A school code, as the roster gives it; repeat for each school. Required for "
-            "school-staff, not allowed for district-admin.",
-            show_default=False,
-        ),
-    ] = None,
+    role: RoleOption,
+    school: SchoolsOption = None,
     name: Annotated[
         str | None, typer.Option(help="The name shown beside the email.", show_default=False)
     ] = None,
@@ -58,9 +63,23 @@ def staff_add(
     identity, token = add_staff(
         engine(), email, role=role.lower(), school_codes=school or (), display_name=name
     )
-    schools = f" for {', '.join(identity.school_codes)}" if identity.school_codes else ""
-    out.print(f"Added {shown(identity.email)}: {identity.role}{shown(schools)}.", highlight=False)
+    out.print(f"Added {shown(identity.email)}: {role_text(identity)}.", highlight=False)
     show_token(token)
+
+
+def role_text(identity: "StaffIdentity") -> str:
+    schools = f" for {', '.join(identity.school_codes)}" if identity.school_codes else ""
+    return f"{identity.role}{shown(schools)}"
+
+
+@staff_app.command("change")
+def staff_change(email: EmailArgument, role: RoleOption, school: SchoolsOption = None) -> None:
+    """Change a staff member's role or schools (a move to another school); their token keeps
+    working, and the change holds from their next request."""
+    from backend.staff.identity import change_staff
+
+    identity = change_staff(engine(), email, role=role.lower(), school_codes=school or ())
+    out.print(f"{shown(identity.email)} is now {role_text(identity)}.", highlight=False)
 
 
 @staff_app.command("list")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from backend.accounts.logon import logon_key, normalise_email
 from backend.database.engine import read_transaction, write_transaction
@@ -197,16 +197,35 @@ def add_staff(
                 "created_at": utcnow(),
             },
         ).scalar_one()
-        if schools:
-            connection.execute(
-                insert(StaffSchool),
-                [{"staff_id": staff_id, "school_id": id_} for id_ in schools.values()],
-            )
+        _give_schools(connection, staff_id, schools)
         token = _new_token(connection, staff_id)
-    identity = StaffIdentity(
-        staff_id, address, role, frozenset(schools.values()), tuple(sorted(schools))
-    )
-    return identity, token
+    return _identity(staff_id, address, role, schools), token
+
+
+def change_staff(
+    engine: Engine, email: str, *, role: str, school_codes: Iterable[str] = ()
+) -> StaffIdentity:
+    """A member's new role and schools, in place of the old: their token stays theirs, and
+    the server reads the change at their next request."""
+    with write_transaction(engine) as connection:
+        staff_id, stored, _ = _member(connection, email)
+        schools = _schools(connection, role, school_codes)
+        connection.execute(update(Staff).where(Staff.id == staff_id).values(role=role))
+        connection.execute(delete(StaffSchool).where(StaffSchool.staff_id == staff_id))
+        _give_schools(connection, staff_id, schools)
+    return _identity(staff_id, stored, role, schools)
+
+
+def _give_schools(connection: Connection, staff_id: int, schools: dict[str, int]) -> None:
+    if schools:
+        rows = [{"staff_id": staff_id, "school_id": id_} for id_ in schools.values()]
+        connection.execute(insert(StaffSchool), rows)
+
+
+def _identity(staff_id: int, email: str, role: str, schools: dict[str, int]) -> StaffIdentity:
+    """An identity from a member's row and their schools (code -> id)."""
+    codes = tuple(sorted(schools))
+    return StaffIdentity(staff_id, email, role, frozenset(schools.values()), codes)
 
 
 def _school_codes(connection: Connection, staff_ids: Iterable[int]) -> dict[int, list[str]]:
