@@ -191,16 +191,20 @@ class Tally:
 
     def timed(self, kind: str, due: float, request: Callable[[], httpx.Response]) -> Any:
         """The answer's JSON, or None (counted as an error) if it is no 200."""
+        answer, why = None, ""
         try:
             response = request()
-            ok, why = response.status_code == 200, f"{response.status_code} {response.text[:200]}"
-        except httpx.HTTPError as exc:
-            ok, why = False, f"{type(exc).__name__}: {exc}"
+            if response.status_code == 200:
+                answer = response.json()
+            else:
+                why = f"{response.status_code} {response.text[:200]}"
+        except Exception as exc:  # a failure of any kind is counted, never lost in a thread
+            why = f"{type(exc).__name__}: {exc}"
         with self.lock:
             self.seconds[kind].append(time.perf_counter() - due)
-            if not ok:
+            if why:
                 self.errors[kind].append(why)
-        return response.json() if ok else None
+        return answer
 
 
 def staff_run(base: str, token: str, client: int, tally: Tally) -> int:

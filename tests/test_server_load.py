@@ -167,7 +167,7 @@ class Client:
             start.wait()
             try:
                 simulate_then_apply(http, self.path, self.body, self.seen)
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # whatever stops a client is what the test reports
                 self.seen.failures.append(f"{self.path}: {type(exc).__name__}: {exc}")
 
 
