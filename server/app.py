@@ -6,6 +6,7 @@ nothing between requests but the connection pool and each process's own rate cou
 several processes, on one computer or several, can serve one PostgreSQL database.
 """
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,9 +37,19 @@ ROUTERS: tuple[APIRouter, ...] = (
 """Every router the server answers with; a new page or API is one more line here."""
 
 
+YOUNG_OBJECTS = 100_000
+"""Lists, dicts and tuples made between two runs of Python's cycle collector in a server
+process. Python's default, 700, suits small programs: an import's body is hundreds of
+thousands of them (a list per row and its cells, parsed, then as many again validated), and
+the collector ran hundreds of times over an ever larger heap while one was parsed, most of the
+time parsing took. Nearly all are freed by reference counting anyway; the few cycles wait a
+little longer."""
+
+
 def create_app(database_url: str | None = None) -> FastAPI:
     """The server for ``database_url`` (default: PORTAL_DATABASE_URL, as every command)."""
     settings = get_settings()
+    gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
     engine = open_database(database_url)
 
     @asynccontextmanager

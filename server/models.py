@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validat
 from backend.accounts.autocreate import Options
 from backend.imports.contract import InputTable
 from backend.imports.reviewed import Review
-from server.wire import decode_value
+from server.wire import decode_cells, decode_value
 
 Cell = Annotated[
     Any,
@@ -101,7 +101,7 @@ class Table(Strict):
     def input_table(self) -> InputTable:
         return InputTable(
             headers=[decode_value(h) for h in self.headers],
-            rows=[(number, [decode_value(c) for c in cells]) for number, cells in self.rows],
+            rows=[(number, decode_cells(cells)) for number, cells in self.rows],
             header_row=self.header_row,
             sheet=self.sheet,
             source_name=self.source_name,

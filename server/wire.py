@@ -6,6 +6,7 @@ back must give the same Import Log: so dates and times travel tagged (``{"type":
 true/false or null. The client and the server use these same functions.
 """
 
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,24 @@ from backend.errors import InputError
 from backend.imports.contract import InputTable, Report, RowResult
 
 TAGGED: dict[str, Any] = {"datetime": datetime, "date": date, "time": time}
+PLAIN_TYPES = frozenset({str, bool, int, float, type(None)})
+"""The types JSON holds as they are: most rows hold nothing else, and travel as they are."""
+
+
+def is_plain(cells: Sequence[Any]) -> bool:
+    """Whether every cell is text, a number, true/false or null (checked in C, not cell by cell
+    in Python: a 100,000-row import has 800,000 cells)."""
+    return all(map(PLAIN_TYPES.__contains__, map(type, cells)))
+
+
+def encode_cells(cells: Sequence[Any]) -> list[Any]:
+    """A row's cells as ``encode_value`` makes each one."""
+    return list(cells) if is_plain(cells) else [encode_value(c) for c in cells]
+
+
+def decode_cells(cells: list[Any]) -> list[Any]:
+    """A row's cells as ``decode_value`` reads each one."""
+    return cells if is_plain(cells) else [decode_value(c) for c in cells]
 
 
 def encode_value(value: Any) -> Any:
@@ -58,7 +77,7 @@ def encode_table(table: InputTable) -> dict[str, Any]:
     """What a front end read, as the body of an import request."""
     return {
         "headers": [encode_value(h) for h in table.headers],
-        "rows": [[number, [encode_value(c) for c in cells]] for number, cells in table.rows],
+        "rows": [[number, encode_cells(cells)] for number, cells in table.rows],
         "header_row": table.header_row,
         "sheet": table.sheet,
         "source_name": table.source_name,
