@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from backend.accounts.logon import logon_key, normalise_email
 from backend.database.engine import read_transaction, write_transaction
@@ -330,8 +331,10 @@ def identify(engine: Engine, token: str) -> StaffIdentity:
     token = token.strip()
     if not token.startswith(TOKEN_PREFIX):
         raise NotSignedIn(NOT_SIGNED_IN)
+    now = utcnow()
+    stale = or_(StaffToken.last_used_at.is_(None), StaffToken.last_used_at < now - USE_NOTED_EVERY)
     query = (
-        select(StaffToken.id, Staff.id, Staff.email, Staff.role)
+        select(StaffToken.id, stale, Staff.id, Staff.email, Staff.role)
         .join(Staff, Staff.id == StaffToken.staff_id)
         .where(
             StaffToken.token_hash == token_hash(token),
@@ -339,29 +342,42 @@ def identify(engine: Engine, token: str) -> StaffIdentity:
             Staff.status == ACTIVE,
         )
     )
-    now = utcnow()
-    with engine.begin() as connection:
+    with read_transaction(engine) as connection:
         row = connection.execute(query).first()
         if row is None:
             raise NotSignedIn(NOT_SIGNED_IN)
-        token_id, staff_id, email, role = row
-        connection.execute(
-            update(StaffToken)
-            .where(
-                StaffToken.id == token_id,
-                or_(
-                    StaffToken.last_used_at.is_(None),
-                    StaffToken.last_used_at < now - USE_NOTED_EVERY,
-                ),
-            )
-            .values(last_used_at=now)
-        )
+        token_id, unnoted, staff_id, email, role = row
         schools = connection.execute(
             select(School.id, School.code)
             .join(StaffSchool, StaffSchool.school_id == School.id)
             .where(StaffSchool.staff_id == staff_id)
             .order_by(School.code)
         ).all()
+    if unnoted:
+        _note_use(engine, token_id, now)
     return StaffIdentity(
         staff_id, email, role, frozenset(id_ for id_, _ in schools), tuple(c for _, c in schools)
     )
+
+
+def _note_use(engine: Engine, token_id: int, now: datetime) -> None:
+    """Write when a token was used, in a transaction of its own, at most once a minute.
+
+    Most requests write nothing, so on SQLite they never wait for an import holding the write
+    lock. Noting the use is bookkeeping: a database too busy to take it refuses no one.
+    """
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(StaffToken)
+                .where(
+                    StaffToken.id == token_id,
+                    or_(
+                        StaffToken.last_used_at.is_(None),
+                        StaffToken.last_used_at < now - USE_NOTED_EVERY,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+    except OperationalError:
+        return
