@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from addin.excel.settings_file import load_addin_settings
 from addin.excel.workbook import ExcelWorkbook
+from addin.remote import Remote, from_settings
 from addin.workbooks.actions import dispatch
 from addin.workbooks.interface import Workbook
 from backend.database.engine import open_database
@@ -40,6 +41,14 @@ def engine() -> Engine:
     """One engine per Excel session: the database of PORTAL_DATABASE_URL or the default file."""
     load_addin_settings()  # Excel's Python has Excel's environment: the add-in's settings files
     return open_database(per_session=True)
+
+
+def backend() -> Engine | Remote:
+    """Where the buttons' actions run: the district server when PORTAL_SERVER_URL names one
+    (in the add-in's settings files or the environment), else the database of ``engine``."""
+    load_addin_settings()
+    remote = from_settings()  # no token: one line on how to sign in, and nothing written
+    return engine() if remote is None else remote
 
 
 def error_log() -> Path:
@@ -81,7 +90,7 @@ def told(workbook: Workbook, action: str) -> Iterator[None]:
 
 
 def run_action(
-    action: str, workbook: Workbook, db: Engine, progress: Progress | None = None
+    action: str, workbook: Workbook, db: Engine | Remote, progress: Progress | None = None
 ) -> Any:
     """Run a ribbon action on a workbook; every error becomes a message (None is returned)."""
     with told(workbook, action), collector_paused():
@@ -142,7 +151,7 @@ def reset_status_bar(app: Any) -> None:
 def run_on_book(
     action: str,
     book: Any,
-    open_engine: Callable[[], Engine] = engine,
+    open_engine: Callable[[], Engine | Remote] = backend,
     *,
     clock: Callable[[], float] = time.monotonic,
 ) -> Any:

@@ -16,6 +16,7 @@ and one button in ``addin.xlam.ribbon``.
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from backend.imports.contract import (
 )
 
 if TYPE_CHECKING:
+    from addin.remote import Remote
     from backend.mail.activation_send import Choice
 
 CARD_SHEET = "Lookup"
@@ -541,15 +543,22 @@ def _left(report: Report) -> str:
 
 
 def undo_a_batch(
-    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+    workbook: Workbook, engine: "Engine | Remote", *, progress: Progress | None = None, **_: Any
 ) -> Report:
     """Simulate the undo of the selected batch into the Undo sheet, ask, and on Yes undo it:
-    one simulation batch, then one apply batch (itself undone the same way)."""
-    from backend.imports.undo import undo_batch
+    one simulation batch, then one apply batch (itself undone the same way). ``engine`` a
+    ``Remote``: both run on the district server."""
+    from addin.remote import Remote
+    from backend.imports.undo import undo_batch as undo_here
 
     batch = chosen_batch(workbook)
-    progress = progress or no_progress
-    simulated = undo_batch(engine, batch, progress=progress)
+    if isinstance(engine, Remote):
+        from addin.remote_records import undo_batch as undo_there
+
+        undo_batch: Callable[..., Report] = partial(undo_there, engine)
+    else:
+        undo_batch = partial(undo_here, engine, progress=progress or no_progress)
+    simulated = undo_batch(batch, apply=False)
     where = workbook.write_log(log_from_report(simulated, "Key"), UNDO_SHEET_NAME)
     undoes = dict(simulated.extra).get("Undoes", f"batch {batch}")
     rows, how = _changed(simulated)
@@ -566,7 +575,7 @@ def undo_a_batch(
     ):
         workbook.notify(f"Nothing was changed: batch {batch} stands. The simulation is in {where}.")
         return simulated
-    applied = undo_batch(engine, batch, apply=True, progress=progress)
+    applied = undo_batch(batch, apply=True)
     where = workbook.write_log(log_from_report(applied, "Key"), UNDO_SHEET_NAME)
     rows, how = _changed(applied)
     workbook.notify(
