@@ -68,15 +68,19 @@ def engine() -> Engine:
 
 def refuse_in_client_mode() -> None:
     """One plain line when the running command cannot go through the district server."""
-    import click
-
     from backend.errors import InputError
     from backend.settings import get_settings
 
     if not get_settings().server_url:
         return
-    context = click.get_current_context(silent=True)
-    command = f"`{context.command_path}`" if context is not None else "This command"
+    command = "This command"
+    try:  # the command's name as typed; typer keeps its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:
+        pass
+    else:
+        context = get_current_context(silent=True)
+        command = f"`{context.command_path}`" if context is not None else command
     raise InputError(
         f"{command} runs only on the district server's own computer, and this one works "
         "through the server (PORTAL_SERVER_URL is set): ask IT to run it there"
