@@ -1,6 +1,7 @@
-"""Client mode: `portal import` and `portal autocreate` with PORTAL_SERVER_URL run on the
-district server and write the same Import Log as in local mode; `portal login` keeps the token
-in the credential store."""
+"""Client mode on the terminal: with PORTAL_SERVER_URL, `portal import`, `autocreate`, the
+single-account, card and batch commands run on the district server and print and write what
+they do in local mode; the commands with no route refuse; `portal login` keeps the token in
+the credential store."""
 
 import io
 import re

@@ -235,3 +235,22 @@ def test_the_settings_file_names_the_server(
     with db.connect() as connection:
         newest = connection.execute(select(Batch).order_by(Batch.id.desc()).limit(1)).one()
     assert newest.id == report.batch_id and newest.staff_id is not None
+
+
+def test_worksheet_functions_ask_the_server(
+    server: Server, db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from addin.excel import functions
+
+    seed(db)
+    logons, students = ["mia@example.org", "nobody@example.org", ""], [["00123"], ["99999"]]
+
+    def answers() -> tuple[Any, Any]:
+        return functions.account_status([logons]), functions.student_logons(students)
+
+    with monkeypatch.context() as local:
+        local.setattr(functions, "backend", lambda: db)
+        here = answers()
+    client_mode(monkeypatch, server.base, staff_token(db))
+    assert answers() == here
+    assert here[0] == [["ACTIVE GUARDIAN account, 0 students", "no account", "no logon given"]]
