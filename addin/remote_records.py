@@ -117,6 +117,16 @@ def create_account_from_contact(
     return decode_report(remote.call("POST", path, body))
 
 
+def rename_user(remote: Remote, old: str, new: str, *, apply: bool) -> Report:
+    body = {"old": old, "new": new, "apply": apply}
+    return decode_report(remote.call("POST", "/api/renames", body))
+
+
+def merge_users(remote: Remote, duplicate: str, keep: str, *, apply: bool) -> Report:
+    body = {"duplicate": duplicate, "keep": keep, "apply": apply}
+    return decode_report(remote.call("POST", "/api/merges", body))
+
+
 def _batch(data: Mapping[str, Any]) -> Batch:
     times = {name: datetime.fromisoformat(data[name]) for name in ("started_at", "finished_at")}
     names = {column.key for column in Batch.__table__.columns}

@@ -244,6 +244,10 @@ ONE_AT_A_TIME = [
     ["contact", "create-account", "C2"],
     ["contact", "create-account", "C2", "--apply"],
     ["student", "card", "00123"],
+    ["user", "rename", "pat@example.org", "pat.lee@example.org"],
+    ["user", "rename", "pat@example.org", "pat.lee@example.org", "--apply"],
+    ["user", "rename", "nobody@example.org", "x@example.org", "--apply"],
+    ["user", "merge", "old@example.org", "into", "pat.lee@example.org", "--apply"],
 ]  # fmt: skip
 
 
@@ -265,9 +269,10 @@ def test_one_account_at_a_time_through_the_server(
         saved[where] = accounts_and_links(db)
     assert said["server"] == said["local"]
     codes = [code for code, _, _ in said["server"]]
-    assert codes == [0, 1, 0, 1, 0, 2, 0, 2, 0, 2, 0, 0, 0]
+    assert codes == [0, 1, 0, 1, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0, 2, 0]
     assert "There is no student '99999'" in said["server"][9][2]
-    assert ("pat@example.org", "5550100", "456", "Father") in saved["server"]
+    assert ("pat.lee@example.org", "5550100", "456", "Father") in saved["server"]
+    assert "Merged into pat.lee@example.org; disabled" in said["server"][-1][1]
     assert ("tom@example.org", None, "00123", "Father") in saved["server"]
     assert saved["server"] == saved["local"]
     with db.connect() as connection:
@@ -316,8 +321,6 @@ def test_batches_through_the_server(
 SERVER_ONLY = {
     "coverage": [],
     "lifecycle year-end": [],
-    "user rename": ["mia@example.org", "mia2@example.org", "--apply"],
-    "user merge": ["old@example.org", "into", "mia@example.org", "--apply"],
     "staff list": [],
     "outbox list": [],
     "templates email list": [],

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import xlwings as xw
 from factories import LINK_HEADERS, SMALL_DISTRICT, USER_HEADERS
 from served import Server, counts, emptied_database, module_server, seed, staff_token
 from sqlalchemy import Engine, select
@@ -182,7 +183,7 @@ def test_look_up_and_undo_through_the_server(
 
 
 def test_without_a_token_the_ribbon_says_how_to_sign_in(
-    server: Server, db: Engine, monkeypatch: pytest.MonkeyPatch
+    server: Server, db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(db)
     client_mode(monkeypatch, server.base, None)
@@ -196,6 +197,12 @@ def test_without_a_token_the_ribbon_says_how_to_sign_in(
     )
     assert [s.name for s in book.sheet_list] == ["Users"]
     assert counts(db) == before
+    opened: list[str] = []
+    monkeypatch.setattr(xw, "Book", opened.append)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert entry.run_on_book("template.new", book) is not None  # needs no token
+    assert book.app.alerts[-1][0].startswith("New users workbook: ")
+    assert [Path(path).parent for path in opened] == [tmp_path / "Documents" / "Parent Portal"]
 
 
 def test_school_year_buttons_without_a_route_refuse_in_one_line(
@@ -204,7 +211,12 @@ def test_school_year_buttons_without_a_route_refuse_in_one_line(
     seed(db)
     client_mode(monkeypatch, server.base, staff_token(db))
     before = counts(db)
-    for action, label in (("coverage", "Coverage"), ("lifecycle.year-end", "Year End")):
+    for action, label in (
+        ("coverage", "Coverage"),
+        ("activation.send", "Send Activation"),
+        ("letters", "Letters"),
+        ("lifecycle.year-end", "Year End"),
+    ):
         book = users_book()
         assert entry.run_on_book(action, book) is None
         message = book.app.alerts[-1][0]
@@ -254,3 +266,31 @@ def test_worksheet_functions_ask_the_server(
     client_mode(monkeypatch, server.base, staff_token(db))
     assert answers() == here
     assert here[0] == [["ACTIVE GUARDIAN account, 0 students", "no account", "no logon given"]]
+
+
+def test_rename_and_merge_buttons_through_the_server(
+    server: Server, db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(db)
+    client_mode(monkeypatch, server.base, staff_token(db))
+    sheet = [["mia@example.org", "mia.lee@example.org"], ["old@example.org", "mia.lee@example.org"]]
+    book = FakeBook("fix.xlsx", {"Fix": sheet}, selection=("Fix", "A1:B1"), answers=["yes"])
+    renamed = entry.run_on_book("user.rename", book)
+    assert renamed is not None and renamed.mode == "apply", book.app.alerts
+    assert book.app.alerts[-1][0].startswith(
+        "Renamed: the logon mia@example.org is now mia.lee@example.org"
+    )
+    book._selection = ("Fix", "A2:B2")
+    book.app._answers = ["yes"]
+    merged = entry.run_on_book("user.merge", book)
+    assert merged is not None and merged.mode == "apply", book.app.alerts
+    with db.connect() as connection:
+        accounts = dict(connection.execute(select(PortalUser.logon_id, PortalUser.status)).all())
+        runs = connection.execute(select(Batch.kind, Batch.staff_id).order_by(Batch.id)).all()
+    assert accounts == {"mia.lee@example.org": "ACTIVE", "old@example.org": "DISABLED"}
+    assert [kind for kind, staff in runs if staff is not None] == [
+        "rename user",
+        "rename user",
+        "merge users",
+        "merge users",
+    ]

@@ -168,8 +168,14 @@ def user_rename(
 ) -> None:
     """Rename a logon (a typo, a changed email): its students, history and activation stay
     with the account; a link sent to the old address stops working."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.rename import rename_user
 
+    remote = from_settings()
+    if remote is not None:
+        print_results(remote_records.rename_user(remote, old, new, apply=apply))
+        return
     print_results(rename_user(engine(), old, new, apply=apply))
 
 
@@ -182,6 +188,8 @@ def user_merge(
 ) -> None:
     """Merge a duplicate account into the one kept: its students move (where the rules allow),
     the duplicate is disabled, both stay in the audit trail."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.rename import merge_users
     from backend.errors import InputError
 
@@ -189,6 +197,10 @@ def user_merge(
         raise InputError(
             f"Write the command as: portal user merge DUPLICATE into KEEP (not '{into}')"
         )
+    remote = from_settings()
+    if remote is not None:
+        print_results(remote_records.merge_users(remote, duplicate, keep, apply=apply))
+        return
     print_results(merge_users(engine(), duplicate, keep, apply=apply))
 
 

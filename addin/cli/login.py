@@ -26,9 +26,8 @@ def login_command(
 ) -> None:
     """Sign in to the district server: the token the portal administrator gave you is checked
     with the server, then kept in this computer's credential store (never in a file); the
-    ribbon's imports and Look Up, `portal import`, `autocreate`, `run`, `user new|modify|show`,
-    `student`, `contact` and `batches` then run on the server while PORTAL_SERVER_URL names
-    it."""
+    ribbon's imports and Look Up, `portal import`, `autocreate`, `run`, `user`, `student`,
+    `contact` and `batches` then run on the server while PORTAL_SERVER_URL names it."""
     import keyring
     from keyring.errors import KeyringError
 

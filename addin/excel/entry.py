@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from addin.excel.settings_file import load_addin_settings
 from addin.excel.workbook import ExcelWorkbook
 from addin.remote import Remote, from_settings
-from addin.workbooks.actions import dispatch
+from addin.workbooks.actions import dispatch, new_from_template
 from addin.workbooks.interface import Workbook
 from backend.database.engine import open_database
 from backend.errors import PortalError
@@ -33,6 +33,7 @@ from backend.settings import get_settings
 LOG_FILE_NAME = "excel-errors.log"
 SELF_TEST_ACTION = "self-test"
 """The ribbon's Self-Test button: not a workbook action, so ``dispatch`` does not know it."""
+NEW_TEMPLATE = "template.new"
 PROGRESS_INTERVAL_S = 0.3
 """Least time between two status bar updates: each is a call into Excel."""
 
@@ -163,6 +164,8 @@ def run_on_book(
                 from addin.excel.self_test import run_self_test
 
                 return run_self_test(workbook, progress=progress)
+            if action == NEW_TEMPLATE:  # needs neither the database nor the server's token
+                return new_from_template(workbook)
             return run_action(action, workbook, open_engine(), progress)
     finally:
         reset_status_bar(book.app)  # also after a message that told of an error

@@ -382,7 +382,7 @@ def dispatch(action: str, workbook: Workbook, engine: Engine | Remote, **options
     return run_import(workbook, local, apply=verb == "apply", kind=kind, **extras)
 
 
-THROUGH_THE_SERVER = ("batches.undo",)
+THROUGH_THE_SERVER = ("batches.undo", "user.rename", "user.merge")
 """The School Year actions the district server has a route for."""
 
 
