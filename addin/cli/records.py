@@ -112,7 +112,6 @@ def _run(kind: str, options: dict[str, Any] | None) -> str:
 
 def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
     """The list of recent batches, or one batch's rows, or its log written to ``out_path``."""
-    from addin import remote_records
     from addin.remote import from_settings
     from backend.imports.contract import describe_changes
 
@@ -140,13 +139,14 @@ def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
             "Skipped",
             "Errors",
         )
-        from backend.imports.batches import list_batches
+        if remote is None:
+            from backend.imports.batches import list_batches
 
-        listed = (
-            list_batches(engine(), limit)
-            if remote is None
-            else remote_records.list_batches(remote, limit)
-        )
+            listed = list_batches(engine(), limit)
+        else:
+            from addin import remote_records
+
+            listed = remote_records.list_batches(remote, limit)
         for batch in listed:
             table.add_row(
                 str(batch.id),
@@ -197,10 +197,11 @@ def _batch_of(
     batch_id: int, remote: "Remote | None"
 ) -> tuple["Batch", list["BatchEvent"], int | None]:
     """A batch, its row events and the undo that took it back: here, or from the server."""
-    from addin import remote_records
     from backend.imports.batches import get_batch, undone_by
 
     if remote is not None:
+        from addin import remote_records
+
         return remote_records.get_batch(remote, batch_id)
     db = engine()
     batch, events = get_batch(db, batch_id)
