@@ -344,3 +344,35 @@ def test_commands_without_a_route_refuse_in_client_mode(
         )
     assert counts(db) == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_portal_run_presses_the_ribbon_through_the_server(
+    server: Server, db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    """`portal run`, the ribbon's actions on a file: the same log in both modes."""
+    path = typed_workbook(tmp_path / "links.xlsx", {"Links": LINKS})
+    said: dict[str, list[tuple[int, str, str]]] = {}
+    for where in ("local", "server"):
+        seed(db)
+        if where == "local":
+            local_mode(monkeypatch)
+        else:
+            client_mode(monkeypatch, server.base, staff_token(db))
+        said[where] = []
+        for action in ("links.simulate", "links.apply"):
+            out = str(tmp_path / f"{where}-{action}.xlsx")
+            ran = run_cli(
+                capsys, "--db", server.database_url, "run", action, str(path), "--out", out,
+                "--yes",  # an apply of a file whose simulation log is elsewhere
+            )  # fmt: skip
+            said[where].append(same_text(ran))
+    assert [code for code, _, _ in said["server"]] == [1, 1]  # some rows are errors
+    assert [
+        (code, text.replace("server-", "local-"), error) for code, text, error in said["server"]
+    ] == said["local"]
+    for action in ("links.simulate", "links.apply"):
+        local, remote = (tmp_path / f"{where}-{action}.xlsx" for where in ("local", "server"))
+        assert log_without_batch(remote) == log_without_batch(local)
+    with db.connect() as connection:
+        last = connection.execute(select(Batch).order_by(Batch.id.desc()).limit(1)).one()
+    assert last.mode == "apply" and last.staff_id is not None
