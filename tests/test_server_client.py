@@ -376,3 +376,30 @@ def test_portal_run_presses_the_ribbon_through_the_server(
     with db.connect() as connection:
         last = connection.execute(select(Batch).order_by(Batch.id.desc()).limit(1)).one()
     assert last.mode == "apply" and last.staff_id is not None
+
+
+def test_doctor_checks_the_server_and_the_token_instead_of_a_database(
+    server: Server,
+    db: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Capsys,
+    store: MemoryKeyring,
+) -> None:
+    seed(db)
+    identity, token = add_staff(db, "desk@district.example.org", role="district-admin")
+    client_mode(monkeypatch, server.base, token)
+    sound = run_cli(capsys, "--db", str(tmp_path / "no-database-here.sqlite"), "doctor")
+    assert sound.code == 0, sound.stdout
+    assert f"ok   District server: {server.base}, signed in as {identity.email}" in sound.stdout
+    assert "Database" not in sound.stdout
+    client_mode(monkeypatch, server.base, None)
+    unsigned = run_cli(capsys, "doctor")
+    assert unsigned.code == 1
+    assert f"FAIL District server: {server.base}: no staff token" in unsigned.stdout
+    assert "To fix: Run 'portal login'" in unsigned.stdout
+    client_mode(monkeypatch, server.base, "ppa_" + "E" * 43)
+    refused = run_cli(capsys, "doctor")
+    assert refused.code == 1
+    assert f"FAIL District server: {server.base}: " in refused.stdout
+    assert not (tmp_path / "no-database-here.sqlite").exists()
