@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 import xlwings as xw
 from factories import LINK_HEADERS, SMALL_DISTRICT, USER_HEADERS
-from served import Server, counts, emptied_database, module_server, seed, staff_token
+from served import (
+    Server,
+    counts,
+    emptied_database,
+    free_port,
+    module_server,
+    seed,
+    staff_token,
+)
 from sqlalchemy import Engine, select
 from test_server_client import MemoryKeyring, client_mode, local_mode
 from xlwings_double import FakeBook
@@ -182,7 +190,7 @@ def test_look_up_and_undo_through_the_server(
         assert connection.execute(select(Batch.kind).order_by(Batch.id.desc())).first() == ("undo",)
 
 
-def test_without_a_token_the_ribbon_says_how_to_sign_in(
+def test_without_a_token_or_a_server_the_ribbon_says_what_to_do(
     server: Server, db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(db)
@@ -197,6 +205,10 @@ def test_without_a_token_the_ribbon_says_how_to_sign_in(
     )
     assert [s.name for s in book.sheet_list] == ["Users"]
     assert counts(db) == before
+    client_mode(monkeypatch, f"http://127.0.0.1:{free_port()}", staff_token(db))
+    assert press(book, "users.simulate") is None
+    assert "did not answer" in book.app.alerts[-1][0]
+    assert [s.name for s in book.sheet_list] == ["Users"]
     opened: list[str] = []
     monkeypatch.setattr(xw, "Book", opened.append)
     monkeypatch.setenv("HOME", str(tmp_path))
