@@ -5,7 +5,8 @@ plain values, and the report comes back as the service made it there: the front 
 same Import Log it writes in local mode. The staff token comes from the operating system's
 credential store (`portal login` puts it there), else PORTAL_SERVER_TOKEN (for scripts); it is
 never written to a file or a workbook. A refusal from the server is the same error, with the
-same words, as the local service raises.
+same words, as the local service raises. The single-account commands, the contact card, the
+look-ups and the batches go through ``addin.remote_records``.
 """
 
 import ipaddress

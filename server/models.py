@@ -191,6 +191,18 @@ class Undo(Strict):
     apply: bool = False
 
 
+class Rename(Strict):
+    old: str = Field(description="The account's logon ID now")
+    new: str = Field(description="The logon ID it should have (no account has it)")
+    apply: bool = False
+
+
+class Merge(Strict):
+    duplicate: str = Field(description="The logon ID of the duplicate account")
+    keep: str = Field(description="The logon ID of the account to keep")
+    apply: bool = False
+
+
 class Logons(Strict):
     logon_ids: list[str] = Field(max_length=10_000)
 

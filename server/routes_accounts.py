@@ -1,7 +1,8 @@
 """One account at a time, a student's contact card, and look-ups of many at once.
 
 New User and Modify User save at once, as on the ribbon and the terminal; an account from a
-contact is a simulation unless ``apply``. Each run names the staff member as its actor.
+contact, a rename and a merge are simulations unless ``apply``. Each run names the staff member
+as its actor.
 """
 
 from dataclasses import asdict
@@ -13,8 +14,18 @@ from fastapi.responses import JSONResponse
 
 from backend.accounts.contact_card import contact_card, create_account_from_contact
 from backend.accounts.lookups import account_summaries, logons_of_students
+from backend.accounts.rename import merge_users, rename_user
 from backend.accounts.single import get_account, modify_user, new_user
-from server.models import ContactAccount, Logons, ModifyUser, NewUser, ReportOut, StudentIds
+from server.models import (
+    ContactAccount,
+    Logons,
+    Merge,
+    ModifyUser,
+    NewUser,
+    Rename,
+    ReportOut,
+    StudentIds,
+)
 from server.routes_imports import REFUSALS
 from server.staff import Database, Staff
 from server.wire import encode_report
@@ -39,6 +50,22 @@ def who_am_i(staff: Staff) -> JSONResponse:
 def new_account(body: NewUser, staff: Staff, engine: Database) -> JSONResponse:
     """New User: one account, saved at once, with the students to attach."""
     report = new_user(engine, **body.model_dump(), actor=staff)
+    return JSONResponse(encode_report(report))
+
+
+@router.post("/renames", response_model=ReportOut)
+def rename_account(body: Rename, staff: Staff, engine: Database) -> JSONResponse:
+    """Rename Logon: the account keeps its students and history; a simulation unless
+    ``apply``."""
+    report = rename_user(engine, body.old, body.new, apply=body.apply, actor=staff)
+    return JSONResponse(encode_report(report))
+
+
+@router.post("/merges", response_model=ReportOut)
+def merge_accounts(body: Merge, staff: Staff, engine: Database) -> JSONResponse:
+    """Merge Logons: the duplicate's students move to the account kept, where the rules
+    allow, and the duplicate is disabled; a simulation unless ``apply``."""
+    report = merge_users(engine, body.duplicate, body.keep, apply=body.apply, actor=staff)
     return JSONResponse(encode_report(report))
 
 

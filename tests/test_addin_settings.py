@@ -364,6 +364,29 @@ def test_machine_install_on_windows(tmp_path: Path) -> None:
     assert not (tmp_path / "josé").exists()  # nothing per user
 
 
+def test_machine_install_for_a_district_server(tmp_path: Path) -> None:
+    """A client computer's add-in names the district server and no database; Python reads it."""
+    xlam = build_addin(tmp_path / "build" / "ParentPortal.xlam")
+    office = tmp_path / "Program Files" / "Microsoft Office" / "root" / "Office16"
+    office.mkdir(parents=True)
+    (office / "EXCEL.EXE").write_bytes(b"")
+    environ = {**windows(tmp_path), "ProgramFiles": str(tmp_path / "Program Files")}
+    install = partial(
+        install_addin, xlam, platform="win32", home=tmp_path, environ=environ, scope="machine"
+    )
+    with pytest.raises(Exception, match="must begin with https://"):
+        install(server_url="http://portal.district.example.org")
+    assert not (tmp_path / "ProgramData").exists()
+    install(server_url="https://portal.district.example.org/", python="C:\\py\\python.exe")
+    machine = tmp_path / "ProgramData" / "ParentPortal" / CONF
+    settings = settings_file.read_settings(machine, "cp1252")
+    assert settings["PORTAL_SERVER_URL"] == "https://portal.district.example.org"
+    assert "PORTAL_DATABASE_URL" not in settings
+    assert load_addin_settings(dict(environ), "win32", tmp_path) == {
+        "PORTAL_SERVER_URL": "https://portal.district.example.org"
+    }
+
+
 def test_machine_install_without_rights_says_what_to_copy_where(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -322,7 +322,7 @@ def test_worksheet_functions(
     from addin.excel import entry as excel_entry
 
     monkeypatch.setattr(excel_entry, "engine", lambda: engine)
-    monkeypatch.setattr("addin.excel.functions.engine", lambda: engine)
+    monkeypatch.setattr("addin.excel.functions.backend", lambda: engine)
     book = FakeBook("users.xlsx", {"Users": USERS}, TEMPLATE, answers=["yes"])
     run_action("users.apply", ExcelWorkbook(book), engine)
     assert account_status("ANN@example.org") == "ACTIVE GUARDIAN account, 0 students"

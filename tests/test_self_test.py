@@ -76,7 +76,7 @@ def test_every_step_passes_and_each_copy_is_closed(tmp_path: Path) -> None:
     assert {row[1] for row in rows_of(caller)} == {"pass"}
     assert caller.app.alerts[-1][0].startswith(f"Self-test: all {len(steps)} steps passed")
     assert not district.exists()  # nothing went near the configured database
-    assert vars(functions)["engine"].__module__ == "addin.excel.entry"  # swapped back
+    assert vars(functions)["backend"].__module__ == "addin.excel.entry"  # swapped back
 
 
 def test_a_failure_is_named_with_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

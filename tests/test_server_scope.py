@@ -83,6 +83,12 @@ ASKED: dict[tuple[str, str], Ask] = {
     ("POST", "/api/contacts/{contact_id}/account"): lambda c, t: c.post(
         "/api/contacts/C4/account", json={"apply": True}
     ),
+    ("POST", "/api/renames"): lambda c, t: c.post(
+        "/api/renames", json={"old": TOM, "new": "tim@example.org", "apply": True}
+    ),
+    ("POST", "/api/merges"): lambda c, t: c.post(
+        "/api/merges", json={"duplicate": TOM, "keep": "ann@example.org", "apply": True}
+    ),
     ("GET", "/api/batches"): lambda c, t: c.get("/api/batches", params={"limit": 1000}),
     ("GET", "/api/batches/{batch_id}"): lambda c, t: c.get(f"/api/batches/{t.their_batch}"),
     ("POST", "/api/batches/{batch_id}/undo"): lambda c, t: c.post(

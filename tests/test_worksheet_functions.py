@@ -175,7 +175,7 @@ def school(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
             }
         )
         connection.execute(insert(StudentLink), links)
-    monkeypatch.setattr(functions, "engine", lambda: engine)
+    monkeypatch.setattr(functions, "backend", lambda: engine)
     return engine
 
 
@@ -277,7 +277,7 @@ def test_an_error_is_a_sentence_in_the_cell_and_a_log_entry(
     def unreachable() -> Engine:
         raise ConnectionRefusedError("the database server does not answer")
 
-    monkeypatch.setattr(functions, "engine", unreachable)
+    monkeypatch.setattr(functions, "backend", unreachable)
     answer = PORTAL_ACCOUNT_STATUS([["g1@example.org"]])
     log = tmp_path / "logs" / "excel-errors.log"
     assert answer == f"Parent Portal could not answer: the details are in {log} for your IT team"

@@ -1,6 +1,6 @@
 """`portal user`, `portal student`, `portal contact`: one account at a time, a student's card."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table as RichTable
@@ -36,27 +36,37 @@ def user_new(
     ] = None,
 ) -> None:
     """New User: create one account (then see it with `portal user show`)."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.single import new_user
 
-    print_results(
-        new_user(
-            engine(),
-            logon_id=logon_id,
-            user_type=user_type,
-            last_name=last_name,
-            first_name=first_name,
-            email=email,
-            students=student or (),
-        )
-    )
+    fields: dict[str, Any] = {
+        "logon_id": logon_id,
+        "user_type": user_type,
+        "last_name": last_name,
+        "first_name": first_name,
+        "email": email,
+    }
+    remote = from_settings()
+    if remote is not None:
+        print_results(remote_records.new_user(remote, students=student or (), **fields))
+        return
+    print_results(new_user(engine(), students=student or (), **fields))
 
 
 @user_app.command("show")
 def user_show(logon_id: Annotated[str, typer.Argument(help="The account's logon ID.")]) -> None:
     """Show an account and the students attached to it."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.single import get_account
 
-    account = get_account(engine(), logon_id)
+    remote = from_settings()
+    account = (
+        get_account(engine(), logon_id)
+        if remote is None
+        else remote_records.get_account(remote, logon_id)
+    )
     out.print(
         f"[bold]{shown(account.logon_id)}[/] ({account.user_type}, {account.status})",
         highlight=False,
@@ -121,6 +131,8 @@ def user_modify(
     ] = None,
 ) -> None:
     """Modify User: change an account's details and the students attached to it."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.single import modify_user
 
     changes = {
@@ -135,16 +147,17 @@ def user_modify(
         }.items()
         if v is not None
     }
-    print_results(
-        modify_user(
-            engine(),
-            logon_id,
-            changes=changes,
-            attach=attach or (),
-            detach=detach or (),
-            relationship=relationship,
-        )
-    )
+    asked: dict[str, Any] = {
+        "changes": changes,
+        "attach": attach or (),
+        "detach": detach or (),
+        "relationship": relationship,
+    }
+    remote = from_settings()
+    if remote is not None:
+        print_results(remote_records.modify_user(remote, logon_id, **asked))
+        return
+    print_results(modify_user(engine(), logon_id, **asked))
 
 
 @user_app.command("rename")
@@ -155,8 +168,14 @@ def user_rename(
 ) -> None:
     """Rename a logon (a typo, a changed email): its students, history and activation stay
     with the account; a link sent to the old address stops working."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.rename import rename_user
 
+    remote = from_settings()
+    if remote is not None:
+        print_results(remote_records.rename_user(remote, old, new, apply=apply))
+        return
     print_results(rename_user(engine(), old, new, apply=apply))
 
 
@@ -169,6 +188,8 @@ def user_merge(
 ) -> None:
     """Merge a duplicate account into the one kept: its students move (where the rules allow),
     the duplicate is disabled, both stay in the audit trail."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.rename import merge_users
     from backend.errors import InputError
 
@@ -176,6 +197,10 @@ def user_merge(
         raise InputError(
             f"Write the command as: portal user merge DUPLICATE into KEEP (not '{into}')"
         )
+    remote = from_settings()
+    if remote is not None:
+        print_results(remote_records.merge_users(remote, duplicate, keep, apply=apply))
+        return
     print_results(merge_users(engine(), duplicate, keep, apply=apply))
 
 
@@ -191,9 +216,16 @@ STATUS_STYLES = {
 @student_app.command("card")
 def student_card(student_id: Annotated[str, typer.Argument(help="The student's ID.")]) -> None:
     """The contact card: each contact with its account status (has account, can create, ...)."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.contact_card import CAN_CREATE, contact_card
 
-    card = contact_card(engine(), student_id)
+    remote = from_settings()
+    card = (
+        contact_card(engine(), student_id)
+        if remote is None
+        else remote_records.contact_card(remote, student_id)
+    )
     out.print(
         f"[bold]{shown(card.student_id)}[/] {shown(f'{card.first_name} {card.last_name}')}, "
         f"grade {shown(card.grade or '-')}, school {shown(card.school or '-')}",
@@ -237,9 +269,16 @@ def student_card(student_id: Annotated[str, typer.Argument(help="The student's I
 @student_app.command("logons")
 def student_logons(student_id: Annotated[str, typer.Argument(help="The student's ID.")]) -> None:
     """Every logon attached to a student: the Logon IDs searched by student ID."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.contact_card import logons_for_student
 
-    logons = logons_for_student(engine(), student_id)
+    remote = from_settings()
+    logons = (
+        logons_for_student(engine(), student_id)
+        if remote is None
+        else remote_records.logons_for_student(remote, student_id)
+    )
     if not logons:
         out.print(f"No logon is attached to student {shown(student_id.strip())}.")
         return
@@ -266,9 +305,17 @@ def contact_create_account(
 ) -> None:
     """The card's +: a guardian account from the contact's email, attached to their students
     under AutoCreate's rules."""
+    from addin import remote_records
+    from addin.remote import from_settings
     from backend.accounts.contact_card import create_account_from_contact
 
-    report = create_account_from_contact(
-        engine(), contact_id, apply=apply, email_template=email_template
-    )
+    remote = from_settings()
+    if remote is not None:
+        report = remote_records.create_account_from_contact(
+            remote, contact_id, apply=apply, email_template=email_template
+        )
+    else:
+        report = create_account_from_contact(
+            engine(), contact_id, apply=apply, email_template=email_template
+        )
     print_results(report)

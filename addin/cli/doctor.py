@@ -2,8 +2,9 @@
 
 Each check says what it found and, when it fails, what to do about it in plain words: Python's
 version, the installed packages, the add-in where ``portal addin install`` puts it and its
-settings file, and the database. Exit code 0 when every check passes, 1 otherwise. It changes
-nothing: a database it cannot find is reported, not created.
+settings file, and the database (or, with PORTAL_SERVER_URL, the district server and the staff
+token). Exit code 0 when every check passes, 1 otherwise. It changes nothing: a database it
+cannot find is reported, not created.
 """
 
 import importlib
@@ -255,25 +256,74 @@ def check_database(url: str | None) -> list[Check]:
     ]
 
 
+def check_server(url: str) -> list[Check]:
+    """A client of the district server: the address, the staff token, and that the server
+    answers and knows the token (``GET /api/me``, which changes nothing)."""
+    from addin.remote import Remote, server_address, stored_token
+    from backend.errors import PortalError
+    from backend.settings import get_settings
+
+    try:
+        address = server_address(url)
+    except PortalError as exc:
+        return [Check("District server", False, str(exc), "Give PORTAL_SERVER_URL as https://...")]
+    token = stored_token(address) or get_settings().server_token
+    if not token:
+        return [
+            Check(
+                "District server",
+                False,
+                f"{address}: no staff token on this computer for this user",
+                "Run 'portal login' and paste the token the portal administrator gave you.",
+            )
+        ]
+    try:
+        me = Remote(address, token.strip()).call("GET", "/api/me")
+    except PortalError as exc:
+        return [
+            Check(
+                "District server",
+                False,
+                f"{address}: {exc}",
+                "Check the address and that the server runs; for a refused token, run "
+                "'portal login' again.",
+            )
+        ]
+    return [Check("District server", True, f"{address}, signed in as {me['email']} ({me['role']})")]
+
+
+def server_url(platform: str, home: Path, environ: dict[str, str] | os._Environ[str]) -> str:
+    """PORTAL_SERVER_URL of the environment, else of the add-in's settings files."""
+    from addin.excel.settings_file import addin_settings
+    from backend.settings import get_settings
+
+    named = get_settings().server_url or addin_settings(platform, home, environ).get(
+        "PORTAL_SERVER_URL", ""
+    )
+    return named.strip()
+
+
 def run_checks(
     platform: str | None = None,
     home: Path | None = None,
     environ: dict[str, str] | os._Environ[str] | None = None,
 ) -> list[Check]:
+    """Every check; on a client of the district server, the server instead of a database."""
+    platform = platform or current_platform()
+    home = home or Path.home()
+    environ = os.environ if environ is None else environ
+    server = server_url(platform, home, environ)
     return [
         check_python(),
         *check_packages(),
-        *check_addin(
-            platform or current_platform(),
-            home or Path.home(),
-            os.environ if environ is None else environ,
-        ),
-        *check_database(state.database_url),
+        *check_addin(platform, home, environ),
+        *(check_server(server) if server else check_database(state.database_url)),
     ]
 
 
 def doctor() -> None:
-    """Check this computer's set-up (Python, packages, Excel add-in, database); say what to fix."""
+    """Check this computer's set-up (Python, packages, Excel add-in, database or district
+    server); say what to fix."""
     checks = run_checks()
     for check in checks:
         mark = "[green]ok[/]  " if check.passed else "[bold red]FAIL[/]"

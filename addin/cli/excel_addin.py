@@ -48,6 +48,13 @@ def addin_install(
             "required with --machine."
         ),
     ] = None,
+    server_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The district server (https://...) the add-in works through instead of a "
+            "database (default: PORTAL_SERVER_URL); staff sign in with `portal login`."
+        ),
+    ] = None,
 ) -> None:
     """Install the add-in (Windows, macOS) and say what is left to do."""
     from addin.xlam import build_addin, install_addin
@@ -56,5 +63,6 @@ def addin_install(
         xlam or build_addin(),
         scope="machine" if machine else "user",
         database_url=database_url,
+        server_url=server_url,
     )
     out.print(message, highlight=False)

@@ -195,7 +195,9 @@ def run_command(
         built = build_template(kind or "users", workbook_path)
         out.print(f"New {kind or 'users'} workbook: {shown(built)}", highlight=False)
         return
-    db = engine()
+    from addin.remote import from_settings
+
+    db = from_settings() or engine()  # PORTAL_SERVER_URL: the action runs on the server
     with (
         progress_bar() as progress,
         FileWorkbook(workbook_path, out=out_path, assume_yes=yes, value=value) as workbook,

@@ -25,8 +25,9 @@ def login_command(
     ] = False,
 ) -> None:
     """Sign in to the district server: the token the portal administrator gave you is checked
-    with the server, then kept in this computer's credential store (never in a file); `portal
-    import` and `portal autocreate` then run on the server while PORTAL_SERVER_URL names it."""
+    with the server, then kept in this computer's credential store (never in a file); the
+    ribbon's imports and Look Up, `portal import`, `autocreate`, `run`, `user`, `student`,
+    `contact` and `batches` then run on the server while PORTAL_SERVER_URL names it."""
     import keyring
     from keyring.errors import KeyringError
 

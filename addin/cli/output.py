@@ -66,10 +66,36 @@ state = State()
 
 
 def engine() -> Engine:
-    """The command's database: ``--db``, else the configured one; created or upgraded first."""
+    """The command's database: ``--db``, else the configured one; created or upgraded first.
+
+    With PORTAL_SERVER_URL set, this computer works through the district server: a command
+    that reaches for a database here has no route on the server, and is refused rather than
+    run on some other database."""
     from backend.database.engine import open_database
 
+    refuse_in_client_mode()
     return open_database(state.database_url)
+
+
+def refuse_in_client_mode() -> None:
+    """One plain line when the running command cannot go through the district server."""
+    from backend.errors import InputError
+    from backend.settings import get_settings
+
+    if not get_settings().server_url:
+        return
+    command = "This command"
+    try:  # the command's name as typed; typer keeps its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:
+        pass
+    else:
+        context = get_current_context(silent=True)
+        command = f"`{context.command_path}`" if context is not None else command
+    raise InputError(
+        f"{command} runs only on the district server's own computer, and this one works "
+        "through the server (PORTAL_SERVER_URL is set): ask IT to run it there"
+    )
 
 
 @contextmanager

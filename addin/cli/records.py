@@ -1,7 +1,7 @@
 """`portal init`, `portal batches`, `portal demo`: the database, its audit trail, a demo."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,10 @@ from addin.cli.output import (
     state,
 )
 from backend.errors import InputError
+
+if TYPE_CHECKING:
+    from addin.remote import Remote
+    from backend.database.models import Batch, BatchEvent
 
 
 def init() -> None:
@@ -80,15 +84,21 @@ def _batch_number(text: str) -> int:
 
 def undo(batch_id: int, apply: bool, out_path: Path | None) -> None:
     """`portal batches undo N`: the undo simulated, or saved with --apply, and told."""
+    from addin import remote_records
     from addin.files.result_writer import check_destination
+    from addin.remote import from_settings
     from addin.workbooks.file import write_run_log
     from addin.workbooks.result_sheet import log_from_report
     from backend.imports.undo import undo_batch
 
     if out_path is not None:
         check_destination(out_path)
-    with progress_bar() as progress:
-        report = undo_batch(engine(), batch_id, apply=apply, progress=progress)
+    remote = from_settings()
+    if remote is not None:
+        report = remote_records.undo_batch(remote, batch_id, apply=apply)
+    else:
+        with progress_bar() as progress:
+            report = undo_batch(engine(), batch_id, apply=apply, progress=progress)
     if out_path is not None:
         write_run_log(out_path, log_from_report(report, "Key"))
     finish(report, out_path, told=None)
@@ -102,18 +112,18 @@ def _run(kind: str, options: dict[str, Any] | None) -> str:
 
 def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
     """The list of recent batches, or one batch's rows, or its log written to ``out_path``."""
-    from backend.imports.batches import get_batch, list_batches, undone_by
+    from addin.remote import from_settings
     from backend.imports.contract import describe_changes
 
-    db = engine()
+    remote = from_settings()
     if out_path is not None:
         if batch_id is None:
             raise InputError("--out needs a batch number: portal batches N --out log.xlsx")
-        from addin.workbooks.file import write_batch_log
+        from addin.workbooks.file import write_batch_record
 
-        out.print(
-            f"Log of batch {batch_id}: {escape(str(write_batch_log(db, batch_id, out_path)))}"
-        )
+        batch, events, _ = _batch_of(batch_id, remote)
+        written = write_batch_record(batch, events, out_path)
+        out.print(f"Log of batch {batch_id}: {escape(str(written))}")
         return
     if batch_id is None:
         table = RichTable(
@@ -129,7 +139,15 @@ def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
             "Skipped",
             "Errors",
         )
-        for batch in list_batches(db, limit):
+        if remote is None:
+            from backend.imports.batches import list_batches
+
+            listed = list_batches(engine(), limit)
+        else:
+            from addin import remote_records
+
+            listed = remote_records.list_batches(remote, limit)
+        for batch in listed:
             table.add_row(
                 str(batch.id),
                 batch.finished_at.strftime("%Y-%m-%d %H:%M"),
@@ -145,13 +163,12 @@ def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
             )
         out.print(table)
         return
-    batch, events = get_batch(db, batch_id)
+    batch, events, undo = _batch_of(batch_id, remote)
     out.print(
         f"Batch {batch.id}: {_run(batch.kind, batch.options)}, {batch.mode.upper()}, "
         f"by {escape(batch.actor)}, {batch.finished_at:%Y-%m-%d %H:%M:%S} UTC",
         highlight=False,
     )
-    undo = undone_by(db, batch.id)
     if undo is not None:
         out.print(f"Undone by batch {undo} (portal batches {undo})", highlight=False)
     out.print(
@@ -174,6 +191,21 @@ def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
             shown(event.reason or ""),
         )
     out.print(table)
+
+
+def _batch_of(
+    batch_id: int, remote: "Remote | None"
+) -> tuple["Batch", list["BatchEvent"], int | None]:
+    """A batch, its row events and the undo that took it back: here, or from the server."""
+    from backend.imports.batches import get_batch, undone_by
+
+    if remote is not None:
+        from addin import remote_records
+
+        return remote_records.get_batch(remote, batch_id)
+    db = engine()
+    batch, events = get_batch(db, batch_id)
+    return batch, events, undone_by(db, batch_id)
 
 
 def demo(

@@ -22,7 +22,8 @@ from sqlalchemy import Engine
 
 from addin.excel.settings_file import load_addin_settings
 from addin.excel.workbook import ExcelWorkbook
-from addin.workbooks.actions import dispatch
+from addin.remote import Remote, from_settings
+from addin.workbooks.actions import dispatch, new_from_template
 from addin.workbooks.interface import Workbook
 from backend.database.engine import open_database
 from backend.errors import PortalError
@@ -32,6 +33,7 @@ from backend.settings import get_settings
 LOG_FILE_NAME = "excel-errors.log"
 SELF_TEST_ACTION = "self-test"
 """The ribbon's Self-Test button: not a workbook action, so ``dispatch`` does not know it."""
+NEW_TEMPLATE = "template.new"
 PROGRESS_INTERVAL_S = 0.3
 """Least time between two status bar updates: each is a call into Excel."""
 
@@ -40,6 +42,14 @@ def engine() -> Engine:
     """One engine per Excel session: the database of PORTAL_DATABASE_URL or the default file."""
     load_addin_settings()  # Excel's Python has Excel's environment: the add-in's settings files
     return open_database(per_session=True)
+
+
+def backend() -> Engine | Remote:
+    """Where the buttons' actions run: the district server when PORTAL_SERVER_URL names one
+    (in the add-in's settings files or the environment), else the database of ``engine``."""
+    load_addin_settings()
+    remote = from_settings()  # no token: one line on how to sign in, and nothing written
+    return engine() if remote is None else remote
 
 
 def error_log() -> Path:
@@ -81,7 +91,7 @@ def told(workbook: Workbook, action: str) -> Iterator[None]:
 
 
 def run_action(
-    action: str, workbook: Workbook, db: Engine, progress: Progress | None = None
+    action: str, workbook: Workbook, db: Engine | Remote, progress: Progress | None = None
 ) -> Any:
     """Run a ribbon action on a workbook; every error becomes a message (None is returned)."""
     with told(workbook, action), collector_paused():
@@ -142,7 +152,7 @@ def reset_status_bar(app: Any) -> None:
 def run_on_book(
     action: str,
     book: Any,
-    open_engine: Callable[[], Engine] = engine,
+    open_engine: Callable[[], Engine | Remote] = backend,
     *,
     clock: Callable[[], float] = time.monotonic,
 ) -> Any:
@@ -154,6 +164,8 @@ def run_on_book(
                 from addin.excel.self_test import run_self_test
 
                 return run_self_test(workbook, progress=progress)
+            if action == NEW_TEMPLATE:  # needs neither the database nor the server's token
+                return new_from_template(workbook)
             return run_action(action, workbook, open_engine(), progress)
     finally:
         reset_status_bar(book.app)  # also after a message that told of an error

@@ -15,7 +15,9 @@ from typing import Any
 
 import xlwings as xw
 
-from addin.excel.entry import engine, log_error
+from addin import remote_records
+from addin.excel.entry import backend, log_error
+from addin.remote import Remote
 from backend.accounts.contact_card import LinkedLogon
 from backend.accounts.logon import logon_key
 from backend.accounts.lookups import account_summaries, logons_of_students
@@ -88,7 +90,12 @@ def _answers(
 
 def _status_texts(cells: Sequence[Any]) -> list[str]:
     def look_up(logons: set[str]) -> dict[str, Any]:
-        by_key = account_summaries(engine(), logons)
+        where = backend()
+        by_key = (
+            remote_records.account_summaries(where, logons)
+            if isinstance(where, Remote)
+            else account_summaries(where, logons)
+        )
         return {logon: by_key.get(logon_key(logon)) for logon in logons}
 
     texts: list[str] = []
@@ -123,7 +130,10 @@ def _logon_rows(cells: Sequence[Any]) -> list[list[LinkedLogon] | str]:
     """Each cell's logons, or the message that answers it."""
 
     def look_up(ids: set[str]) -> dict[str, Any]:
-        return dict(logons_of_students(engine(), ids))
+        where = backend()
+        if isinstance(where, Remote):
+            return remote_records.logons_of_students(where, ids)
+        return dict(logons_of_students(where, ids))
 
     rows: list[list[LinkedLogon] | str] = []
     for answer, cell in zip(_answers(cells, _student_id, look_up), cells, strict=True):

@@ -200,12 +200,12 @@ def functions_on(db: Engine) -> Iterator[None]:
     from addin.excel import functions
 
     names = vars(functions)
-    saved = names["engine"]
-    names["engine"] = lambda: db
+    saved = names["backend"]
+    names["backend"] = lambda: db
     try:
         yield
     finally:
-        names["engine"] = saved
+        names["backend"] = saved
 
 
 def function_steps(db: Engine) -> list[Step]:

@@ -6,13 +6,14 @@ user confirms), look up, start a new workbook from a template, or one of the Sch
 actions (``school_year.SCHOOL_YEAR``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
 
+from addin.remote import Remote, remote_kinds
 from addin.workbooks.autocreate_options import SIMULATION
 from addin.workbooks.interface import (
     FINGERPRINT_LABEL,
@@ -244,14 +245,12 @@ def reviewed_tables(tables: Tables) -> list[InputTable]:
     return found
 
 
-def lookup_sheet(engine: Engine, value: str) -> ResultSheet:
+def lookup_sheet(engine: Engine | Remote, value: str) -> ResultSheet:
     """A student's contact card, or an account and its students, as a sheet."""
-    from backend.accounts.contact_card import contact_card
-    from backend.accounts.single import get_account
-
     value = value.strip()
+    contact_card, get_account = _finders(engine)
     try:
-        card = contact_card(engine, value)
+        card = contact_card(value)
     except NotFoundError:
         card = None
     if card is not None:
@@ -279,7 +278,7 @@ def lookup_sheet(engine: Engine, value: str) -> ResultSheet:
             actions=[STATUS_ACTIONS.get(e.status, "") for e in card.entries],
         )
     try:
-        account = get_account(engine, value)
+        account = get_account(value)
     except NotFoundError:
         raise NotFoundError(f"'{value}' is neither a student ID nor a logon ID") from None
     return ResultSheet(
@@ -308,7 +307,21 @@ STATUS_ACTIONS = {
 }
 
 
-def lookup(workbook: Workbook, engine: Engine, value: str) -> ResultSheet:
+def _finders(engine: Engine | Remote) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
+    """The contact card and the account of a value, looked up here or on the district server."""
+    if isinstance(engine, Remote):
+        from addin import remote_records
+
+        return partial(remote_records.contact_card, engine), partial(
+            remote_records.get_account, engine
+        )
+    from backend.accounts.contact_card import contact_card
+    from backend.accounts.single import get_account
+
+    return partial(contact_card, engine), partial(get_account, engine)
+
+
+def lookup(workbook: Workbook, engine: Engine | Remote, value: str) -> ResultSheet:
     sheet = lookup_sheet(engine, value)
     where = workbook.write_log(sheet, CARD_SHEET)
     workbook.notify(f"{sheet.title}: see {where}")
@@ -329,8 +342,11 @@ def new_from_template(workbook: Workbook, kind: str | None = None) -> str:
     return where
 
 
-def dispatch(action: str, workbook: Workbook, engine: Engine, **options: Any) -> Any:
-    """Run one ribbon action; ``options`` are the terminal's extras (mode, schools, kind...)."""
+def dispatch(action: str, workbook: Workbook, engine: Engine | Remote, **options: Any) -> Any:
+    """Run one ribbon action; ``options`` are the terminal's extras (mode, schools, kind...).
+
+    ``engine`` a ``Remote`` (PORTAL_SERVER_URL set): the imports, AutoCreate and Look Up run
+    on the district server, and the School Year actions, which have no route there, refuse."""
     if action == "lookup":
         value = options.get("value") or workbook.selected_value()
         if not value:
@@ -339,15 +355,22 @@ def dispatch(action: str, workbook: Workbook, engine: Engine, **options: Any) ->
     if action == "template.new":
         return new_from_template(workbook, options.get("kind"))
     if action in SCHOOL_YEAR:
+        if isinstance(engine, Remote) and action not in THROUGH_THE_SERVER:
+            raise InputError(
+                f"{button_label(action)} runs only on the district server's own computer, and "
+                "this one works through the server (PORTAL_SERVER_URL is set): ask IT to run "
+                "it there"
+            )
         return SCHOOL_YEAR[action](workbook, engine, **options)
     kind_name, _, verb = action.partition(".")
     if kind_name not in KINDS or verb not in ("check", "simulate", "apply"):
         raise InputError(
             f"'{action}' is not an action here; the actions are: " + ", ".join(ACTIONS)
         )
-    kind = KINDS[kind_name]
+    kinds = remote_kinds(engine) if isinstance(engine, Remote) else KINDS
+    kind = kinds[kind_name]
     found = detect_kind(workbook)
-    if found is not kind:
+    if found.kind != kind.kind:
         raise InputError(
             f"{workbook.name} holds a {found.title}, not a {kind.title}; "
             f"use the {found.title.split()[0]} buttons"
@@ -355,7 +378,19 @@ def dispatch(action: str, workbook: Workbook, engine: Engine, **options: Any) ->
     if verb == "check":
         return check(workbook, kind)
     extras = {k: v for k, v in options.items() if k in ("mode", "schools", "sheet", "progress")}
-    return run_import(workbook, engine, apply=verb == "apply", kind=kind, **extras)
+    local = None if isinstance(engine, Remote) else engine
+    return run_import(workbook, local, apply=verb == "apply", kind=kind, **extras)
+
+
+THROUGH_THE_SERVER = ("batches.undo", "user.rename", "user.merge")
+"""The School Year actions the district server has a route for."""
+
+
+def button_label(action: str) -> str:
+    """The ribbon button that runs ``action``, as staff see it."""
+    from addin.xlam.ribbon import BUTTONS
+
+    return next((f"{b.label}" for b in BUTTONS if b.action == action), action)
 
 
 ACTIONS = (

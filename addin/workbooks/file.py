@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import xlsxwriter
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
@@ -35,6 +35,9 @@ from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet, log_from_r
 from backend.errors import InputError, ResultNotWritten
 from backend.imports.contract import Action, InputTable, Report, RowResult
 from backend.settings import get_settings
+
+if TYPE_CHECKING:
+    from backend.database.models import Batch, BatchEvent
 
 
 def file_sha256(path: Path) -> str:
@@ -283,6 +286,11 @@ def write_batch_log(engine: Engine, batch_id: int, dest: Path) -> Path:
     from backend.imports.batches import get_batch
 
     batch, events = get_batch(engine, batch_id)
+    return write_batch_record(batch, events, dest)
+
+
+def write_batch_record(batch: "Batch", events: list["BatchEvent"], dest: Path) -> Path:
+    """A batch's Import Log from its record and row events, wherever they were read."""
     check_destination(dest)
     report = Report(
         kind=batch.kind,

@@ -16,6 +16,7 @@ and one button in ``addin.xlam.ribbon``.
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,8 @@ from backend.imports.contract import (
 )
 
 if TYPE_CHECKING:
+    from addin.remote import Remote
+    from backend.accounts.contact_card import Card
     from backend.mail.activation_send import Choice
 
 CARD_SHEET = "Lookup"
@@ -358,11 +361,11 @@ def _letters_made(applied: Report, book: str, where: str) -> str:
 # --- Rename Logon and Merge Logons ----------------------------------------------------------
 
 
-def card_fix(workbook: Workbook, engine: Engine, selection: Selection) -> tuple[str, str, str]:
+def card_fix(
+    workbook: Workbook, engine: "Engine | Remote", selection: Selection
+) -> tuple[str, str, str]:
     """The suggested fix of the contact row selected on a contact card (Look Up's sheet),
     recomputed from the database: the sheet only says which student and which contact."""
-    from backend.accounts.contact_card import contact_card
-
     grid = workbook.grid(selection.sheet or CARD_SHEET)
     student = summary_of(grid).get(CARD_STUDENT)
     header = next((i for i, row in enumerate(grid) if row and row[0] == "Contact"), None)
@@ -372,7 +375,7 @@ def card_fix(workbook: Workbook, engine: Engine, selection: Selection) -> tuple[
             "then press the button again"
         )
     contact = str(grid[selection.row - 1][0])
-    card = contact_card(engine, str(student))
+    card = _card(engine, str(student))
     entry = next((e for e in card.entries if e.contact_id == contact), None)
     fix = suggested_fix(entry.suggestion if entry else None)
     if fix is None:
@@ -384,7 +387,22 @@ def card_fix(workbook: Workbook, engine: Engine, selection: Selection) -> tuple[
     return fix
 
 
-def _two_logons(workbook: Workbook, engine: Engine, action: str, usage: str) -> tuple[str, str]:
+def _card(engine: "Engine | Remote", student: str) -> "Card":
+    """A student's contact card, from the database or the district server."""
+    from addin.remote import Remote
+
+    if isinstance(engine, Remote):
+        from addin.remote_records import contact_card as card_there
+
+        return card_there(engine, student)
+    from backend.accounts.contact_card import contact_card
+
+    return contact_card(engine, student)
+
+
+def _two_logons(
+    workbook: Workbook, engine: "Engine | Remote", action: str, usage: str
+) -> tuple[str, str]:
     """The two logons a rename or a merge acts on: on a contact card (Look Up's sheet), the
     selected contact's suggested fix; elsewhere, the two selected cells, in reading order."""
     selection = workbook.selection()
@@ -435,10 +453,24 @@ def _ask_then_save(
     return applied
 
 
-def rename_logon(workbook: Workbook, engine: Engine, **_: Any) -> Report:
-    """Rename a logon: OLD and NEW from the selection, or a card row's suggested rename."""
-    from backend.accounts.rename import rename_user
+def _renames(engine: "Engine | Remote") -> tuple[Callable[..., Report], Callable[..., Report]]:
+    """Rename and merge, here or on the district server: each (old, new, apply=...)."""
+    from addin.remote import Remote
 
+    if isinstance(engine, Remote):
+        from addin import remote_records
+
+        return partial(remote_records.rename_user, engine), partial(
+            remote_records.merge_users, engine
+        )
+    from backend.accounts.rename import merge_users, rename_user
+
+    return partial(rename_user, engine), partial(merge_users, engine)
+
+
+def rename_logon(workbook: Workbook, engine: "Engine | Remote", **_: Any) -> Report:
+    """Rename a logon: OLD and NEW from the selection, or a card row's suggested rename."""
+    rename_user = _renames(engine)[0]
     old, new = _two_logons(
         workbook,
         engine,
@@ -449,7 +481,7 @@ def rename_logon(workbook: Workbook, engine: Engine, **_: Any) -> Report:
     )
     return _ask_then_save(
         workbook,
-        lambda apply: rename_user(engine, old, new, apply=apply),
+        lambda apply: rename_user(old, new, apply=apply),
         f"Rename the logon {old} to {new}? Its students, its history and its password stay "
         "with the account.",
         f"Renamed: the logon {old} is now {new}",
@@ -457,11 +489,10 @@ def rename_logon(workbook: Workbook, engine: Engine, **_: Any) -> Report:
     )
 
 
-def merge_logons(workbook: Workbook, engine: Engine, **_: Any) -> Report:
+def merge_logons(workbook: Workbook, engine: "Engine | Remote", **_: Any) -> Report:
     """Merge a duplicate account into the one kept: DUPLICATE then KEEP from the selection, or
     a card row's suggested merge."""
-    from backend.accounts.rename import merge_users
-
+    merge_users = _renames(engine)[1]
     duplicate, keep = _two_logons(
         workbook,
         engine,
@@ -472,7 +503,7 @@ def merge_logons(workbook: Workbook, engine: Engine, **_: Any) -> Report:
     )
     return _ask_then_save(
         workbook,
-        lambda apply: merge_users(engine, duplicate, keep, apply=apply),
+        lambda apply: merge_users(duplicate, keep, apply=apply),
         f"Merge the account {duplicate} into {keep}? Its students move to {keep} where the "
         f"rules allow, and {duplicate} is disabled; both keep their history.",
         f"Merged: {duplicate} into {keep}",
@@ -541,15 +572,22 @@ def _left(report: Report) -> str:
 
 
 def undo_a_batch(
-    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+    workbook: Workbook, engine: "Engine | Remote", *, progress: Progress | None = None, **_: Any
 ) -> Report:
     """Simulate the undo of the selected batch into the Undo sheet, ask, and on Yes undo it:
-    one simulation batch, then one apply batch (itself undone the same way)."""
-    from backend.imports.undo import undo_batch
+    one simulation batch, then one apply batch (itself undone the same way). ``engine`` a
+    ``Remote``: both run on the district server."""
+    from addin.remote import Remote
+    from backend.imports.undo import undo_batch as undo_here
 
     batch = chosen_batch(workbook)
-    progress = progress or no_progress
-    simulated = undo_batch(engine, batch, progress=progress)
+    if isinstance(engine, Remote):
+        from addin.remote_records import undo_batch as undo_there
+
+        undo_batch: Callable[..., Report] = partial(undo_there, engine)
+    else:
+        undo_batch = partial(undo_here, engine, progress=progress or no_progress)
+    simulated = undo_batch(batch, apply=False)
     where = workbook.write_log(log_from_report(simulated, "Key"), UNDO_SHEET_NAME)
     undoes = dict(simulated.extra).get("Undoes", f"batch {batch}")
     rows, how = _changed(simulated)
@@ -566,7 +604,7 @@ def undo_a_batch(
     ):
         workbook.notify(f"Nothing was changed: batch {batch} stands. The simulation is in {where}.")
         return simulated
-    applied = undo_batch(engine, batch, apply=True, progress=progress)
+    applied = undo_batch(batch, apply=True)
     where = workbook.write_log(log_from_report(applied, "Key"), UNDO_SHEET_NAME)
     rows, how = _changed(applied)
     workbook.notify(

@@ -50,6 +50,7 @@ WINDOWS_OFFICE_FOLDERS = (
 """Where ``EXCEL.EXE`` is, under Program Files: Click-to-Run (Microsoft 365, 2019 and later),
 then MSI installs."""
 DATABASE_KEY = "PORTAL_DATABASE_URL"
+SERVER_KEY = "PORTAL_SERVER_URL"
 Scope = Literal["user", "machine"]
 
 
@@ -145,23 +146,33 @@ def addin_places(
 
 
 def _settings(
-    platform: str, python: str, environ: Mapping[str, str], database_url: str | None, scope: Scope
+    platform: str,
+    python: str,
+    environ: Mapping[str, str],
+    database_url: str | None,
+    scope: Scope,
+    server_url: str | None = None,
 ) -> dict[str, str]:
     """What the add-in reads: the interpreter, the project's path, the worksheet functions'
-    module (UDF MODULES) and, for Python, the database."""
+    module (UDF MODULES) and, for Python, the district server or else the database."""
     settings = {
         "INTERPRETER_MAC" if platform == "darwin" else "INTERPRETER_WIN": python,
         "PYTHONPATH": str(PROJECT_ROOT),
         "UDF MODULES": UDF_MODULE,
     }
+    server_url = server_url or environ.get(SERVER_KEY)
     database_url = database_url or environ.get(DATABASE_KEY)
-    if database_url:
+    if server_url:  # a client of the district server: no database on this computer
+        from addin.remote import server_address
+
+        settings[SERVER_KEY] = server_address(server_url)
+    elif database_url:
         settings[DATABASE_KEY] = database_url
     elif scope == "machine":
         raise AddinInstallError(
-            "Say which database every user's add-in works on: "
-            "'portal addin install --machine --database-url postgresql://...' "
-            f"(or set {DATABASE_KEY})."
+            "Say which district server or database every user's add-in works on: "
+            "'portal addin install --machine --server-url https://...' or "
+            f"'--database-url postgresql://...' (or set {SERVER_KEY} or {DATABASE_KEY})."
         )
     return settings
 
@@ -175,12 +186,14 @@ def install_addin(
     python: str | None = None,
     scope: Scope = "user",
     database_url: str | None = None,
+    server_url: str | None = None,
 ) -> str:
     """Install the Parent Portal add-in for this user or every user and say what is left to do.
 
     Copies the .xlam to Excel's start-up folder and writes the add-in's settings: this
     environment's Python interpreter, the folder holding the ``addin`` package as PYTHONPATH and
-    the database (``database_url``, else PORTAL_DATABASE_URL; required for every user). Excel
+    the district server (``server_url``, else PORTAL_SERVER_URL) or else the database
+    (``database_url``, else PORTAL_DATABASE_URL); one is required for every user. Excel
     must then be restarted. On other systems nothing is installed and the message says where
     the built add-in is.
     """
@@ -197,7 +210,7 @@ def install_addin(
             f"The add-in is built at {xlam.resolve()}: on a Windows or Mac computer with this "
             "project and Excel, run 'portal addin install' there."
         )
-    settings = _settings(platform, python, environ, database_url, scope)
+    settings = _settings(platform, python, environ, database_url, scope, server_url)
     startup, config = addin_places(platform, home, environ, scope)
     if config is None:
         raise AddinInstallError("PROGRAMDATA is not set: the machine-wide settings have no home.")
