@@ -6,7 +6,7 @@ plans again inside its write transaction so a run that waited for another sees w
 committed.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, Table, select
 
 from backend.accounts.attach_rules import Own, own_email, students_own
 from backend.accounts.logon import logon_key, normalise_email, normalise_logon, same_but_case
-from backend.database.engine import bulk_insert, bulk_update, rows_in
+from backend.database.engine import bulk_update, insert_rows, rows_in
 from backend.database.models import PortalUser, utcnow
 from backend.imports.batches import run_batch
 from backend.imports.columns import FIRST_NAME, LAST_NAME, LOGONID, text
@@ -303,6 +303,18 @@ def _plan_update(
     return RowResult(row.number, logon, "updated", "Changed " + ", ".join(changes), changes)
 
 
+def _stamped(
+    records: list[dict[str, Any]], stamp: Iterable[Any], progress: Progress
+) -> Iterator[tuple[Any, ...]]:
+    """Each new account's values, then the ``stamp`` all share, telling ``progress`` every
+    5,000 (every record holds the same fields, in the same order)."""
+    shared, total = list(stamp), len(records)
+    for start in range(0, total, CHUNK):
+        progress("Adding accounts", start, total)
+        for record in records[start : start + CHUNK]:
+            yield (*record.values(), *shared)
+
+
 def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress: Progress) -> None:
     now = utcnow()
     stamp = {
@@ -313,12 +325,13 @@ def write_users(connection: Connection, plan: UserPlan, batch_id: int, progress:
         "password_hash": None,
     }
     total = len(plan.inserts)
-    for start in range(0, total, CHUNK):
-        progress("Adding accounts", start, total)
-        bulk_insert(
+    if total:
+        columns = [*plan.inserts[0], *stamp]
+        insert_rows(
             connection,
             cast(Table, PortalUser.__table__),
-            [{**r, **stamp} for r in plan.inserts[start : start + CHUNK]],
+            columns,
+            _stamped(plan.inserts, stamp.values(), progress),
         )
     progress("Adding accounts", total, total)
     total = len(plan.updates)
