@@ -164,16 +164,10 @@ def load_links(connection: Connection, rows: Sequence[LinkRow]) -> LinkState:
     for sid, id_, code, student_status in rows_in(connection, students, Student.student_id, wanted):
         state.students[sid] = StudentRef(id_, code, student_status)
     account_ids = {a.id for a in state.accounts.values() if a.id is not None}
-    links = select(
-        StudentLink.id,
-        StudentLink.user_id,
-        StudentLink.student_id,
-        StudentLink.relationship,
-        StudentLink.is_primary,
-        StudentLink.notices,
-    )
+    names = ("id", "user_id", "student_id", *LINK_FIELDS)
+    links = select(*(getattr(StudentLink, name) for name in names))
     for link in rows_in(connection, links, StudentLink.user_id, account_ids):
-        state.links[(link.user_id, link.student_id)] = dict(link._mapping)
+        state.links[(link[1], link[2])] = dict(zip(names, link, strict=True))
     return state
 
 
@@ -198,7 +192,7 @@ def plan_links(
     seen: dict[tuple[str, str], int | None] = {}
     for row in rows:
         account, student, problems = _resolve(accounts, state, row, wanted, schools)
-        if scope is not None and not problems:
+        if scope is not None and scope.restricted and not problems:
             problems = _out_of_scope(scope, account, row)
         key = f"{account.logon} / {row.student}" if account and row.student else row.key
         if account is None or student is None or row.student is None or problems:
