@@ -44,7 +44,7 @@ STATUSES = ("ACTIVE", "DISABLED")
 
 
 def _phone(text: str) -> str:
-    if sum(ch.isdigit() for ch in text) < 7 or len(text) > 40:
+    if sum(map(str.isdigit, text)) < 7 or len(text) > 40:
         raise ValueError(f"'{text}' does not look like a phone number (7 to 40 characters, digits)")
     return text
 
@@ -113,6 +113,8 @@ CHANGEABLE = field_headers(USER_COLUMNS, leave_out=("logon_id", "user_type"))
 # What a new account needs besides its logon.
 NEEDED_FOR_NEW = tuple(c.name for c in USER_COLUMNS if c.required and c.field != "logon_id")
 LOADED = ("id", "logon_id", "user_type", *CHANGEABLE)
+_NEEDED_FIELDS = tuple((c.name, c.field) for c in USER_COLUMNS if c.name in NEEDED_FOR_NEW)
+_INSERTED = ("logon_id", "user_type", *CHANGEABLE)
 
 
 @dataclass
@@ -251,7 +253,7 @@ def _plan_insert(row: UserRow, mode: ImportMode, plan: UserPlan) -> RowResult:
         return RowResult(
             row.number, logon, "skipped", "No account has this LOGONID; update-only mode adds none"
         )
-    blank = [c.name for c in USER_COLUMNS if c.name in NEEDED_FOR_NEW and c.field not in values]
+    blank = [name for name, field in _NEEDED_FIELDS if field not in values]
     if blank:
         return RowResult(
             row.number,
@@ -259,7 +261,7 @@ def _plan_insert(row: UserRow, mode: ImportMode, plan: UserPlan) -> RowResult:
             "error",
             f"{', '.join(blank)} blank: a new account needs {_and(NEEDED_FOR_NEW)}",
         )
-    record = {name: values.get(name) for name in ("logon_id", "user_type", *CHANGEABLE)}
+    record = {name: values.get(name) for name in _INSERTED}
     record["logon_key"] = row.key
     record["status"] = values.get("status", "ACTIVE")
     plan.inserts.append(record)
