@@ -297,6 +297,15 @@ def rows_in(
         yield from connection.execute(query.where(condition)).all()
 
 
+def as_dicts(rows: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    """Rows as dicts, zipping the names of the first row's fields with each row's values
+    (``dict(row._mapping)`` costs 3x more per row)."""
+    names: tuple[str, ...] | None = None
+    for row in rows:
+        names = names or row._fields
+        yield dict(zip(names, row, strict=True))
+
+
 def records(result: "Result[Any]") -> list[dict[str, Any]]:
     """Rows as dicts, zipping the keys once (``dict(row._mapping)`` costs 3x more per row)."""
     keys = list(result.keys())
