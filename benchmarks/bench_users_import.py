@@ -89,9 +89,13 @@ NEW_USER = (
 
 
 def phase_floor(workbook: str, database: str, out: str) -> None:
-    """The product's database work done raw, in a database of the portal's schema as empty as
-    the one imported into: read the accounts the sheet names, insert the others into the
-    portal's own table (its indexes and foreign keys checked), one event per row, the log."""
+    """The product's database work, into an empty database as the import's: its schema made
+    by the product's migrations, as the import makes it; then, raw, read the accounts the sheet
+    names, insert the others into the portal's own table (its indexes and foreign keys
+    checked), one event per row, and the log."""
+    from backend.database.engine import open_database
+
+    open_database(database).dispose()
     rows = CalamineWorkbook.from_path(workbook).get_sheet_by_name("Users").to_python()[1:]
     connection = connect_raw(database)
     query = "SELECT logon_key FROM portal_users WHERE logon_key"
@@ -116,9 +120,6 @@ def measure(kind: str, folder: Path, workbook: Path) -> Runs:
         fresh_database(kind, folder, "floor") as scratch,
         fresh_database(kind, folder, "portal") as database,
     ):
-        from backend.database.engine import open_database
-
-        open_database(scratch).dispose()  # the portal's schema, made before the clock starts
         base = run_phase(__file__, "floor", workbook, scratch, folder / "f.xlsx")
         apply = run_phase(__file__, "import", workbook, database, folder / "apply.xlsx")
         again = run_phase(__file__, "import", workbook, database, folder / "again.xlsx")
