@@ -368,8 +368,6 @@ def run_batch(
             planned = planned_in(connection)
         with engine.begin() as connection:
             batch_id, finished = recorded(connection, planned)
-    source = table.source_name if table else None
-    report = Report(
-        kind, mode, batch_id, started, finished, source, planned.results, options, extra
-    )
+    source, results = (table.source_name if table else None), planned.results
+    report = Report(kind, mode, batch_id, started, finished, source, results, options, extra)
     return report, planned
