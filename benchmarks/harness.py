@@ -5,7 +5,9 @@ A benchmark script defines its phases as functions of paths and database URLs an
 and dropped afterwards, times each phase with ``run_phase`` and prints ``print_table``, the two
 databases side by side. The floor is the same work done with the fastest raw tools:
 python-calamine reads the sheet, ``insert_raw`` writes its rows (``sqlite3`` ``executemany``,
-psycopg ``COPY``), XlsxWriter writes a log of the same size.
+psycopg ``COPY``), XlsxWriter writes a log of the same size. A floor that does an import's
+database work reads with ``keyed_rows`` and writes into the portal's own tables with
+``insert_into``, naming a batch of ``open_floor_batch``, all rolled back.
 """
 
 import argparse
