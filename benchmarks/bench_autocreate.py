@@ -25,7 +25,9 @@ from harness import (
     chosen_kinds,
     connect_raw,
     fresh_database,
+    insert_into,
     insert_raw,
+    open_floor_batch,
     print_table,
     run_phase,
 )
@@ -102,18 +104,68 @@ def phase_autocreate(database: str, out: str, mode: str) -> None:
         write_log_workbook(Path(out), log_from_report(report, "STUDENT_ID / CONTACT_ID"))
 
 
+NEW_USER = (
+    "logon_id",
+    "logon_key",
+    "user_type",
+    "first_name",
+    "last_name",
+    "status",
+    "created_at",
+    "updated_at",
+    "created_batch_id",
+    "updated_batch_id",
+)
+NEW_LINK = (
+    "user_id",
+    "student_id",
+    "relationship",
+    "is_primary",
+    "notices",
+    "created_at",
+    "updated_at",
+    "created_batch_id",
+    "updated_batch_id",
+)
+
+
 def phase_floor(database: str, out: str, scratch: str) -> None:
+    """The product's database work done raw: read the students' cards and the accounts,
+    insert the accounts and links into the portal's own tables (their indexes and foreign keys
+    checked; rolled back), one event per pair, and the log."""
     source = connect_raw(database)
     pairs = source.execute(
-        "SELECT s.student_id, c.contact_id, c.first_name, c.last_name, c.email, c.email_key "
+        "SELECT s.student_id, c.contact_id, c.first_name, c.last_name, c.email, c.email_key, "
+        "s.id, sc.relationship "
         "FROM students s JOIN student_contacts sc ON sc.student_id = s.id "
         "JOIN contacts c ON c.id = sc.contact_id WHERE s.status = 'ACTIVE'"
     ).fetchall()
-    set(source.execute("SELECT logon_key FROM portal_users").fetchall())
-    source.close()
+    known = {key for (key,) in source.execute("SELECT logon_key FROM portal_users").fetchall()}
     with_email = [p for p in pairs if p[4]]
-    insert_raw(scratch, "users", 4, [(p[4], p[5], p[2], p[3]) for p in with_email])
-    insert_raw(scratch, "links", 2, [(p[4], p[0]) for p in with_email])
+    batch, now = open_floor_batch(source)
+    accounts = {p[5]: p for p in with_email if p[5] not in known}
+    insert_into(
+        source,
+        "portal_users",
+        NEW_USER,
+        [
+            (p[4], p[5], "GUARDIAN", p[2], p[3], "ACTIVE", now, now, batch, batch)
+            for p in accounts.values()
+        ],
+    )
+    mark = "%s" if "://" in database else "?"
+    query = f"SELECT logon_key, id FROM portal_users WHERE created_batch_id = {mark}"
+    ids = dict(source.execute(query, (batch,)).fetchall())
+    links = [
+        (ids[p[5]], p[6], p[7], False, True, now, now, batch, batch)
+        for p in with_email
+        if p[5] in ids
+    ]
+    insert_into(source, "student_links", NEW_LINK, links)
+    source.rollback()
+    source.close()
+    events = [(1, None, f"{p[0]} / {p[1]}", "added", None, "Account created") for p in pairs]
+    insert_raw(scratch, "floor", 6, events)
     with xlsxwriter.Workbook(out, {"constant_memory": True}) as log:
         sheet = log.add_worksheet("Import Log")
         sheet.write_row(0, 0, ["Row", "Key", "Action", "Changes", "Reason"])

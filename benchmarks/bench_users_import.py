@@ -19,11 +19,17 @@ from harness import (
     add_database_option,
     child_main,
     chosen_kinds,
-    floor,
+    connect_raw,
     fresh_database,
+    insert_into,
+    insert_raw,
+    keyed_rows,
+    open_floor_batch,
     print_table,
     run_phase,
+    write_floor_log,
 )
+from python_calamine import CalamineWorkbook
 
 HEADERS = [
     "LOGONID",
@@ -65,8 +71,47 @@ def phase_import(workbook: str, database: str, out: str) -> None:
     import_file(open_database(database), "users", Path(workbook), apply=True, dest=Path(out))
 
 
+NEW_USER = (
+    "logon_id",
+    "logon_key",
+    "user_type",
+    "first_name",
+    "last_name",
+    "email",
+    "status",
+    "phone",
+    "language",
+    "created_at",
+    "updated_at",
+    "created_batch_id",
+    "updated_batch_id",
+)
+
+
 def phase_floor(workbook: str, database: str, out: str) -> None:
-    floor(workbook, "Users", database, out)
+    """The product's database work, into an empty database as the import's: its schema made
+    by the product's migrations, as the import makes it; then, raw, read the accounts the sheet
+    names, insert the others into the portal's own table (its indexes and foreign keys
+    checked), one event per row, and the log."""
+    from backend.database.engine import open_database
+
+    open_database(database).dispose()
+    rows = CalamineWorkbook.from_path(workbook).get_sheet_by_name("Users").to_python()[1:]
+    connection = connect_raw(database)
+    query = "SELECT logon_key FROM portal_users WHERE logon_key"
+    known = {key for (key,) in keyed_rows(connection, query, (r[0].lower() for r in rows))}
+    batch, now = open_floor_batch(connection)
+    new = [
+        (r[0], r[0].lower(), r[3], r[1], r[2], r[4], r[5], r[6], r[7], now, now, batch, batch)
+        for r in rows
+        if r[0].lower() not in known
+    ]
+    insert_into(connection, "portal_users", NEW_USER, new)
+    connection.rollback()
+    connection.close()
+    events = [(1, n, r[0], "added", None, "New guardian account") for n, r in enumerate(rows, 2)]
+    insert_raw(database, "floor", 6, events)
+    write_floor_log(out, (r[0] for r in rows))
 
 
 def measure(kind: str, folder: Path, workbook: Path) -> Runs:

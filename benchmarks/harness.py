@@ -5,12 +5,15 @@ A benchmark script defines its phases as functions of paths and database URLs an
 and dropped afterwards, times each phase with ``run_phase`` and prints ``print_table``, the two
 databases side by side. The floor is the same work done with the fastest raw tools:
 python-calamine reads the sheet, ``insert_raw`` writes its rows (``sqlite3`` ``executemany``,
-psycopg ``COPY``), XlsxWriter writes a log of the same size.
+psycopg ``COPY``), XlsxWriter writes a log of the same size. A floor that does an import's
+database work reads with ``keyed_rows`` and writes into the portal's own tables with
+``insert_into``, naming a batch of ``open_floor_batch``, all rolled back.
 """
 
 import argparse
 import compileall
 import functools
+import json
 import os
 import resource
 import site
@@ -21,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +90,56 @@ def insert_raw(database: str, table: str, width: int, rows: Iterable[Sequence[An
         connection.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
     connection.commit()
     connection.close()
+
+
+def keyed_rows(connection: Any, query: str, keys: Iterable[Any]) -> list[Any]:
+    """The rows of ``query`` (ending in the key column) whose key is one of ``keys``, keys sent
+    as one parameter: an array on PostgreSQL, a JSON list on SQLite, as the product sends them."""
+    listed = list(set(keys))
+    if "psycopg" in type(connection).__module__:
+        return connection.execute(f"{query} = ANY(%s)", (listed,)).fetchall()
+    return connection.execute(
+        f"{query} IN (SELECT value FROM json_each(?))", (json.dumps(listed),)
+    ).fetchall()
+
+
+def open_floor_batch(connection: Any) -> tuple[int, Any]:
+    """A batch row for the floor's rows to name, as the product's are (``created_batch_id``),
+    and the time they are stamped with; rolled back with them."""
+    now = datetime.now(UTC)
+    if "psycopg" not in type(connection).__module__:
+        connection.execute("PRAGMA foreign_keys=ON")  # as the product's connections
+        now = now.isoformat(" ")
+    cursor = connection.execute(
+        "INSERT INTO batches (kind, mode, options, actor, started_at, finished_at, added, "
+        "updated, skipped, errors, removed) VALUES ('floor', 'apply', '{}', 'floor', "
+        + ("%s, %s" if "psycopg" in type(connection).__module__ else "?, ?")
+        + ", 0, 0, 0, 0, 0) RETURNING id",
+        (now, now),
+    )
+    return cursor.fetchone()[0], now
+
+
+def insert_into(connection: Any, table: str, columns: Sequence[str], rows: list[Any]) -> None:
+    """Rows into one of the portal's own tables (its indexes and foreign keys checked), the
+    fastest raw way for its kind."""
+    names = ", ".join(columns)
+    if "psycopg" in type(connection).__module__:
+        with connection.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" * len(columns))
+        connection.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
+def write_floor_log(out: str, keys: Iterable[str]) -> None:
+    """XlsxWriter writing a log of one row per key."""
+    with xlsxwriter.Workbook(out, {"constant_memory": True}) as log:
+        sheet_out = log.add_worksheet("Import Log")
+        sheet_out.write_row(0, 0, ["Row", "Key", "Action", "Changes", "Reason"])
+        for n, key in enumerate(keys, start=1):
+            sheet_out.write_row(n, 0, [n + 1, key, "added", "", "New record"])
 
 
 def floor(workbook: str, sheet: str, database: str, out: str) -> None:

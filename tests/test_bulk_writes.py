@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, Table, insert, select
 
-from backend.database.engine import bulk_insert, bulk_update, rows_in, where_in
+from backend.database.engine import bulk_insert, bulk_update, insert_rows, rows_in, where_in
 from backend.database.models import Batch, BatchEvent, PortalUser, Student, StudentLink
 
 AWKWARD = "Tab\there, new\nline, back\\slash, \\N, quote ' \" , comma, ünïcödé 名前 ✓"
@@ -70,6 +70,23 @@ def test_bulk_insert_stores_what_an_insert_stores(engine: Engine) -> None:
     assert [row[1:] for row in found] == [row[1:] for row in expected]
     assert found[0][4] == {"FIRST_NAME": ["Ann", AWKWARD], "PHONE": [None, "555"], "n": [1, 2.5]}
     assert found[1][1:] == (None, None, "skipped", None, None)
+
+
+def test_insert_rows_takes_a_generator_past_one_chunk(engine: Engine) -> None:
+    """Rows made as they are written, more than one ``executemany`` chunk of them, each a
+    tuple in the columns' order: stored as a plain insert stores their dicts, in their order."""
+    plain, bulk = _batch(engine), _batch(engine)
+    table = cast(Table, BatchEvent.__table__)
+    columns = ("batch_id", "row_number", "key", "action", "changes", "reason")
+    many = [event for offset in range(0, 5002, 2) for event in _events(0, offset)]
+    with engine.begin() as connection:
+        connection.execute(insert(table), [event | {"batch_id": plain} for event in many])
+        made = (tuple(event[c] for c in columns) for event in many)
+        insert_rows(connection, table, columns, ((bulk, *row[1:]) for row in made))
+    expected = _stored(engine, table, BatchEvent.batch_id, plain)
+    found = _stored(engine, table, BatchEvent.batch_id, bulk)
+    assert len(found) == len(many) == 5002
+    assert [row[1:] for row in found] == [row[1:] for row in expected]
 
 
 def test_bulk_insert_keeps_times_zones_and_booleans(engine: Engine) -> None:

@@ -54,6 +54,8 @@ _ILLEGAL = "\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff"
 # (including what our own escapes produce) is protected as _x005F_, as Excel does.
 _SPECIAL = re.compile(f"[&<>{_ILLEGAL}]|_(?=x[0-9A-Fa-f]{{4}}(?:_|[{_ILLEGAL}]))")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "_": "_x005F_"}
+# Text written as it is: not empty, no quote prefix, nothing ``_SPECIAL`` could match, not cut.
+_PLAIN_TEXT = re.compile(f"[^=+\\-@\t\r&<>_{_ILLEGAL}][^&<>_{_ILLEGAL}]{{0,{_MAX_CELL_CHARS - 1}}}")
 _INVALID_SHEET_NAME_CHARS = re.compile("[\\[\\]:*?/\\\\\x00-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Start-tag body: attributes may hold '>' or '/' inside quotes.
@@ -563,27 +565,7 @@ def _sheet_xml(log: ResultSheet, layout: _Layout, ids: _StyleIds, main_ns: str) 
         head.append(f'<row r="{n}">{cells}</row>')
     yield "".join(head)
 
-    actions, by_action, plain = log.actions, ids.actions, ids.plain
-    n_actions, table_width = len(actions), layout.table_width
-    out: list[str] = []
-    for i, row in enumerate(log.rows):
-        n = top + i
-        styles = by_action.get(actions[i]) if i < n_actions else None
-        if styles is None:
-            row_cells = [_cell(f"{letters[j]}{n}", v, plain) for j, v in enumerate(row)]
-        else:
-            # Every cell of a coloured row is written, empty ones too, so the band is unbroken.
-            blank = f' s="{styles.number}"/>'
-            row_cells = [
-                _cell(f"{letters[j]}{n}", v, styles) or f'<c r="{letters[j]}{n}"{blank}'
-                for j, v in enumerate(row)
-            ]
-            row_cells.extend(f'<c r="{letters[j]}{n}"{blank}' for j in range(len(row), table_width))
-        out.append(f'<row r="{n}">{"".join(row_cells)}</row>')
-        if len(out) >= 4096:
-            yield "".join(out)
-            out.clear()
-    yield "".join(out)
+    yield from _table_rows(log, layout, ids, letters)
 
     tail = "</sheetData>"
     if layout.filter_ref:
@@ -593,6 +575,42 @@ def _sheet_xml(log: ResultSheet, layout: _Layout, ids: _StyleIds, main_ns: str) 
         "</worksheet>"
     )
     yield tail
+
+
+def _table_rows(
+    log: ResultSheet, layout: _Layout, ids: _StyleIds, letters: list[str]
+) -> Iterator[str]:
+    """The table's rows in chunks. Whole numbers, and text that needs neither escaping nor a
+    quote prefix (most of a log), are written here as ``_cell`` writes them, without a call per
+    cell."""
+    actions, by_action, plain = log.actions, ids.actions, ids.plain
+    n_actions, table_width, top = len(actions), layout.table_width, layout.header_row + 1
+    is_plain = _PLAIN_TEXT.fullmatch
+    out: list[str] = []
+    for i, row in enumerate(log.rows):
+        n = top + i
+        styles = by_action.get(actions[i]) if i < n_actions else None
+        if styles is None:
+            row_cells = [_cell(f"{letters[j]}{n}", v, plain) for j, v in enumerate(row)]
+        else:
+            # Every cell of a coloured row is written, empty ones too, so the band is unbroken.
+            blank = f' s="{styles.number}"/>'
+            text = f'" s="{styles.text}" t="inlineStr"><is><t xml:space="preserve">'
+            number = f'" s="{styles.number}"><v>'
+            row_cells = [
+                f'<c r="{letters[j]}{n}{text}{v}</t></is></c>'
+                if type(v) is str and is_plain(v)
+                else f'<c r="{letters[j]}{n}{number}{v}</v></c>'
+                if type(v) is int and -_MAX_EXACT_INT <= v <= _MAX_EXACT_INT
+                else _cell(f"{letters[j]}{n}", v, styles) or f'<c r="{letters[j]}{n}"{blank}'
+                for j, v in enumerate(row)
+            ]
+            row_cells.extend(f'<c r="{letters[j]}{n}"{blank}' for j in range(len(row), table_width))
+        out.append(f'<row r="{n}">{"".join(row_cells)}</row>')
+        if len(out) >= 4096:
+            yield "".join(out)
+            out.clear()
+    yield "".join(out)
 
 
 def _cell(ref: str, value: Cell, styles: _CellStyles) -> str:

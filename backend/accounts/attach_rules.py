@@ -260,7 +260,11 @@ def exposures(connection: Connection, actor: Actor = None) -> list[RowResult]:
     """A warning for each account that already sees a student the rules forbid, found in bulk
     over the whole database: every run lists them until someone fixes them. A school's staff
     are told only of their own students."""
-    own = _own(connection.execute(select(Student.student_id, Student.email)))
+    own = _own(
+        connection.execute(
+            select(Student.student_id, Student.email).where(Student.email.is_not(None))
+        )
+    )
     found = [*_shared_by_households(connection), *_access_revoked(connection)]
     found += _own_email_logons(connection, own, named=restricted_schools(actor) is None)
     found += _student_accounts(connection, own)

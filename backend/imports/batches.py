@@ -1,7 +1,7 @@
 """The audit trail: batches (one per run) and their events (one per row result)."""
 
 import getpass
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from backend.accounts.attach_rules import exposures
 from backend.accounts.logon import logon_key
-from backend.database.engine import bulk_insert, read_transaction, rows_in, write_transaction
+from backend.database.engine import insert_rows, read_transaction, rows_in, write_transaction
 from backend.database.models import (
     Batch,
     BatchEvent,
@@ -258,26 +258,12 @@ def finish_batch(
     """Store one event per row result, then the counts: the audit record of the run. A
     simulation also stores its ``outcomes_digest``, for its apply to compare."""
     total = len(results)
-    for start in range(0, total, CHUNK):
-        progress("Recording the log", start, total)
-        bulk_insert(
-            connection,
-            cast(Table, BatchEvent.__table__),
-            [
-                {
-                    "batch_id": batch_id,
-                    "row_number": r.row,
-                    "key": r.key,
-                    "action": r.action,
-                    "changes": {k: [o, n] for k, (o, n) in r.changes.items()}
-                    if r.changes
-                    else None,
-                    # The audit trail keeps a row's warning with its reason.
-                    "reason": f"{r.reason} (warning: {r.warning})" if r.warning else r.reason,
-                }
-                for r in results[start : start + CHUNK]
-            ],
-        )
+    insert_rows(
+        connection,
+        cast(Table, BatchEvent.__table__),
+        EVENT_COLUMNS,
+        _events(batch_id, results, progress),
+    )
     progress("Recording the log", total, total)
     counts = count_actions(results)
     finished = utcnow()
@@ -295,6 +281,28 @@ def finish_batch(
         )
     )
     return finished
+
+
+EVENT_COLUMNS = ("batch_id", "row_number", "key", "action", "changes", "reason")
+
+
+def _events(
+    batch_id: int, results: list[RowResult], progress: Progress
+) -> Iterator[tuple[Any, ...]]:
+    """Each row result as its event's ``EVENT_COLUMNS``, telling ``progress`` every 5,000."""
+    total = len(results)
+    for start in range(0, total, CHUNK):
+        progress("Recording the log", start, total)
+        for r in results[start : start + CHUNK]:
+            yield (
+                batch_id,
+                r.row,
+                r.key,
+                r.action,
+                {k: [o, n] for k, (o, n) in r.changes.items()} if r.changes else None,
+                # The audit trail keeps a row's warning with its reason.
+                f"{r.reason} (warning: {r.warning})" if r.warning else r.reason,
+            )
 
 
 class Planned(Protocol):
@@ -359,8 +367,6 @@ def run_batch(
             planned = planned_in(connection)
         with engine.begin() as connection:
             batch_id, finished = recorded(connection, planned)
-    source = table.source_name if table else None
-    report = Report(
-        kind, mode, batch_id, started, finished, source, planned.results, options, extra
-    )
+    source, results = (table.source_name if table else None), planned.results
+    report = Report(kind, mode, batch_id, started, finished, source, results, options, extra)
     return report, planned

@@ -338,9 +338,12 @@ def parse_rows(
             if raw is None:
                 continue
             try:
-                text = _read_cell(column, raw, remarks, number)
-                if text is None:
-                    continue
+                text = raw.strip() if type(raw) is str else None
+                # Most cells are printable text, which every kind of column reads as trimmed.
+                if not (text and len(text) <= EXCEL_CELL_CHARS and text.isprintable()):
+                    text = _read_cell(column, raw, remarks, number)
+                    if text is None:
+                        continue
                 blank = False
                 value = column.parse(text)
                 if limit is not None and type(value) is str and len(value) > limit:

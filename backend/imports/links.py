@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, Table, delete, select
 
 from backend.accounts.attach_rules import AttachRules, load_rules
 from backend.accounts.logon import logon_key, normalise_logon, same_but_case
-from backend.database.engine import bulk_insert, bulk_update, rows_in, where_in
+from backend.database.engine import bulk_update, insert_rows, rows_in, where_in
 from backend.database.models import PortalUser, School, Student, StudentLink, utcnow
 from backend.imports.batches import run_batch
 from backend.imports.columns import LOGONID, RELATIONSHIP, STUDENT_ID, yes_no
@@ -164,16 +164,10 @@ def load_links(connection: Connection, rows: Sequence[LinkRow], actor: Actor = N
     for sid, id_, code, student_status in rows_in(connection, students, Student.student_id, wanted):
         state.students[sid] = StudentRef(id_, code, student_status)
     account_ids = {a.id for a in state.accounts.values() if a.id is not None}
-    links = select(
-        StudentLink.id,
-        StudentLink.user_id,
-        StudentLink.student_id,
-        StudentLink.relationship,
-        StudentLink.is_primary,
-        StudentLink.notices,
-    )
+    names = ("id", "user_id", "student_id", *LINK_FIELDS)
+    links = select(*(getattr(StudentLink, name) for name in names))
     for link in rows_in(connection, links, StudentLink.user_id, account_ids):
-        state.links[(link.user_id, link.student_id)] = dict(link._mapping)
+        state.links[(link[1], link[2])] = dict(zip(names, link, strict=True))
     return state
 
 
@@ -198,7 +192,7 @@ def plan_links(
     seen: dict[tuple[str, str], int | None] = {}
     for row in rows:
         account, student, problems = _resolve(accounts, state, row, wanted, schools)
-        if scope is not None and not problems:
+        if scope is not None and scope.restricted and not problems:
             problems = _out_of_scope(scope, account, row)
         key = f"{account.logon} / {row.student}" if account and row.student else row.key
         if account is None or student is None or row.student is None or problems:
@@ -341,6 +335,19 @@ def _plan_change(row: LinkRow, key: str, current: dict[str, Any], plan: LinkPlan
     return RowResult(row.number, key, "updated", "Changed " + ", ".join(changes), changes)
 
 
+NEW_LINK_COLUMNS = (
+    "user_id",
+    "student_id",
+    "relationship",
+    "is_primary",
+    "notices",
+    "created_at",
+    "updated_at",
+    "created_batch_id",
+    "updated_batch_id",
+)
+
+
 def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
     now = utcnow()
     if plan.inserts:
@@ -354,23 +361,24 @@ def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
                     )
                 ).all()
             )
-        bulk_insert(
+        insert_rows(
             connection,
             cast(Table, StudentLink.__table__),
-            [
-                {
-                    "user_id": link["user_id"] or ids[link["logon_key"]],
-                    "student_id": link["student_id"],
-                    "relationship": link["relationship"],
-                    "is_primary": link["is_primary"],
-                    "notices": link["notices"],
-                    "created_at": now,
-                    "updated_at": now,
-                    "created_batch_id": batch_id,
-                    "updated_batch_id": batch_id,
-                }
+            NEW_LINK_COLUMNS,
+            (
+                (
+                    link["user_id"] or ids[link["logon_key"]],
+                    link["student_id"],
+                    link["relationship"],
+                    link["is_primary"],
+                    link["notices"],
+                    now,
+                    now,
+                    batch_id,
+                    batch_id,
+                )
                 for link in plan.inserts
-            ],
+            ),
         )
     bulk_update(
         connection,

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Table, select
 
 from backend.accounts.attach_rules import detach, links_of_logons
 from backend.accounts.logon import logon_key
-from backend.database.engine import bulk_insert, bulk_update, rows_in
+from backend.database.engine import as_dicts, bulk_insert, bulk_update, rows_in
 from backend.database.models import Contact, School, Student, StudentContact
 from backend.errors import InputError
 from backend.imports.batches import run_batch
@@ -128,22 +128,20 @@ def load_roster(connection: Connection, rows: RosterRows) -> RosterState:
     students = select(Student.id, Student.student_id, Student.school_id).add_columns(
         *(getattr(Student, f) for f in STUDENT_FIELDS if f != "school")
     )
-    for student in rows_in(connection, students, Student.student_id, wanted):
-        record = dict(student._mapping)
+    for record in as_dicts(rows_in(connection, students, Student.student_id, wanted)):
         record["school"] = codes.get(record.pop("school_id"))
         state.students[record["student_id"]] = record
     people = select(Contact.id, Contact.contact_id).add_columns(
         *(getattr(Contact, f) for f in PERSON_FIELDS)
     )
-    for person in rows_in(
-        connection, people, Contact.contact_id, _named(rows.contacts, "contact_id")
-    ):
-        state.people[person.contact_id] = dict(person._mapping)
+    named = _named(rows.contacts, "contact_id")
+    for person in as_dicts(rows_in(connection, people, Contact.contact_id, named)):
+        state.people[person["contact_id"]] = person
     cards = select(StudentContact.id, StudentContact.student_id, StudentContact.contact_id)
     cards = cards.add_columns(*(getattr(StudentContact, f) for f in CARD_FIELDS))
     people_ids = [p["id"] for p in state.people.values()]
-    for card in rows_in(connection, cards, StudentContact.contact_id, people_ids):
-        state.cards[(card.student_id, card.contact_id)] = dict(card._mapping)
+    for card in as_dicts(rows_in(connection, cards, StudentContact.contact_id, people_ids)):
+        state.cards[(card["student_id"], card["contact_id"])] = card
     emails = _named(rows.contacts, "email") | {p["email"] for p in state.people.values()}
     state.links = links_of_logons(connection, {logon_key(e) for e in emails if e})
     return state
