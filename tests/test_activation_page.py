@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 from factories import SMALL_DISTRICT, USER_HEADERS, input_table
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
@@ -98,11 +99,26 @@ def chromium() -> Iterator[WebDriver]:
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--lang=en-US"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = started(options)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def started(options: Options) -> WebDriver:
+    """Chromium, tried three times: on a machine busy with other tests, its first start can
+    outlast chromedriver's wait for it."""
+    for attempt in range(3):
+        try:
+            driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        except WebDriverException:
+            if attempt == 2:
+                raise
+            continue
+        driver.set_page_load_timeout(120)
+        return driver
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture
