@@ -19,6 +19,7 @@ from pathlib import Path
 
 import xlsxwriter
 from harness import (
+    NEW_LINK,
     Runs,
     add_database_option,
     child_main,
@@ -111,17 +112,6 @@ NEW_USER = (
     "first_name",
     "last_name",
     "status",
-    "created_at",
-    "updated_at",
-    "created_batch_id",
-    "updated_batch_id",
-)
-NEW_LINK = (
-    "user_id",
-    "student_id",
-    "relationship",
-    "is_primary",
-    "notices",
     "created_at",
     "updated_at",
     "created_batch_id",

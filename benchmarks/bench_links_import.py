@@ -16,6 +16,7 @@ from pathlib import Path
 
 import xlsxwriter
 from harness import (
+    NEW_LINK,
     Runs,
     add_database_option,
     child_main,
@@ -86,19 +87,6 @@ def phase_import(workbook: str, database: str, out: str) -> None:
     from backend.database.engine import open_database
 
     import_file(open_database(database), "links", Path(workbook), apply=True, dest=Path(out))
-
-
-NEW_LINK = (
-    "user_id",
-    "student_id",
-    "relationship",
-    "is_primary",
-    "notices",
-    "created_at",
-    "updated_at",
-    "created_batch_id",
-    "updated_batch_id",
-)
 
 
 def phase_floor(workbook: str, database: str, scratch: str, out: str) -> None:

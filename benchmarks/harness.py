@@ -120,6 +120,19 @@ def open_floor_batch(connection: Any) -> tuple[int, Any]:
     return cursor.fetchone()[0], now
 
 
+NEW_LINK = (  # the columns a floor fills for a new student link
+    "user_id",
+    "student_id",
+    "relationship",
+    "is_primary",
+    "notices",
+    "created_at",
+    "updated_at",
+    "created_batch_id",
+    "updated_batch_id",
+)
+
+
 def insert_into(connection: Any, table: str, columns: Sequence[str], rows: list[Any]) -> None:
     """Rows into one of the portal's own tables (its indexes and foreign keys checked), the
     fastest raw way for its kind."""
