@@ -260,3 +260,16 @@ class ActivationSend(Strict):
 
 class YearEnd(Run):
     """The year end: a simulation unless ``apply``; an apply follows ``review``."""
+
+
+class LettersRun(Strict):
+    """The accounts `portal letters` chooses: each option given narrows the choice."""
+
+    logons: list[str] = Field(default_factory=list, max_length=10_000)
+    school: str | None = Field(None, description="Accounts attached to a student there")
+    batch: BatchNumber | None = Field(
+        None, description="Accounts this batch added, or attached a student to"
+    )
+    not_activated: bool = Field(False, description="Only accounts with no password yet")
+    without_email: bool = Field(False, description="Only accounts with no email address")
+    apply: bool = Field(False, description="Make the codes and the letters; else only simulate")

@@ -1,4 +1,4 @@
-"""The School Year work over HTTP: coverage, activation emails and the year end.
+"""The School Year work over HTTP: coverage, activation emails, letters and the year end.
 
 Each route calls the service the terminal's command calls, with the staff member as actor: a
 school's staff see and email only their schools, and the service refuses them the year end.
@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from backend.accounts.coverage import coverage
 from backend.accounts.year_end import year_end
 from backend.mail.activation_send import Choice, send_activation
-from server.models import ActivationSend, ReportOut, YearEnd
+from backend.mail.letters import Letter, LetterChoice, make_letters
+from backend.settings import get_settings
+from server.models import ActivationSend, LettersRun, ReportOut, YearEnd
 from server.routes_imports import REFUSALS
 from server.staff import Database, Staff
 from server.wire import encode_report
@@ -47,3 +49,28 @@ def school_year_end(body: YearEnd, staff: Staff, engine: Database) -> JSONRespon
     unless ``apply``; district admins only."""
     report = year_end(engine, apply=body.apply, actor=staff, review=body.reviewed())
     return JSONResponse(encode_report(report))
+
+
+@router.post("/letters")
+def letters(body: LettersRun, staff: Staff, engine: Database) -> JSONResponse:
+    """Letters with one-time activation codes: a simulation unless ``apply``, which saves the
+    codes and answers the letters (each with its code) for the client to write and print. A
+    run whose answer never arrives is run again: its new codes replace these."""
+    choice = LetterChoice(
+        Choice(tuple(body.logons), body.school, body.batch, body.not_activated),
+        without_email=body.without_email,
+    )
+    made: list[Letter] = []
+
+    def keep(letters: list[Letter]) -> dict[int, str]:
+        made.extend(letters)
+        return {}
+
+    report = make_letters(engine, choice, keep, apply=body.apply, actor=staff)
+    return JSONResponse(
+        {
+            "report": encode_report(report),
+            "letters": [jsonable_encoder(asdict(letter)) for letter in made],
+            "activation_address": get_settings().activation_url,
+        }
+    )

@@ -319,7 +319,6 @@ def test_batches_through_the_server(
 
 
 SERVER_ONLY = {
-    "letters": ["--school", "101", "--apply"],
     "staff list": [],
     "outbox list": [],
     "templates email list": [],

@@ -1,8 +1,8 @@
-"""Coverage, activation emails and the year end through the district server: with
-PORTAL_SERVER_URL set, `portal coverage`, `portal activation send`, `portal lifecycle year-end`
-and the ribbon's Coverage, Send Activation and Year End print, write and save what they do in
-local mode; a clerk of school 101 sees and emails only school 101, and is refused the year end.
-A real `portal serve` on each database."""
+"""Coverage, activation emails, letters and the year end through the district server: with
+PORTAL_SERVER_URL set, `portal coverage`, `portal activation send`, `portal letters`, `portal
+lifecycle year-end` and the ribbon's Coverage, Send Activation, Letters and Year End print,
+write and save what they do in local mode; a clerk of school 101 sees, emails and writes to
+only school 101, and is refused the year end. A real `portal serve` on each database."""
 
 import re
 from collections.abc import Iterator
@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pypdfium2
 import pytest
-from helpers import CliResult, run_cli
+from factories import USER_HEADERS, input_table
+from helpers import CliResult, read_log, run_cli
 from scope_district import TOM, Town, build
 from served import Server, counts, emptied_database, empty, module_server, staff_token
 from sqlalchemy import Engine, select
@@ -22,6 +24,7 @@ from xlwings_double import FakeBook
 from addin.excel import entry
 from addin.excel.workbook import ExcelWorkbook
 from backend.database.models import Batch, OutboxMessage
+from backend.imports.users import import_users
 from backend.settings import get_settings
 from backend.staff.identity import SCHOOL_STAFF, rotate_token
 
@@ -238,6 +241,92 @@ def test_the_year_end_is_refused_to_a_school_clerk_in_one_line(
     assert counts(db) == before and not (tmp_path / "year-end.xlsx").exists()
 
 
+def letters_of(path: Path) -> tuple[list[list[Any]], list[Any]]:
+    """The mail-merge sheet less its codes (each run makes new ones), and the codes."""
+    rows = [list(row) for row in openpyxl.load_workbook(path)["Letters"].values]
+    code = rows[0].index("ACTIVATION_CODE")
+    return [row[:code] + row[code + 1 :] for row in rows], [row[code] for row in rows[1:]]
+
+
+def pages(path: Path) -> int:
+    return len(pypdfium2.PdfDocument(path))
+
+
+def saved_rows(db: Engine) -> dict[str, int]:
+    """Every table's row count but the staff's (the server's staff member is no row of a run)."""
+    return {name: n for name, n in counts(db).items() if not name.startswith("staff")}
+
+
+def test_portal_letters_through_the_server_writes_the_files_local_mode_writes(
+    server: Server, db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    shown: dict[str, list[tuple[int, str, str]]] = {}
+    saved: dict[str, dict[str, int]] = {}
+    for where in WHERE:
+        town(db)
+        mode(where, server, db, monkeypatch)
+        book, pdf = tmp_path / f"{where}.xlsx", tmp_path / f"{where}.pdf"
+        shown[where] = [
+            said(run_cli(capsys, "--db", server.database_url, "letters", *more), tmp_path)
+            for more in (
+                ["--school", "101", "--out", str(tmp_path / f"{where}-simulation.xlsx")],
+                ["--school", "101", "--apply", "--out", str(book), "--pdf", str(pdf)],
+            )
+        ]
+        saved[where] = saved_rows(db)
+    assert [
+        (code, text.replace("server", "local"), error) for code, text, error in shown["server"]
+    ] == shown["local"]
+    assert [code for code, _, _ in shown["server"]] == [0, 0]
+    assert "2 letters to print" in shown["server"][1][1]
+    for name in ("-simulation.xlsx", ".xlsx"):
+        local, remote = (tmp_path / f"{where}{name}" for where in WHERE)
+        assert log_without_batch(remote) == log_without_batch(local)
+    ours, codes = letters_of(tmp_path / "server.xlsx")
+    assert ours == letters_of(tmp_path / "local.xlsx")[0]
+    assert [row[0] for row in ours[1:]] == ["ann@example.org", "mia@example.org"]
+    assert len(set(codes)) == 2 and all(codes)
+    assert pages(tmp_path / "server.pdf") == pages(tmp_path / "local.pdf") == 2
+    assert saved["server"] == saved["local"]
+    assert last_batch(db).staff_id is not None
+
+
+def test_a_school_clerk_writes_letters_for_their_school_only(
+    server: Server, db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    clerk = town(db).clerk
+    client_mode(monkeypatch, server.base, rotate_token(db, clerk.email))
+    book, pdf = tmp_path / "letters.xlsx", tmp_path / "letters.pdf"
+    made = run_cli(capsys, "letters", "--not-activated", "--apply", "--out", str(book),
+                   "--pdf", str(pdf))  # fmt: skip
+    assert made.code == 0, made.stderr
+    logons = [row[0] for row in letters_of(book)[0][1:]]
+    assert {"mia@example.org", "ann@example.org"} <= set(logons) and TOM not in logons
+    before = saved_rows(db)
+    theirs = run_cli(capsys, "letters", "--school", "201", "--apply", "--out",
+                     str(tmp_path / "theirs.xlsx"), "--pdf", str(tmp_path / "t.pdf"))  # fmt: skip
+    assert theirs.code == 2 and len(theirs.stderr.strip().splitlines()) == 1
+    assert saved_rows(db) == before and not (tmp_path / "theirs.xlsx").exists()
+
+
+def test_a_letter_the_font_cannot_print_warns_through_the_server_too(
+    server: Server, db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    users = input_table(USER_HEADERS, [["fay.wong", "芳", "王", "STUDENT"]])
+    assert import_users(db, users, apply=True).counts["added"] == 1
+    client_mode(monkeypatch, server.base, staff_token(db))
+    book = tmp_path / "letters.xlsx"
+    made = run_cli(capsys, "letters", "--logon", "fay.wong", "--apply", "--out", str(book),
+                   "--pdf", str(tmp_path / "letters.pdf"))  # fmt: skip
+    assert made.code == 0, made.stderr
+    [row] = read_log(book)[1]
+    assert row.key == "fay.wong" and row.action == "added"
+    assert row.warning is not None and row.warning.startswith(
+        "The letter's font cannot print 芳 王"
+    )
+    assert pages(tmp_path / "letters.pdf") == 1
+
+
 # --- The ribbon ----------------------------------------------------------------------------
 
 
@@ -331,3 +420,31 @@ def test_the_year_end_button_of_a_school_clerk_is_one_message_and_saves_nothing(
     ]
     assert [s.name for s in book.sheet_list] == ["Users"]
     assert counts(db) == before
+
+
+def test_the_letters_button_through_the_server_writes_what_local_mode_writes(
+    server: Server, db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    selected = [["LOGONID"], [TYPO], [RIGHT], ["nobody@example.org"]]
+    told: dict[str, list[str]] = {}
+    logs: dict[str, list[list[Any]]] = {}
+    books: dict[str, str] = {}
+    for where in WHERE:
+        empty(db)
+        district(db, [[TYPO, "001", "Father"], [RIGHT, "002", "Father"]])
+        backend = ribbon(where, server, db, monkeypatch)
+        folder = tmp_path / where
+        monkeypatch.setattr("addin.excel.workbook.documents_folder", lambda f=folder: f)
+        opened: list[str] = []
+        book = book_with(("Users", "A1:A4"), ["yes"], selected)
+        report = entry.run_action("letters", ExcelWorkbook(book, open_book=opened.append), backend)
+        assert report is not None and report.mode == "apply", book.app.alerts
+        [books[where]] = opened
+        stem = books[where].removesuffix(".xlsx")
+        told[where] = [unnumbered(prompt.replace(stem, "WHERE")) for prompt, _ in book.app.alerts]
+        logs[where] = sheet_values(book, "Letters Log")
+    assert told["server"] == told["local"]
+    assert told["server"][-1].startswith("2 letters made (batch N). Print them from WHERE.pdf")
+    assert logs["server"] == logs["local"]
+    assert letters_of(Path(books["server"]))[0] == letters_of(Path(books["local"]))[0]
+    assert pages(Path(books["server"]).with_suffix(".pdf")) == 2

@@ -101,6 +101,9 @@ ASKED: dict[tuple[str, str], Ask] = {
     ("POST", "/api/lifecycle/year-end"): lambda c, t: c.post(
         "/api/lifecycle/year-end", json={"apply": True}
     ),
+    ("POST", "/api/letters"): lambda c, t: c.post(
+        "/api/letters", json={"school": "201", "logons": [TOM], "apply": True}
+    ),
 }
 
 SCHOOL_201_ONLY = re.compile(r"\b(Max|Sam|Ode|Eve|Thomas|Wash|Father)\b|eve@|clerk@wash")

@@ -389,6 +389,7 @@ THROUGH_THE_SERVER = (
     "coverage",
     "activation.send",
     "lifecycle.year-end",
+    "letters",
 )
 """The School Year actions the district server has a route for."""
 

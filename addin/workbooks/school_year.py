@@ -292,19 +292,40 @@ def _emails(n: int) -> str:
 # --- Letters -------------------------------------------------------------------------------
 
 
+def _letter_makers(
+    engine: "Engine | Remote", progress: Progress
+) -> tuple[Callable[..., Report], Callable[..., Report]]:
+    """A simulation of letters, and the files of an apply, on this database or the server."""
+    from addin.remote import Remote
+
+    if isinstance(engine, Remote):
+        from addin import remote_school_year
+
+        return (
+            lambda choice: remote_school_year.make_letters(engine, choice)[0],
+            partial(remote_school_year.make_letter_files, engine),
+        )
+    from addin.files.letters import make_letter_files
+    from backend.mail.letters import make_letters
+
+    return (
+        lambda choice: make_letters(engine, choice, lambda _: {}, progress=progress),
+        partial(make_letter_files, engine, progress=progress),
+    )
+
+
 def print_letters(
-    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+    workbook: Workbook, engine: "Engine | Remote", *, progress: Progress | None = None, **_: Any
 ) -> Report:
     """Simulate the chosen accounts' letters into the Letters Log sheet, ask, and on Yes make
     their codes and write the letters (a PDF) and a mail-merge workbook where new workbooks go,
     then open the mail-merge workbook: one simulation batch, then one apply batch."""
-    from addin.files.letters import make_letter_files
-    from backend.mail.letters import LetterChoice, make_letters
+    from backend.mail.letters import LetterChoice
 
     accounts, chosen = activation_choice(workbook, PRINTS)
     choice = LetterChoice(accounts)
-    progress = progress or no_progress
-    simulated = make_letters(engine, choice, lambda _: {}, progress=progress)
+    simulate, make_letter_files = _letter_makers(engine, progress or no_progress)
+    simulated = simulate(choice)
     where = workbook.write_log(log_from_report(simulated, "LOGONID"), LETTERS_SHEET_NAME)
     letters = simulated.counts["added"]
     others = len(simulated.results) - letters
@@ -334,9 +355,7 @@ def print_letters(
         """The letters' files at ``book`` and beside it, and the log here, before the
         mail-merge workbook opens in front of this one."""
         pdf = book.with_suffix(".pdf")
-        report = make_letter_files(
-            engine, choice, book, pdf, again="press Letters again", progress=progress
-        )
+        report = make_letter_files(choice, book, pdf, again="press Letters again")
         made.append(
             (report, workbook.write_log(log_from_report(report, "LOGONID"), LETTERS_SHEET_NAME))
         )
