@@ -6,7 +6,8 @@ same Import Log it writes in local mode. The staff token comes from the operatin
 credential store (`portal login` puts it there), else PORTAL_SERVER_TOKEN (for scripts); it is
 never written to a file or a workbook. A refusal from the server is the same error, with the
 same words, as the local service raises. The single-account commands, the contact card, the
-look-ups and the batches go through ``addin.remote_records``.
+look-ups and the batches go through ``addin.remote_records``; coverage, activation emails and
+the year end through ``addin.remote_school_year``.
 """
 
 import ipaddress

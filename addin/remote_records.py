@@ -8,7 +8,7 @@ the staff member as each run's actor.
 
 import dataclasses
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 from urllib.parse import quote
 
@@ -44,6 +44,8 @@ def _typed(hint: Any, value: Any) -> Any:
         return record_of(hint, value)
     if hint is datetime:
         return datetime.fromisoformat(value)
+    if hint is date:
+        return date.fromisoformat(value)
     return value
 
 

@@ -15,7 +15,14 @@ from fastapi.responses import JSONResponse
 
 from backend.database.engine import open_database
 from backend.settings import get_settings
-from server import activation_page, errors, routes_accounts, routes_batches, routes_imports
+from server import (
+    activation_page,
+    errors,
+    routes_accounts,
+    routes_batches,
+    routes_imports,
+    routes_school_year,
+)
 from server.guard import Guard, RateLimit
 
 health = APIRouter(tags=["server"])
@@ -32,6 +39,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     routes_imports.router,
     routes_accounts.router,
     routes_batches.router,
+    routes_school_year.router,
     activation_page.router,
 )
 """Every router the server answers with; a new page or API is one more line here."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validat
 from backend.accounts.autocreate import Options
 from backend.imports.contract import InputTable
 from backend.imports.reviewed import Review
+from backend.mail.templates import DEFAULT_NAME
 from server.wire import decode_cells, decode_value
 
 Cell = Annotated[
@@ -240,3 +241,35 @@ class ReportOut(BaseModel):
 
 class ErrorOut(BaseModel):
     error: str = Field(description="One line in plain language, as the terminal prints it")
+
+
+class ActivationSend(Strict):
+    """The accounts `portal activation send` chooses: each option given narrows the choice."""
+
+    logons: list[str] = Field(default_factory=list, max_length=10_000)
+    school: str | None = Field(None, description="Accounts attached to a student there")
+    batch: BatchNumber | None = Field(
+        None, description="Accounts this batch added, or attached a student to"
+    )
+    not_activated: bool = Field(False, description="Only accounts with no password yet")
+    template: str = Field(
+        DEFAULT_NAME, description="The email template; welcome.es ... by the account's LANGUAGE"
+    )
+    apply: bool = Field(False, description="Queue the emails; without it, only simulate")
+
+
+class YearEnd(Run):
+    """The year end: a simulation unless ``apply``; an apply follows ``review``."""
+
+
+class LettersRun(Strict):
+    """The accounts `portal letters` chooses: each option given narrows the choice."""
+
+    logons: list[str] = Field(default_factory=list, max_length=10_000)
+    school: str | None = Field(None, description="Accounts attached to a student there")
+    batch: BatchNumber | None = Field(
+        None, description="Accounts this batch added, or attached a student to"
+    )
+    not_activated: bool = Field(False, description="Only accounts with no password yet")
+    without_email: bool = Field(False, description="Only accounts with no email address")
+    apply: bool = Field(False, description="Make the codes and the letters; else only simulate")

@@ -319,10 +319,6 @@ def test_batches_through_the_server(
 
 
 SERVER_ONLY = {
-    "coverage": [],
-    "lifecycle year-end": [],
-    "activation send": ["--school", "101", "--apply"],
-    "letters": ["--school", "101", "--apply"],
     "staff list": [],
     "outbox list": [],
     "templates email list": [],

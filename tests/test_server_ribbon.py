@@ -25,6 +25,8 @@ from xlwings_double import FakeBook
 
 from addin.excel import entry
 from addin.excel.settings_file import load_addin_settings
+from addin.workbooks.actions import THROUGH_THE_SERVER
+from addin.workbooks.school_year import SCHOOL_YEAR
 from backend.database.models import Batch, PortalUser, StudentLink
 from backend.settings import get_settings
 
@@ -217,25 +219,9 @@ def test_without_a_token_or_a_server_the_ribbon_says_what_to_do(
     assert [Path(path).parent for path in opened] == [tmp_path / "Documents" / "Parent Portal"]
 
 
-def test_school_year_buttons_without_a_route_refuse_in_one_line(
-    server: Server, db: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seed(db)
-    client_mode(monkeypatch, server.base, staff_token(db))
-    before = counts(db)
-    for action, label in (
-        ("coverage", "Coverage"),
-        ("activation.send", "Send Activation"),
-        ("letters", "Letters"),
-        ("lifecycle.year-end", "Year End"),
-    ):
-        book = users_book()
-        assert entry.run_on_book(action, book) is None
-        message = book.app.alerts[-1][0]
-        assert message.startswith(f"{label} runs only on the district server's own computer")
-        assert "\n" not in message
-        assert [s.name for s in book.sheet_list] == ["Users"]
-    assert counts(db) == before
+def test_every_school_year_button_runs_through_the_server() -> None:
+    """None of them refuses in client mode (tests/test_server_school_year.py runs each)."""
+    assert set(SCHOOL_YEAR) <= set(THROUGH_THE_SERVER)
 
 
 def test_the_settings_file_names_the_server(

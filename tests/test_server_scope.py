@@ -94,6 +94,16 @@ ASKED: dict[tuple[str, str], Ask] = {
     ("POST", "/api/batches/{batch_id}/undo"): lambda c, t: c.post(
         f"/api/batches/{t.their_batch}/undo", json={"apply": True}
     ),
+    ("GET", "/api/coverage"): lambda c, t: c.get("/api/coverage", params={"school": "201"}),
+    ("POST", "/api/activation/send"): lambda c, t: c.post(
+        "/api/activation/send", json={"school": "201", "logons": [TOM], "apply": True}
+    ),
+    ("POST", "/api/lifecycle/year-end"): lambda c, t: c.post(
+        "/api/lifecycle/year-end", json={"apply": True}
+    ),
+    ("POST", "/api/letters"): lambda c, t: c.post(
+        "/api/letters", json={"school": "201", "logons": [TOM], "apply": True}
+    ),
 }
 
 SCHOOL_201_ONLY = re.compile(r"\b(Max|Sam|Ode|Eve|Thomas|Wash|Father)\b|eve@|clerk@wash")

@@ -66,7 +66,9 @@ def activation_send(
     already activated get none: the log says why. An account that had an email before gets a
     new link, and the old one stops working when the new email goes. `portal outbox send`
     sends them."""
+    from addin import remote_school_year
     from addin.files.result_writer import check_destination
+    from addin.remote import from_settings
     from addin.workbooks.file import write_run_log
     from addin.workbooks.result_sheet import log_from_report
     from backend.mail.activation_send import Choice, send_activation
@@ -74,7 +76,11 @@ def activation_send(
     dest = out_path or Path(f"activation.{'applied' if apply else 'simulation'}.xlsx")
     check_destination(dest)
     choice = Choice(tuple(logon or ()), school, batch, not_activated, template)
-    with progress_bar() as progress:
-        report = send_activation(engine(), choice, apply=apply, progress=progress)
+    remote = from_settings()
+    if remote is not None:
+        report = remote_school_year.send_activation(remote, choice, apply=apply)
+    else:
+        with progress_bar() as progress:
+            report = send_activation(engine(), choice, apply=apply, progress=progress)
     write_run_log(dest, log_from_report(report, "LOGONID"))
     finish(report, dest, told=None)

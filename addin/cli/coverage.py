@@ -29,7 +29,9 @@ def coverage_command(school: SchoolOption = None, out_path: OutOption = None) ->
     Each is counted once: with a working guardian account, with accounts never activated, with a
     contact who could get one, or with none. --out writes a workbook with a chart per school and
     what to do for each student without a working account."""
+    from addin import remote_school_year
     from addin.files.result_writer import check_destination
+    from addin.remote import from_settings
     from addin.workbooks.coverage_book import STATE_HEADERS, write_coverage_workbook
     from backend.accounts.coverage import STATES, coverage
 
@@ -37,7 +39,12 @@ def coverage_command(school: SchoolOption = None, out_path: OutOption = None) ->
         if out_path.suffix.lower() != ".xlsx":
             raise InputError(f"--out {out_path.name}: the workbook's name must end in .xlsx")
         check_destination(out_path)
-    report = coverage(engine(), school)
+    remote = from_settings()
+    report = (
+        coverage(engine(), school)
+        if remote is None
+        else remote_school_year.coverage(remote, school)
+    )
     table = RichTable("School", "Grade", "Students", *STATE_HEADERS.values())
     for code, _name, grades in report.schools():
         for grade in grades:

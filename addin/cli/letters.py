@@ -60,6 +60,8 @@ def letters_command(
     typed on the portal's activation page. Without --apply, lists who would get a letter and
     makes no code. With --apply, makes the codes and writes the letters (PDF) and a mail-merge
     workbook; a new code replaces the account's unused links and codes."""
+    from addin import remote_school_year
+    from addin.remote import from_settings
     from addin.workbooks.file import write_run_log
     from addin.workbooks.result_sheet import log_from_report
     from backend.mail.activation_send import Choice
@@ -70,8 +72,12 @@ def letters_command(
     )
     if not apply:
         dest = _checked(out_path or Path("letters.simulation.xlsx"), ".xlsx", "--out")
-        with progress_bar() as progress:
-            report = make_letters(engine(), choice, lambda _: {}, progress=progress)
+        remote = from_settings()
+        if remote is not None:
+            report = remote_school_year.make_letters(remote, choice)[0]
+        else:
+            with progress_bar() as progress:
+                report = make_letters(engine(), choice, lambda _: {}, progress=progress)
         write_run_log(dest, log_from_report(report, "LOGONID"))
         finish(report, dest, told=("Warning",))
         return
@@ -80,14 +86,19 @@ def letters_command(
 
 def _apply(choice: "LetterChoice", dest: Path, pdf: Path) -> None:
     """Make the codes and write the files inside the batch's transaction, then add the log."""
+    from addin import remote_school_year
     from addin.files.letters import make_letter_files
+    from addin.remote import from_settings
 
     _checked(dest, ".xlsx", "--out")
     _checked(pdf, ".pdf", "--pdf")
-    with progress_bar() as progress:
-        report = make_letter_files(
-            engine(), choice, dest, pdf, again="run the same command again", progress=progress
-        )
+    again = "run the same command again"
+    remote = from_settings()
+    if remote is not None:
+        report = remote_school_year.make_letter_files(remote, choice, dest, pdf, again=again)
+    else:
+        with progress_bar() as progress:
+            report = make_letter_files(engine(), choice, dest, pdf, again=again, progress=progress)
     made = dict(report.extra).get("Letters made", 0)
     try:
         finish(report, dest, told=("Warning",))

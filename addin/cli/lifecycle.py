@@ -55,7 +55,9 @@ def year_end_command(
     and list the accounts never activated PORTAL_NOT_ACTIVATED_DAYS (60) days after they were
     made, without changing them. A simulation unless --apply; a second apply finds nothing to
     do."""
+    from addin import remote_school_year
     from addin.files.result_writer import check_destination
+    from addin.remote import from_settings
     from addin.workbooks.file import write_run_log
     from addin.workbooks.result_sheet import log_from_report
     from backend.accounts.year_end import year_end
@@ -66,10 +68,15 @@ def year_end_command(
     if dest.suffix.lower() != ".xlsx":
         raise InputError(f"--out {dest.name}: the workbook's name must end in .xlsx")
     check_destination(dest)
+    review = Review(reviewed, confirmed=yes)
+    remote = from_settings()
+    if remote is not None:
+        report = remote_school_year.year_end(remote, apply=apply, review=review)
+        write_run_log(dest, log_from_report(report, KEY_HEADER))
+        finish(report, dest, told=None)
+        return
     db = engine()
     with progress_bar() as progress, collector_paused():
-        report = year_end(
-            db, apply=apply, progress=progress, review=Review(reviewed, confirmed=yes)
-        )
+        report = year_end(db, apply=apply, progress=progress, review=review)
         write_run_log(dest, log_from_report(report, KEY_HEADER))
     finish(report, dest, told=None)

@@ -216,18 +216,18 @@ def make_letter_files(
     """
     check_destination(dest)
     check_destination(pdf)
-    mark = secrets.token_hex(4)
-    drafts = (dest.with_name(f".{dest.stem}.{mark}.xlsx"), pdf.with_name(f".{pdf.stem}.{mark}.pdf"))
-
-    def deliver(letters: list[Letter]) -> dict[int, str]:
-        write_letters_workbook(drafts[0], letters, get_settings().activation_url)
-        return dict(write_letters_pdf(drafts[1], letters, date.today())) if letters else {}
-
+    drafts = _drafts(dest, pdf)
+    address = get_settings().activation_url
     try:
-        report = make_letters(engine, choice, deliver, apply=True, progress=progress)
+        report = make_letters(
+            engine,
+            choice,
+            lambda letters: _write_drafts(drafts, letters, address),
+            apply=True,
+            progress=progress,
+        )
     except BaseException as exc:
-        for path in drafts:  # their codes were never saved
-            path.unlink(missing_ok=True)
+        _discard(drafts)  # their codes were never saved
         if isinstance(exc, OSError):
             raise InputError(
                 f"The letters could not be written ({exc.strerror or type(exc).__name__}): "
@@ -235,17 +235,62 @@ def make_letter_files(
                 f"and {again}."
             ) from exc
         raise
+    _place(report, drafts, dest, pdf, again)
+    return report
+
+
+def write_made_letters(
+    report: Report, letters: Sequence[Letter], address: str, dest: Path, pdf: Path, *, again: str
+) -> Report:
+    """The letters the district server made (their codes saved there) written here, as
+    ``make_letter_files`` writes them, each font warning on its account's row."""
+    drafts = _drafts(dest, pdf)
+    try:
+        warnings = _write_drafts(drafts, letters, address)
+    except OSError as exc:
+        _discard(drafts)
+        raise _not_written(report, dest, pdf, exc.strerror or type(exc).__name__, again) from exc
+    rows = {r.key: r for r in report.results if r.action == "added"}
+    for letter in letters:
+        if letter.user_id in warnings and letter.logon_id in rows:
+            rows[letter.logon_id].warning = warnings[letter.user_id]
+    _place(report, drafts, dest, pdf, again)
+    return report
+
+
+def _drafts(dest: Path, pdf: Path) -> tuple[Path, Path]:
+    """Where the files are written first, beside their places."""
+    mark = secrets.token_hex(4)
+    return dest.with_name(f".{dest.stem}.{mark}.xlsx"), pdf.with_name(f".{pdf.stem}.{mark}.pdf")
+
+
+def _write_drafts(
+    drafts: tuple[Path, Path], letters: Sequence[Letter], address: str
+) -> dict[int, str]:
+    write_letters_workbook(drafts[0], letters, address)
+    return dict(write_letters_pdf(drafts[1], letters, date.today())) if letters else {}
+
+
+def _discard(drafts: tuple[Path, Path]) -> None:
+    for path in drafts:
+        path.unlink(missing_ok=True)
+
+
+def _not_written(report: Report, dest: Path, pdf: Path, reason: str, again: str) -> Exception:
+    return ResultNotWritten(
+        f"The codes were saved as batch {report.batch_id}, but the letters could not all "
+        f"be written to {pdf} and {dest} ({reason}): {again}; its new codes replace these."
+    )
+
+
+def _place(report: Report, drafts: tuple[Path, Path], dest: Path, pdf: Path, again: str) -> None:
+    """The drafts moved in place, the log added to the workbook."""
     try:
         if drafts[1].exists():
             drafts[1].replace(pdf)
         write_result_workbook(drafts[0], dest, log_from_report(report, "LOGONID"))
     except (InputError, OSError) as exc:
         reason = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
-        raise ResultNotWritten(
-            f"The codes were saved as batch {report.batch_id}, but the letters could not all "
-            f"be written to {pdf} and {dest} ({reason}): {again}; its new codes replace these."
-        ) from exc
+        raise _not_written(report, dest, pdf, reason, again) from exc
     finally:
-        for path in drafts:
-            path.unlink(missing_ok=True)
-    return report
+        _discard(drafts)

@@ -346,7 +346,7 @@ def dispatch(action: str, workbook: Workbook, engine: Engine | Remote, **options
     """Run one ribbon action; ``options`` are the terminal's extras (mode, schools, kind...).
 
     ``engine`` a ``Remote`` (PORTAL_SERVER_URL set): the imports, AutoCreate and Look Up run
-    on the district server, and the School Year actions, which have no route there, refuse."""
+    on the district server, and the School Year actions without a route there refuse."""
     if action == "lookup":
         value = options.get("value") or workbook.selected_value()
         if not value:
@@ -382,7 +382,15 @@ def dispatch(action: str, workbook: Workbook, engine: Engine | Remote, **options
     return run_import(workbook, local, apply=verb == "apply", kind=kind, **extras)
 
 
-THROUGH_THE_SERVER = ("batches.undo", "user.rename", "user.merge")
+THROUGH_THE_SERVER = (
+    "batches.undo",
+    "user.rename",
+    "user.merge",
+    "coverage",
+    "activation.send",
+    "lifecycle.year-end",
+    "letters",
+)
 """The School Year actions the district server has a route for."""
 
 

@@ -87,13 +87,19 @@ def fix_text(suggestion: str | None) -> str:
 # --- Coverage ------------------------------------------------------------------------------
 
 
-def coverage_book(workbook: Workbook, engine: Engine, **_: Any) -> str:
+def coverage_book(workbook: Workbook, engine: "Engine | Remote", **_: Any) -> str:
     """The coverage workbook of ``portal coverage --out``, as a new workbook opened beside this
-    one; the message gives the district's figures."""
+    one; the message gives the district's figures. ``engine`` a ``Remote``: the server's."""
+    from addin.remote import Remote
     from addin.workbooks.coverage_book import write_coverage_workbook
     from backend.accounts.coverage import CAN_GET, NO_CONTACT, NOT_ACTIVATED, WORKING, coverage
 
-    report = coverage(engine)
+    if isinstance(engine, Remote):
+        from addin.remote_school_year import coverage as coverage_there
+
+        report = coverage_there(engine)
+    else:
+        report = coverage(engine)
     where = workbook.open_new("coverage", lambda path: write_coverage_workbook(report, path))
     total = report.total()
     students = sum(total.values())
@@ -227,16 +233,27 @@ def _reasons(report: Report) -> str:
     )
 
 
+def _sender(engine: "Engine | Remote", progress: Progress) -> Callable[..., Report]:
+    """``send_activation`` on this database, or on the district server."""
+    from addin.remote import Remote
+
+    if isinstance(engine, Remote):
+        from addin.remote_school_year import send_activation as send_there
+
+        return partial(send_there, engine)
+    from backend.mail.activation_send import send_activation
+
+    return partial(send_activation, engine, progress=progress)
+
+
 def send_activation_emails(
-    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+    workbook: Workbook, engine: "Engine | Remote", *, progress: Progress | None = None, **_: Any
 ) -> Report:
     """Simulate the chosen accounts' activation emails into the Activation sheet, ask, and on
     Yes queue them: one simulation batch, then one apply batch."""
-    from backend.mail.activation_send import send_activation
-
     choice, chosen = activation_choice(workbook)
-    progress = progress or no_progress
-    simulated = send_activation(engine, choice, progress=progress)
+    send_activation = _sender(engine, progress or no_progress)
+    simulated = send_activation(choice)
     where = workbook.write_log(log_from_report(simulated, "LOGONID"), ACTIVATION_SHEET_NAME)
     emails, others = simulated.counts["added"], len(simulated.results) - simulated.counts["added"]
     if not emails:
@@ -258,7 +275,7 @@ def send_activation_emails(
             f"Nothing was queued: no activation email goes out. The simulation is in {where}."
         )
         return simulated
-    applied = send_activation(engine, choice, apply=True, progress=progress)
+    applied = send_activation(choice, apply=True)
     where = workbook.write_log(log_from_report(applied, "LOGONID"), ACTIVATION_SHEET_NAME)
     workbook.notify(
         f"{_emails(applied.counts['added']).capitalize()} queued (batch {applied.batch_id}): "
@@ -275,19 +292,40 @@ def _emails(n: int) -> str:
 # --- Letters -------------------------------------------------------------------------------
 
 
+def _letter_makers(
+    engine: "Engine | Remote", progress: Progress
+) -> tuple[Callable[..., Report], Callable[..., Report]]:
+    """A simulation of letters, and the files of an apply, on this database or the server."""
+    from addin.remote import Remote
+
+    if isinstance(engine, Remote):
+        from addin import remote_school_year
+
+        return (
+            lambda choice: remote_school_year.make_letters(engine, choice)[0],
+            partial(remote_school_year.make_letter_files, engine),
+        )
+    from addin.files.letters import make_letter_files
+    from backend.mail.letters import make_letters
+
+    return (
+        lambda choice: make_letters(engine, choice, lambda _: {}, progress=progress),
+        partial(make_letter_files, engine, progress=progress),
+    )
+
+
 def print_letters(
-    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+    workbook: Workbook, engine: "Engine | Remote", *, progress: Progress | None = None, **_: Any
 ) -> Report:
     """Simulate the chosen accounts' letters into the Letters Log sheet, ask, and on Yes make
     their codes and write the letters (a PDF) and a mail-merge workbook where new workbooks go,
     then open the mail-merge workbook: one simulation batch, then one apply batch."""
-    from addin.files.letters import make_letter_files
-    from backend.mail.letters import LetterChoice, make_letters
+    from backend.mail.letters import LetterChoice
 
     accounts, chosen = activation_choice(workbook, PRINTS)
     choice = LetterChoice(accounts)
-    progress = progress or no_progress
-    simulated = make_letters(engine, choice, lambda _: {}, progress=progress)
+    simulate, make_letter_files = _letter_makers(engine, progress or no_progress)
+    simulated = simulate(choice)
     where = workbook.write_log(log_from_report(simulated, "LOGONID"), LETTERS_SHEET_NAME)
     letters = simulated.counts["added"]
     others = len(simulated.results) - letters
@@ -317,9 +355,7 @@ def print_letters(
         """The letters' files at ``book`` and beside it, and the log here, before the
         mail-merge workbook opens in front of this one."""
         pdf = book.with_suffix(".pdf")
-        report = make_letter_files(
-            engine, choice, book, pdf, again="press Letters again", progress=progress
-        )
+        report = make_letter_files(choice, book, pdf, again="press Letters again")
         made.append(
             (report, workbook.write_log(log_from_report(report, "LOGONID"), LETTERS_SHEET_NAME))
         )
@@ -652,17 +688,29 @@ def _never_activated(report: Report) -> str:
     )
 
 
+def _year_end(engine: "Engine | Remote", progress: Progress) -> Callable[..., Report]:
+    """``year_end`` on this database, or on the district server."""
+    from addin.remote import Remote
+
+    if isinstance(engine, Remote):
+        from addin.remote_school_year import year_end as year_end_there
+
+        return partial(year_end_there, engine)
+    from backend.accounts.year_end import year_end
+
+    return partial(year_end, engine, progress=progress)
+
+
 def end_school_year(
-    workbook: Workbook, engine: Engine, *, progress: Progress | None = None, **_: Any
+    workbook: Workbook, engine: "Engine | Remote", *, progress: Progress | None = None, **_: Any
 ) -> Report:
     """Simulate the year end into the Year End sheet, ask with its counts, and on Yes apply
     what was simulated (asking again, with the rows, if the database changed since): one
     simulation batch, then one apply batch."""
-    from backend.accounts.year_end import year_end
     from backend.imports.reviewed import ChangedSinceReview, Review
 
-    progress = progress or no_progress
-    simulated = year_end(engine, progress=progress)
+    year_end = _year_end(engine, progress or no_progress)
+    simulated = year_end()
     where = workbook.write_log(log_from_report(simulated, YEAR_END_KEY), YEAR_END_SHEET_NAME)
     if not simulated.counts["removed"] and not simulated.counts["updated"]:
         workbook.notify(
@@ -680,12 +728,12 @@ def end_school_year(
         return simulated
     review = Review(simulated.batch_id)
     try:
-        applied = year_end(engine, apply=True, progress=progress, review=review)
+        applied = year_end(apply=True, review=review)
     except ChangedSinceReview as changed:
         if not workbook.confirm(f"{changed} Apply anyway?"):
             raise
         confirmed = replace(review, confirmed=True)
-        applied = year_end(engine, apply=True, progress=progress, review=confirmed)
+        applied = year_end(apply=True, review=confirmed)
     where = workbook.write_log(log_from_report(applied, YEAR_END_KEY), YEAR_END_SHEET_NAME)
     workbook.notify(
         f"Year end saved (batch {applied.batch_id}): {_year_end_done(applied)}. "
