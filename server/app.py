@@ -67,8 +67,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Parent Portal Accounts: district server",
-        summary="The imports, AutoCreate, single accounts, look-ups and the audit trail, for "
-        "staff with a token.",
+        summary="The imports, AutoCreate, single accounts, look-ups, the school year (coverage, "
+        "activation emails, letters, year end) and the audit trail, for staff with a token.",
         version="1",
         lifespan=lifespan,
     )

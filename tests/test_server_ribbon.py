@@ -25,8 +25,6 @@ from xlwings_double import FakeBook
 
 from addin.excel import entry
 from addin.excel.settings_file import load_addin_settings
-from addin.workbooks.actions import THROUGH_THE_SERVER
-from addin.workbooks.school_year import SCHOOL_YEAR
 from backend.database.models import Batch, PortalUser, StudentLink
 from backend.settings import get_settings
 
@@ -217,11 +215,6 @@ def test_without_a_token_or_a_server_the_ribbon_says_what_to_do(
     assert entry.run_on_book("template.new", book) is not None  # needs no token
     assert book.app.alerts[-1][0].startswith("New users workbook: ")
     assert [Path(path).parent for path in opened] == [tmp_path / "Documents" / "Parent Portal"]
-
-
-def test_every_school_year_button_runs_through_the_server() -> None:
-    """None of them refuses in client mode (tests/test_server_school_year.py runs each)."""
-    assert set(SCHOOL_YEAR) <= set(THROUGH_THE_SERVER)
 
 
 def test_the_settings_file_names_the_server(

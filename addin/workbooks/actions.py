@@ -345,8 +345,7 @@ def new_from_template(workbook: Workbook, kind: str | None = None) -> str:
 def dispatch(action: str, workbook: Workbook, engine: Engine | Remote, **options: Any) -> Any:
     """Run one ribbon action; ``options`` are the terminal's extras (mode, schools, kind...).
 
-    ``engine`` a ``Remote`` (PORTAL_SERVER_URL set): the imports, AutoCreate and Look Up run
-    on the district server, and the School Year actions without a route there refuse."""
+    ``engine`` a ``Remote`` (PORTAL_SERVER_URL set): every action runs on the district server."""
     if action == "lookup":
         value = options.get("value") or workbook.selected_value()
         if not value:
@@ -355,12 +354,6 @@ def dispatch(action: str, workbook: Workbook, engine: Engine | Remote, **options
     if action == "template.new":
         return new_from_template(workbook, options.get("kind"))
     if action in SCHOOL_YEAR:
-        if isinstance(engine, Remote) and action not in THROUGH_THE_SERVER:
-            raise InputError(
-                f"{button_label(action)} runs only on the district server's own computer, and "
-                "this one works through the server (PORTAL_SERVER_URL is set): ask IT to run "
-                "it there"
-            )
         return SCHOOL_YEAR[action](workbook, engine, **options)
     kind_name, _, verb = action.partition(".")
     if kind_name not in KINDS or verb not in ("check", "simulate", "apply"):
@@ -380,25 +373,6 @@ def dispatch(action: str, workbook: Workbook, engine: Engine | Remote, **options
     extras = {k: v for k, v in options.items() if k in ("mode", "schools", "sheet", "progress")}
     local = None if isinstance(engine, Remote) else engine
     return run_import(workbook, local, apply=verb == "apply", kind=kind, **extras)
-
-
-THROUGH_THE_SERVER = (
-    "batches.undo",
-    "user.rename",
-    "user.merge",
-    "coverage",
-    "activation.send",
-    "lifecycle.year-end",
-    "letters",
-)
-"""The School Year actions the district server has a route for."""
-
-
-def button_label(action: str) -> str:
-    """The ribbon button that runs ``action``, as staff see it."""
-    from addin.xlam.ribbon import BUTTONS
-
-    return next((f"{b.label}" for b in BUTTONS if b.action == action), action)
 
 
 ACTIONS = (
