@@ -10,7 +10,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import psycopg
 import pytest
@@ -20,6 +20,9 @@ from sqlalchemy.engine import make_url
 
 from backend.database.engine import make_engine, migrate
 from backend.settings import get_settings
+
+if TYPE_CHECKING:
+    from served import Server
 
 PG_ADMIN_URL = os.environ.get("PORTAL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -135,3 +138,22 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator["Server"]:
+    """A real `portal serve` for a test module, on a database of its own (tests/served.py)."""
+    from served import module_server
+
+    yield from module_server(request, tmp_path_factory, sqlite_template)
+
+
+@pytest.fixture
+def db(server: "Server") -> Iterator[Engine]:
+    """The module's server's database, emptied for one test."""
+    from served import emptied_database
+
+    yield from emptied_database(server)
+    get_settings.cache_clear()

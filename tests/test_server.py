@@ -17,9 +17,7 @@ from served import (
     Server,
     counts,
     database_of_its_own,
-    emptied_database,
     free_port,
-    module_server,
     running,
     server_engine,
     staff_token,
@@ -34,18 +32,6 @@ from server.wire import decode_report, encode_report, encode_table
 
 Body = dict[str, Any]
 Capsys = pytest.CaptureFixture[str]
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
-) -> Iterator[Server]:
-    yield from module_server(request, tmp_path_factory, sqlite_template)
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[Engine]:
-    yield from emptied_database(server)
 
 
 def users_body(rows: list[list[Any]], **options: Any) -> Body:

@@ -17,9 +17,7 @@ from keyring.backend import KeyringBackend
 from served import (
     Server,
     counts,
-    emptied_database,
     free_port,
-    module_server,
     seed,
     staff_token,
     typed_workbook,
@@ -32,18 +30,6 @@ from backend.settings import get_settings
 from backend.staff.identity import NOT_SIGNED_IN, add_staff
 
 Capsys = pytest.CaptureFixture[str]
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
-) -> Iterator[Server]:
-    yield from module_server(request, tmp_path_factory, sqlite_template)
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[Engine]:
-    yield from emptied_database(server)
 
 
 class MemoryKeyring(KeyringBackend):

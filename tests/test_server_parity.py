@@ -6,7 +6,6 @@ locally and through `portal serve` from the same database state, and both logs a
 result workbooks and read back.
 """
 
-from collections.abc import Iterator
 from dataclasses import astuple
 from datetime import date, datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from factories import LINK_HEADERS, SMALL_DISTRICT
 from helpers import read_log
-from served import Server, emptied_database, module_server, seed, staff_token
+from served import Server, seed, staff_token
 from served import typed_workbook as workbook
 from sqlalchemy import Engine
 
@@ -26,18 +25,6 @@ from addin.workbooks.kinds import KINDS, Tables
 from addin.workbooks.result_sheet import log_from_report
 from backend.imports.contract import Report, no_progress
 from backend.imports.reviewed import Review
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
-) -> Iterator[Server]:
-    yield from module_server(request, tmp_path_factory, sqlite_template)
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[Engine]:
-    yield from emptied_database(server)
 
 
 def tables_of(path: Path, kind: str) -> Tables:

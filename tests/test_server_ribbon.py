@@ -13,9 +13,7 @@ from factories import LINK_HEADERS, SMALL_DISTRICT, USER_HEADERS
 from served import (
     Server,
     counts,
-    emptied_database,
     free_port,
-    module_server,
     seed,
     staff_token,
 )
@@ -27,19 +25,6 @@ from addin.excel import entry
 from addin.excel.settings_file import load_addin_settings
 from backend.database.models import Batch, PortalUser, StudentLink
 from backend.settings import get_settings
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
-) -> Iterator[Server]:
-    yield from module_server(request, tmp_path_factory, sqlite_template)
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[Engine]:
-    yield from emptied_database(server)
-    get_settings.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import pytest
 from factories import USER_HEADERS, input_table
 from helpers import CliResult, read_log, run_cli
 from scope_district import TOM, Town, build
-from served import Server, counts, emptied_database, empty, module_server, staff_token
+from served import Server, counts, empty, staff_token
 from sqlalchemy import Engine, select
 from test_excel_school_year import RIGHT, TYPO, USERS, attached, district, leavers, logons
 from test_server_client import MemoryKeyring, client_mode, local_mode, log_without_batch
@@ -25,24 +25,10 @@ from addin.excel import entry
 from addin.excel.workbook import ExcelWorkbook
 from backend.database.models import Batch, OutboxMessage
 from backend.imports.users import import_users
-from backend.settings import get_settings
 from backend.staff.identity import SCHOOL_STAFF, rotate_token
 
 Capsys = pytest.CaptureFixture[str]
 WHERE = ("local", "server")
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
-) -> Iterator[Server]:
-    yield from module_server(request, tmp_path_factory, sqlite_template)
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[Engine]:
-    yield from emptied_database(server)
-    get_settings.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -3,33 +3,19 @@ school 201 comes back, nothing of it changes, and what does not exist for the cl
 exactly as what does not exist at all. A real `portal serve` on each database."""
 
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from factories import CONTACT_HEADERS, LINK_HEADERS, USER_HEADERS, input_table
 from scope_district import CONTACTS, TOM, Town, build, school_201
-from served import Server, emptied_database, module_server
+from served import Server
 from sqlalchemy import Engine
 
 from backend.staff.identity import rotate_token
 from server.wire import encode_table
 
 Ask = Callable[[httpx.Client, Town], httpx.Response]
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
-) -> Iterator[Server]:
-    yield from module_server(request, tmp_path_factory, sqlite_template)
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[Engine]:
-    yield from emptied_database(server)
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> dict[str, Any]:
