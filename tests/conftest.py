@@ -22,7 +22,7 @@ from backend.database.engine import make_engine, migrate
 from backend.settings import get_settings
 
 if TYPE_CHECKING:
-    from served import Server
+    from served import MemoryKeyring, Server
 
 PG_ADMIN_URL = os.environ.get("PORTAL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -157,3 +157,16 @@ def db(server: "Server") -> Iterator[Engine]:
 
     yield from emptied_database(server)
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def store() -> Iterator["MemoryKeyring"]:
+    """No token from this computer's own credential store: only what a test gives."""
+    import keyring
+    from served import MemoryKeyring
+
+    before = keyring.get_keyring()
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    yield memory
+    keyring.set_keyring(before)

@@ -21,6 +21,7 @@ import pytest
 import xlsxwriter
 from conftest import IN_CI, PG_ADMIN_URL
 from factories import SMALL_DISTRICT, make_accounts
+from keyring.backend import KeyringBackend
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -223,3 +224,22 @@ def seed(engine: Engine) -> None:
     empty(engine)
     import_roster(engine, **SMALL_DISTRICT.tables(), apply=True)
     make_accounts(engine, "mia@example.org", "old@example.org")
+
+
+class MemoryKeyring(KeyringBackend):
+    """A credential store that keeps its entries in this process, for the test's duration."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.entries.pop((service, username), None)

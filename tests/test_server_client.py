@@ -5,16 +5,14 @@ the credential store."""
 
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import keyring
 import pytest
 from factories import LINK_HEADERS
 from helpers import CliResult, read_log, run_cli
-from keyring.backend import KeyringBackend
 from served import (
+    MemoryKeyring,
     Server,
     counts,
     free_port,
@@ -30,34 +28,6 @@ from backend.settings import get_settings
 from backend.staff.identity import NOT_SIGNED_IN, add_staff
 
 Capsys = pytest.CaptureFixture[str]
-
-
-class MemoryKeyring(KeyringBackend):
-    """A credential store that keeps its entries in this process, for the test's duration."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.entries.pop((service, username), None)
-
-
-@pytest.fixture
-def store() -> Iterator[MemoryKeyring]:
-    before = keyring.get_keyring()
-    memory = MemoryKeyring()
-    keyring.set_keyring(memory)
-    yield memory
-    keyring.set_keyring(before)
 
 
 def client_mode(monkeypatch: pytest.MonkeyPatch, url: str, token: str | None) -> None:

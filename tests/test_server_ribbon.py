@@ -2,7 +2,7 @@
 the add-in's settings file), each import button sends the rows it read to a real `portal serve`
 and writes the same Import Log in the workbook as in local mode, from the same database state."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from served import (
     staff_token,
 )
 from sqlalchemy import Engine, select
-from test_server_client import MemoryKeyring, client_mode, local_mode
+from test_server_client import client_mode, local_mode
 from xlwings_double import FakeBook
 
 from addin.excel import entry
@@ -26,17 +26,7 @@ from addin.excel.settings_file import load_addin_settings
 from backend.database.models import Batch, PortalUser, StudentLink
 from backend.settings import get_settings
 
-
-@pytest.fixture(autouse=True)
-def store() -> Iterator[MemoryKeyring]:
-    """No token from this computer's own credential store: only what a test gives."""
-    import keyring
-
-    before = keyring.get_keyring()
-    memory = MemoryKeyring()
-    keyring.set_keyring(memory)
-    yield memory
-    keyring.set_keyring(before)
+pytestmark = pytest.mark.usefixtures("store")
 
 
 def template(kind: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ write and save what they do in local mode; a clerk of school 101 sees, emails an
 only school 101, and is refused the year end. A real `portal serve` on each database."""
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from scope_district import TOM, Town, build
 from served import Server, counts, empty, staff_token
 from sqlalchemy import Engine, select
 from test_excel_school_year import RIGHT, TYPO, USERS, attached, district, leavers, logons
-from test_server_client import MemoryKeyring, client_mode, local_mode, log_without_batch
+from test_server_client import client_mode, local_mode, log_without_batch
 from xlwings_double import FakeBook
 
 from addin.excel import entry
@@ -31,16 +30,7 @@ Capsys = pytest.CaptureFixture[str]
 WHERE = ("local", "server")
 
 
-@pytest.fixture(autouse=True)
-def store() -> Iterator[MemoryKeyring]:
-    """No token from this computer's own credential store: only what a test gives."""
-    import keyring
-
-    before = keyring.get_keyring()
-    memory = MemoryKeyring()
-    keyring.set_keyring(memory)
-    yield memory
-    keyring.set_keyring(before)
+pytestmark = pytest.mark.usefixtures("store")
 
 
 def town(db: Engine) -> Town:
