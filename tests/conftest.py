@@ -9,6 +9,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -103,21 +104,30 @@ def oneroster_samples() -> Path:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A database of its own on the PostgreSQL server for this test session, migrated once."""
+    with new_pg_database("portal_test") as rendered:
+        engine = make_engine(rendered)
+        migrate(engine)
+        engine.dispose()
+        yield rendered
+
+
+@contextmanager
+def new_pg_database(prefix: str, password: str | None = None) -> Iterator[str]:
+    """An empty database made on the PostgreSQL server (its URL), dropped afterwards; skipped
+    without a server, failed under CI. A ``password`` is put in the URL (trust ignores it)."""
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI and did not answer: {exc}")
         pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}")
-    name = f"portal_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg", database=name)
-    rendered = url.render_as_string(hide_password=False)
-    engine = make_engine(rendered)
-    migrate(engine)
-    engine.dispose()
+    url = make_url(PG_ADMIN_URL).set(
+        drivername="postgresql+psycopg", database=name, password=password
+    )
     try:
-        yield rendered
+        yield url.render_as_string(hide_password=False)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

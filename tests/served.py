@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import xlsxwriter
-from conftest import IN_CI, PG_ADMIN_URL
+from conftest import new_pg_database
 from factories import SMALL_DISTRICT, make_accounts
 from keyring.backend import KeyringBackend
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from backend.database.engine import make_engine
 from backend.database.models import Base
@@ -122,22 +120,8 @@ def database_of_its_own(kind: str, folder: Path, sqlite_template: Path) -> Itera
         shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI and did not answer: {exc}")
-        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}")
-    name = f"portal_served_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(
-        drivername="postgresql+psycopg", database=name, password="not-to-be-shown"
-    )
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with new_pg_database("portal_served", password="not-to-be-shown") as url:
+        yield url
 
 
 def empty(engine: Engine) -> None:

@@ -60,7 +60,7 @@ def guardian(pair: int) -> str:
     return f"g{pair}@family.example.org"
 
 
-def seed(engine: Engine) -> None:
+def district(engine: Engine) -> None:
     """The roster (schools, students, one guardian contact for each two siblings) and 400
     accounts no file adds, imported as a district office does before the year starts."""
     students = [[sid(n), f"Kid{n}", "Lee", "5", school_of(n), None] for n in range(STUDENTS)]
@@ -96,7 +96,7 @@ def seed(engine: Engine) -> None:
 
 
 def users_rows(i: int) -> list[list[str]]:
-    """Users file ``i``: 200 logons of a pool of 400 (half new, half the seeded accounts), a
+    """Users file ``i``: 200 logons of a pool of 400 (half new, half the accounts made first), a
     window moved by 50 a file; every other file types them with capitals."""
     pool = [f"u{n}@example.org" for n in range(200)] + [f"base{n}@example.org" for n in range(200)]
     logons = [pool[(i * 50 + k) % len(pool)] for k in range(200)]
@@ -106,7 +106,7 @@ def users_rows(i: int) -> list[list[str]]:
 
 
 def links_rows(j: int) -> list[list[str]]:
-    """Links file ``j``: the 100 students of one school, each attached to its own seeded account
+    """Links file ``j``: the 100 students of one school, each attached to its own account made first
     and its sibling's; files j and j + 4 name the same pairs with another relationship."""
     school = SCHOOLS[j % len(SCHOOLS)]
     mine = [n for n in range(STUDENTS) if school_of(n) == school]
@@ -272,7 +272,7 @@ def test_twenty_staff_at_once_on_two_servers_and_two_workers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PORTAL_SEND_PER_MINUTE", "0")
-    seed(engine)
+    district(engine)
     workers = [start_worker(database_url) for _ in range(2)]
     with (
         running(database_url, tmp_path) as first,
@@ -301,7 +301,7 @@ def test_twenty_staff_at_once_on_two_servers_and_two_workers(
     applies = {b for client in staff for b in client.seen.applies}
     assert len(applies) == len(staff)
 
-    # One account per logon key, and every account is one the runs or the seed made.
+    # One account per logon key, and every account is one the runs made or the district began with.
     with engine.connect() as connection:
         accounts = {
             r.logon_key: r
@@ -320,9 +320,9 @@ def test_twenty_staff_at_once_on_two_servers_and_two_workers(
         }
     assert len(keys) == len(set(keys))
     made_by_files = {logon_key(row[0]) for i in range(USERS_FILES) for row in users_rows(i)}
-    seeded = {f"base{n}@example.org" for n in range(STUDENTS)}
+    first = {f"base{n}@example.org" for n in range(STUDENTS)}
     autocreated = {guardian(p) for p in range(STUDENTS // 2)}
-    assert set(accounts) == made_by_files | seeded | autocreated
+    assert set(accounts) == made_by_files | first | autocreated
 
     # No row lost: each holds what the last apply that named it wrote.
     by_file = {f"users-{i}.xlsx": users_rows(i) for i in range(USERS_FILES)}

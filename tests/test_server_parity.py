@@ -35,7 +35,7 @@ def tables_of(path: Path, kind: str) -> Tables:
 def both(
     server: Server, db: Engine, kind: str, path: Path, apply: bool, **options: Any
 ) -> tuple[Report, Report]:
-    """The run made locally, then through the server, each from the seeded database."""
+    """The run made locally, then through the server, each from the same starting database."""
     seed(db)
     local = KINDS[kind].run(db, tables_of(path, kind), apply=apply, progress=no_progress, **options)
     if apply:
