@@ -10,8 +10,9 @@ from sqlalchemy import Engine, insert, text
 from backend.accounts.autocreate import Options, autocreate
 from backend.database.models import EmailTemplate, utcnow
 from backend.errors import InputError, NotFoundError
-from backend.imports.contract import InputTable, Report
+from backend.imports.contract import InputTable, Report, RowLog, RowResult
 from backend.imports.links import import_links
+from backend.imports.reviewed import Review
 from backend.imports.roster import import_roster
 from backend.imports.users import import_users
 from backend.mail.templates import set_template
@@ -224,3 +225,65 @@ def test_created_accounts_get_their_email_and_can_activate(district: Engine) -> 
     assert verify_password(district, "mia.lee@example.org", "correct horse battery")
     with pytest.raises(InputError, match="not valid"):
         activate(district, token, "another long password")
+
+
+def test_a_run_in_parts_plans_and_writes_what_one_part_would(
+    district: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state's run goes a few students at a time and keeps its rows in a file; siblings in
+    different parts still share the one account made for the first, and its one email."""
+    set_template(
+        district, "welcome", "Portal account for {{ student_names }}", "{{ activation_link }}"
+    )
+    whole = autocreate(district, Options(email_template="welcome"))
+    monkeypatch.setattr("backend.accounts.autocreate.PART_STUDENTS", 1)
+    monkeypatch.setattr("backend.imports.contract.SPILL_ROWS", 2)
+    parts = autocreate(district, Options(email_template="welcome"))
+    assert isinstance(parts.results, RowLog) and len(parts.results) == len(whole.results)
+    assert [(r.key, r.action, r.reason) for r in parts.results] == [
+        (r.key, r.action, r.reason) for r in whole.results
+    ]
+    assert (parts.tallies, parts.extra, parts.preview) == (
+        whole.tallies,
+        whole.extra,
+        whole.preview,
+    )
+    assert parts.preview[0][:2] == ("mia.lee@example.org", "Portal account for Ava and Max")
+    applied = autocreate(
+        district, Options(email_template="welcome"), apply=True, review=Review(parts.batch_id)
+    )
+    assert dict(applied.extra) == {
+        "Accounts created": 3,
+        "Students attached": 5,
+        "Emails queued": 3,
+        "Simulation": f"batch {parts.batch_id}: every row as simulated",
+    }
+    assert outcome(applied) == outcome(whole)
+    with district.connect() as connection:
+        mails = connection.execute(text("SELECT to_address, subject FROM outbox ORDER BY 1")).all()
+        links = connection.execute(
+            text(
+                "SELECT u.logon_key, s.student_id FROM student_links l JOIN portal_users u "
+                "ON u.id = l.user_id JOIN students s ON s.id = l.student_id ORDER BY 1, 2"
+            )
+        ).all()
+    assert [tuple(m) for m in mails] == [
+        ("eve.new@example.org", "Portal account for Ida"),
+        ("mia.lee@example.org", "Portal account for Ava and Max"),
+        ("ng.family@example.org", "Portal account for Zoe"),
+    ]
+    assert ("mia.lee@example.org", "001") in links and ("mia.lee@example.org", "002") in links
+    assert len(links) == 6
+
+
+def test_a_row_log_spills_to_a_file_and_reads_back_in_order() -> None:
+    rows = [RowResult(n, f"k{n}", "error" if n % 4 == 0 else "added", f"r{n}") for n in range(10)]
+    rows[3].warning = "look"
+    log = RowLog(rows, spill=3)
+    assert len(log) == 10 and log.counts["error"] == 3 and log.warnings == 1
+    assert [r.key for r in log] == [r.key for r in rows]
+    assert [(a.row, b.row) for a, b in zip(log, log, strict=True)] == [(n, n) for n in range(10)]
+    with pytest.raises(TypeError):
+        log[0]
+    log.close()
+    assert RowLog(rows[:2])[1].key == "k1"

@@ -17,6 +17,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from backend.errors import InputError
 from backend.imports.contract import (
     Progress,
     Report,
-    RowResult,
+    Results,
     cell_text,
     column_of,
     count_phrases,
@@ -456,9 +457,9 @@ def _two_logons(
     return texts[0], texts[1]
 
 
-def _lines(results: list[RowResult]) -> str:
+def _lines(results: Results) -> str:
     """The rows of a result, one line each, warnings last; at most ``SHOWN_LINES``."""
-    lines = [f"- {r.key}: {r.reason}" for r in results[:SHOWN_LINES]]
+    lines = [f"- {r.key}: {r.reason}" for r in islice(results, SHOWN_LINES)]
     if len(results) > SHOWN_LINES:
         lines.append(f"- and {len(results) - SHOWN_LINES} more")
     lines += [f"Warning: {r.warning}" for r in results if r.warning]

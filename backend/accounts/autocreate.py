@@ -33,8 +33,11 @@ from backend.imports.contract import Progress, Report, no_progress
 from backend.staff.identity import Actor
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sqlalchemy import Connection, Engine
 
+    from backend.accounts.autocreate_plan import AutoCreatePlan, Created, State
     from backend.imports.reviewed import Review
 
 
@@ -167,6 +170,11 @@ def _parse(annotation: Any, text: str) -> Any:
     return text
 
 
+PART_STUDENTS = 50_000
+"""Students planned, and in an apply written, at a time: a state's run keeps one part of its
+students, cards and accounts in memory, whatever its size."""
+
+
 def autocreate(
     engine: "Engine",
     options: Options,
@@ -180,40 +188,69 @@ def autocreate(
 ) -> Report:
     """Plan (and with ``apply`` do) AutoCreate; always record a batch with one event per pair.
 
-    With ``contact``, only that contact's entries on the selected students' cards are looked at:
+    Students go in parts of ``PART_STUDENTS``, in student ID order; an account created for one
+    part's student is carried to the parts whose students' cards also name its email. With
+    ``contact``, only that contact's entries on the selected students' cards are looked at:
     the contact card's create-account, under AutoCreate's rules.
     """
-    from backend.accounts.autocreate_plan import AutoCreatePlan, plan
-    from backend.accounts.autocreate_store import load, preview, write
-    from backend.imports.batches import run_batch
+    from backend.accounts.autocreate_plan import Created, plan
+    from backend.accounts.autocreate_store import check_template, load, preview, selection, write
+    from backend.imports.batches import run_parts
     from backend.mail.templates import get_template
 
     template = get_template(engine, options.email_template) if options.email_template else None
+    created, attached = [0], [0]
+    previews: list[tuple[str, str, str]] = []
 
-    def planned(connection: "Connection") -> AutoCreatePlan:
-        result = plan(load(connection, options, contact, actor), options)
-        if template is not None:
-            preview(result, template)
-        return result
+    def parts(connection: "Connection") -> "Iterator[AutoCreatePlan]":
+        ids, problems = selection(connection, options, actor)
+        carried: dict[str, Created] = {}
+        for start in range(0, max(len(ids), 1), PART_STUDENTS):
+            progress("Planning", start, len(ids))
+            state = load(connection, ids[start : start + PART_STUDENTS], contact, actor)
+            state.problems = problems if start == 0 else []
+            part = plan(state, options, carried)
+            carried = _carry(part, state, last=start + PART_STUDENTS >= len(ids))
+            created[0] += len(part.user_inserts)
+            attached[0] += part.attached
+            if template is not None:
+                previews.extend(preview(part.complete, template, len(previews)))
+            yield part
+        if template is not None and not previews:
+            check_template(template)
 
-    report, result = run_batch(
+    report = run_parts(
         engine,
         kind=kind,
         options=options.as_dict() | ({"contact": contact} if contact else {}),
         table=None,
         apply=apply,
-        plan=planned,
-        write=lambda connection, result, batch_id: write(
-            connection, result, batch_id, template, progress
+        parts=parts,
+        write=lambda connection, part, batch_id: write(
+            connection, part, batch_id, template, progress
         ),
         actor=actor,
         progress=progress,
         review=review,
     )
     report.extra[:0] = [
-        ("Accounts created", len(result.created)),
-        ("Students attached", result.attached),
-        ("Emails queued", len(result.created) if template else 0),
+        ("Accounts created", created[0]),
+        ("Students attached", attached[0]),
+        ("Emails queued", created[0] if template else 0),
     ]
-    report.preview = result.preview
+    report.preview = previews
     return report
+
+
+def _carry(part: "AutoCreatePlan", state: "State", *, last: bool) -> "dict[str, Created]":
+    """The accounts of ``part`` that a later student's card names too, to carry to the next
+    part; the others are complete, and go to ``part.complete``."""
+    final = None if last or not state.students else state.students[-1].student_id
+    uses = state.rules.uses if state.rules is not None else {}
+    carried = {}
+    for key, account in part.created.items():
+        if final is not None and any(use.student_id > final for use in uses.get(key, ())):
+            carried[key] = account
+        else:
+            part.complete.append(account)
+    return carried

@@ -97,14 +97,24 @@ class AutoCreatePlan:
     results: list[RowResult] = field(default_factory=list)
     user_inserts: list[dict[str, Any]] = field(default_factory=list)
     link_inserts: list[dict[str, Any]] = field(default_factory=list)
-    created: dict[str, Created] = field(default_factory=dict)  # by logon key
+    # By logon key: the accounts this plan creates, and those an earlier part of the run
+    # created that this part may attach more students to.
+    created: dict[str, Created] = field(default_factory=dict)
+    # The created accounts whose every student is now planned: their emails can be written.
+    complete: list[Created] = field(default_factory=list)
     attached: int = 0
-    preview: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def plan(state: State, options: "Options") -> AutoCreatePlan:
-    """Each student-contact pair's outcome, one row each, in student then priority order."""
-    result = AutoCreatePlan(results=list(state.problems))
+def plan(
+    state: State, options: "Options", carried: dict[str, Created] | None = None
+) -> AutoCreatePlan:
+    """Each student-contact pair's outcome, one row each, in student then priority order.
+
+    ``carried`` are accounts created by earlier parts of the same run, by logon key: a pair
+    whose email is one of them attaches to it as to an account created above, whether or not
+    the earlier part was already written.
+    """
+    result = AutoCreatePlan(results=list(state.problems), created=dict(carried or {}))
     pairs = [Pair(s, c) for s in state.students for c in state.cards.get(s.id, [])]
     rules = state.rules if state.rules is not None else _rules_of(pairs, state.own)
     links = set(state.links)
@@ -113,10 +123,10 @@ def plan(state: State, options: "Options") -> AutoCreatePlan:
         email_key = pair.contact.email_key
         if reason or email_key is None:
             outcome = RowResult(None, pair.key, "skipped", reason)
-        elif email_key in state.accounts:
-            outcome = _attach_existing(result, state.accounts[email_key], pair, links, options)
         elif email_key in result.created:
             outcome = _attach_created(result, result.created[email_key], pair)
+        elif email_key in state.accounts:
+            outcome = _attach_existing(result, state.accounts[email_key], pair, links, options)
         elif not options.create_accounts:
             outcome = RowResult(
                 None,

@@ -6,6 +6,7 @@ Everything is loaded one query per table (``rows_in``), never one per row.
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, false, or_, select, true
@@ -41,43 +42,19 @@ from backend.staff.scope import Scope, restricted_schools, school_ids_of, studen
 
 PREVIEW_LINK = "(the activation link: made when the email is sent)"
 PREVIEWS = 3  # messages shown in a simulation's log
+Preview = tuple[str, str, str]
+"""A message as it will read: to, subject, body."""
 
 
-def load(
-    connection: Connection, options: Options, contact: str | None = None, actor: Actor = None
-) -> State:
-    """The selected students, their cards (only ``contact``'s entries, if given), the accounts
-    and links of the cards' emails, and the rules' view of those emails. A school's staff
-    select only students of their schools, and attach only to accounts they may change."""
-    state = State()
-    state.students, state.problems = _select_students(connection, options, actor)
-    state.cards = _cards(connection, state.students, contact)
-    keys = {c.email_key for card in state.cards.values() for c in card if c.email_key}
-    state.accounts = _accounts(connection, keys)
-    scope = Scope.load(connection, actor, logon_keys=keys)
-    if scope.restricted:
-        state.accounts = {
-            k: replace(a, changeable=scope.may_change(k)) for k, a in state.accounts.items()
-        }
-    state.links = _links(connection, (a.id for a in state.accounts.values()))
-    state.rules = load_rules(connection, keys, actor)
-    state.own = state.rules.own
-    return state
-
-
-def _select_students(
+def selection(
     connection: Connection, options: Options, actor: Actor = None
-) -> tuple[list[StudentRow], list[RowResult]]:
-    """Active students of the selection, sorted; listed students we cannot use, as problems."""
-    query = select(
-        Student.id,
-        Student.student_id,
-        Student.first_name,
-        Student.last_name,
-        Student.grade,
-        School.name,
-        Student.status,
-    ).join(School, School.id == Student.school_id, isouter=True)
+) -> tuple[list[int], list[RowResult]]:
+    """The selected active students' primary keys in student ID order, and a row for each
+    listed student that cannot be used. Only keys are kept: a state's million students are
+    loaded a part at a time (``load``)."""
+    query = select(Student.id, Student.student_id, Student.status).join(
+        School, School.id == Student.school_id, isouter=True
+    )
     problems: list[RowResult] = []
     if options.students:
         wanted = [s.strip() for s in options.students if s.strip()]
@@ -104,11 +81,45 @@ def _select_students(
         if options.grades:
             query = query.where(Student.grade.in_([g.strip() for g in options.grades]))
         rows = list(connection.execute(query))
-    students = [
-        StudentRow(r.id, r.student_id, r.first_name, r.last_name, r.grade, r.name) for r in rows
-    ]
+    rows.sort(key=lambda r: r.student_id)
+    return [r.id for r in rows], problems
+
+
+def load(
+    connection: Connection, students: list[int], contact: str | None = None, actor: Actor = None
+) -> State:
+    """Some selected students (primary keys), their cards (only ``contact``'s entries, if
+    given), the accounts and links of the cards' emails, and the rules' view of those emails.
+    A school's staff attach only to accounts they may change."""
+    state = State()
+    state.students = _students(connection, students)
+    state.cards = _cards(connection, state.students, contact)
+    keys = {c.email_key for card in state.cards.values() for c in card if c.email_key}
+    state.accounts = _accounts(connection, keys)
+    scope = Scope.load(connection, actor, logon_keys=keys)
+    if scope.restricted:
+        state.accounts = {
+            k: replace(a, changeable=scope.may_change(k)) for k, a in state.accounts.items()
+        }
+    state.links = _links(connection, (a.id for a in state.accounts.values()))
+    state.rules = load_rules(connection, keys, actor)
+    state.own = state.rules.own
+    return state
+
+
+def _students(connection: Connection, ids: list[int]) -> list[StudentRow]:
+    """The students of these primary keys, in student ID order."""
+    query = select(
+        Student.id,
+        Student.student_id,
+        Student.first_name,
+        Student.last_name,
+        Student.grade,
+        School.name,
+    ).join(School, School.id == Student.school_id, isouter=True)
+    students = [StudentRow(*row) for row in rows_in(connection, query, Student.id, ids)]
     students.sort(key=lambda s: s.student_id)
-    return students, problems
+    return students
 
 
 def _in_scope(
@@ -201,14 +212,18 @@ def welcome(template: Template, created: Created) -> tuple[str, str]:
     return render(template, context(guardian, created.logon, students))
 
 
-def preview(result: AutoCreatePlan, template: Template) -> None:
-    """The first messages as they will read; with none to send, still check the template."""
-    for created in list(result.created.values())[:PREVIEWS]:
-        subject, body = welcome(template, created)
-        body = body.replace(ACTIVATION_LINK_MARK, PREVIEW_LINK)
-        result.preview.append((created.logon, subject, body))
-    if not result.created:
-        render(template, context({"first_name": "A", "last_name": "B"}, "a@b.org", []))
+def preview(created: Iterable[Created], template: Template, shown: int = 0) -> list[Preview]:
+    """The first messages as they will read, after the ``shown`` already previewed."""
+    found = []
+    for account in islice(created, max(PREVIEWS - shown, 0)):
+        subject, body = welcome(template, account)
+        found.append((account.logon, subject, body.replace(ACTIVATION_LINK_MARK, PREVIEW_LINK)))
+    return found
+
+
+def check_template(template: Template) -> None:
+    """Render the template once, so a run with no message to send still finds its faults."""
+    render(template, context({"first_name": "A", "last_name": "B"}, "a@b.org", []))
 
 
 def write(
@@ -218,26 +233,24 @@ def write(
     template: Template | None,
     progress: Progress,
 ) -> None:
-    """Accounts, attachments and, with a template, one queued message per account created."""
+    """Accounts, attachments and, with a template, one queued message per account whose
+    students are all planned (``result.complete``)."""
     write_users(connection, UserPlan(inserts=result.user_inserts), batch_id, progress)
     write_links(connection, LinkPlan(inserts=result.link_inserts), batch_id)
-    if template is None or not result.created:
+    if template is None or not result.complete:
         return
-    ids: dict[str, int] = {
-        key: user_id
-        for key, user_id in connection.execute(
-            select(PortalUser.logon_key, PortalUser.id).where(
-                PortalUser.created_batch_id == batch_id
-            )
-        )
-    }
+    query = select(PortalUser.logon_key, PortalUser.id).where(
+        PortalUser.created_batch_id == batch_id
+    )
+    keys = [created.guardian.email_key for created in result.complete]
+    ids: dict[str, int] = dict(rows_in(connection, query, PortalUser.logon_key, keys))
     messages = []
-    for key, created in result.created.items():
+    for created in result.complete:
         subject, body = welcome(template, created)
         messages.append(
             {
                 "batch_id": batch_id,
-                "user_id": ids[key],
+                "user_id": ids[created.guardian.email_key or ""],
                 "to_address": created.logon,
                 "subject": subject,
                 "body": body,

@@ -1,7 +1,7 @@
 """The audit trail: batches (one per run) and their events (one per row result)."""
 
 import getpass
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -26,6 +26,8 @@ from backend.imports.contract import (
     Mode,
     Progress,
     Report,
+    Results,
+    RowLog,
     RowResult,
     count_actions,
     ignored_columns,
@@ -248,24 +250,38 @@ def start_batch(
     ).scalar_one()
 
 
-def finish_batch(
+def record_events(
     connection: Connection,
     batch_id: int,
-    results: list[RowResult],
+    results: Iterable[RowResult],
     progress: Progress = no_progress,
-    simulation: bool = False,
-) -> datetime:
-    """Store one event per row result, then the counts: the audit record of the run. A
-    simulation also stores its ``outcomes_digest``, for its apply to compare."""
-    total = len(results)
+    total: int | None = None,
+) -> None:
+    """Store one event per row result: the audit record of the run, telling ``progress`` every
+    5,000 rows of ``total``."""
     insert_rows(
         connection,
         cast(Table, BatchEvent.__table__),
         EVENT_COLUMNS,
-        _events(batch_id, results, progress),
+        _events(batch_id, results, progress, total),
     )
+
+
+def finish_batch(
+    connection: Connection,
+    batch_id: int,
+    results: Results,
+    progress: Progress = no_progress,
+    simulation: bool = False,
+    recorded: bool = False,
+) -> datetime:
+    """Store one event per row result (unless ``recorded`` already), then the counts. A
+    simulation also stores its ``outcomes_digest``, for its apply to compare."""
+    total = len(results)
+    if not recorded:
+        record_events(connection, batch_id, results, progress, total)
     progress("Recording the log", total, total)
-    counts = count_actions(results)
+    counts = results.counts if isinstance(results, RowLog) else count_actions(results)
     finished = utcnow()
     connection.execute(
         update(Batch)
@@ -287,22 +303,21 @@ EVENT_COLUMNS = ("batch_id", "row_number", "key", "action", "changes", "reason")
 
 
 def _events(
-    batch_id: int, results: list[RowResult], progress: Progress
+    batch_id: int, results: Iterable[RowResult], progress: Progress, total: int | None
 ) -> Iterator[tuple[Any, ...]]:
-    """Each row result as its event's ``EVENT_COLUMNS``, telling ``progress`` every 5,000."""
-    total = len(results)
-    for start in range(0, total, CHUNK):
-        progress("Recording the log", start, total)
-        for r in results[start : start + CHUNK]:
-            yield (
-                batch_id,
-                r.row,
-                r.key,
-                r.action,
-                {k: [o, n] for k, (o, n) in r.changes.items()} if r.changes else None,
-                # The audit trail keeps a row's warning with its reason.
-                f"{r.reason} (warning: {r.warning})" if r.warning else r.reason,
-            )
+    """Each row result as its event's ``EVENT_COLUMNS``."""
+    for done, r in enumerate(results):
+        if total is not None and done % CHUNK == 0:
+            progress("Recording the log", done, total)
+        yield (
+            batch_id,
+            r.row,
+            r.key,
+            r.action,
+            {k: [o, n] for k, (o, n) in r.changes.items()} if r.changes else None,
+            # The audit trail keeps a row's warning with its reason.
+            f"{r.reason} (warning: {r.warning})" if r.warning else r.reason,
+        )
 
 
 class Planned(Protocol):
@@ -326,47 +341,102 @@ def run_batch(
     review: Review | None = None,
     tables: Sequence[InputTable | None] | None = None,
 ) -> tuple[Report, P]:
+    """``run_parts`` for a run planned whole, in one part; its plan is returned too."""
+    planned: list[P] = []
+
+    def one_part(connection: Connection) -> Iterator[P]:
+        planned[:] = [plan(connection)]
+        yield planned[0]
+
+    report = run_parts(
+        engine,
+        kind=kind,
+        options=options,
+        table=table,
+        apply=apply,
+        parts=one_part,
+        write=write,
+        actor=actor,
+        progress=progress,
+        review=review,
+        tables=tables,
+    )
+    return report, planned[0]
+
+
+def run_parts(
+    engine: Engine,
+    *,
+    kind: str,
+    options: dict[str, Any],
+    table: InputTable | None,
+    apply: bool,
+    parts: Callable[[Connection], Iterable[P]],
+    write: Callable[[Connection, P, int], None],
+    actor: Actor = None,
+    progress: Progress = no_progress,
+    review: Review | None = None,
+    tables: Sequence[InputTable | None] | None = None,
+) -> Report:
     """Plan, and with ``apply`` write, one batch; either way record it with one event per row.
 
-    Simulation and apply run the same ``plan``. Apply plans again inside its write transaction,
-    so a run that waited for another sees what that one committed, and writes everything,
-    events included, in that one transaction. Every run warns of students that accounts already
-    see against the rules; a removed link's row keeps its fields (``keep_removed_links``). An
-    apply given a ``review`` is compared with the simulation staff reviewed. ``tables`` are every
-    table read (default ``table``): their remarks end rows' reasons, unknown columns are named.
+    ``parts`` plans the run a part at a time (a state's run in bounded memory); each part's rows
+    go to a ``RowLog``. Simulation and apply run the same plan. Apply plans inside its write
+    transaction, so a run that waited for another sees what that one committed, and writes
+    each part, its events included, before planning the next, all in that one transaction.
+    Every run warns of students that accounts already see against the rules; a removed link's
+    row keeps its fields (``keep_removed_links``). An apply given a ``review`` is compared with
+    the simulation staff reviewed, and refused whole if it differs. ``tables`` are every table
+    read (default ``table``): their remarks end rows' reasons, unknown columns are named.
     """
     mode: Mode = "apply" if apply else "simulation"
     started, read = utcnow(), ((table,) if tables is None else tables)
     extra = ignored_columns(read)
+    log = RowLog()
 
-    def planned_in(connection: Connection) -> P:
-        progress("Planning", 0, 1)
-        planned = plan(connection)
-        keep_removed_links(connection, planned.results)
-        planned.results.extend(exposures(connection, actor))
-        add_remarks(planned.results, read)
-        bound_results(planned.results)
-        return planned
+    def checked(connection: Connection, results: list[RowResult]) -> list[RowResult]:
+        keep_removed_links(connection, results)
+        add_remarks(results, read)
+        bound_results(results)
+        return results
 
-    def recorded(connection: Connection, planned: P) -> tuple[int, datetime]:
-        batch_id = start_batch(
+    def started_batch(connection: Connection) -> int:
+        return start_batch(
             connection, kind=kind, mode=mode, options=options, table=table, actor=actor
         )
+
+    def planned_in(connection: Connection) -> int | None:
+        """Plan every part; in an apply, write each one as it comes. The batch is recorded
+        once the first part is planned, so no plan sees its own run among the batches."""
+        progress("Planning", 0, 1)
+        # What accounts see against the rules before the run changes anything: its rows go last.
+        last = checked(connection, exposures(connection, actor))
+        batch_id = None
+        for part in parts(connection):
+            results = checked(connection, part.results)
+            if apply:
+                batch_id = batch_id or started_batch(connection)
+                write(connection, part, batch_id)
+                record_events(connection, batch_id, results)
+            log.extend(results)
         if apply:
-            write(connection, planned, batch_id)
-        return batch_id, finish_batch(connection, batch_id, planned.results, progress, not apply)
+            batch_id = batch_id or started_batch(connection)
+            record_events(connection, batch_id, last)
+        log.extend(last)
+        return batch_id
 
     if apply:
         with write_transaction(engine) as connection:
-            planned = planned_in(connection)
+            batch_id = planned_in(connection)
+            assert batch_id is not None
             if review is not None:
-                extra += review_notes(connection, kind, table, review, planned.results)
-            batch_id, finished = recorded(connection, planned)
+                extra += review_notes(connection, kind, table, review, log, batch_id)
+            finished = finish_batch(connection, batch_id, log, progress, recorded=True)
     else:
         with read_transaction(engine) as connection:
-            planned = planned_in(connection)
+            planned_in(connection)
         with engine.begin() as connection:
-            batch_id, finished = recorded(connection, planned)
-    source, results = (table.source_name if table else None), planned.results
-    report = Report(kind, mode, batch_id, started, finished, source, results, options, extra)
-    return report, planned
+            batch_id = started_batch(connection)
+            finished = finish_batch(connection, batch_id, log, progress, simulation=True)
+    source = table.source_name if table else None
+    return Report(kind, mode, batch_id, started, finished, source, log, options, extra)

@@ -7,7 +7,9 @@ plain-language error, and hands back a ``Report`` with one ``RowResult`` per inp
 
 import difflib
 import gc
+import pickle
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -137,6 +139,81 @@ class RowResult:
     warning: str | None = None
 
 
+SPILL_ROWS = 100_000
+"""Rows a ``RowLog`` keeps in memory; beyond them, rows wait in a temporary file."""
+
+
+class RowLog:
+    """A run's row results in run order, with their tallies kept as they are added.
+
+    Up to ``spill`` rows are kept in memory (a list, indexable as tests and small runs use it);
+    beyond them the oldest are pickled to a temporary file, so a state's run of millions of rows
+    keeps at most ``spill`` of them in memory. Iterating reads the file again each time.
+    """
+
+    def __init__(self, rows: Iterable[RowResult] = (), *, spill: int | None = None) -> None:
+        self._rows: list[RowResult] = []
+        self._file: Any = None  # the temporary file of spilled chunks, once there is one
+        self._spilled = 0
+        self._spill = spill or SPILL_ROWS
+        self.counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
+        self.warnings = 0
+        self.extend(rows)
+
+    def append(self, row: RowResult) -> None:
+        self.extend((row,))
+
+    def extend(self, rows: Iterable[RowResult]) -> None:
+        counts, kept = self.counts, self._rows
+        for row in rows:
+            counts[row.action] += 1
+            if row.warning:
+                self.warnings += 1
+            kept.append(row)
+            if len(kept) >= self._spill:
+                self._spill_rows()
+
+    def _spill_rows(self) -> None:
+        if self._file is None:
+            # Kept open as long as the log lives; closing it removes it.
+            self._file = tempfile.TemporaryFile(prefix="portal-rows-")  # noqa: SIM115
+        self._file.seek(0, 2)
+        chunk = [
+            (r.row, r.key, r.action, r.reason, r.changes, r.sheet, r.warning) for r in self._rows
+        ]
+        pickle.dump(chunk, self._file, pickle.HIGHEST_PROTOCOL)
+        self._spilled += len(chunk)
+        self._rows.clear()
+
+    def __len__(self) -> int:
+        return self._spilled + len(self._rows)
+
+    def __iter__(self) -> Iterator[RowResult]:
+        place, spilled = 0, self._spilled
+        for _ in range(0, spilled, self._spill):
+            self._file.seek(place)  # each pass keeps its own place in the file
+            chunk = pickle.load(self._file)
+            place = self._file.tell()
+            for values in chunk:
+                yield RowResult(*values)
+        yield from list(self._rows)
+
+    def __getitem__(self, index: int) -> RowResult:
+        """A row by its place, while every row is still in memory (a small run)."""
+        if self._file is not None:
+            raise TypeError("a spilled RowLog is read by iterating it")
+        return self._rows[index]
+
+    def close(self) -> None:
+        """Remove the temporary file now rather than when the log is collected."""
+        if self._file is not None:
+            self._file.close()
+
+
+Results = list[RowResult] | RowLog
+"""A report's rows: a list, or a ``RowLog`` when a run keeps its rows as they come."""
+
+
 @dataclass
 class Report:
     kind: str
@@ -145,18 +222,22 @@ class Report:
     started_at: datetime
     finished_at: datetime
     source_name: str | None
-    results: list[RowResult] = field(default_factory=list)
+    results: Results = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     extra: list[tuple[str, Any]] = field(default_factory=list)  # more summary lines
     preview: list[tuple[str, str, str]] = field(default_factory=list)  # (to, subject, body)
 
     @property
     def counts(self) -> dict[str, int]:
+        if isinstance(self.results, RowLog):
+            return dict(self.results.counts)
         return count_actions(self.results)
 
     @property
     def tallies(self) -> dict[str, int]:
         """The counts of each action and, under "warning", of the rows that carry a warning."""
+        if isinstance(self.results, RowLog):
+            return self.counts | {"warning": self.results.warnings}
         return self.counts | {"warning": sum(1 for r in self.results if r.warning)}
 
 

@@ -9,6 +9,7 @@ there was none, and warns when the same file was applied before.
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,18 +58,26 @@ def _planned(result: RowResult) -> Outcome:
     return _outcome(result.action, {k: [o, n] for k, (o, n) in result.changes.items()})
 
 
-def outcomes_digest(results: list[RowResult]) -> str:
-    """Every row's place and outcome in one SHA-256, whatever the rows' order: two runs with
-    equal digests planned the same rows, so an apply need not read its simulation's events."""
-    lines = sorted(repr((r.row, r.key, *_planned(r))) for r in results)
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+def outcomes_digest(results: Iterable[RowResult]) -> str:
+    """Every row's place and outcome in one hash, whatever the rows' order: two runs with equal
+    digests planned the same rows, so an apply need not read its simulation's events.
+
+    It is the sum, modulo 2**256, of each row's SHA-256: made in one pass over rows that need
+    not be in memory at once, and equal for the same rows in any order.
+    """
+    total = 0
+    for r in results:
+        line = repr((r.row, r.key, *_planned(r))).encode()
+        total += int.from_bytes(hashlib.sha256(line).digest())
+    return f"{total % 2**256:064x}"
 
 
 def simulation_of(
-    connection: Connection, kind: str, table: InputTable | None, review: Review
+    connection: Connection, kind: str, table: InputTable | None, review: Review, before: int
 ) -> Batch | None:
-    """The simulation an apply follows: the one named, else the file's latest since its last
-    apply; None when there is none. A named batch must be a simulation of the same import."""
+    """The simulation an apply (batch ``before``) follows: the one named, else the file's latest
+    since its last apply; None when there is none. A named batch must be a simulation of the
+    same import."""
     if review.batch_id is not None:
         row = connection.execute(select(Batch).where(Batch.id == review.batch_id)).first()
         batch = Batch(**row._mapping) if row else None
@@ -81,12 +90,14 @@ def simulation_of(
     sha = table.source_sha256 if table else None
     if sha is None:
         return None
-    same_file = select(Batch).where(Batch.kind == kind, Batch.source_sha256 == sha)
+    same_file = select(Batch).where(
+        Batch.kind == kind, Batch.source_sha256 == sha, Batch.id < before
+    )
     last = connection.execute(same_file.order_by(Batch.id.desc()).limit(1)).first()
     return Batch(**last._mapping) if last and last.mode == "simulation" else None
 
 
-def differences(connection: Connection, batch_id: int, results: list[RowResult]) -> list[str]:
+def differences(connection: Connection, batch_id: int, results: Iterable[RowResult]) -> list[str]:
     """Each row whose action or changes differ from the simulation's, in words."""
     events = connection.execute(
         select(BatchEvent.row_number, BatchEvent.key, BatchEvent.action, BatchEvent.changes)
@@ -127,11 +138,13 @@ def review_notes(
     kind: str,
     table: InputTable | None,
     review: Review,
-    results: list[RowResult],
+    results: Iterable[RowResult],
+    batch_id: int,
 ) -> list[tuple[str, Any]]:
-    """The apply's summary lines about its simulation; refuse a plan that differs from it."""
-    simulation = simulation_of(connection, kind, table, review)
-    notes = applied_before(connection, kind, table)
+    """The apply's (batch ``batch_id``) summary lines about its simulation; refuse a plan that
+    differs from it."""
+    simulation = simulation_of(connection, kind, table, review, batch_id)
+    notes = applied_before(connection, kind, table, batch_id)
     if simulation is None:
         return [("Simulation", "none: this apply was not simulated first"), *notes]
     same = simulation.outcomes_digest == outcomes_digest(results)
@@ -153,15 +166,20 @@ def review_notes(
 
 
 def applied_before(
-    connection: Connection, kind: str, table: InputTable | None
+    connection: Connection, kind: str, table: InputTable | None, before: int
 ) -> list[tuple[str, Any]]:
-    """A warning line when this very file (by its SHA-256) was applied before."""
+    """A warning line when this very file (by its SHA-256) was applied before batch ``before``."""
     sha = table.source_sha256 if table else None
     if sha is None:
         return []
     last = connection.execute(
         select(Batch.id, Batch.finished_at)
-        .where(Batch.kind == kind, Batch.mode == "apply", Batch.source_sha256 == sha)
+        .where(
+            Batch.kind == kind,
+            Batch.mode == "apply",
+            Batch.source_sha256 == sha,
+            Batch.id < before,
+        )
         .order_by(Batch.id.desc())
         .limit(1)
     ).first()
