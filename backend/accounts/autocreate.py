@@ -23,7 +23,7 @@ without loading the database libraries.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from backend.accounts.autocreate_plan import AutoCreatePlan, Created, State
     from backend.imports.reviewed import Review
+    from backend.mail.templates import Template
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,15 @@ PART_STUDENTS = 50_000
 students, cards and accounts in memory, whatever its size."""
 
 
+@dataclass
+class _Tally:
+    """What the parts of one run made, for its summary."""
+
+    created: int = 0
+    attached: int = 0
+    previews: list[tuple[str, str, str]] = field(default_factory=list)
+
+
 def autocreate(
     engine: "Engine",
     options: Options,
@@ -188,44 +198,24 @@ def autocreate(
 ) -> Report:
     """Plan (and with ``apply`` do) AutoCreate; always record a batch with one event per pair.
 
-    Students go in parts of ``PART_STUDENTS``, in student ID order; an account created for one
-    part's student is carried to the parts whose students' cards also name its email. With
-    ``contact``, only that contact's entries on the selected students' cards are looked at:
+    With ``contact``, only that contact's entries on the selected students' cards are looked at:
     the contact card's create-account, under AutoCreate's rules.
     """
-    from backend.accounts.autocreate_plan import Created, plan
-    from backend.accounts.autocreate_store import check_template, load, preview, selection, write
+    from backend.accounts.autocreate_store import write
     from backend.imports.batches import run_parts
     from backend.mail.templates import get_template
 
     template = get_template(engine, options.email_template) if options.email_template else None
-    created, attached = [0], [0]
-    previews: list[tuple[str, str, str]] = []
-
-    def parts(connection: "Connection") -> "Iterator[AutoCreatePlan]":
-        ids, problems = selection(connection, options, actor)
-        carried: dict[str, Created] = {}
-        for start in range(0, max(len(ids), 1), PART_STUDENTS):
-            progress("Planning", start, len(ids))
-            state = load(connection, ids[start : start + PART_STUDENTS], contact, actor)
-            state.problems = problems if start == 0 else []
-            part = plan(state, options, carried)
-            carried = _carry(part, state, last=start + PART_STUDENTS >= len(ids))
-            created[0] += len(part.user_inserts)
-            attached[0] += part.attached
-            if template is not None:
-                previews.extend(preview(part.complete, template, len(previews)))
-            yield part
-        if template is not None and not previews:
-            check_template(template)
-
+    tally = _Tally()
     report = run_parts(
         engine,
         kind=kind,
         options=options.as_dict() | ({"contact": contact} if contact else {}),
         table=None,
         apply=apply,
-        parts=parts,
+        parts=lambda connection: _parts(
+            connection, options, contact, actor, template, tally, progress
+        ),
         write=lambda connection, part, batch_id: write(
             connection, part, batch_id, template, progress
         ),
@@ -234,12 +224,45 @@ def autocreate(
         review=review,
     )
     report.extra[:0] = [
-        ("Accounts created", created[0]),
-        ("Students attached", attached[0]),
-        ("Emails queued", created[0] if template else 0),
+        ("Accounts created", tally.created),
+        ("Students attached", tally.attached),
+        ("Emails queued", tally.created if template else 0),
     ]
-    report.preview = previews
+    report.preview = tally.previews
     return report
+
+
+def _parts(
+    connection: "Connection",
+    options: Options,
+    contact: str | None,
+    actor: Actor,
+    template: "Template | None",
+    tally: _Tally,
+    progress: Progress,
+) -> "Iterator[AutoCreatePlan]":
+    """The selected students' plan ``PART_STUDENTS`` at a time, in student ID order; an
+    account created for one part's student is carried to the parts whose students' cards also
+    name its email."""
+    from backend.accounts.autocreate_plan import Created, plan
+    from backend.accounts.autocreate_store import check_template, load, preview, selection
+
+    ids, problems = selection(connection, options, actor)
+    carried: dict[str, Created] = {}
+    for start in range(0, max(len(ids), 1), PART_STUDENTS):
+        progress("Planning", start, len(ids))
+        state = load(connection, ids[start : start + PART_STUDENTS], contact, actor)
+        state.problems = problems if start == 0 else []
+        part = plan(state, options, carried)
+        carried = _carry(part, state, last=start + PART_STUDENTS >= len(ids))
+        tally.created += len(part.user_inserts)
+        tally.attached += part.attached
+        if template is not None:
+            tally.previews += preview(part.complete, template, len(tally.previews))
+        yield part
+    progress("Planning", len(ids), len(ids))
+    if template is not None and not tally.previews:
+        check_template(template)
 
 
 def _carry(part: "AutoCreatePlan", state: "State", *, last: bool) -> "dict[str, Created]":

@@ -2,6 +2,7 @@
 
 import getpass
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -390,53 +391,75 @@ def run_parts(
     read (default ``table``): their remarks end rows' reasons, unknown columns are named.
     """
     mode: Mode = "apply" if apply else "simulation"
-    started, read = utcnow(), ((table,) if tables is None else tables)
-    extra = ignored_columns(read)
-    log = RowLog()
+    run = _Run(kind, mode, options, table, actor, (table,) if tables is None else tables)
+    started, extra = utcnow(), ignored_columns(run.read)
+    if apply:
+        with write_transaction(engine) as connection:
+            batch_id = run.plan(connection, parts, write, progress)
+            if review is not None:
+                extra += review_notes(connection, kind, table, review, run.log, batch_id)
+            finished = finish_batch(connection, batch_id, run.log, progress, recorded=True)
+    else:
+        with read_transaction(engine) as connection:
+            run.plan(connection, parts, None, progress)
+        with engine.begin() as connection:
+            batch_id = run.start(connection)
+            finished = finish_batch(connection, batch_id, run.log, progress, simulation=True)
+    source = table.source_name if table else None
+    return Report(kind, mode, batch_id, started, finished, source, run.log, options, extra)
 
-    def checked(connection: Connection, results: list[RowResult]) -> list[RowResult]:
+
+@dataclass
+class _Run:
+    """One run's batch and the rows its parts planned."""
+
+    kind: str
+    mode: Mode
+    options: dict[str, Any]
+    table: InputTable | None
+    actor: Actor
+    read: Sequence[InputTable | None]
+    log: RowLog = field(default_factory=RowLog)
+
+    def start(self, connection: Connection) -> int:
+        return start_batch(
+            connection,
+            kind=self.kind,
+            mode=self.mode,
+            options=self.options,
+            table=self.table,
+            actor=self.actor,
+        )
+
+    def checked(self, connection: Connection, results: list[RowResult]) -> list[RowResult]:
         keep_removed_links(connection, results)
-        add_remarks(results, read)
+        add_remarks(results, self.read)
         bound_results(results)
         return results
 
-    def started_batch(connection: Connection) -> int:
-        return start_batch(
-            connection, kind=kind, mode=mode, options=options, table=table, actor=actor
-        )
-
-    def planned_in(connection: Connection) -> int | None:
-        """Plan every part; in an apply, write each one as it comes. The batch is recorded
-        once the first part is planned, so no plan sees its own run among the batches."""
+    def plan(
+        self,
+        connection: Connection,
+        parts: Callable[[Connection], Iterable[P]],
+        write: Callable[[Connection, P, int], None] | None,
+        progress: Progress,
+    ) -> int:
+        """Plan every part; with ``write`` (an apply), write each one and its events as it
+        comes, in a batch recorded once the first part is planned, so that no plan sees its own
+        run among the batches. Returns that batch (0 in a simulation: none yet)."""
         progress("Planning", 0, 1)
         # What accounts see against the rules before the run changes anything: its rows go last.
-        last = checked(connection, exposures(connection, actor))
-        batch_id = None
+        last = self.checked(connection, exposures(connection, self.actor))
+        batch_id = 0
         for part in parts(connection):
-            results = checked(connection, part.results)
-            if apply:
-                batch_id = batch_id or started_batch(connection)
+            results = self.checked(connection, part.results)
+            if write is not None:
+                batch_id = batch_id or self.start(connection)
                 write(connection, part, batch_id)
                 record_events(connection, batch_id, results)
-            log.extend(results)
-        if apply:
-            batch_id = batch_id or started_batch(connection)
+            self.log.extend(results)
+        if write is not None:
+            batch_id = batch_id or self.start(connection)
             record_events(connection, batch_id, last)
-        log.extend(last)
+        self.log.extend(last)
         return batch_id
-
-    if apply:
-        with write_transaction(engine) as connection:
-            batch_id = planned_in(connection)
-            assert batch_id is not None
-            if review is not None:
-                extra += review_notes(connection, kind, table, review, log, batch_id)
-            finished = finish_batch(connection, batch_id, log, progress, recorded=True)
-    else:
-        with read_transaction(engine) as connection:
-            planned_in(connection)
-        with engine.begin() as connection:
-            batch_id = started_batch(connection)
-            finished = finish_batch(connection, batch_id, log, progress, simulation=True)
-    source = table.source_name if table else None
-    return Report(kind, mode, batch_id, started, finished, source, log, options, extra)
