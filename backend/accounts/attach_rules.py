@@ -47,7 +47,7 @@ Own = tuple[str, ...]
 students one email), sorted."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardUse:
     """One entry on a student's card whose contact's email is a logon being judged."""
 

@@ -260,6 +260,7 @@ def _parts(
         if template is not None:
             tally.previews += preview(part.complete, template, len(tally.previews))
         yield part
+        del state, part  # the next part is loaded without this one in memory
     progress("Planning", len(ids), len(ids))
     if template is not None and not tally.previews:
         check_template(template)

@@ -19,7 +19,7 @@ CREATED = "Account created and student attached"
 ATTACHED = "Student attached to the existing account"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StudentRow:
     """A selected, active student."""
 
@@ -31,7 +31,7 @@ class StudentRow:
     school: str | None  # the school's name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardContact:
     """One contact on a student's card, with what the card says about them."""
 
@@ -46,7 +46,7 @@ class CardContact:
     priority: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Account:
     """An account whose logon is one of the cards' emails."""
 
@@ -73,7 +73,7 @@ class State:
     rules: AttachRules | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Created:
     """An account the plan creates: in the name of its first contact, with its students."""
 
@@ -82,7 +82,7 @@ class Created:
     students: list[StudentRow]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pair:
     student: StudentRow
     contact: CardContact

@@ -139,7 +139,7 @@ class RowResult:
     warning: str | None = None
 
 
-SPILL_ROWS = 100_000
+SPILL_ROWS = 250_000
 """Rows a ``RowLog`` keeps in memory; beyond them, rows wait in a temporary file."""
 
 
