@@ -45,7 +45,7 @@ PHASES = {
 }
 AUTOCREATE = ("simulation", "apply")
 MAX_MB = 1500
-CELL = 40  # characters of a failure shown in its cell
+CELL = 48  # characters of a failure shown in its cell
 SLACK = 1.1
 """Time may grow 10% faster than the rows: 11x the base's time for 10x its rows."""
 
@@ -92,6 +92,12 @@ class Outcome:
     seconds: float | None = None
     peak_mb: float | None = None
     failure: str = ""
+
+    def said(self) -> str:
+        """The failure in one line, with how long the phase ran before it."""
+        took = f" after {self.seconds:.1f} s" if self.seconds is not None else ""
+        verb, _, why = self.failure.partition(": ")
+        return f"{verb}{took}: {why}"
 
 
 def attempt(name: str, *arguments: Path | str) -> Outcome:
@@ -141,9 +147,8 @@ def time_to_generate(path: Path, students: int) -> None:
 def seconds_cell(outcome: Outcome) -> str:
     """The seconds, or the failure's start (the whole line is printed under the table)."""
     if outcome.failure:
-        return (
-            outcome.failure if len(outcome.failure) <= CELL else outcome.failure[: CELL - 3] + "..."
-        )
+        said = outcome.said()
+        return said if len(said) <= CELL else said[: CELL - 3] + "..."
     return f"{outcome.seconds:.2f}"
 
 
@@ -154,10 +159,12 @@ def peak_cell(outcome: Outcome) -> str:
 
 
 def growth_cell(base: Outcome, state: Outcome, allowed: float) -> str:
-    if base.failure or state.failure or not base.seconds or state.seconds is None:
+    """The state's seconds over the base's; over at least, when the state's phase failed (its
+    whole run would have taken longer)."""
+    if base.failure or not base.seconds or state.seconds is None:
         return "-"
     growth = state.seconds / base.seconds
-    return f"{growth:.2f}" + (" *" if growth > allowed else "")
+    return (">" if state.failure else "") + f"{growth:.2f}" + (" *" if growth > allowed else "")
 
 
 def print_table(sizes: tuple[int, int], results: list[dict[str, Outcome]]) -> None:
@@ -200,8 +207,7 @@ def print_table(sizes: tuple[int, int], results: list[dict[str, Outcome]]) -> No
     for size, result in zip(sizes, results, strict=True):
         for phase, outcome in result.items():
             if outcome.failure:
-                took = f" after {outcome.seconds:.1f} s" if outcome.seconds is not None else ""
-                print(f"{PHASES[phase]} at {size:,}{took}: {outcome.failure}")
+                print(f"{PHASES[phase]} at {size:,}: {outcome.said()}")
 
 
 def main() -> None:
