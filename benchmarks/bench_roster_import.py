@@ -53,37 +53,49 @@ USER_HEADER = [
 ]
 
 
+def org_rows() -> list[dict[str, str]]:
+    """The ten schools of orgs.csv."""
+    return [
+        {"sourcedId": f"sch{n}", "status": "active", "name": f"School {n}"}
+        | {"type": "school", "identifier": f"S{n}"}
+        for n in range(10)
+    ]
+
+
+def family_rows(n: int) -> list[dict[str, str]]:
+    """Student ``n``'s rows of users.csv: the student, listing its two parents, then each parent
+    listing the student back (one parent in twenty has no email)."""
+    common = {"status": "active", "enabledUser": "true", "orgSourcedIds": f"sch{n % 10}"}
+    parents = [f"p{n}.{parent}" for parent in (0, 1)]
+    rows = [
+        common
+        | {"sourcedId": f"s{n}", "role": "student", "username": f"s{n}"}
+        | {"givenName": f"Kid{n % 991}", "familyName": f"Fam{n % 997}"}
+        | {"identifier": f"{n:07d}", "agentSourcedIds": ",".join(parents)}
+        | {"grades": f"{n % 12 + 1:02d}"}
+    ]
+    for parent, sourced_id in enumerate(parents):
+        email = "" if (n + parent) % 20 == 0 else f"p{n}.{parent}@example.org"
+        rows.append(
+            common
+            | {"sourcedId": sourced_id, "role": "parent", "username": sourced_id}
+            | {"givenName": f"Par{parent}", "familyName": f"Fam{n % 997}"}
+            | {"identifier": f"C{n}-{parent}", "email": email, "agentSourcedIds": f"s{n}"}
+        )
+    return rows
+
+
 def make_bundle(path: Path, students: int) -> None:
     """The workbook's roster as OneRoster 1.1: each student lists its two parents, and back."""
     orgs = io.StringIO()
     writer = csv.DictWriter(orgs, ORG_HEADER, restval="")
     writer.writeheader()
-    for n in range(10):
-        writer.writerow(
-            {"sourcedId": f"sch{n}", "status": "active", "name": f"School {n}"}
-            | {"type": "school", "identifier": f"S{n}"}
-        )
+    writer.writerows(org_rows())
     users = io.StringIO()
     writer = csv.DictWriter(users, USER_HEADER, restval="")
     writer.writeheader()
     for n in range(students):
-        common = {"status": "active", "enabledUser": "true", "orgSourcedIds": f"sch{n % 10}"}
-        parents = [f"p{n}.{parent}" for parent in (0, 1)]
-        writer.writerow(
-            common
-            | {"sourcedId": f"s{n}", "role": "student", "username": f"s{n}"}
-            | {"givenName": f"Kid{n % 991}", "familyName": f"Fam{n % 997}"}
-            | {"identifier": f"{n:07d}", "agentSourcedIds": ",".join(parents)}
-            | {"grades": f"{n % 12 + 1:02d}"}
-        )
-        for parent, sourced_id in enumerate(parents):
-            email = "" if (n + parent) % 20 == 0 else f"p{n}.{parent}@example.org"
-            writer.writerow(
-                common
-                | {"sourcedId": sourced_id, "role": "parent", "username": sourced_id}
-                | {"givenName": f"Par{parent}", "familyName": f"Fam{n % 997}"}
-                | {"identifier": f"C{n}-{parent}", "email": email, "agentSourcedIds": f"s{n}"}
-            )
+        writer.writerows(family_rows(n))
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
         bundle.writestr("manifest.csv", "propertyName,value\r\noneroster.version,1.1\r\n")
         bundle.writestr("orgs.csv", orgs.getvalue())

@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import resource
+import signal
 import site
 import sqlite3
 import subprocess
@@ -170,8 +171,10 @@ def floor(workbook: str, sheet: str, database: str, out: str) -> None:
 def child_main(phases: dict[str, Phase]) -> bool:
     """In a child (``--phase NAME ARGS...``): run the phase, print peak MB. False in the parent."""
     if len(sys.argv) > 2 and sys.argv[1] == "--phase":
-        phases[sys.argv[2]](*sys.argv[3:])
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        try:
+            phases[sys.argv[2]](*sys.argv[3:])
+        finally:  # a failed phase's peak too: what it held before it failed
+            print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         return True
     return False
 
@@ -202,9 +205,28 @@ def run_phase(script: str, name: str, *arguments: Path | str) -> Run:
         text=True,
         check=False,
     )
+    seconds = time.perf_counter() - started
     if child.returncode:
-        raise SystemExit(f"phase {name} failed:\n{child.stderr}")
-    return time.perf_counter() - started, float(child.stdout.strip().splitlines()[-1])
+        raise PhaseFailed(name, seconds, child)
+    return seconds, float(child.stdout.strip().splitlines()[-1])
+
+
+class PhaseFailed(SystemExit):
+    """A phase whose process failed. Uncaught, it ends the benchmark with the phase's error; a
+    benchmark that goes on past a failure reports ``reason``, ``seconds`` and ``peak_mb``."""
+
+    def __init__(self, name: str, seconds: float, child: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(f"phase {name} failed:\n{child.stderr}")
+        self.seconds = seconds
+        lines = child.stderr.strip().splitlines()
+        if child.returncode < 0:
+            self.reason = f"killed by {signal.Signals(-child.returncode).name}"
+        else:
+            self.reason = lines[-1] if lines else f"exit status {child.returncode}"
+        try:
+            self.peak_mb: float | None = float(child.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):  # killed before it could print its peak
+            self.peak_mb = None
 
 
 def print_table(title: str, results: dict[str, Runs]) -> None:
