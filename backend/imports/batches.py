@@ -456,7 +456,7 @@ class _Run:
             if write is not None:
                 batch_id = batch_id or self.start(connection)
                 write(connection, part, batch_id)
-                record_events(connection, batch_id, results)
+                record_events(connection, batch_id, results, progress, len(results))
             self.log.extend(results)
             del part, results  # the next part is planned without this one in memory
         if write is not None:
