@@ -351,16 +351,13 @@ NEW_LINK_COLUMNS = (
 def write_links(connection: Connection, plan: LinkPlan, batch_id: int) -> None:
     now = utcnow()
     if plan.inserts:
-        ids: dict[str, int] = {}
-        if any(link["user_id"] is None for link in plan.inserts):
-            # Accounts this batch has just added: one query finds them all.
-            ids.update(
-                connection.execute(
-                    select(PortalUser.logon_key, PortalUser.id).where(
-                        PortalUser.created_batch_id == batch_id
-                    )
-                ).all()
-            )
+        # Accounts this batch has just added, found by the logons these links name: one
+        # query, which reads no more of them than one part of a run needs.
+        added = select(PortalUser.logon_key, PortalUser.id).where(
+            PortalUser.created_batch_id == batch_id
+        )
+        keys = {link["logon_key"] for link in plan.inserts if link["user_id"] is None}
+        ids: dict[str, int] = dict(rows_in(connection, added, PortalUser.logon_key, keys))
         insert_rows(
             connection,
             cast(Table, StudentLink.__table__),
