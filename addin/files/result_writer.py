@@ -570,7 +570,7 @@ class _Layout:
 
     @classmethod
     def of(cls, log: ResultSheet, sheet_name: str) -> "_Layout":
-        sample = list(islice(log.rows, _WIDTH_SAMPLE_ROWS))
+        sample = log.first_rows(_WIDTH_SAMPLE_ROWS)
         table_width = max([len(log.columns), *(len(row) for row in sample)])
         width = max(table_width, 2 if log.summary else 1)
         if width > _MAX_COLS:

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, islice, repeat
 from typing import Generic, Protocol, TypeVar
 
 from backend.imports.contract import ACTIONS, Report, RowResult, count_phrases, describe_changes
@@ -66,6 +66,12 @@ class ResultSheet:
             return self.rows.marked()
         return zip(self.rows, chain(self.actions, repeat("")), strict=False)
 
+    def first_rows(self, count: int) -> list[list[Cell]]:
+        """Up to ``count`` rows to size the columns by, read without a pass over all of them."""
+        if isinstance(self.rows, ReportRows):
+            return self.rows.head(count)
+        return list(islice(self.rows, count))
+
 
 def needs_attention(result: RowResult) -> bool:
     """A row a person should look at: one that failed, or one done with a warning."""
@@ -103,6 +109,11 @@ class ReportRows(Generic[T]):
     def marked(self) -> Iterator[tuple[T, str]]:
         make, action = self.make, self.action
         return ((make(r), action(r)) for r in attention_first(self.results))
+
+    def head(self, count: int) -> list[T]:
+        """The first ``count`` rows of the run, in run order: those ``__iter__`` lists first
+        may be anywhere in it."""
+        return [self.make(r) for r in islice(self.results, count)]
 
     def actions(self) -> "ReportRows[str]":
         """The rows' actions, a view of the same results."""
