@@ -6,10 +6,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import openpyxl
 from helpers import read_log
+from xlwings_double import FakeBook
 
-from addin.workbooks.file import write_log_workbook
-from addin.workbooks.result_sheet import log_from_report
+from addin.excel.workbook import ExcelWorkbook
+from addin.workbooks.file import FileWorkbook, write_log_workbook
+from addin.workbooks.result_sheet import LOG_SHEET_NAME, log_from_report
 from backend.imports.contract import Report, RowResult
 
 
@@ -84,3 +87,31 @@ def test_a_log_without_warnings_or_errors_keeps_the_run_order(tmp_path: Path) ->
     summary, rows = read_log(tmp_path / "log.xlsx")
     assert [(r.sheet, r.row) for r in rows] == [("Users", 2), ("Users", 4), ("Links", 6)]
     assert "Warnings" not in summary and all(r.warning is None for r in rows)
+
+
+def test_sheets_a_log_went_on_over_are_never_read_as_input(tmp_path: Path) -> None:
+    path = tmp_path / "result.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = LOG_SHEET_NAME
+    for name in (f"{LOG_SHEET_NAME} (2)", "Undo (3)", "Users (2)", "Import Log (1)"):
+        book.create_sheet(name)
+    book.save(path)
+
+    with FileWorkbook(path) as workbook:
+        assert workbook.input_sheet_names() == ["Users (2)", "Import Log (1)"]
+    live = ExcelWorkbook(FakeBook("result.xlsx", {name: [[1]] for name in book.sheetnames}))
+    assert live.input_sheet_names() == ["Users (2)", "Import Log (1)"]
+
+
+def test_live_excel_replaces_the_sheets_a_longer_log_went_on_over(tmp_path: Path) -> None:
+    """A result workbook opened in Excel: writing the log again there leaves one sheet of it."""
+    sheets = ["Users", LOG_SHEET_NAME, f"{LOG_SHEET_NAME} (2)", "Undo (2)", "Notes"]
+    book = FakeBook("users.xlsx", {name: [["old"]] for name in sheets})
+    results = OnDisk(tmp_path / "rows.pickle", RUN)
+
+    ExcelWorkbook(book).write_log(log_from_report(report_of(results), "LOGONID"))
+
+    assert [s.name for s in book.sheet_list] == ["Users", "Undo (2)", "Notes", LOG_SHEET_NAME]
+    values = book.sheets[LOG_SHEET_NAME].values()
+    header = next(i for i, row in enumerate(values) if row[0] == "Row")
+    assert [row[0] for row in values[header + 1 :]] == [3, 5, 7, 8, 2, 4, 6]

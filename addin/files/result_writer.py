@@ -27,7 +27,13 @@ from typing import IO, BinaryIO, NamedTuple
 
 from addin.files import opc
 from addin.workbooks.interface import column_letter
-from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
+from addin.workbooks.result_sheet import (
+    ACTION_COLOURS,
+    LOG_SHEET_NAME,
+    Cell,
+    ResultSheet,
+    continued_sheet_name,
+)
 from backend.errors import InputError
 
 __all__ = ["check_destination", "write_result_workbook"]
@@ -596,7 +602,7 @@ def _pages(log: ResultSheet, sheet_name: str) -> list[_Page]:
     if first < 1:
         raise ValueError(f"The log's summary does not fit a sheet of {MAX_SHEET_ROWS} rows.")
     counts = [first] + [min(per_sheet, total - done) for done in range(first, total, per_sheet)]
-    names = [f"{sheet_name} ({n})" for n in range(2, len(counts) + 1)]
+    names = [continued_sheet_name(sheet_name, n) for n in range(2, len(counts) + 1)]
     where = f"sheet {names[0]}" if len(names) == 1 else f"sheets {names[0]} to {names[-1]}"
     summary = [*log.summary, ("Continued on", where)]
     rest = zip(names, counts[1:], strict=True)

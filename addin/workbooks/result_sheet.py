@@ -1,5 +1,6 @@
 """The log of a run as plain values, so each workbook writer (file, live Excel) lays it out."""
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, islice, repeat
@@ -31,6 +32,28 @@ YEAR_END_SHEET_NAME = "Year End"
 LETTERS_SHEET_NAME = "Letters Log"
 """Where Letters writes who gets a letter and why the others do not (the mail-merge workbook's
 own sheet is named Letters)."""
+
+_LOG_SHEETS = (
+    LOG_SHEET_NAME,
+    ACTIVATION_SHEET_NAME,
+    UNDO_SHEET_NAME,
+    YEAR_END_SHEET_NAME,
+    LETTERS_SHEET_NAME,
+)
+_GOES_ON = re.compile(r"(.+) \(([2-9]|[1-9]\d+)\)")
+
+
+def continued_sheet_name(sheet_name: str, number: int) -> str:
+    """The sheet a log too long for one sheet goes on over: "Import Log (2)", ..."""
+    return f"{sheet_name} ({number})"
+
+
+def continues_a_log(name: str, logs: Iterable[str] = _LOG_SHEETS) -> bool:
+    """Whether the sheet ``name`` is where one of the ``logs`` (by default any of ours) goes
+    on: never an input sheet, and replaced when that log is written again."""
+    found = _GOES_ON.fullmatch(name)
+    return found is not None and found.group(1).casefold() in {s.casefold() for s in logs}
+
 
 # Fill per row action (RGB): added green, updated yellow, removed orange, skipped grey, error red;
 # a row of any action that carries a warning is lilac, to stand out from all of them.
