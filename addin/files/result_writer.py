@@ -33,6 +33,7 @@ from addin.workbooks.result_sheet import (
     Cell,
     ResultSheet,
     continued_sheet_name,
+    continues_a_log,
 )
 from backend.errors import InputError
 
@@ -108,9 +109,8 @@ def write_result_workbook(
     A sheet of that name already in ``source`` (an earlier result) is replaced in place; otherwise
     the log becomes the last sheet. It is the sheet Excel opens on. A log longer than a sheet goes
     on over the sheets "NAME (2)", "NAME (3)", ... (replaced in place too); those an earlier,
-    longer log went on over are removed. ``dest`` is written through a
-    temporary file in its folder, so a failure never leaves a half-written file, and ``source`` is
-    never written to.
+    longer log went on over are removed. ``dest`` is written through a temporary file in its
+    folder, so a failure never leaves a half-written file, and ``source`` is never written to.
     """
     source, dest = Path(source), Path(dest)
     _check_sheet_name(sheet_name)
@@ -300,7 +300,7 @@ def _plan(source: opc.Package, log: ResultSheet, sheet_name: str) -> _SheetLayou
     """Read the package structure and prepare the edited parts."""
     pkg = _Package.read(source)
     layout = _Layout.of(log, sheet_name)
-    _remove_stale_pages(pkg, sheet_name, len(layout.pages))
+    _remove_stale_pages(pkg, sheet_name, {page.name.casefold() for page in layout.pages})
     for page in layout.pages:
         folded = page.name.casefold()
         index = next((i for i, e in enumerate(pkg.sheets) if e.name.casefold() == folded), None)
@@ -351,17 +351,16 @@ def _append_log_sheet(pkg: _Package, sheet_name: str) -> str:
     return part
 
 
-def _remove_stale_pages(pkg: _Package, sheet_name: str, pages: int) -> None:
-    """Remove the sheets an earlier, longer log went on over that this one does not reach."""
-    pattern = re.compile(re.escape(sheet_name) + r" \(([2-9]|[1-9]\d+)\)", re.IGNORECASE)
+def _remove_stale_pages(pkg: _Package, sheet_name: str, pages: set[str]) -> None:
+    """Remove the sheets an earlier, longer log went on over that this one does not reach
+    (``pages``: the casefolded names of this log's sheets)."""
     rels_by_id = {rel.id: rel for rel in pkg.rels}
     for index in reversed(range(len(pkg.sheets))):
         entry = pkg.sheets[index]
-        found = pattern.fullmatch(entry.name)
-        rel = rels_by_id.get(entry.rel_id)
-        if found is None or int(found.group(1)) <= pages or rel is None:
+        if entry.name.casefold() in pages or not continues_a_log(entry.name, [sheet_name]):
             continue
-        if not rel.is_a("worksheet") or (part := pkg.part(rel.target)) is None:
+        rel = rels_by_id.get(entry.rel_id)
+        if rel is None or not rel.is_a("worksheet") or (part := pkg.part(rel.target)) is None:
             continue
         pkg.drop |= {part} | _stale_parts(pkg.source, part)
         opc.remove_relationship(pkg.rels_root, rel.id)
@@ -673,6 +672,8 @@ def _table_rows(
     is_plain = _PLAIN_TEXT.fullmatch
     out: list[str] = []
     for n, (row, action) in enumerate(marked, start=top):
+        if len(row) > table_width:
+            raise ValueError(f"Row {n} of the log has more cells than the log has columns.")
         styles = by_action.get(action)
         if styles is None:
             row_cells = [_cell(f"{letters[j]}{n}", v, plain) for j, v in enumerate(row)]
