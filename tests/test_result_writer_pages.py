@@ -242,7 +242,8 @@ def write_big(dest: str, count: int) -> None:
 
 
 def test_a_log_past_excels_row_limit_is_written_in_bounded_memory(tmp_path: Path) -> None:
-    """1,100,000 rows at Excel's true limit: two sheets, the errors first, memory flat."""
+    """1,100,000 rows at Excel's true limit: two sheets, the errors first, memory flat, read
+    back by openpyxl and by LibreOffice."""
     count, dest = 1_100_000, tmp_path / "big.xlsx"
     child = subprocess.run(
         [
