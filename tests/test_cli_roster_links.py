@@ -76,8 +76,8 @@ def test_roster_links_and_accounts_end_to_end(
     result = run_cli(capsys, *db, "import", "links", str(links), "--apply", "--school", "101")
     assert result.code == 1 and "1 added" in result.stdout and "2 errors" in result.stdout
     _, link_rows = read_log(tmp_path / "links.applied.xlsx")
-    assert [r.action for r in link_rows] == ["added", "error", "error"]
-    assert "outside this run's schools (101)" in link_rows[1].reason
+    assert [r.action for r in link_rows] == ["error", "error", "added"]  # errors first
+    assert "outside this run's schools (101)" in link_rows[0].reason
     again = run_cli(capsys, *db, "import", "links", str(links), "--apply")
     assert "1 added" in again.stdout and "1 skipped" in again.stdout
 

@@ -44,9 +44,9 @@ def test_simulate_then_apply_writes_logs_next_to_the_input(
     summary, rows = read_log(simulation_log)
     assert summary["Mode"].startswith("SIMULATION")
     assert [(r.row, r.key, r.action) for r in rows] == [
+        (4, "bad@@example.org", "error"),  # rows that need attention come first
         (2, "ann.lee@example.org", "added"),
         (3, "=1+2@school.org", "added"),
-        (4, "bad@@example.org", "error"),
         (5, "ANN.LEE@example.org", "skipped"),
     ]
 

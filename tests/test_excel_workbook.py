@@ -100,7 +100,7 @@ def file_and_book(tmp_path: Path, rows: list[list[Any]]) -> tuple[Path, FakeBook
     [
         (TEMPLATE, USERS[1:3], [3]),  # the template's example row
         ({}, USERS[1:3], [2, 3]),  # not a template: an ordinary row
-        (TEMPLATE, [USERS[2], USERS[1]], [2, 3]),  # not where the example is
+        (TEMPLATE, [USERS[2], USERS[1]], [3, 2]),  # not where the example is: an error, first
     ],
     ids=["template example row", "no template", "below the example row"],
 )
@@ -167,9 +167,9 @@ def test_excel_and_file_give_the_same_log(tmp_path: Path, database_url: str) -> 
     from_excel = log_rows(book.sheets["Import Log"].values())
     assert [[r.row, r.key, r.action, r.changes, r.reason] for r in from_file] == from_excel
     assert [row[1] for row in from_excel] == [
+        "bad@@example.org",  # the row in error comes first
         "ann@example.org",
         "=1+2@school.org",
-        "bad@@example.org",
         "00123",
     ]  # no example row
     log = book.sheets["Import Log"]

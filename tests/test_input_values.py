@@ -149,9 +149,10 @@ def test_ids_typed_as_numbers_dates_and_text_through_the_roster(
     students = [("Students", n, a) for n, a in enumerate("eeaeeaeea", start=2)]
     contacts = [("Contacts", n, a) for n, a in enumerate("eaee", start=2)]
     actions = {"a": "added", "e": "error"}
-    assert outcome(rows) == [
-        ("Schools", 2, "added"),
-        *((s, n, actions[a]) for s, n, a in students + contacts),
+    every = [("Schools", 2, "a"), *students, *contacts]
+    assert outcome(rows) == [  # rows that need attention come first
+        *((s, n, actions[a]) for s, n, a in every if a == "e"),
+        *((s, n, actions[a]) for s, n, a in every if a == "a"),
     ]
     assert f"the number 12345678901234570000 {TOO_MANY_DIGITS}" in reason_of(rows, "Students", 2)
     assert f"the number 9007199254740992 {TOO_MANY_DIGITS}" in reason_of(rows, "Students", 3)
@@ -205,12 +206,13 @@ def test_numeric_logons_and_student_ids_through_users_and_links(
     assert result.code == 1 and "\x1b" not in result.stdout
     _, rows = read_log(tmp_path / "users.applied.xlsx")
     assert outcome(rows) == [
-        (None, 2, "added"),
-        (None, 3, "error"),
+        (None, 3, "error"),  # rows that need attention come first
         (None, 4, "error"),
         (None, 5, "error"),
+        (None, 2, "added"),
         (None, 6, "added"),
     ]
+    rows = sorted(rows, key=lambda r: r.row or 0)
     assert rows[0].key == "20240001"
     assert f"LOGONID: the number 12345678901234570000 {TOO_MANY_DIGITS}" in (rows[1].reason or "")
     assert "LOGONID: Excel holds a date here (2024-03-01" in (rows[2].reason or "")
@@ -250,7 +252,8 @@ def test_numeric_logons_and_student_ids_through_users_and_links(
     result = run_cli(capsys, *db, "import", "links", str(links), "--apply")
     assert result.code == 1
     _, rows = read_log(tmp_path / "links.applied.xlsx")
-    assert outcome(rows) == [(None, 2, "added"), *((None, n, "error") for n in (3, 4, 5))]
+    assert outcome(rows) == [*((None, n, "error") for n in (3, 4, 5)), (None, 2, "added")]
+    rows = sorted(rows, key=lambda r: r.row or 0)
     assert rows[0].key == "20240001 / 123456"
     assert f"STUDENT_ID: the number 12345678901234570000 {TOO_MANY_DIGITS}" in (
         rows[1].reason or ""

@@ -23,6 +23,7 @@ from addin.workbooks.result_sheet import (
     WARNING_HEADER,
     Cell,
     ResultSheet,
+    continues_a_log,
 )
 
 # Text Excel would not keep as typed: formulas, numbers, dates, times, percentages, booleans.
@@ -86,7 +87,9 @@ class ExcelWorkbook:
 
     def input_sheet_names(self) -> list[str]:
         return [
-            s.name for s in self.book.sheets if s.visible and s.name.casefold() not in NOT_INPUT
+            s.name
+            for s in self.book.sheets
+            if s.visible and s.name.casefold() not in NOT_INPUT and not continues_a_log(s.name)
         ]
 
     def defined_name(self, name: str) -> str | None:
@@ -125,8 +128,9 @@ class ExcelWorkbook:
 
     def write_log(self, log: ResultSheet, sheet_name: str = LOG_SHEET_NAME) -> str:
         sheets = self.book.sheets
-        if sheet_name in self.sheet_names():
-            sheets[sheet_name].delete()
+        for name in self.sheet_names():  # the log, and the sheets a longer one went on over
+            if name == sheet_name or continues_a_log(name, [sheet_name]):
+                sheets[name].delete()
         sheet = sheets.add(sheet_name, after=sheets[sheets.count - 1])
         width = max(len(log.columns), 2)
         header_row = len(log.summary) + 3

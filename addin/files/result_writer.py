@@ -1,5 +1,9 @@
 """Write a copy of the user's ``.xlsx`` workbook with the run's log as one more sheet.
 
+A log longer than a sheet goes on over further sheets, "Import Log (2)", "Import Log (3)", ...,
+each with the table's header row; the first sheet's summary names them. The rows are read once,
+as they are written, so a run of millions of rows never sits in memory.
+
 The copy is made at the zip / XML level: every part of the source is copied as is, and only the
 few small parts that must know about the new sheet (workbook, its relationships, content types,
 styles) are edited as text. Loading and saving through openpyxl would take many seconds on a large
@@ -17,12 +21,20 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, BinaryIO, NamedTuple
 
 from addin.files import opc
 from addin.workbooks.interface import column_letter
-from addin.workbooks.result_sheet import ACTION_COLOURS, LOG_SHEET_NAME, Cell, ResultSheet
+from addin.workbooks.result_sheet import (
+    ACTION_COLOURS,
+    LOG_SHEET_NAME,
+    Cell,
+    ResultSheet,
+    continued_sheet_name,
+    continues_a_log,
+)
 from backend.errors import InputError
 
 __all__ = ["check_destination", "write_result_workbook"]
@@ -36,7 +48,8 @@ _HEAD_STEP = 16 * 1024
 _HEAD_MAX = 256 * 1024
 
 # Excel's limits.
-_MAX_ROWS = 1_048_576
+MAX_SHEET_ROWS = 1_048_576
+"""Rows in a sheet; a longer log goes on over further sheets (tests lower it)."""
 _MAX_COLS = 16_384
 _MAX_CELL_CHARS = 32_767
 _MAX_EXACT_INT = 999_999_999_999_999  # Excel keeps 15 significant digits
@@ -94,9 +107,10 @@ def write_result_workbook(
     """Write ``dest``: a copy of the workbook ``source`` plus ``log`` as the sheet ``sheet_name``.
 
     A sheet of that name already in ``source`` (an earlier result) is replaced in place; otherwise
-    the log becomes the last sheet. It is the sheet Excel opens on. ``dest`` is written through a
-    temporary file in its folder, so a failure never leaves a half-written file, and ``source`` is
-    never written to.
+    the log becomes the last sheet. It is the sheet Excel opens on. A log longer than a sheet goes
+    on over the sheets "NAME (2)", "NAME (3)", ... (replaced in place too); those an earlier,
+    longer log went on over are removed. ``dest`` is written through a temporary file in its
+    folder, so a failure never leaves a half-written file, and ``source`` is never written to.
     """
     source, dest = Path(source), Path(dest)
     _check_sheet_name(sheet_name)
@@ -180,7 +194,6 @@ class _StyleIds:
 class _SheetLayout:
     """Everything decided before writing: edited parts, new parts, parts to leave out."""
 
-    sheet_part: str
     main_ns: str
     layout: "_Layout"
     styles: _StyleIds
@@ -286,17 +299,22 @@ class _Package:
 def _plan(source: opc.Package, log: ResultSheet, sheet_name: str) -> _SheetLayout:
     """Read the package structure and prepare the edited parts."""
     pkg = _Package.read(source)
-    layout = _Layout.of(log)
-    folded = sheet_name.casefold()
-    index = next((i for i, e in enumerate(pkg.sheets) if e.name.casefold() == folded), None)
-    if index is None:
-        index, sheet_part = len(pkg.sheets), _append_log_sheet(pkg, sheet_name)
-    else:
-        sheet_part = _reuse_log_sheet(pkg, sheet_name, index)
-    pkg.wb_text = _set_active_tab(pkg.wb_text, index)
-    pkg.wb_text = _set_filter_name(pkg.wb_text, sheet_name, index, layout.filter_ref)
+    layout = _Layout.of(log, sheet_name)
+    _remove_stale_pages(pkg, sheet_name, {page.name.casefold() for page in layout.pages})
+    for page in layout.pages:
+        folded = page.name.casefold()
+        index = next((i for i, e in enumerate(pkg.sheets) if e.name.casefold() == folded), None)
+        if index is None:
+            page.part = _append_log_sheet(pkg, page.name)
+        else:
+            page.part = _reuse_log_sheet(pkg, page.name, index)
+        opc.set_override(pkg.ct_root, page.part, _WORKSHEET_CT)
+    names = [entry.name.casefold() for entry in pkg.sheets]
+    indices = [names.index(page.name.casefold()) for page in layout.pages]
+    pkg.wb_text = _set_active_tab(pkg.wb_text, indices[0])
+    for page, index in zip(layout.pages, indices, strict=True):
+        pkg.wb_text = _set_filter_name(pkg.wb_text, page.name, index, page.filter_ref)
     styles = _log_styles(pkg)
-    opc.set_override(pkg.ct_root, sheet_part, _WORKSHEET_CT)
     opc.remove_overrides(pkg.ct_root, pkg.drop)
 
     pkg.edited[pkg.wb_part] = pkg.wb_text.encode("utf-8")
@@ -308,19 +326,18 @@ def _plan(source: opc.Package, log: ResultSheet, sheet_name: str) -> _SheetLayou
     other_sheets = {
         part
         for i, entry in enumerate(pkg.sheets)
-        if i != index
+        if i not in indices
         and entry.rel_id in rels_by_id
         and (part := pkg.part(rels_by_id[entry.rel_id].target))
     }
     return _SheetLayout(
-        sheet_part=sheet_part,
         main_ns=pkg.main_ns,
         layout=layout,
         styles=styles,
         edited=pkg.edited,
         added=pkg.added,
         drop=pkg.drop,
-        other_sheets=other_sheets - set(pkg.edited),
+        other_sheets=other_sheets - set(pkg.edited) - pkg.drop,
     )
 
 
@@ -330,7 +347,25 @@ def _append_log_sheet(pkg: _Package, sheet_name: str) -> str:
     rid = pkg.add_relationship("worksheet", part)
     sheet_id = max((entry.sheet_id for entry in pkg.sheets), default=0) + 1
     pkg.wb_text = _append_sheet_entry(pkg.wb_text, sheet_name, sheet_id, rid, pkg.rel_ns)
+    pkg.sheets.append(opc.SheetEntry(sheet_name, rid, sheet_id))
     return part
+
+
+def _remove_stale_pages(pkg: _Package, sheet_name: str, pages: set[str]) -> None:
+    """Remove the sheets an earlier, longer log went on over that this one does not reach
+    (``pages``: the casefolded names of this log's sheets)."""
+    rels_by_id = {rel.id: rel for rel in pkg.rels}
+    for index in reversed(range(len(pkg.sheets))):
+        entry = pkg.sheets[index]
+        if entry.name.casefold() in pages or not continues_a_log(entry.name, [sheet_name]):
+            continue
+        rel = rels_by_id.get(entry.rel_id)
+        if rel is None or not rel.is_a("worksheet") or (part := pkg.part(rel.target)) is None:
+            continue
+        pkg.drop |= {part} | _stale_parts(pkg.source, part)
+        opc.remove_relationship(pkg.rels_root, rel.id)
+        pkg.wb_text = _remove_sheet_entry(pkg.wb_text, index, len(pkg.sheets))
+        del pkg.sheets[index]
 
 
 def _reuse_log_sheet(pkg: _Package, sheet_name: str, index: int) -> str:
@@ -466,7 +501,7 @@ def _write_package(
         written: set[str] = set()
         for info in zin.infolist():
             name = info.filename
-            if name in written or name in plan.drop or name == plan.sheet_part:
+            if name in written or name in plan.drop or name in plan.layout.parts:
                 continue
             written.add(name)
             if info.is_dir():
@@ -481,10 +516,12 @@ def _write_package(
                     shutil.copyfileobj(src, dst, 1 << 20)
         for name, data in plan.added.items():
             zout.writestr(name, data)
-        big = len(log.rows) * plan.layout.width > 2_000_000
-        with zout.open(plan.sheet_part, "w", force_zip64=big) as dst:
-            for chunk in _sheet_xml(log, plan.layout, plan.styles, plan.main_ns):
-                dst.write(chunk.encode("utf-8"))
+        marked = log.marked_rows()  # one pass over the rows, page after page
+        for page in plan.layout.pages:
+            big = page.rows * plan.layout.width > 2_000_000
+            with zout.open(page.part, "w", force_zip64=big) as dst:
+                for chunk in _sheet_xml(log, page, plan, marked):
+                    dst.write(chunk.encode("utf-8"))
 
 
 def _unselected_head(src: IO[bytes]) -> bytes:
@@ -506,70 +543,114 @@ def _unselected_head(src: IO[bytes]) -> bytes:
 
 
 @dataclass
-class _Layout:
-    """Where the parts of the log go on the sheet (1-based rows)."""
+class _Page:
+    """One sheet of the log (1-based rows): the first has the title and summary, those that go
+    on from it only the table's header row."""
 
+    name: str
+    summary: list[tuple[str, Cell]] | None  # None on a sheet that goes on from another
     header_row: int
+    rows: int  # table rows on this sheet
     last_row: int
+    filter_ref: str | None = None
+    part: str = ""  # the worksheet part, once planned
+
+    @property
+    def first(self) -> bool:
+        return self.summary is not None
+
+
+@dataclass
+class _Layout:
+    """Where the parts of the log go, over as many sheets as its rows need."""
+
     width: int
     table_width: int
-    filter_ref: str | None
+    cols: str  # the <col> elements: one set of widths for every sheet
+    pages: list[_Page]
+
+    @property
+    def parts(self) -> set[str]:
+        return {page.part for page in self.pages}
 
     @classmethod
-    def of(cls, log: ResultSheet) -> "_Layout":
-        header_row = len(log.summary) + 3
-        table_width = max([len(log.columns), *(len(row) for row in log.rows)])
+    def of(cls, log: ResultSheet, sheet_name: str) -> "_Layout":
+        sample = log.first_rows(_WIDTH_SAMPLE_ROWS)
+        table_width = max([len(log.columns), *(len(row) for row in sample)])
         width = max(table_width, 2 if log.summary else 1)
-        has_table = bool(log.columns or log.rows)
-        last_row = header_row + len(log.rows) if has_table else 1 + len(log.summary)
-        if last_row > _MAX_ROWS or width > _MAX_COLS:
-            raise ValueError(
-                f"The log has {last_row} rows and {width} columns; a sheet holds at most "
-                f"{_MAX_ROWS} rows and {_MAX_COLS} columns."
-            )
-        filter_ref = None
-        if log.columns:
-            corner = f"{column_letter(table_width - 1)}{max(last_row, header_row)}"
-            filter_ref = f"A{header_row}:{corner}"
-        return cls(header_row, last_row, width, table_width, filter_ref)
+        if width > _MAX_COLS:
+            raise ValueError(f"The log has {width} columns; a sheet holds at most {_MAX_COLS}.")
+        pages = _pages(log, sheet_name)
+        for page in pages:
+            _check_sheet_name(page.name)
+            if log.columns:
+                corner = f"{column_letter(table_width - 1)}{max(page.last_row, page.header_row)}"
+                page.filter_ref = f"A{page.header_row}:{corner}"
+        cols = _cols_xml([log.columns, *sample], pages[0].summary or [], width)
+        return cls(width, table_width, cols, pages)
 
 
-def _sheet_xml(log: ResultSheet, layout: _Layout, ids: _StyleIds, main_ns: str) -> Iterator[str]:
-    """Yield the worksheet XML of the log in chunks, so a large log is not one huge string."""
+def _pages(log: ResultSheet, sheet_name: str) -> list[_Page]:
+    """The sheets the log needs: one while it fits, else the first and those that go on."""
+    total, header_row = len(log.rows), len(log.summary) + 3
+    if not (log.columns or total):
+        return [_Page(sheet_name, log.summary, header_row, 0, 1 + len(log.summary))]
+    if header_row + total <= MAX_SHEET_ROWS:
+        return [_Page(sheet_name, log.summary, header_row, total, header_row + total)]
+    first, per_sheet = MAX_SHEET_ROWS - header_row - 1, MAX_SHEET_ROWS - 1
+    if first < 1:
+        raise ValueError(f"The log's summary does not fit a sheet of {MAX_SHEET_ROWS} rows.")
+    counts = [first] + [min(per_sheet, total - done) for done in range(first, total, per_sheet)]
+    names = [continued_sheet_name(sheet_name, n) for n in range(2, len(counts) + 1)]
+    where = f"sheet {names[0]}" if len(names) == 1 else f"sheets {names[0]} to {names[-1]}"
+    summary = [*log.summary, ("Continued on", where)]
+    rest = zip(names, counts[1:], strict=True)
+    return [_Page(sheet_name, summary, header_row + 1, first, MAX_SHEET_ROWS)] + [
+        _Page(name, None, 1, count, 1 + count) for name, count in rest
+    ]
+
+
+def _sheet_xml(
+    log: ResultSheet, page: _Page, plan: _SheetLayout, marked: Iterator[tuple[list[Cell], str]]
+) -> Iterator[str]:
+    """Yield the worksheet XML of one sheet of the log in chunks, taking its rows from
+    ``marked``, so a large log is never one huge string."""
+    layout, ids = plan.layout, plan.styles
     letters = [column_letter(i) for i in range(layout.width)]
-    top = layout.header_row + 1
-    corner = f"{letters[-1]}{layout.last_row}"
+    top = page.header_row + 1
+    corner = f"{letters[-1]}{page.last_row}"
     dimension = "A1" if corner == "A1" else f"A1:{corner}"
+    selected = ' tabSelected="1"' if page.first else ""
     yield (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<worksheet xmlns="{main_ns}">'
+        f'<worksheet xmlns="{plan.main_ns}">'
         f'<dimension ref="{dimension}"/>'
-        '<sheetViews><sheetView tabSelected="1" workbookViewId="0">'
-        f'<pane ySplit="{layout.header_row}" topLeftCell="A{top}" activePane="bottomLeft"'
+        f'<sheetViews><sheetView{selected} workbookViewId="0">'
+        f'<pane ySplit="{page.header_row}" topLeftCell="A{top}" activePane="bottomLeft"'
         ' state="frozen"/>'
         f'<selection pane="bottomLeft" activeCell="A{top}" sqref="A{top}"/>'
         "</sheetView></sheetViews>"
-        f"<cols>{_cols_xml(log, layout.width)}</cols>"
+        f"<cols>{layout.cols}</cols>"
         "<sheetData>"
     )
     head: list[str] = []
-    if log.title:
+    if log.title and page.first:
         head.append(f'<row r="1">{_cell("A1", log.title, ids.bold)}</row>')
-    for n, (label, value) in enumerate(log.summary, start=2):
+    for n, (label, value) in enumerate(page.summary or [], start=2):
         cells = _cell(f"A{n}", label, ids.bold) + _cell(f"B{n}", value, ids.plain)
         if cells:
             head.append(f'<row r="{n}">{cells}</row>')
     if log.columns:
-        n = layout.header_row
+        n = page.header_row
         cells = "".join(_cell(f"{letters[j]}{n}", v, ids.header) for j, v in enumerate(log.columns))
         head.append(f'<row r="{n}">{cells}</row>')
     yield "".join(head)
 
-    yield from _table_rows(log, layout, ids, letters)
+    yield from _table_rows(islice(marked, page.rows), top, layout.table_width, ids, letters)
 
     tail = "</sheetData>"
-    if layout.filter_ref:
-        tail += f'<autoFilter ref="{layout.filter_ref}"/>'
+    if page.filter_ref:
+        tail += f'<autoFilter ref="{page.filter_ref}"/>'
     tail += (
         '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
         "</worksheet>"
@@ -578,18 +659,22 @@ def _sheet_xml(log: ResultSheet, layout: _Layout, ids: _StyleIds, main_ns: str) 
 
 
 def _table_rows(
-    log: ResultSheet, layout: _Layout, ids: _StyleIds, letters: list[str]
+    marked: Iterable[tuple[list[Cell], str]],
+    top: int,
+    table_width: int,
+    ids: _StyleIds,
+    letters: list[str],
 ) -> Iterator[str]:
-    """The table's rows in chunks. Whole numbers, and text that needs neither escaping nor a
-    quote prefix (most of a log), are written here as ``_cell`` writes them, without a call per
-    cell."""
-    actions, by_action, plain = log.actions, ids.actions, ids.plain
-    n_actions, table_width, top = len(actions), layout.table_width, layout.header_row + 1
+    """The table's rows from sheet row ``top`` on, in chunks. Whole numbers, and text that
+    needs neither escaping nor a quote prefix (most of a log), are written here as ``_cell``
+    writes them, without a call per cell."""
+    by_action, plain = ids.actions, ids.plain
     is_plain = _PLAIN_TEXT.fullmatch
     out: list[str] = []
-    for i, row in enumerate(log.rows):
-        n = top + i
-        styles = by_action.get(actions[i]) if i < n_actions else None
+    for n, (row, action) in enumerate(marked, start=top):
+        if len(row) > table_width:
+            raise ValueError(f"Row {n} of the log has more cells than the log has columns.")
+        styles = by_action.get(action)
         if styles is None:
             row_cells = [_cell(f"{letters[j]}{n}", v, plain) for j, v in enumerate(row)]
         else:
@@ -646,12 +731,13 @@ def _escape_char(match: re.Match[str]) -> str:
     return _ENTITIES.get(char) or f"_x{ord(char):04X}_"
 
 
-def _cols_xml(log: ResultSheet, width: int) -> str:
+def _cols_xml(
+    sample: list[list[str] | list[Cell]], summary: list[tuple[str, Cell]], width: int
+) -> str:
     """Column widths from the header and the first rows: narrow numbers, wide text, capped."""
     longest = [0] * width
-    sample: list[Iterable[Cell]] = [log.columns, *log.rows[:_WIDTH_SAMPLE_ROWS]]
-    sample += [[label, value] for label, value in log.summary]
-    for row in sample:
+    rows: list[Iterable[Cell]] = [*sample, *([label, value] for label, value in summary)]
+    for row in rows:
         for j, value in enumerate(row):
             if value is not None:
                 text = value if isinstance(value, str) else str(value)
@@ -873,6 +959,27 @@ def _replace_sheet_entry(text: str, sheet_name: str, index: int, count: int) -> 
         raise InputError("The list of sheets in the workbook could not be read.")
     span = spans[index]
     return _replace_tag(text, span, _set_attr(_del_attr(span.tag, "state"), "name", sheet_name))
+
+
+def _remove_sheet_entry(text: str, index: int, count: int) -> str:
+    """Remove a sheet's entry, and the names local to it; later sheets' local names follow."""
+    p, _, spans = _sheet_spans(text)
+    if len(spans) != count:
+        raise InputError("The list of sheets in the workbook could not be read.")
+    text = text[: spans[index].start] + text[spans[index].end :]
+    names = _first(text, p + "definedNames")
+    if names is None:
+        return text
+    for span in reversed(list(_elements(text, p + "definedName", names.start, names.end))):
+        local = _attrs(span.tag).get("localSheetId")
+        if local is None or not local.isdigit() or int(local) < index:
+            continue
+        if int(local) == index:
+            text = text[: span.start] + text[span.end :]
+        else:
+            tag = _set_attr(span.tag, "localSheetId", str(int(local) - 1))
+            text = _replace_tag(text, span, tag)
+    return text
 
 
 def _append_sheet_entry(text: str, sheet_name: str, sheet_id: int, rid: str, rel_ns: str) -> str:

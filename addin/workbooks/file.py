@@ -31,7 +31,12 @@ from addin.workbooks.interface import (
     summary_of,
     table_from_grid,
 )
-from addin.workbooks.result_sheet import LOG_SHEET_NAME, ResultSheet, log_from_report
+from addin.workbooks.result_sheet import (
+    LOG_SHEET_NAME,
+    ResultSheet,
+    continues_a_log,
+    log_from_report,
+)
 from backend.errors import InputError, ResultNotWritten
 from backend.imports.contract import Action, InputTable, Report, RowResult
 from backend.settings import get_settings
@@ -140,6 +145,7 @@ class FileWorkbook:
             if meta.typ == SheetTypeEnum.WorkSheet
             and meta.visible == SheetVisibleEnum.Visible
             and meta.name.casefold() not in NOT_INPUT
+            and not continues_a_log(meta.name)
         ]
 
     def defined_name(self, name: str) -> str | None:
