@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from itertools import chain, islice, repeat
 from typing import Generic, Protocol, TypeVar
 
-from backend.imports.contract import ACTIONS, Report, RowResult, count_phrases, describe_changes
+from backend.imports.contract import (
+    ACTIONS,
+    Report,
+    RowLog,
+    RowResult,
+    count_phrases,
+    describe_changes,
+)
 
 Cell = str | int | float | None
 T = TypeVar("T")
@@ -185,7 +192,10 @@ def log_from_report(report: Report, key_header: str, fingerprint: str | None = N
 
 
 def _tallies(results: Iterable[RowResult]) -> tuple[dict[str, int], bool]:
-    """``Report.tallies`` and whether any row names its sheet, in one pass over the rows."""
+    """``Report.tallies`` and whether any row names its sheet, in one pass over the rows (none
+    for a ``RowLog``, which kept them as its rows came)."""
+    if isinstance(results, RowLog):
+        return results.counts | {"warning": results.warnings}, results.sheets
     counts = dict.fromkeys((*ACTIONS, "warning"), 0)
     has_sheets = False
     for result in results:

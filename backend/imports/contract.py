@@ -158,6 +158,7 @@ class RowLog:
         self._spill = spill or SPILL_ROWS
         self.counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
         self.warnings = 0
+        self.sheets = False  # whether any row names its sheet (an import of several tables)
         self.extend(rows)
 
     def append(self, row: RowResult) -> None:
@@ -169,6 +170,8 @@ class RowLog:
             counts[row.action] += 1
             if row.warning:
                 self.warnings += 1
+            if row.sheet:
+                self.sheets = True
             kept.append(row)
             if len(kept) >= self._spill:
                 self._spill_rows()
