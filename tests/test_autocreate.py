@@ -78,6 +78,18 @@ def district(engine: Engine) -> Engine:
     return engine
 
 
+def stored_links(engine: Engine) -> list[tuple[str, str]]:
+    """Every link as (logon key, student ID), sorted."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT u.logon_key, s.student_id FROM student_links l JOIN portal_users u "
+                "ON u.id = l.user_id JOIN students s ON s.id = l.student_id ORDER BY 1, 2"
+            )
+        )
+        return [(logon, student) for logon, student in rows]
+
+
 def outcome(report: Report) -> dict[str, tuple[str, str]]:
     return {r.key or "": (r.action, r.reason) for r in report.results}
 
@@ -112,14 +124,7 @@ def test_every_pair_gets_the_action_and_reason_an_admin_expects(district: Engine
         "Students attached": 5,
         "Emails queued": 0,
     }
-    with district.connect() as connection:
-        logons = connection.execute(
-            text(
-                "SELECT u.logon_key, s.student_id FROM student_links l JOIN portal_users u "
-                "ON u.id = l.user_id JOIN students s ON s.id = l.student_id ORDER BY 1, 2"
-            )
-        ).all()
-    assert [tuple(r) for r in logons] == [
+    assert stored_links(district) == [
         ("al.fox@example.org", "004"),
         ("eve.new@example.org", "005"),
         ("eve.old@example.org", "005"),
@@ -261,12 +266,7 @@ def test_a_run_in_parts_plans_and_writes_what_one_part_would(
     assert outcome(applied) == outcome(whole)
     with district.connect() as connection:
         mails = connection.execute(text("SELECT to_address, subject FROM outbox ORDER BY 1")).all()
-        links = connection.execute(
-            text(
-                "SELECT u.logon_key, s.student_id FROM student_links l JOIN portal_users u "
-                "ON u.id = l.user_id JOIN students s ON s.id = l.student_id ORDER BY 1, 2"
-            )
-        ).all()
+    links = stored_links(district)
     assert [tuple(m) for m in mails] == [
         ("eve.new@example.org", "Portal account for Ida"),
         ("mia.lee@example.org", "Portal account for Ava and Max"),
