@@ -23,7 +23,7 @@ import csv
 import io
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,24 +173,40 @@ def ids(connection: Any, table: str, key: str, keys: Iterable[Any]) -> dict[Any,
     return dict(keyed_rows(connection, f"SELECT {key}, id FROM {table} WHERE {key}", keys))
 
 
+def insert_new(
+    connection: Any, table: str, columns: Sequence[str], rows: list[Any]
+) -> dict[Any, int]:
+    """Insert rows with ids drawn beforehand (PostgreSQL's sequence, SQLite's largest id and on),
+    as the import does, so that no row needs reading back; the ids by the rows' first column."""
+    if "psycopg" in type(connection).__module__:
+        drawn = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
+        new = [id_ for (id_,) in connection.execute(drawn, (table, len(rows))).fetchall()]
+    else:
+        top = connection.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+        new = list(range(top + 1, top + len(rows) + 1))
+    with_ids = [(id_, *row) for id_, row in zip(new, rows, strict=True)]
+    insert_into(connection, table, ("id", *columns), with_ids)
+    return {row[1]: row[0] for row in with_ids}
+
+
 def store_roster(connection: Any, roster: Roster) -> None:
-    """Look up what the roster names and insert the rest, each table's new ids read back by
-    key for the next table to name."""
+    """Look up what the roster names, insert the rest, each table's new rows with ids drawn
+    beforehand for the next table to name."""
     schools, students, cards = roster
-    known = ids(connection, "schools", "code", (s[0] for s in schools))
-    insert_into(connection, "schools", ("code", "name"), [s for s in schools if s[0] not in known])
-    school_ids = ids(connection, "schools", "code", (s[4] for s in students))
-    known = ids(connection, "students", "student_id", (s[0] for s in students))
-    new = [(*s[:4], school_ids[s[4]], s[5] or "ACTIVE") for s in students if s[0] not in known]
-    insert_into(connection, "students", NEW_STUDENT, new)
-    known = ids(connection, "contacts", "contact_id", (c[1] for c in cards))
-    people = {c[1]: (c[1], c[2], c[3], c[5], c[5] and c[5].casefold()) for c in cards}
-    new = [person for key, person in people.items() if key not in known]
+    school_ids = ids(connection, "schools", "code", (s[0] for s in schools))
+    new = [s for s in schools if s[0] not in school_ids]
+    school_ids |= insert_new(connection, "schools", ("code", "name"), new)
+    student_ids = ids(connection, "students", "student_id", (s[0] for s in students))
+    new = [
+        (*s[:4], school_ids[s[4]], s[5] or "ACTIVE") for s in students if s[0] not in student_ids
+    ]
+    student_ids |= insert_new(connection, "students", NEW_STUDENT, new)
+    contact_ids = ids(connection, "contacts", "contact_id", (c[1] for c in cards))
     query = "SELECT student_id, contact_id FROM student_contacts WHERE contact_id"
-    stored = set(keyed_rows(connection, query, known.values()))
-    insert_into(connection, "contacts", NEW_CONTACT, new)
-    student_ids = ids(connection, "students", "student_id", (c[0] for c in cards))
-    contact_ids = ids(connection, "contacts", "contact_id", people)
+    stored = set(keyed_rows(connection, query, contact_ids.values()))
+    people = {c[1]: (c[1], c[2], c[3], c[5], c[5] and c[5].casefold()) for c in cards}
+    new = [person for key, person in people.items() if key not in contact_ids]
+    contact_ids |= insert_new(connection, "contacts", NEW_CONTACT, new)
     pairs = [(student_ids[c[0]], contact_ids[c[1]], c) for c in cards]
     new = [(s, p, c[4], c[6], c[7], c[8]) for s, p, c in pairs if (s, p) not in stored]
     insert_into(connection, "student_contacts", NEW_CARD, new)
