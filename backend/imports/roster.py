@@ -148,9 +148,29 @@ def load_roster(connection: Connection, rows: RosterRows) -> RosterState:
     people_ids = [p["id"] for p in state.people.values()]
     for card in as_dicts(rows_in(connection, cards, StudentContact.contact_id, people_ids)):
         state.cards[(card["student_id"], card["contact_id"])] = card
-    emails = _named(rows.contacts, "email") | {p["email"] for p in state.people.values()}
+    emails = _revoking_emails(state, rows.contacts)
     state.links = links_of_logons(connection, {logon_key(e) for e in emails if e})
     return state
+
+
+def _revoking_emails(state: RosterState, contacts: Part | None) -> set[str | None]:
+    """The emails (stored and given) of the contacts whose card entries may say PORTAL_ACCESS
+    N, in a row or, where a row leaves it blank, as stored: only their accounts' links can be
+    detached, so only theirs are read."""
+    if contacts is None:
+        return set()
+    closed_ids = {c["contact_id"] for c in state.cards.values() if not c["portal_access"]}
+    closed = {p["contact_id"] for p in state.people.values() if p["id"] in closed_ids}
+    revoking = {
+        cid
+        for _, values, _ in contacts.rows
+        if (cid := values.get("contact_id")) is not None
+        and not values.get("portal_access", cid not in closed)
+    }
+    if not revoking:
+        return set()
+    emails = {v.get("email") for _, v, _ in contacts.rows if v.get("contact_id") in revoking}
+    return emails | {state.people[cid]["email"] for cid in revoking if cid in state.people}
 
 
 def plan_roster(state: RosterState, rows: RosterRows) -> RosterPlan:
