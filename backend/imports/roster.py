@@ -548,17 +548,14 @@ def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None
 
 
 def _insert_new(
-    connection: Connection, model: Any, key: str, rows: list[dict[str, Any]]
-) -> dict[str, int]:
-    """Insert new records with ids drawn beforehand; their ids by ``key``."""
-    if not rows:
-        return {}
+    connection: Connection, model: Any, columns: list[str], rows: list[tuple[Any, ...]]
+) -> dict[Any, int]:
+    """Insert new records, each with an id drawn beforehand; their ids by the first column."""
     table = cast(Table, model.__table__)
     ids = new_ids(connection, table, len(rows))
-    columns = list(rows[0])
-    values = ((id_, *[row[c] for c in columns]) for id_, row in zip(ids, rows, strict=True))
-    insert_rows(connection, table, ["id", *columns], values)
-    return dict(zip((row[key] for row in rows), ids, strict=True))
+    with_ids = ((id_, *row) for id_, row in zip(ids, rows, strict=True))
+    insert_rows(connection, table, ["id", *columns], with_ids)
+    return dict(zip((row[0] for row in rows), ids, strict=True))
 
 
 def _write_schools(connection: Connection, plan: RosterPlan) -> None:
@@ -574,19 +571,17 @@ def _write_students(connection: Connection, plan: RosterPlan) -> dict[str, int]:
         s["new_school"] for s in plan.students_changed
     }
     school_ids = dict(rows_in(connection, select(School.code, School.id), School.code, codes))
-
-    def with_school(row: dict[str, Any], key: str) -> dict[str, Any]:
-        row = dict(row)
-        code = row.pop(key)
-        row[key.replace("school", "school_id")] = school_ids.get(code) if code else None
-        return row
-
-    new = [with_school(s, "school") for s in plan.students_new]
     fields = [f if f != "school" else "school_id" for f in STUDENT_FIELDS]
-    bulk_update(
-        connection, Student, [with_school(s, "new_school") for s in plan.students_changed], fields
-    )
-    return _insert_new(connection, Student, "student_id", new)
+    changed = [dict(s) for s in plan.students_changed]
+    for row in changed:
+        row["new_school_id"] = school_ids.get(row.pop("new_school"))
+    bulk_update(connection, Student, changed, fields)
+    named = [f for f in STUDENT_FIELDS if f != "school"]
+    new = [
+        (s["student_id"], school_ids.get(s["school"]), *[s[f] for f in named])
+        for s in plan.students_new
+    ]
+    return _insert_new(connection, Student, ["student_id", "school_id", *named], new)
 
 
 def _write_people(connection: Connection, plan: RosterPlan) -> dict[str, int]:
@@ -602,9 +597,14 @@ def _write_people(connection: Connection, plan: RosterPlan) -> dict[str, int]:
         [*PERSON_FIELDS, "email_key"],
     )
     new = [
-        {**p, "email_key": logon_key(p["email"]) if p["email"] else None} for p in plan.people_new
+        (
+            p["contact_id"],
+            *[p[f] for f in PERSON_FIELDS],
+            logon_key(p["email"]) if p["email"] else None,
+        )
+        for p in plan.people_new
     ]
-    return _insert_new(connection, Contact, "contact_id", new)
+    return _insert_new(connection, Contact, ["contact_id", *PERSON_FIELDS, "email_key"], new)
 
 
 def _write_cards(
