@@ -350,7 +350,7 @@ class _Planner:
             key = f"{sid or '?'} / {cid or '?'}"
             person = {f: values[f] for f in PERSON_FIELDS if f in values}
             left_out = [p for p in read_problems if p.startswith(EMAIL_PROBLEM)]
-            read = [p for p in read_problems if p not in left_out]
+            read = [p for p in read_problems if p not in left_out] if left_out else read_problems
             problems = self._contact_problems(sid, cid, person, read)
             if problems or sid is None or cid is None:
                 self._result(number, key, "error", "; ".join(problems + left_out))
@@ -421,6 +421,8 @@ class _Planner:
     def _revoke(self, number: int, sid: str, cid: str, values: dict[str, Any]) -> None:
         """PORTAL_ACCESS N detaches the student from the account of the contact's email (the
         stored one and the row's), in this same batch."""
+        if not self.links:  # no account of a contact whose card may say N sees a student
+            return
         student, contact = self.students[sid], self.people[cid]
         card = self.cards.get((student["id"], contact["id"]), {})
         if values.get("portal_access", card.get("portal_access", True)) or student["id"] is None:
