@@ -189,6 +189,40 @@ def test_link_import_adds_updates_removes_and_skips(engine: Engine) -> None:
     assert "outside this run's schools (101)" in scoped.results[0].reason
 
 
+def test_a_card_stored_as_portal_access_n_detaches_the_account_of_an_email_given_later(
+    engine: Engine,
+) -> None:
+    """Ada's card on 001 says PORTAL_ACCESS N and she had no email; a row giving her email
+    and leaving PORTAL_ACCESS blank keeps the N, so the account of that email loses 001."""
+    roster(engine)
+    import_users(
+        engine,
+        table(
+            ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE"],
+            ["ada@example.org", "Ada", "Lee", "GUARDIAN"],
+        ),
+        apply=True,
+    )
+    linked = import_links(
+        engine, table(["LOGONID", "STUDENT_ID"], ["ada@example.org", "001"]), apply=True
+    )
+    assert linked.results[0].action == "added"
+    report = import_roster(
+        engine,
+        contacts=table(["STUDENT_ID", "CONTACT_ID", "EMAIL"], ["001", "C3", "Ada@example.org"]),
+        apply=True,
+    )
+    assert [(r.key, r.action) for r in report.results] == [
+        ("001 / C3", "updated"),
+        ("ada@example.org / 001", "removed"),
+    ]
+    assert report.results[1].reason == (
+        "Student 001 detached from ada@example.org: PORTAL_ACCESS is N for contact C3 on the "
+        "student's card"
+    )
+    assert get_account(engine, "ada@example.org").students == []
+
+
 def test_contact_card_statuses_and_create_from_contact(engine: Engine) -> None:
     roster(engine)
     import_users(

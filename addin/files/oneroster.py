@@ -23,8 +23,9 @@ import struct
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
@@ -628,51 +629,69 @@ class _User:
     contact: tuple[str, str] | None = None  # (RELATIONSHIP, GUARDIAN)
 
 
+USER_CELLS = (
+    "sourcedId",
+    "givenName",
+    "familyName",
+    "identifier",
+    "email",
+    "status",
+    "enabledUser",
+    "grades",
+    "agentSourcedIds",
+    "orgSourcedIds",
+    "primaryOrgSourcedId",
+    "role",
+)
+"""The users.csv columns read, in the order ``_read_user`` takes them."""
+
+
 def _read_users(data: _Csv, roles: dict[str, list[_Role]] | None) -> list[_User]:
     """Every users.csv line; with ``roles`` (1.2) the roles come from roles.csv."""
     required: tuple[str, ...] = ("sourcedId", "givenName", "familyName")
     if roles is None:
         required = (*required, "role", "orgSourcedIds")
-    optional = (
-        "identifier",
-        "email",
-        "status",
-        "enabledUser",
-        "grades",
-        "agentSourcedIds",
-        "orgSourcedIds",
-        "primaryOrgSourcedId",
-        "role",
-    )
+    optional = tuple(name for name in USER_CELLS if name not in required)
     cols, records = _columns(data, required, optional)
-    return [_read_user(line, row, cols, roles) for line, row in records]
+    pick = _picker([cols[name] for name in USER_CELLS])
+    return [_read_user(line, pick(row), roles) for line, row in records]
 
 
-def _read_user(
-    line: int, row: list[str], cols: dict[str, int | None], roles: dict[str, list[_Role]] | None
-) -> _User:
-    def cell(name: str) -> str:
-        return _cell(row, cols[name])
+def _picker(indexes: list[int | None]) -> Callable[[list[str]], list[str]]:
+    """``pick(row)``: the row's cells at ``indexes``, stripped; '' for a column the file lacks
+    (None) or a cell past the row's end. One call per row, not one per cell."""
+    width = max((i for i in indexes if i is not None), default=-1) + 1
+    get = itemgetter(*(-1 if i is None else i for i in indexes))  # -1: the '' added at the end
 
-    sourced_id = cell("sourcedId")
-    status = cell("status").lower()
+    def pick(row: list[str]) -> list[str]:
+        if len(row) < width:
+            row.extend([""] * (width - len(row)))
+        row.append("")
+        return [cell.strip() for cell in get(row)]
+
+    return pick
+
+
+def _read_user(line: int, cells: list[str], roles: dict[str, list[_Role]] | None) -> _User:
+    sourced_id, given, family, key, email, status, enabled, grades, agents, *rest = cells
+    orgs, primary_org, role = rest
+    status = status.lower()
     user = _User(
         line=line,
         sourced_id=sourced_id,
-        key=cell("identifier") or sourced_id,
-        given=cell("givenName"),
-        family=cell("familyName"),
-        email=cell("email"),
-        inactive=status in _INACTIVE_STATUSES or cell("enabledUser").lower() in _FALSE,
+        key=key or sourced_id,
+        given=given,
+        family=family,
+        email=email,
+        inactive=status in _INACTIVE_STATUSES or enabled.lower() in _FALSE,
         deleted=status == "tobedeleted",
-        grade=cell("grades").split(",", 1)[0].strip(),
+        grade=grades.split(",", 1)[0].strip(),
         roles=[],
         orgs=[],
-        agents=_id_list(cell("agentSourcedIds")),
+        agents=_id_list(agents),
     )
-    _set_roles(user, cell("role"), roles)
-    user.orgs += [(o, f"orgSourcedIds names '{o}'") for o in _id_list(cell("orgSourcedIds"))]
-    primary_org = cell("primaryOrgSourcedId")
+    _set_roles(user, role, roles)
+    user.orgs += [(o, f"orgSourcedIds names '{o}'") for o in _id_list(orgs)]
     if primary_org:
         user.orgs.append((primary_org, f"primaryOrgSourcedId names '{primary_org}'"))
     lowered = [r.lower() for r in user.roles]
@@ -809,8 +828,8 @@ def _contacts_table(users: list[_User], data: _Csv, roles_from: str) -> InputTab
     for contact in contacts:
         pairs.note_if_unlinked(contact)
     rows = pairs.rows + pairs.link_rows()
-    rows.sort(key=lambda r: (r[0], r[1]))
-    table.rows = [(line, [values.get(h) for h in headers]) for line, _order, values in rows]
+    rows.sort(key=itemgetter(0, 1))
+    table.rows = [(line, cells) for line, _order, cells in rows]
     return table
 
 
@@ -828,7 +847,7 @@ class _Pairs:
         for user in users:
             if user.sourced_id:
                 self.by_id.setdefault(user.sourced_id, user)
-        self.rows: list[tuple[int, int, dict[str, str | None]]] = []
+        self.rows: list[tuple[int, int, list[str | None]]] = []
         self.links: dict[tuple[int, int], _Link] = {}
         self.lines_with_rows: set[int] = set()
 
@@ -843,7 +862,8 @@ class _Pairs:
 
     def _add_problem(self, line: int, text: str, values: dict[str, str | None]) -> None:
         self._add_note(line, text)
-        self.rows.append((line, len(self.rows) + len(self.links), values))
+        cells = [values.get(h) for h in CONTACT_HEADERS]
+        self.rows.append((line, len(self.rows) + len(self.links), cells))
         self.lines_with_rows.add(line)
 
     def read_contact_side(self, contact: _User) -> None:
@@ -889,21 +909,24 @@ class _Pairs:
             {"STUDENT_ID": None, **_contact_values(contact)},
         )
 
-    def link_rows(self) -> list[tuple[int, int, dict[str, str | None]]]:
+    def link_rows(self) -> list[tuple[int, int, list[str | None]]]:
         """A row per link, numbered per student in the order of the contacts' lines."""
         by_student: dict[int, list[_Link]] = {}
         for link in self.links.values():
             by_student.setdefault(id(link.student), []).append(link)
-        rows: list[tuple[int, int, dict[str, str | None]]] = []
+        cells_of: dict[int, list[str | None]] = {}  # each contact's cells, made once
+        rows: list[tuple[int, int, list[str | None]]] = []
         for student_links in by_student.values():
-            student_links.sort(key=lambda k: k.contact.line)
+            if len(student_links) > 1:
+                student_links.sort(key=lambda k: k.contact.line)
             for position, link in enumerate(student_links, start=1):
-                values = {
-                    "STUDENT_ID": link.student.key or None,
-                    **_contact_values(link.contact),
-                    "PRIORITY": str(min(position, MAX_PRIORITY)),
-                }
-                rows.append((link.line, link.order, values))
+                contact = link.contact
+                if (cells := cells_of.get(id(contact))) is None:
+                    cells = cells_of[id(contact)] = _contact_cells(contact)
+                cells = cells.copy()
+                cells[_STUDENT_AT] = link.student.key or None
+                cells[_PRIORITY_AT] = str(min(position, MAX_PRIORITY))
+                rows.append((link.line, link.order, cells))
         return rows
 
 
@@ -918,3 +941,14 @@ def _contact_values(contact: _User) -> dict[str, str | None]:
         "GUARDIAN": guardian or None,
         "PORTAL_ACCESS": "Y",
     }
+
+
+CONTACT_HEADERS = [c.name for c in CONTACT_COLUMNS]
+_STUDENT_AT = CONTACT_HEADERS.index("STUDENT_ID")
+_PRIORITY_AT = CONTACT_HEADERS.index("PRIORITY")
+
+
+def _contact_cells(contact: _User) -> list[str | None]:
+    """The contact's cells of a Contacts row, STUDENT_ID and PRIORITY blank."""
+    values = _contact_values(contact)
+    return [values.get(h) for h in CONTACT_HEADERS]

@@ -198,6 +198,21 @@ def open_database(url: str | None = None, *, per_session: bool = False) -> Engin
     return engine
 
 
+def new_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """Ids for ``count`` rows about to go into ``table`` (inside the write transaction), so the
+    rows that name them need not read them back: PostgreSQL draws them from the id's sequence,
+    as each insert would; SQLite counts on from the largest id, as it would itself."""
+    if not count:
+        return []
+    if connection.dialect.name == "postgresql":
+        drawn = text(
+            "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+        )
+        return list(connection.execute(drawn, {"table": table.name, "n": count}).scalars())
+    top = connection.execute(select(func.max(table.c.id))).scalar() or 0
+    return list(range(top + 1, top + count + 1))
+
+
 def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows, each a dict of the same columns (``insert_rows``)."""
     if rows:

@@ -8,7 +8,6 @@ rows name in bulk; ``plan_roster`` decides each row from that alone.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -16,7 +15,14 @@ from sqlalchemy import Connection, Engine, Table, select
 
 from backend.accounts.attach_rules import detach, links_of_logons
 from backend.accounts.logon import logon_key
-from backend.database.engine import as_dicts, bulk_insert, bulk_update, rows_in
+from backend.database.engine import (
+    as_dicts,
+    bulk_insert,
+    bulk_update,
+    insert_rows,
+    new_ids,
+    rows_in,
+)
 from backend.database.models import Contact, School, Student, StudentContact
 from backend.errors import InputError
 from backend.imports.batches import run_batch
@@ -142,9 +148,29 @@ def load_roster(connection: Connection, rows: RosterRows) -> RosterState:
     people_ids = [p["id"] for p in state.people.values()]
     for card in as_dicts(rows_in(connection, cards, StudentContact.contact_id, people_ids)):
         state.cards[(card["student_id"], card["contact_id"])] = card
-    emails = _named(rows.contacts, "email") | {p["email"] for p in state.people.values()}
+    emails = _revoking_emails(state, rows.contacts)
     state.links = links_of_logons(connection, {logon_key(e) for e in emails if e})
     return state
+
+
+def _revoking_emails(state: RosterState, contacts: Part | None) -> set[str | None]:
+    """The emails (stored and given) of the contacts whose card entries may say PORTAL_ACCESS
+    N, in a row or, where a row leaves it blank, as stored: only their accounts' links can be
+    detached, so only theirs are read."""
+    if contacts is None:
+        return set()
+    closed_ids = {c["contact_id"] for c in state.cards.values() if not c["portal_access"]}
+    closed = {p["contact_id"] for p in state.people.values() if p["id"] in closed_ids}
+    revoking = {
+        cid
+        for _, values, _ in contacts.rows
+        if (cid := values.get("contact_id")) is not None
+        and not values.get("portal_access", cid not in closed)
+    }
+    if not revoking:
+        return set()
+    emails = {v.get("email") for _, v, _ in contacts.rows if v.get("contact_id") in revoking}
+    return emails | {state.people[cid]["email"] for cid in revoking if cid in state.people}
 
 
 def plan_roster(state: RosterState, rows: RosterRows) -> RosterPlan:
@@ -324,7 +350,7 @@ class _Planner:
             key = f"{sid or '?'} / {cid or '?'}"
             person = {f: values[f] for f in PERSON_FIELDS if f in values}
             left_out = [p for p in read_problems if p.startswith(EMAIL_PROBLEM)]
-            read = [p for p in read_problems if p not in left_out]
+            read = [p for p in read_problems if p not in left_out] if left_out else read_problems
             problems = self._contact_problems(sid, cid, person, read)
             if problems or sid is None or cid is None:
                 self._result(number, key, "error", "; ".join(problems + left_out))
@@ -395,6 +421,8 @@ class _Planner:
     def _revoke(self, number: int, sid: str, cid: str, values: dict[str, Any]) -> None:
         """PORTAL_ACCESS N detaches the student from the account of the contact's email (the
         stored one and the row's), in this same batch."""
+        if not self.links:  # no account of a contact whose card may say N sees a student
+            return
         student, contact = self.students[sid], self.people[cid]
         card = self.cards.get((student["id"], contact["id"]), {})
         if values.get("portal_access", card.get("portal_access", True)) or student["id"] is None:
@@ -454,6 +482,8 @@ class _Planner:
                 {
                     "student_key": sid,
                     "contact_key": cid,
+                    "student_pk": student["id"],
+                    "contact_pk": contact["id"],
                     "relationship": wanted.get("relationship"),
                     "is_guardian": wanted.get("is_guardian", True),
                     "portal_access": wanted.get("portal_access", True),
@@ -504,18 +534,30 @@ def _clash(sid: str, numbers: list[int], *, contact: bool = False) -> str:
     return said + "; one ID is one student: correct the ID or the name (none of them is imported)"
 
 
-def _ids(connection: Connection, key: Any, id_column: Any, keys: Iterable[Any]) -> dict[Any, int]:
-    return dict(rows_in(connection, select(key, id_column), key, keys))
-
-
 def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None:
-    """Schools first, then students (who name them), people, and the cards that tie them."""
-    steps = (_write_schools, _write_students, _write_people, _write_cards)
-    for done, step in enumerate(steps):
-        progress("Saving the roster", done, len(steps))
-        step(connection, plan)
+    """Schools first, then students (who name them), people, and the cards that tie them; the
+    new students and people get their ids before they are inserted, for the cards to name."""
+    progress("Saving the roster", 0, 4)
+    _write_schools(connection, plan)
+    progress("Saving the roster", 1, 4)
+    students = _write_students(connection, plan)
+    progress("Saving the roster", 2, 4)
+    people = _write_people(connection, plan)
+    progress("Saving the roster", 3, 4)
+    _write_cards(connection, plan, students, people)
     detach(connection, plan.links_removed)
-    progress("Saving the roster", len(steps), len(steps))
+    progress("Saving the roster", 4, 4)
+
+
+def _insert_new(
+    connection: Connection, model: Any, columns: list[str], rows: list[tuple[Any, ...]]
+) -> dict[Any, int]:
+    """Insert new records, each with an id drawn beforehand; their ids by the first column."""
+    table = cast(Table, model.__table__)
+    ids = new_ids(connection, table, len(rows))
+    with_ids = ((id_, *row) for id_, row in zip(ids, rows, strict=True))
+    insert_rows(connection, table, ["id", *columns], with_ids)
+    return dict(zip((row[0] for row in rows), ids, strict=True))
 
 
 def _write_schools(connection: Connection, plan: RosterPlan) -> None:
@@ -524,42 +566,29 @@ def _write_schools(connection: Connection, plan: RosterPlan) -> None:
     bulk_update(connection, School, plan.schools_changed, ["name"])
 
 
-def _write_students(connection: Connection, plan: RosterPlan) -> None:
-    """Students as planned, their school's code turned into the school's id."""
+def _write_students(connection: Connection, plan: RosterPlan) -> dict[str, int]:
+    """Students as planned, their school's code turned into the school's id; the new ones'
+    ids by STUDENT_ID."""
     codes = {s["school"] for s in plan.students_new} | {
         s["new_school"] for s in plan.students_changed
     }
-    school_ids = _ids(connection, School.code, School.id, codes)
-
-    def with_school(row: dict[str, Any], key: str) -> dict[str, Any]:
-        row = dict(row)
-        code = row.pop(key)
-        row[key.replace("school", "school_id")] = school_ids.get(code) if code else None
-        return row
-
-    if plan.students_new:
-        bulk_insert(
-            connection,
-            cast(Table, Student.__table__),
-            [with_school(s, "school") for s in plan.students_new],
-        )
+    school_ids = dict(rows_in(connection, select(School.code, School.id), School.code, codes))
     fields = [f if f != "school" else "school_id" for f in STUDENT_FIELDS]
-    bulk_update(
-        connection, Student, [with_school(s, "new_school") for s in plan.students_changed], fields
-    )
+    changed = [dict(s) for s in plan.students_changed]
+    for row in changed:
+        row["new_school_id"] = school_ids.get(row.pop("new_school"))
+    bulk_update(connection, Student, changed, fields)
+    named = [f for f in STUDENT_FIELDS if f != "school"]
+    new = [
+        (s["student_id"], school_ids.get(s["school"]), *[s[f] for f in named])
+        for s in plan.students_new
+    ]
+    return _insert_new(connection, Student, ["student_id", "school_id", *named], new)
 
 
-def _write_people(connection: Connection, plan: RosterPlan) -> None:
-    """Contacts, with the email key that AutoCreate matches logons by."""
-    if plan.people_new:
-        bulk_insert(
-            connection,
-            cast(Table, Contact.__table__),
-            [
-                {**p, "email_key": logon_key(p["email"]) if p["email"] else None}
-                for p in plan.people_new
-            ],
-        )
+def _write_people(connection: Connection, plan: RosterPlan) -> dict[str, int]:
+    """Contacts, with the email key that AutoCreate matches logons by; the new ones' ids by
+    CONTACT_ID."""
     bulk_update(
         connection,
         Contact,
@@ -569,28 +598,35 @@ def _write_people(connection: Connection, plan: RosterPlan) -> None:
         ],
         [*PERSON_FIELDS, "email_key"],
     )
+    new = [
+        (
+            p["contact_id"],
+            *[p[f] for f in PERSON_FIELDS],
+            logon_key(p["email"]) if p["email"] else None,
+        )
+        for p in plan.people_new
+    ]
+    return _insert_new(connection, Contact, ["contact_id", *PERSON_FIELDS, "email_key"], new)
 
 
-def _write_cards(connection: Connection, plan: RosterPlan) -> None:
-    """Card entries, found by the student's and the contact's IDs once both are stored."""
+def _write_cards(
+    connection: Connection, plan: RosterPlan, students: dict[str, int], people: dict[str, int]
+) -> None:
+    """Card entries, naming stored students and people by their ids and new ones by the ids
+    they were just given."""
     if plan.cards_new:
-        students = _ids(
-            connection, Student.student_id, Student.id, (c["student_key"] for c in plan.cards_new)
-        )
-        people = _ids(
-            connection, Contact.contact_id, Contact.id, (c["contact_key"] for c in plan.cards_new)
-        )
-        bulk_insert(
+        insert_rows(
             connection,
             cast(Table, StudentContact.__table__),
-            [
-                {
-                    "student_id": students[c["student_key"]],
-                    "contact_id": people[c["contact_key"]],
-                    **{f: c[f] for f in CARD_FIELDS},
-                }
+            ["student_id", "contact_id", *CARD_FIELDS],
+            (
+                (
+                    c["student_pk"] or students[c["student_key"]],
+                    c["contact_pk"] or people[c["contact_key"]],
+                    *[c[f] for f in CARD_FIELDS],
+                )
                 for c in plan.cards_new
-            ],
+            ),
         )
     bulk_update(connection, StudentContact, plan.cards_changed, CARD_FIELDS)
 
