@@ -227,3 +227,24 @@ def test_addin_build_is_reproducible_and_install_explains_itself(
     assert installed.code == 0 and "Excel is not available" in installed.stdout
     missing = run_cli(capsys, "addin", "install", "--xlam", str(tmp_path / "none.xlam"))
     assert missing.code == 2 and "Traceback" not in missing.stderr
+
+
+def test_a_batch_log_rebuilt_from_the_audit_trail_keeps_its_rows_in_a_file(
+    tmp_path: Path, database_url: str, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`portal batches N --out` reads a batch's events a part at a time into rows kept in a
+    file, as for a state's millions of events; the log is the run's own, row for row."""
+    source = write_workbook(tmp_path / "users.xlsx", USER_HEADERS, ROWS)
+    ran = tmp_path / "ran.xlsx"
+    run_cli(
+        capsys, "--db", database_url, "import", "users", str(source), "--apply", "--out", str(ran)
+    )
+    monkeypatch.setattr("backend.imports.contract.SPILL_ROWS", 2)
+    monkeypatch.setattr("backend.imports.batches.EVENTS_READ", 1)
+    rebuilt = tmp_path / "rebuilt.xlsx"
+    result = run_cli(capsys, "--db", database_url, "batches", "1", "--out", str(rebuilt))
+    assert result.code == 0 and "Log of batch 1" in result.stdout
+    (ran_summary, run_rows), (summary, rows) = read_log(ran), read_log(rebuilt)
+    counts = ("Rows", "Added", "Skipped", "Errors")
+    assert [summary[c] for c in counts] == [ran_summary[c] for c in counts] == [4, 2, 1, 1]
+    assert [(r.row, r.key, r.action) for r in rows] == [(r.row, r.key, r.action) for r in run_rows]

@@ -119,10 +119,14 @@ def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
     if out_path is not None:
         if batch_id is None:
             raise InputError("--out needs a batch number: portal batches N --out log.xlsx")
-        from addin.workbooks.file import write_batch_record
+        from addin.workbooks.file import write_batch_log, write_batch_record
+        from backend.imports.batches import event_result
 
-        batch, events, _ = _batch_of(batch_id, remote)
-        written = write_batch_record(batch, events, out_path)
+        if remote is None:
+            written = write_batch_log(engine(), batch_id, out_path)
+        else:
+            batch, events, _ = _batch_of(batch_id, remote)
+            written = write_batch_record(batch, [event_result(e) for e in events], out_path)
         out.print(f"Log of batch {batch_id}: {escape(str(written))}")
         return
     if batch_id is None:

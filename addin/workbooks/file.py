@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import xlsxwriter
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
@@ -38,11 +38,11 @@ from addin.workbooks.result_sheet import (
     log_from_report,
 )
 from backend.errors import InputError, ResultNotWritten
-from backend.imports.contract import Action, InputTable, Report, RowResult
+from backend.imports.contract import InputTable, Report, Results
 from backend.settings import get_settings
 
 if TYPE_CHECKING:
-    from backend.database.models import Batch, BatchEvent
+    from backend.database.models import Batch
 
 
 def file_sha256(path: Path) -> str:
@@ -288,15 +288,17 @@ def read_sheets(path: Path, names: Sequence[str]) -> dict[str, InputTable]:
 
 
 def write_batch_log(engine: Engine, batch_id: int, dest: Path) -> Path:
-    """Any batch's Import Log, rebuilt from the audit trail into a workbook of its own."""
-    from backend.imports.batches import get_batch
+    """Any batch's Import Log, rebuilt from the audit trail into a workbook of its own, its
+    events read a part at a time (``batch_rows``)."""
+    from backend.imports.batches import batch_rows
 
-    batch, events = get_batch(engine, batch_id)
-    return write_batch_record(batch, events, dest)
+    check_destination(dest)
+    batch, rows = batch_rows(engine, batch_id)
+    return write_batch_record(batch, rows, dest)
 
 
-def write_batch_record(batch: "Batch", events: list["BatchEvent"], dest: Path) -> Path:
-    """A batch's Import Log from its record and row events, wherever they were read."""
+def write_batch_record(batch: "Batch", results: Results, dest: Path) -> Path:
+    """A batch's Import Log from its record and row results, wherever they were read."""
     check_destination(dest)
     report = Report(
         kind=batch.kind,
@@ -306,15 +308,6 @@ def write_batch_record(batch: "Batch", events: list["BatchEvent"], dest: Path) -
         finished_at=batch.finished_at,
         source_name=batch.source_name,
         options=dict(batch.options or {}),
-        results=[
-            RowResult(
-                row=event.row_number,
-                key=event.key,
-                action=cast(Action, event.action),
-                reason=event.reason or "",
-                changes={k: (v[0], v[1]) for k, v in (event.changes or {}).items()},
-            )
-            for event in events
-        ],
+        results=results,
     )
     return write_log_workbook(dest, log_from_report(report, "Key"))

@@ -161,6 +161,40 @@ def get_batch(
         return batch, _visible_events(connection, batch, found, viewer)
 
 
+def event_result(event: Any) -> RowResult:
+    """A stored event (a ``BatchEvent``, or a row of its columns) as the row result it was."""
+    return RowResult(
+        row=event.row_number,
+        key=event.key,
+        action=event.action,
+        reason=event.reason or "",
+        changes={k: (v[0], v[1]) for k, v in (event.changes or {}).items()},
+    )
+
+
+EVENTS_READ = 50_000
+"""Events a batch's log reads from the audit trail at a time."""
+
+
+def batch_rows(engine: Engine, batch_id: int, *, viewer: Actor = None) -> tuple[Batch, RowLog]:
+    """A batch and the rows of its log, read ``EVENTS_READ`` events at a time into a ``RowLog``:
+    a state's batch of millions of events is never held in memory. What the viewer may not see
+    is left out as ``get_batch`` leaves it out."""
+    with read_transaction(engine) as connection:
+        row = connection.execute(batch_query(viewer).where(Batch.id == batch_id)).first()
+        if row is None:
+            raise NotFoundError(f"There is no batch {batch_id}; `portal batches` lists them")
+        batch, log = Batch(**row._mapping), RowLog()
+        columns = (BatchEvent.row_number, BatchEvent.key, BatchEvent.action)
+        query = select(*columns, BatchEvent.changes, BatchEvent.reason)
+        events = connection.execution_options(yield_per=EVENTS_READ).execute(
+            query.where(BatchEvent.batch_id == batch_id).order_by(BatchEvent.id)
+        )
+        for part in events.partitions():
+            log.extend(map(event_result, _visible_events(connection, batch, part, viewer)))
+        return batch, log
+
+
 STUDENT_FIRST = ("AutoCreate", "account from contact")
 """Kinds of batch whose rows' keys begin with a student ID ('STUDENT_ID / CONTACT'); the
 others' begin with a logon ('LOGON / STUDENT_ID')."""
@@ -175,14 +209,14 @@ def _named(batch: Batch, key: str | None) -> tuple[str | None, str | None]:
 
 
 def _visible_events(
-    connection: Connection, batch: Batch, events: list[BatchEvent], viewer: Actor
-) -> list[BatchEvent]:
+    connection: Connection, batch: Batch, events: Sequence[Any], viewer: Actor
+) -> list[Any]:
     """A school's staff read their own batches whole, and a colleague's only in the rows about
     their students and about accounts they may change."""
     if restricted_schools(viewer) is None or (
         isinstance(viewer, StaffIdentity) and batch.staff_id == viewer.staff_id
     ):
-        return events
+        return list(events)
     named = [_named(batch, event.key) for event in events]
     scope = Scope.load(
         connection,
