@@ -30,7 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.errors import InputError
 from backend.imports.contract import Progress, Report, no_progress
-from backend.staff.identity import Actor
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from backend.accounts.autocreate_plan import AutoCreatePlan, Created, State
     from backend.imports.reviewed import Review
     from backend.mail.templates import Template
+    from backend.staff.identity import Actor
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def autocreate(
     options: Options,
     *,
     apply: bool = False,
-    actor: Actor = None,
+    actor: "Actor" = None,
     progress: Progress = no_progress,
     review: "Review | None" = None,
     contact: str | None = None,
@@ -236,7 +236,7 @@ def _parts(
     connection: "Connection",
     options: Options,
     contact: str | None,
-    actor: Actor,
+    actor: "Actor",
     template: "Template | None",
     tally: _Tally,
     progress: Progress,
