@@ -119,9 +119,11 @@ def show_batch(batch_id: int | None, limit: int, out_path: Path | None) -> None:
     if out_path is not None:
         if batch_id is None:
             raise InputError("--out needs a batch number: portal batches N --out log.xlsx")
+        from addin.files.result_writer import check_destination
         from addin.workbooks.file import write_batch_log, write_batch_record
         from backend.imports.batches import event_result
 
+        check_destination(out_path)  # before a batch's events are read
         if remote is None:
             written = write_batch_log(engine(), batch_id, out_path)
         else:

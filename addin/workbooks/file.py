@@ -292,14 +292,13 @@ def write_batch_log(engine: Engine, batch_id: int, dest: Path) -> Path:
     events read a part at a time (``batch_rows``)."""
     from backend.imports.batches import batch_rows
 
-    check_destination(dest)
     batch, rows = batch_rows(engine, batch_id)
     return write_batch_record(batch, rows, dest)
 
 
 def write_batch_record(batch: "Batch", results: Results, dest: Path) -> Path:
-    """A batch's Import Log from its record and row results, wherever they were read."""
-    check_destination(dest)
+    """A batch's Import Log from its record and row results, wherever they were read (the
+    caller checked ``dest`` before reading them)."""
     report = Report(
         kind=batch.kind,
         mode="apply" if batch.mode == "apply" else "simulation",

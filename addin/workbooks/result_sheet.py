@@ -7,12 +7,11 @@ from itertools import chain, islice, repeat
 from typing import Generic, Protocol, TypeVar
 
 from backend.imports.contract import (
-    ACTIONS,
     Report,
-    RowLog,
     RowResult,
     count_phrases,
     describe_changes,
+    tally,
 )
 
 Cell = str | int | float | None
@@ -153,7 +152,8 @@ class ReportRows(Generic[T]):
 def log_from_report(report: Report, key_header: str, fingerprint: str | None = None) -> ResultSheet:
     """A backend report as the log a user reads: summary first, then one row per input row,
     those that need attention first (``attention_first``)."""
-    counts, has_sheets = _tallies(report.results)
+    found = tally(report.results)
+    counts, has_sheets = found.counts, found.sheets
     if report.mode == "apply":
         mode = "APPLIED: the changes below were saved"
     else:
@@ -189,22 +189,6 @@ def log_from_report(report: Report, key_header: str, fingerprint: str | None = N
         actions=rows.actions(),
         applied=report.mode == "apply",
     )
-
-
-def _tallies(results: Iterable[RowResult]) -> tuple[dict[str, int], bool]:
-    """``Report.tallies`` and whether any row names its sheet, in one pass over the rows (none
-    for a ``RowLog``, which kept them as its rows came)."""
-    if isinstance(results, RowLog):
-        return results.counts | {"warning": results.warnings}, results.sheets
-    counts = dict.fromkeys((*ACTIONS, "warning"), 0)
-    has_sheets = False
-    for result in results:
-        counts[result.action] += 1
-        if result.warning:
-            counts["warning"] += 1
-        if result.sheet:
-            has_sheets = True
-    return counts, has_sheets
 
 
 def _colour(result: RowResult) -> str:

@@ -30,9 +30,9 @@ from backend.imports.contract import (
     Results,
     RowLog,
     RowResult,
-    count_actions,
     ignored_columns,
     no_progress,
+    tally,
 )
 from backend.imports.reviewed import Review, outcomes_digest, review_notes
 from backend.staff.identity import Actor, StaffIdentity
@@ -316,7 +316,7 @@ def finish_batch(
     if not recorded:
         record_events(connection, batch_id, results, progress, total)
     progress("Recording the log", total, total)
-    counts = results.counts if isinstance(results, RowLog) else count_actions(results)
+    counts = tally(results).counts
     finished = utcnow()
     connection.execute(
         update(Batch)

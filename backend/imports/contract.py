@@ -143,8 +143,35 @@ SPILL_ROWS = 250_000
 """Rows a ``RowLog`` keeps in memory; beyond them, rows wait in a temporary file."""
 
 
+@dataclass
+class RowTally:
+    """What a run's rows add up to: each action's count, under "warning" the rows that carry a
+    warning, and whether any row names its sheet (an import of several tables)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*ACTIONS, "warning"), 0))
+    sheets: bool = False
+
+    def add(self, rows: Iterable[RowResult]) -> None:
+        counts = self.counts
+        for row in rows:
+            counts[row.action] += 1
+            if row.warning:
+                counts["warning"] += 1
+            if row.sheet:
+                self.sheets = True
+
+
+def tally(results: Iterable[RowResult]) -> RowTally:
+    """The rows' tally: a ``RowLog``'s, kept as its rows came, else counted in one pass."""
+    if isinstance(results, RowLog):
+        return results.tally
+    found = RowTally()
+    found.add(results)
+    return found
+
+
 class RowLog:
-    """A run's row results in run order, with their tallies kept as they are added.
+    """A run's row results in run order, with their ``RowTally`` kept as they are added.
 
     Up to ``spill`` rows are kept in memory (a list, indexable as tests and small runs use it);
     beyond them the oldest are pickled to a temporary file, so a state's run of millions of rows
@@ -156,24 +183,29 @@ class RowLog:
         self._file: Any = None  # the temporary file of spilled chunks, once there is one
         self._spilled = 0
         self._spill = spill or SPILL_ROWS
-        self.counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
-        self.warnings = 0
-        self.sheets = False  # whether any row names its sheet (an import of several tables)
+        self.tally = RowTally()
         self.extend(rows)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.tally.counts
+
+    @property
+    def warnings(self) -> int:
+        return self.tally.counts["warning"]
 
     def append(self, row: RowResult) -> None:
         self.extend((row,))
 
     def extend(self, rows: Iterable[RowResult]) -> None:
-        counts, kept = self.counts, self._rows
-        for row in rows:
-            counts[row.action] += 1
-            if row.warning:
-                self.warnings += 1
-            if row.sheet:
-                self.sheets = True
-            kept.append(row)
-            if len(kept) >= self._spill:
+        rows = rows if isinstance(rows, list) else list(rows)
+        self.tally.add(rows)
+        start = 0
+        while start < len(rows):
+            room = self._spill - len(self._rows)
+            self._rows += rows[start : start + room]
+            start += room
+            if len(self._rows) >= self._spill:
                 self._spill_rows()
 
     def _spill_rows(self) -> None:
@@ -232,16 +264,12 @@ class Report:
 
     @property
     def counts(self) -> dict[str, int]:
-        if isinstance(self.results, RowLog):
-            return dict(self.results.counts)
-        return count_actions(self.results)
+        return {a: n for a, n in self.tallies.items() if a != "warning"}
 
     @property
     def tallies(self) -> dict[str, int]:
         """The counts of each action and, under "warning", of the rows that carry a warning."""
-        if isinstance(self.results, RowLog):
-            return self.counts | {"warning": self.results.warnings}
-        return self.counts | {"warning": sum(1 for r in self.results if r.warning)}
+        return dict(tally(self.results).counts)
 
 
 Tally = Action | Literal["warning"]
@@ -272,13 +300,6 @@ def counts_text(counts: dict[str, int], style: Callable[[Tally, str], str] | Non
     """'3 added, 1 updated, 2 skipped, 0 errors, 1 warnings'; ``style`` may dress each phrase."""
     dress = style or (lambda _action, text: text)
     return ", ".join(dress(a, f"{n} {word}") for a, n, word in count_phrases(counts))
-
-
-def count_actions(results: Iterable[RowResult]) -> dict[str, int]:
-    counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
-    for result in results:
-        counts[result.action] += 1
-    return counts
 
 
 def warnings_first(results: Iterable[RowResult]) -> list[RowResult]:
