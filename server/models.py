@@ -243,8 +243,9 @@ class ErrorOut(BaseModel):
     error: str = Field(description="One line in plain language, as the terminal prints it")
 
 
-class ActivationSend(Strict):
-    """The accounts `portal activation send` chooses: each option given narrows the choice."""
+class AccountChoice(Strict):
+    """Accounts chosen by the options of `portal activation send` and `portal letters`: each
+    option given narrows the choice."""
 
     logons: list[str] = Field(default_factory=list, max_length=10_000)
     school: str | None = Field(None, description="Accounts attached to a student there")
@@ -252,6 +253,11 @@ class ActivationSend(Strict):
         None, description="Accounts this batch added, or attached a student to"
     )
     not_activated: bool = Field(False, description="Only accounts with no password yet")
+
+
+class ActivationSend(AccountChoice):
+    """The accounts `portal activation send` chooses: each option given narrows the choice."""
+
     template: str = Field(
         DEFAULT_NAME, description="The email template; welcome.es ... by the account's LANGUAGE"
     )
@@ -262,14 +268,8 @@ class YearEnd(Run):
     """The year end: a simulation unless ``apply``; an apply follows ``review``."""
 
 
-class LettersRun(Strict):
+class LettersRun(AccountChoice):
     """The accounts `portal letters` chooses: each option given narrows the choice."""
 
-    logons: list[str] = Field(default_factory=list, max_length=10_000)
-    school: str | None = Field(None, description="Accounts attached to a student there")
-    batch: BatchNumber | None = Field(
-        None, description="Accounts this batch added, or attached a student to"
-    )
-    not_activated: bool = Field(False, description="Only accounts with no password yet")
     without_email: bool = Field(False, description="Only accounts with no email address")
     apply: bool = Field(False, description="Make the codes and the letters; else only simulate")

@@ -64,6 +64,18 @@ def sheets(path: Path | str) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+def same_three_runs(shown: dict[str, list[tuple[int, str, str]]], tmp_path: Path) -> None:
+    """The server's three runs said what the local ones said (less the files' names), each
+    succeeded, and each log ``WHERE-STEP.xlsx`` holds the same rows."""
+    assert [
+        (code, text.replace("server-", "local-"), error) for code, text, error in shown["server"]
+    ] == shown["local"]
+    assert [code for code, _, _ in shown["server"]] == [0, 0, 0]
+    for step in range(3):
+        local, remote = (tmp_path / f"{where}-{step}.xlsx" for where in WHERE)
+        assert log_without_batch(remote) == log_without_batch(local)
+
+
 def outbox(db: Engine) -> list[tuple[Any, ...]]:
     with db.connect() as connection:
         rows = connection.execute(
@@ -139,13 +151,7 @@ def test_portal_activation_send_through_the_server_queues_what_local_mode_does(
                           "--out", str(out))  # fmt: skip
             shown[where].append(said(ran, tmp_path))
         queued[where] = outbox(db)
-    assert [
-        (code, text.replace("server-", "local-"), error) for code, text, error in shown["server"]
-    ] == shown["local"]
-    assert [code for code, _, _ in shown["server"]] == [0, 0, 0]
-    for step in range(3):
-        local, remote = (tmp_path / f"{where}-{step}.xlsx" for where in WHERE)
-        assert log_without_batch(remote) == log_without_batch(local)
+    same_three_runs(shown, tmp_path)
     assert queued["server"] == queued["local"]
     assert {to for to, _, _ in queued["server"]} == {"mia@example.org", "ann@example.org"}
     assert last_batch(db).staff_id is not None  # the server's
@@ -186,13 +192,7 @@ def test_portal_year_end_through_the_server_saves_what_local_mode_does(
                           "--out", str(out))  # fmt: skip
             shown[where].append(said(ran, tmp_path))
         saved[where] = (attached(db), logons(db))
-    assert [
-        (code, text.replace("server-", "local-"), error) for code, text, error in shown["server"]
-    ] == shown["local"]
-    assert [code for code, _, _ in shown["server"]] == [0, 0, 0]
-    for step in range(3):
-        local, remote = (tmp_path / f"{where}-{step}.xlsx" for where in WHERE)
-        assert log_without_batch(remote) == log_without_batch(local)
+    same_three_runs(shown, tmp_path)
     assert saved["server"] == saved["local"]
     assert saved["server"][0] == [("mia@example.org", "001")]
     assert saved["server"][1]["cara@example.org"] == "DISABLED"
