@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, Protocol
 
 from backend.errors import HeaderError
 from backend.imports.cell_values import (
@@ -88,6 +88,15 @@ def field_headers(
     return headers
 
 
+class TableRows(Protocol):
+    """A table's rows: a list, or rows read again from their file on each pass (a state's
+    bundle, never whole in memory). Either can be counted and read more than once."""
+
+    def __iter__(self) -> Iterator[tuple[int, Sequence[Any]]]: ...
+
+    def __len__(self) -> int: ...
+
+
 @dataclass
 class InputTable:
     """What a front end read: header cells, and rows that pair each row number with its values.
@@ -97,7 +106,7 @@ class InputTable:
     """
 
     headers: list[Any]
-    rows: Sequence[tuple[int, Sequence[Any]]]
+    rows: TableRows
     header_row: int = 1
     sheet: str | None = None  # named in messages when an import reads several tables
     source_name: str | None = None
