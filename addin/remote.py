@@ -16,8 +16,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from backend.errors import InputError, NotFoundError, NotSignedIn, PortalError
 from backend.imports.contract import InputTable, Progress, Report, cell_text
 from backend.imports.reviewed import ChangedSinceReview, Review
@@ -25,6 +23,8 @@ from backend.settings import get_settings
 from server.wire import decode_report, encode_table
 
 if TYPE_CHECKING:
+    import httpx
+
     from backend.accounts.autocreate import Options
 
 KEYRING_SERVICE = "parent-portal-accounts"
@@ -76,6 +76,8 @@ class Remote:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """One request; the answer's JSON, or the server's refusal raised as our own error."""
+        import httpx  # client mode only: a local run never loads it
+
         headers = {"Authorization": f"Bearer {self.token}"}
         try:
             response = httpx.request(
@@ -159,7 +161,7 @@ def autocreate_options(tables: Mapping[str, InputTable], apply: bool) -> "Option
     return chosen
 
 
-def refusal(response: httpx.Response) -> PortalError:
+def refusal(response: "httpx.Response") -> PortalError:
     """The server's one-line refusal as the error the local service would have raised."""
     try:
         body = response.json()

@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("xlwings", "jinja2", "argon2", "alembic", "openpyxl", "xlsxwriter", "lxml", "psycopg")
+HEAVY = (
+    "xlwings",
+    "jinja2",
+    "argon2",
+    "alembic",
+    "openpyxl",
+    "xlsxwriter",
+    "lxml",
+    "psycopg",
+    "httpx",
+)
 
 PROBE = """
 import json, sys
