@@ -59,10 +59,15 @@ def chosen_kinds(args: argparse.Namespace) -> list[str]:
 @contextmanager
 def fresh_database(kind: str, folder: Path, name: str) -> Iterator[str]:
     """An empty database of this kind (a SQLite path or a PostgreSQL URL), gone afterwards."""
-    if kind == "sqlite":
-        yield str(folder / f"{name}.sqlite")
-        return
     database = f"bench_{name}_{uuid.uuid4().hex[:10]}"
+    if kind == "sqlite":
+        path = folder / f"{database}.sqlite"
+        try:
+            yield str(path)
+        finally:
+            for leftover in folder.glob(f"{database}.sqlite*"):  # with its -wal and -shm
+                leftover.unlink()
+        return
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
     try:
