@@ -1,5 +1,6 @@
 """An apply does exactly what the simulation staff reviewed showed, or says why not."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,30 @@ def test_autocreate_refuses_an_account_nobody_reviewed(engine: Engine) -> None:
     question = book.app.alerts[-2][0]
     assert "00123 / C9: simulated not in the simulation, now added" in question
     assert accounts(str(engine.url)) == {}
+
+
+def test_a_long_apply_is_compared_a_bucket_at_a_time(
+    tmp_path: Path, database_url: str, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state's apply is compared with its simulation a bucket at a time, through temporary
+    files; the refusal still names the first differing rows, in run order, and counts all."""
+    monkeypatch.setattr("backend.imports.reviewed.DIFFERENCES_BUCKET", 4)
+    monkeypatch.setattr("backend.imports.reviewed.LISTED", 3)
+    monkeypatch.setattr("backend.imports.reviewed.CHUNK", 2)  # rows written to the files
+    db = ["--db", database_url]
+    rows = [[f"p{n}@example.org", f"P{n}", "Lee", "GUARDIAN"] for n in range(30)]
+    path = write_workbook(tmp_path / "users.xlsx", USER_HEADERS, rows)
+    assert run_cli(capsys, *db, "import", "users", str(path)).code == 0
+    engine = create_engine(database_url)
+    others = [[f"p{n}@example.org", "X", "Lee", "GUARDIAN"] for n in range(25)]
+    import_users(engine, input_table(USER_HEADERS, others), apply=True)
+    engine.dispose()
+
+    refused = run_cli(capsys, *db, "import", "users", str(path), "--apply")
+    assert refused.code == 2
+    said = " ".join(refused.stderr.split())
+    assert "Nothing was saved: 25 row(s) would now be done differently" in said
+    listed = re.findall(r"row (\d+) p\d+@example.org: simulated added, now updated", said)
+    assert listed == ["2", "3", "4"]
+    assert "and 22 more" in said
+    assert len(accounts(database_url)) == 25  # nothing of the file saved

@@ -187,8 +187,10 @@ def batch_rows(engine: Engine, batch_id: int, *, viewer: Actor = None) -> tuple[
         batch, log = Batch(**row._mapping), RowLog()
         columns = (BatchEvent.row_number, BatchEvent.key, BatchEvent.action)
         query = select(*columns, BatchEvent.changes, BatchEvent.reason)
-        events = connection.execution_options(yield_per=EVENTS_READ).execute(
-            query.where(BatchEvent.batch_id == batch_id).order_by(BatchEvent.id)
+        events = connection.execute(
+            query.where(BatchEvent.batch_id == batch_id)
+            .order_by(BatchEvent.id)
+            .execution_options(yield_per=EVENTS_READ)
         )
         for part in events.partitions():
             log.extend(map(event_result, _visible_events(connection, batch, part, viewer)))

@@ -7,17 +7,20 @@ there was none, and warns when the same file was applied before.
 """
 
 import hashlib
+import heapq
 import json
+import pickle
+import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator, Sized
+from dataclasses import dataclass, field
+from typing import IO, Any
 
 from sqlalchemy import Connection, select
 
 from backend.database.models import Batch, BatchEvent
 from backend.errors import InputError
-from backend.imports.contract import InputTable, RowResult, describe_changes
+from backend.imports.contract import CHUNK, InputTable, RowResult, describe_changes
 
 SHOWN = 20  # differing rows listed in a refusal; the rest are counted
 
@@ -97,31 +100,115 @@ def simulation_of(
     return Batch(**last._mapping) if last and last.mode == "simulation" else None
 
 
-def differences(connection: Connection, batch_id: int, results: Iterable[RowResult]) -> list[str]:
-    """Each row whose action or changes differ from the simulation's, in words."""
-    events = connection.execute(
-        select(BatchEvent.row_number, BatchEvent.key, BatchEvent.action, BatchEvent.changes)
-        .where(BatchEvent.batch_id == batch_id)
-        .order_by(BatchEvent.id)
-    )
-    simulated: dict[tuple[int | None, str | None], list[Outcome]] = defaultdict(list)
-    for row, key, action, changes in events:
-        simulated[(row, key)].append(_outcome(action, changes))
-    found: list[str] = []
-    for result in results:
-        before = simulated.get((result.row, result.key))
-        now = _planned(result)
+DIFFERENCES_BUCKET = 250_000
+"""Rows compared with their simulation at a time: a state's apply of millions of rows is
+compared a bucket at a time, never whole in memory."""
+LISTED = 1_000
+"""Differing rows a refusal names (the first, in run order); the rest are counted."""
+
+
+@dataclass
+class Differences:
+    """The rows an apply would do differently from its simulation: how many, and the first
+    ``LISTED`` of them in words, in run order."""
+
+    count: int = 0
+    listed: list[str] = field(default_factory=list)
+
+
+def differences(connection: Connection, batch_id: int, results: Iterable[RowResult]) -> Differences:
+    """Each row whose action or changes differ from the simulation's, in words.
+
+    Rows are matched by (row number, key). Both sides go to buckets by that pair, in temporary
+    files when there are more than ``DIFFERENCES_BUCKET`` rows, and each bucket is compared on
+    its own; the words come out in run order all the same.
+    """
+    count = len(results) if isinstance(results, Sized) else 0
+    with _Buckets(count // DIFFERENCES_BUCKET + 1) as planned, _Buckets(planned.size) as simulated:
+        for place, result in enumerate(results):
+            planned.add((result.row, result.key), place, _planned(result))
+        events = connection.execute(
+            select(BatchEvent.row_number, BatchEvent.key, BatchEvent.action, BatchEvent.changes)
+            .where(BatchEvent.batch_id == batch_id)
+            .order_by(BatchEvent.id)
+            .execution_options(yield_per=DIFFERENCES_BUCKET)
+        )
+        for order, (row, key, action, changes) in enumerate(events):
+            simulated.add((row, key), order, _outcome(action, changes))
+        found, kept = 0, list[tuple[int, str]]()
+        for bucket in range(planned.size):
+            said = _compare(planned.read(bucket), list(simulated.read(bucket)))
+            found += len(said)
+            kept = heapq.nsmallest(LISTED, kept + said)
+    return Differences(found, [words for _, words in kept])
+
+
+Where = tuple[int | None, str | None]
+"""A row's number and key, by which an apply's row is matched with its simulation's."""
+Placed = tuple[Where, int, Outcome]
+"""A row, its place in its run and its outcome."""
+NOT_IN_RUN = 2**62
+"""Where a simulated row the run lacks is placed: after every row of the run."""
+
+
+def _compare(planned: Iterable[Placed], simulated: list[Placed]) -> list[tuple[int, str]]:
+    """One bucket's differing rows, each with its place: a row of the run where it is in the
+    run, a row the run lacks after every row of the run, in the simulation's order."""
+    by_row: dict[Where, list[Outcome]] = defaultdict(list)
+    for where, _, outcome in simulated:
+        by_row[where].append(outcome)
+    found: list[tuple[int, str]] = []
+    for where, place, now in planned:
+        before = by_row.get(where)
         if before and now in before:
             before.remove(now)
             continue
         was = _said(*before.pop(0)) if before else "not in the simulation"
-        found.append(f"{_where(result.row, result.key)}: simulated {was}, now {_said(*now)}")
-    found += [
-        f"{_where(row, key)}: simulated {_said(*outcome)}, now not in the run"
-        for (row, key), left in simulated.items()
-        for outcome in left
-    ]
+        found.append((place, f"{_where(*where)}: simulated {was}, now {_said(*now)}"))
+    missing = {where: iter(left) for where, left in by_row.items() if left}
+    for where, order, _ in simulated:
+        lacked = next(missing[where], None) if where in missing else None
+        if lacked is not None:
+            said = f"{_where(*where)}: simulated {_said(*lacked)}, now not in the run"
+            found.append((NOT_IN_RUN + order, said))
     return found
+
+
+class _Buckets:
+    """Rows spread over ``size`` buckets by their ``Where``: lists when there is one bucket,
+    else pickled chunks in a temporary file per bucket."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.held: list[list[Placed]] = [[] for _ in range(size)]
+        self.files: list[IO[bytes]] = []
+
+    def __enter__(self) -> "_Buckets":
+        if self.size > 1:
+            self.files = [tempfile.TemporaryFile(prefix="portal-review-") for _ in self.held]  # noqa: SIM115
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for file in self.files:
+            file.close()
+
+    def add(self, where: Where, place: int, outcome: Outcome) -> None:
+        index = hash(where) % self.size
+        bucket = self.held[index]
+        bucket.append((where, place, outcome))
+        if self.files and len(bucket) >= CHUNK:
+            pickle.dump(bucket, self.files[index], pickle.HIGHEST_PROTOCOL)
+            bucket.clear()
+
+    def read(self, index: int) -> Iterator[Placed]:
+        """The bucket's rows in the order they came."""
+        if self.files:
+            file = self.files[index]
+            end = file.seek(0, 2)
+            file.seek(0)
+            while file.tell() < end:
+                yield from pickle.load(file)
+        yield from self.held[index]
 
 
 def _where(row: int | None, key: str | None) -> str:
@@ -148,18 +235,19 @@ def review_notes(
     if simulation is None:
         return [("Simulation", "none: this apply was not simulated first"), *notes]
     same = simulation.outcomes_digest == outcomes_digest(results)
-    found = [] if same else differences(connection, simulation.id, results)
-    if found and not review.confirmed:
-        listed = found[:SHOWN] + ([f"and {len(found) - SHOWN} more"] if len(found) > SHOWN else [])
+    found = Differences() if same else differences(connection, simulation.id, results)
+    if found.count and not review.confirmed:
+        shown = found.listed[:SHOWN]
+        listed = shown + ([f"and {found.count - len(shown)} more"] if found.count > SHOWN else [])
         raise ChangedSinceReview(
-            f"Nothing was saved: {len(found)} row(s) would now be done differently from the "
+            f"Nothing was saved: {found.count} row(s) would now be done differently from the "
             f"simulation you reviewed (batch {simulation.id}): " + "; ".join(listed) + ". "
             "Simulate again and review the log, or confirm to apply anyway",
-            found,
+            found.listed,
         )
     said = f"batch {simulation.id}: " + (
-        f"{len(found)} row(s) differ from it, applied as confirmed"
-        if found
+        f"{found.count} row(s) differ from it, applied as confirmed"
+        if found.count
         else "every row as simulated"
     )
     return [("Simulation", said), *notes]
