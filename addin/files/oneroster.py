@@ -296,6 +296,7 @@ def _read_user(line: int, cells: list[str], roles: dict[str, list[_Role]] | None
     sourced_id, given, family, key, email, status, enabled, grades, agents, *rest = cells
     orgs, primary_org, role = rest
     status = status.lower()
+    own = None if roles is None else _own_roles(sourced_id, roles)
     user = _User(
         line=line,
         sourced_id=sourced_id,
@@ -306,33 +307,46 @@ def _read_user(line: int, cells: list[str], roles: dict[str, list[_Role]] | None
         inactive=status in _INACTIVE_STATUSES or enabled.lower() in _FALSE,
         deleted=status == "tobedeleted",
         grade=grades.split(",", 1)[0].strip(),
-        roles=[],
+        roles=_role_names(role, own),
         orgs=[],
         agents=id_list(agents),
     )
-    _set_roles(user, role, roles)
-    user.orgs += [(o, f"orgSourcedIds names '{o}'") for o in id_list(orgs)]
-    if primary_org:
-        user.orgs.append((primary_org, f"primaryOrgSourcedId names '{primary_org}'"))
-    lowered = [r.lower() for r in user.roles]
-    user.student = STUDENT in lowered
-    user.contact = next((CONTACT_ROLES[r] for r in lowered if r in CONTACT_ROLES), None)
+    user.student, user.contact = _kind(user.roles)
+    if user.student:  # only a student's orgs are used: they give the school
+        user.orgs = _student_orgs(own, orgs, primary_org)
     return user
 
 
-def _set_roles(user: _User, role: str, roles: dict[str, list[_Role]] | None) -> None:
-    """The role column (1.1), or the person's roles.csv lines (1.2), whose student roles
-    also say which orgs the student is in."""
-    if roles is None:
-        user.roles = [role] if role else []
-        return
-    own = roles.get(user.sourced_id, []) if user.sourced_id else []
-    user.roles = [r.role for r in own]
-    user.orgs = [
+def _own_roles(sourced_id: str, roles: dict[str, list[_Role]]) -> list[_Role]:
+    """A person's roles.csv lines (1.2)."""
+    return roles.get(sourced_id, []) if sourced_id else []
+
+
+def _role_names(role: str, own: list[_Role] | None) -> list[str]:
+    """The role column (1.1), or the roles of the person's roles.csv lines (1.2)."""
+    if own is None:
+        return [role] if role else []
+    return [r.role for r in own]
+
+
+def _kind(roles: list[str]) -> tuple[bool, tuple[str, str] | None]:
+    """Whether the roles make a student, and the contact role they give, if any."""
+    lowered = [r.lower() for r in roles]
+    return STUDENT in lowered, next((CONTACT_ROLES[r] for r in lowered if r in CONTACT_ROLES), None)
+
+
+def _student_orgs(own: list[_Role] | None, orgs: str, primary_org: str) -> list[tuple[str, str]]:
+    """The student's orgs in order of trust, each with where the bundle says so: their
+    roles.csv student roles (1.2), orgSourcedIds, then primaryOrgSourcedId."""
+    found = [
         (r.org, f"{ROLES} line {r.line} gives the student the org '{r.org}'")
-        for r in own
+        for r in own or []
         if r.role.lower() == STUDENT and r.org
     ]
+    found += [(o, f"orgSourcedIds names '{o}'") for o in id_list(orgs)]
+    if primary_org:
+        found.append((primary_org, f"primaryOrgSourcedId names '{primary_org}'"))
+    return found
 
 
 # --- messages and cells -----------------------------------------------------------------------
@@ -434,10 +448,6 @@ def _contact_values(
     }
 
 
-def _user_values(user: _User) -> dict[str, str | None]:
-    return _contact_values(user.key, user.given, user.family, user.email, user.contact)
-
-
 def _contact_row(values: dict[str, str | None]) -> list[str | None]:
     return [values.get(h) for h in CONTACT_HEADERS]
 
@@ -456,6 +466,8 @@ _UNLINKED = 128  # a contact whose line gets the "no student is linked" row
 _CONTACT_CODES = {role: 1 + i for i, role in enumerate(CONTACT_ROLES.values())}
 _ROLE_OF_CODE: list[tuple[str, str] | None] = [None, *CONTACT_ROLES.values()]
 _NO_SCHOOL = -1
+_CONTACT_CELLS = ("sourcedId", "givenName", "familyName", "identifier", "email", "agentSourcedIds")
+"""The users.csv columns a Contacts row is made of (the roles are in the flags)."""
 _ROLE_NAMES_KEPT = 1000
 """Distinct users.csv roles kept by name; a person with another role has it read again when a
 message needs it."""
@@ -524,6 +536,8 @@ class _People:
         optional = tuple(name for name in USER_CELLS if name not in required)
         cols = columns(users.source, header, required, optional)
         self.pick = _picker([cols[name] for name in USER_CELLS])
+        self.light = _picker([cols["sourcedId"], cols["status"], cols["role"]])
+        self.pick_contact = _picker([cols[name] for name in _CONTACT_CELLS])
         self.agents_at = cols["agentSourcedIds"]
         self.users = users
         self.orgs = orgs
@@ -537,6 +551,7 @@ class _People:
         self.school_numbers: dict[str, int] = {}
         self.role_codes = array("H")  # 1.1: the role column's text, by number in role_names
         self.role_names: list[str] = [""]
+        self.role_kinds: list[tuple[bool, tuple[str, str] | None]] = [(False, None)]
         self.role_numbers: dict[str, int] = {"": 0}
         self.students = 0
         self.contact_rows = 0
@@ -573,26 +588,31 @@ class _People:
     # --- pass 1 ---
 
     def index(self, records: Iterator[tuple[int, list[str]]], notes: dict[int, list[str]]) -> None:
-        """The first pass: every person's flags, sourcedId and school; the Students notes."""
+        """The first pass: every person's flags, sourcedId and school; the Students notes.
+        Only a student's line is read whole; of anyone else's, what their flags need."""
         assert self.ids is not None
-        add_id = self.ids.add
+        add_id, roles, light = self.ids.add, self.roles, self.light
         for line, row in records:
-            user = self.user(line, row)
-            flags = _CONTACT_CODES[user.contact] << _CONTACT_SHIFT if user.contact else 0
-            if user.deleted:
+            sourced_id, status, role = light(row)
+            if roles is None:
+                code = self._role_code(role)
+                self.role_codes.append(code)
+                student, contact = self.role_kinds[code] if code != _ROLE_UNKEPT else _kind([role])
+            else:
+                student, contact = _kind(_role_names(role, _own_roles(sourced_id, roles)))
+            flags = _CONTACT_CODES[contact] << _CONTACT_SHIFT if contact else 0
+            if status.lower() == "tobedeleted":
                 flags |= _DELETED
-            if not user.sourced_id:
+            if not sourced_id:
                 flags |= _BLANK
-            if user.student:
+            if student:
                 flags |= _STUDENT
-                self._index_student(user, notes)
+                self._index_student(self.user(line, row), notes)
             else:
                 self.schools.append(_NO_SCHOOL)
-                self.ids_and_keys.add(user.sourced_id)
+                self.ids_and_keys.add(sourced_id)
             self.flags.append(flags)
-            add_id(user.sourced_id)
-            if self.roles is None:
-                self.role_codes.append(self._role_code(user.roles[0] if user.roles else ""))
+            add_id(sourced_id)
 
     def _index_student(self, user: _User, notes: dict[int, list[str]]) -> None:
         identifier = user.key if user.key != user.sourced_id else ""
@@ -621,6 +641,7 @@ class _People:
                 return _ROLE_UNKEPT
             code = self.role_numbers[role] = len(self.role_names)
             self.role_names.append(role)
+            self.role_kinds.append(_kind([role]))
         return code
 
     def school(self, person: int) -> str | None:
@@ -900,47 +921,57 @@ class _ContactRows(_Reread):
 
     def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
         people = self.people
-        flags = people.flags
+        flags, pick = people.flags, people.pick_contact
         for person, line, row in people.records():
             f = flags[person]
             contact = f & _CONTACT_BITS and not f & _DELETED
             if not (contact or f & _STUDENT):
                 continue
-            user = people.user(line, row)
+            sourced_id, given, family, identifier, email, agents = pick(row)
+            key, refs = identifier or sourced_id, id_list(agents)
             found = people.targets_of(person)
-            if len(found) != len(user.agents):
+            if len(found) != len(refs):
                 raise people.users.changed()
+            role = _ROLE_OF_CODE[(f & _CONTACT_BITS) >> _CONTACT_SHIFT]
+            values = _contact_values(key, given, family, email, role)
             if contact:
-                yield from self._own_list(person, user, found)
+                yield from self._own_list(person, line, values, refs, found)
             if f & _STUDENT:
-                yield from self._students_list(person, user, found)
+                yield from self._students_list(person, line, key, refs, found)
             if f & _UNLINKED:
-                yield line, _contact_row({"STUDENT_ID": None, **_user_values(user)})
+                yield line, _contact_row({"STUDENT_ID": None, **values})
 
     def _own_list(
-        self, person: int, user: _User, found: array[int]
+        self,
+        person: int,
+        line: int,
+        values: dict[str, str | None],
+        refs: list[str],
+        found: array[int],
     ) -> Iterator[tuple[int, list[Any]]]:
         people, flags = self.people, self.people.flags
-        own = _contact_row(_user_values(user))
-        for ref, target in zip(user.agents, found, strict=True):
+        own = _contact_row(values)
+        student = flags[person] & _STUDENT
+        for ref, target in zip(refs, found, strict=True):
             if target >= 0 and flags[target] & _STUDENT:
                 cells = own.copy()
                 cells[_STUDENT_AT] = people.key(target) or None
                 cells[_PRIORITY_AT] = people.priority(target, person)
-                yield user.line, cells
-            elif not (user.student and target >= 0 and flags[target] & _CONTACT_BITS):
-                yield user.line, _contact_row({"STUDENT_ID": ref, **_user_values(user)})
+                yield line, cells
+            elif not (student and target >= 0 and flags[target] & _CONTACT_BITS):
+                yield line, _contact_row({"STUDENT_ID": ref, **values})
 
     def _students_list(
-        self, person: int, user: _User, found: array[int]
+        self, person: int, line: int, key: str, refs: list[str], found: array[int]
     ) -> Iterator[tuple[int, list[Any]]]:
         people, flags = self.people, self.people.flags
-        for ref, target in zip(user.agents, found, strict=True):
+        contact = flags[person] & _CONTACT_BITS
+        for ref, target in zip(refs, found, strict=True):
             if target >= 0 and flags[target] & _CONTACT_BITS:
                 if not flags[target] & _DELETED and not people.linked.has(person, target):
                     cells = people.contact_cells(target)
-                    cells[_STUDENT_AT] = user.key or None
+                    cells[_STUDENT_AT] = key or None
                     cells[_PRIORITY_AT] = people.priority(person, target)
-                    yield user.line, cells
-            elif not (user.contact is not None and target >= 0 and flags[target] & _STUDENT):
-                yield user.line, _contact_row({"STUDENT_ID": user.key or None, "CONTACT_ID": ref})
+                    yield line, cells
+            elif not (contact and target >= 0 and flags[target] & _STUDENT):
+                yield line, _contact_row({"STUDENT_ID": key or None, "CONTACT_ID": ref})

@@ -470,7 +470,7 @@ def csv_records(
                 ) from None
             if row is None:
                 return
-            if any(cell.strip() for cell in row):
+            if "".join(row).strip():  # a cell that is not blank
                 yield start, row
             start = reader.line_num + 1
 

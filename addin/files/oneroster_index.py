@@ -49,15 +49,18 @@ class IdIndex:
     def add(self, sourced_id: str) -> None:
         """The next person's sourcedId; a blank one or one seen before is not indexed."""
         person = len(self.hashes)
-        h = hash(sourced_id) if sourced_id else 0
-        self.hashes.append(h)
-        if not sourced_id or self.find(sourced_id, h) >= 0:
+        if not sourced_id:
+            self.hashes.append(0)
             return
+        h = hash(sourced_id)
+        self.hashes.append(h)
         if 4 * (self.count + 1) > 3 * len(self.slots):
             self._grow()
-        slots, mask = self.slots, self.mask
+        slots, hashes, mask = self.slots, self.hashes, self.mask
         slot = h & mask
-        while slots[slot] >= 0:
+        while (other := slots[slot]) >= 0:
+            if hashes[other] == h and self.sourced_id(other) == sourced_id:
+                return  # the first person with it keeps it
             slot = (slot + 1) & mask
         slots[slot] = person
         self.count += 1
