@@ -545,7 +545,7 @@ class _People:
         self.roles_from = ROLES if roles is not None else USERS
         self.flags = bytearray()
         self.ids_and_keys = Texts()  # sourcedId, then for a student with one, NUL identifier
-        self.ids: IdIndex | None = IdIndex(self.sourced_id)
+        self.ids: IdIndex | None = IdIndex(self.ids_and_keys)
         self.schools = array("i")
         self.school_codes: list[str] = []
         self.school_numbers: dict[str, int] = {}
@@ -564,9 +564,6 @@ class _People:
 
     def __len__(self) -> int:
         return len(self.flags)
-
-    def sourced_id(self, person: int) -> str:
-        return self.ids_and_keys[person].partition("\0")[0]
 
     def key(self, person: int) -> str:
         sourced_id, _, identifier = self.ids_and_keys[person].partition("\0")

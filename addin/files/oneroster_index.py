@@ -35,12 +35,12 @@ class Texts:
 class IdIndex:
     """sourcedId -> the position of the first person with it (open addressing, linear probing).
 
-    Only hashes and positions are kept; ``sourced_id(i)`` gives a person's sourcedId back, to
-    tell two sourcedIds with the same hash apart.
+    Only hashes and positions are kept: ``texts[i]`` is person i's sourcedId, or their sourcedId,
+    a NUL and more; it tells two sourcedIds with the same hash apart.
     """
 
-    def __init__(self, sourced_id: Callable[[int], str]) -> None:
-        self.sourced_id = sourced_id
+    def __init__(self, texts: Texts) -> None:
+        self.texts = texts
         self.hashes = array("q")  # by person; 0 for a blank sourcedId, never looked up
         self.slots = array("i", [-1]) * 16
         self.mask = 15
@@ -59,23 +59,30 @@ class IdIndex:
         slots, hashes, mask = self.slots, self.hashes, self.mask
         slot = h & mask
         while (other := slots[slot]) >= 0:
-            if hashes[other] == h and self.sourced_id(other) == sourced_id:
+            if hashes[other] == h and self.is_id_of(other, sourced_id):
                 return  # the first person with it keeps it
             slot = (slot + 1) & mask
         slots[slot] = person
         self.count += 1
 
-    def find(self, sourced_id: str, h: int | None = None) -> int:
+    def find(self, sourced_id: str) -> int:
         """The position of the first person with ``sourced_id``, or -1."""
-        if h is None:
-            h = hash(sourced_id)
+        h = hash(sourced_id)
         slots, hashes, mask = self.slots, self.hashes, self.mask
         slot = h & mask
         while (person := slots[slot]) >= 0:
-            if hashes[person] == h and self.sourced_id(person) == sourced_id:
+            if hashes[person] == h and self.is_id_of(person, sourced_id):
                 return person
             slot = (slot + 1) & mask
         return -1
+
+    def is_id_of(self, person: int, sourced_id: str) -> bool:
+        ends, data = self.texts.ends, self.texts.data
+        encoded = sourced_id.encode()
+        start = ends[person - 1] if person else 0
+        stop = start + len(encoded)
+        end = ends[person]
+        return stop <= end and data[start:stop] == encoded and (stop == end or data[stop] == 0)
 
     def _grow(self) -> None:
         old = self.slots
