@@ -562,10 +562,8 @@ class _People:
         self.cells = Texts()  # contacts read again for their cells: NUL-separated
         self.cells_of = array("i")  # whose cells, in file order
 
-    def __len__(self) -> int:
-        return len(self.flags)
-
     def key(self, person: int) -> str:
+        """The ID the district knows a student by: their identifier, else their sourcedId."""
         sourced_id, _, identifier = self.ids_and_keys[person].partition("\0")
         return identifier or sourced_id
 
