@@ -114,17 +114,19 @@ def test_a_roster_in_parts_plans_and_writes_what_one_part_would(
     reasons = {(sheet, row, action): reason for sheet, row, _, action, reason, *_ in rows(whole)}
     assert "school 301 added by its code" in reasons[("Students", 3, "added")]
     assert reasons[("Students", 6, "skipped")] == "Same STUDENT_ID as row 3, which is used"
-    assert "'008' is on Students rows 7 and 9 with different names" in reasons[
-        ("Students", 7, "error")
-    ]
+    assert (
+        "'008' is on Students rows 7 and 9 with different names"
+        in reasons[("Students", 7, "error")]
+    )
     assert reasons[("Contacts", 6, "error")].startswith(
         "FIRST_NAME: 'Jay' differs from row 2 ('Joy') for the same CONTACT_ID"
     )
     assert reasons[("Contacts", 7, "skipped")] == (
         "Same STUDENT_ID and CONTACT_ID as row 2, which is used"
     )
-    assert "EMAIL: 'mia.other@example.org' differs from row 3 ('mia.lee@example.org')" in (
-        reasons[("Contacts", 10, "error")]
+    assert (
+        "EMAIL: 'mia.other@example.org' differs from row 3 ('mia.lee@example.org')"
+        in (reasons[("Contacts", 10, "error")])
     )
     assert "fix the Students sheet first" in reasons[("Contacts", 8, "error")]
     assert dict(whole.extra)["Schools added by code"] == "301"
