@@ -1,5 +1,6 @@
 """A roster planned and written a few rows at a time says and does what one part would."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ CONTACTS = [
     ["002", "C3", "Ada", "Lee", "Grandmother", "Ada@example.org", "Y", "N", 3],  # 9
     ["002", "C1", "Mia", "Lee", "Mother", "mia.other@example.org", "Y", "Y", 1],  # 10
     ["999", "C12", "No", "One", "Mother", None, "Y", "Y", 1],  # 11: no such student
+    ["001", "C13", "Ida", "Lee", "Aunt", "ada@example.org", "Y", "N", 4],  # 12: row 4 detached
 ]
 
 
@@ -110,6 +112,7 @@ def test_a_roster_in_parts_plans_and_writes_what_one_part_would(
         ("Contacts", 9, "ada@example.org / 002", "removed"),
         ("Contacts", 10, "002 / C1", "error"),
         ("Contacts", 11, "999 / C12", "error"),
+        ("Contacts", 12, "001 / C13", "added"),
     ]
     reasons = {(sheet, row, action): reason for sheet, row, _, action, reason, *_ in rows(whole)}
     assert "school 301 added by its code" in reasons[("Students", 3, "added")]
@@ -155,6 +158,7 @@ def test_a_roster_in_parts_plans_and_writes_what_one_part_would(
     assert query(engine, "SELECT contact_id, first_name, email FROM contacts ORDER BY 1") == [
         ("C1", "Mia", "mia.lee@example.org"),
         ("C10", "Joy", "joy@example.org"),
+        ("C13", "Ida", "ada@example.org"),
         ("C3", "Ada", "Ada@example.org"),
     ]
     assert query(
@@ -164,9 +168,41 @@ def test_a_roster_in_parts_plans_and_writes_what_one_part_would(
         "ORDER BY 1, 2",
     ) == [
         ("001", "C1", True, 1),
+        ("001", "C13", False, 4),
         ("001", "C3", False, 3),
         ("002", "C3", False, 3),
         ("005", "C10", True, 1),
         ("006", "C10", True, 1),
     ]
     assert query(engine, "SELECT count(*) FROM student_links") == [(0,)]
+
+
+class Reread:
+    """Rows read again on each pass, as a state's bundle gives them: counted and iterated,
+    never indexed."""
+
+    def __init__(self, rows: list[tuple[int, list[Any]]]) -> None:
+        self.rows, self.passes = rows, 0
+
+    def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
+        self.passes += 1
+        return iter(list(self.rows))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def test_a_roster_reads_students_twice_and_contacts_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clash check reads the Students rows once before they are planned; the rows of a
+    table are never held whole nor looked up by place."""
+    stored_district(engine)
+    whole = import_roster(engine, **tables())
+    monkeypatch.setattr("backend.imports.roster.PART_ROWS", 3)
+    reread = tables()
+    students, contacts = Reread(reread["students"].rows), Reread(reread["contacts"].rows)  # type: ignore[arg-type]
+    reread["students"].rows, reread["contacts"].rows = students, contacts
+    parts = import_roster(engine, **reread)
+    assert rows(parts) == rows(whole)
+    assert (students.passes, contacts.passes) == (2, 1)
