@@ -9,6 +9,8 @@ planned and saves afterwards. ``plan_roster`` plans a roster read whole, in one 
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from backend.accounts.logon import logon_key
@@ -462,18 +464,11 @@ def _noted(reason: str, notes: list[str]) -> str:
     return f"{reason} ({'; '.join(notes)})" if notes else reason
 
 
-def name_key(values: dict[str, Any]) -> tuple[str, str] | None:
-    """A Students row's name as the clash check compares it (None when the row gives none)."""
-    first, last = values.get("first_name"), values.get("last_name")
-    if not (first or last):
-        return None
-    return ((first or "").casefold(), (last or "").casefold())
-
-
 def clashing_ids(rows: Iterable[ParsedRow]) -> dict[str, list[int]]:
     """STUDENT_IDs given on several rows with different names, and those rows: one ID is one
     student, and a contact naming it could land on the wrong child's card. The rows' IDs and
-    names wait in a scratch file, so a state's Students table is checked in bounded memory."""
+    names wait in a scratch file, which gives back only the IDs on several rows, one ID at a
+    time: a state's Students table is checked in bounded memory."""
     with Scratch() as scratch:
         db = scratch.db
         db.execute("CREATE TABLE given (sid, row, first, last)")  # rowid: the rows' order
@@ -481,22 +476,27 @@ def clashing_ids(rows: Iterable[ParsedRow]) -> dict[str, list[int]]:
             db.executemany(
                 "INSERT INTO given VALUES (?, ?, ?, ?)",
                 (
-                    (sid, number, *(name_key(values) or (None, None)))
+                    (sid, number, values.get("first_name"), values.get("last_name"))
                     for number, values, _ in rows
                     if (sid := values.get("student_id")) is not None
                 ),
             )
         found: dict[str, list[int]] = {}
-        for sid, number in db.execute(CLASHING):
-            found.setdefault(sid, []).append(number)
+        for sid, group in groupby(db.execute(REPEATED), key=itemgetter(0)):
+            numbers, names = [], set()
+            for _, number, first, last in group:
+                numbers.append(number)
+                if first or last:
+                    names.add(((first or "").casefold(), (last or "").casefold()))
+            if len(names) > 1:
+                found[sid] = numbers
         return found
 
 
-CLASHING = """
-SELECT sid, row FROM given WHERE sid IN (
-    SELECT sid FROM (SELECT DISTINCT sid, first, last FROM given WHERE first IS NOT NULL)
-    GROUP BY sid HAVING COUNT(*) > 1
-) ORDER BY rowid
+REPEATED = """
+SELECT sid, row, first, last FROM given
+WHERE sid IN (SELECT sid FROM given GROUP BY sid HAVING COUNT(*) > 1)
+ORDER BY sid, rowid
 """
 
 

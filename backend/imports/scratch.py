@@ -24,7 +24,13 @@ class Scratch:
         handle, self.path = tempfile.mkstemp(prefix="portal-scratch-", suffix=".sqlite")
         os.close(handle)
         self.db = sqlite3.connect(self.path)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KB}"):
+        for pragma in (
+            "journal_mode=OFF",
+            "synchronous=OFF",
+            "locking_mode=EXCLUSIVE",
+            "temp_store=MEMORY",
+            f"cache_size=-{CACHE_KB}",
+        ):
             self.db.execute(f"PRAGMA {pragma}")
         self._names: set[str] = set()
 
