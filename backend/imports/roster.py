@@ -98,11 +98,9 @@ class _Index:
         planner.plan_students(part)
         new = {s["student_id"] for s in planner.plan.students_new}
         self.students.put(
-            {
-                sid: (row, sid in new)
-                for sid, row in planner.first_students.items()
-                if sid not in known
-            }
+            (sid, row, sid in new)
+            for sid, row in planner.first_students.items()
+            if sid not in known
         )
 
     def plan_contacts(self, planner: RosterPlanner, part: Part, connection: Connection) -> None:
@@ -128,23 +126,18 @@ class _Index:
         seen = {pair: row for pair, (row,) in self.pairs.get(pairs).items()}
         planner.pairs = dict(seen)
         planner.plan_contacts(part)
+        people, fields = planner.people, tuple(PERSON_FIELDS)
         self.people.put(
-            {
-                cid: (row, *[person.get(f) for f in PERSON_FIELDS], *_known(planner.people[cid]))
-                for cid, (row, person) in planner.person_rows.items()
-                if cid not in carried
-            }
+            (cid, row, *map(person.get, fields), people[cid]["id"], people[cid]["email"])
+            for cid, (row, person) in planner.person_rows.items()
+            if cid not in carried
         )
-        self.pairs.put({pair: (row,) for pair, row in planner.pairs.items() if pair not in seen})
+        self.pairs.put((*pair, row) for pair, row in planner.pairs.items() if pair not in seen)
 
 
 def _pair(values: dict[str, Any]) -> tuple[str, str] | None:
     sid, cid = values.get("student_id"), values.get("contact_id")
     return None if sid is None or cid is None else (sid, cid)
-
-
-def _known(person: dict[str, Any]) -> tuple[int | None, str | None]:
-    return person["id"], person["email"]
 
 
 def _parts(

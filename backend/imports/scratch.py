@@ -9,7 +9,7 @@ is the run's alone (no journal, no syncing) and is removed when the scratch is c
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -59,7 +59,7 @@ class Scratch:
 
 
 class KeyedStore:
-    """Values (a tuple each) by key: a value of one key column is the key itself, of several a
+    """Values (a tuple each) by key: a key of one column is the value itself, of several a
     tuple. A key is put once; a later put of the same key is refused."""
 
     def __init__(
@@ -94,13 +94,7 @@ class KeyedStore:
             found[row[0] if width == 1 else row[:width]] = row[width:]
         return found
 
-    def put(self, items: Mapping[Any, Sequence[Any]]) -> None:
-        width = len(self.keys)
+    def put(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Add rows, each its key's columns then its values."""
         with self.db:
-            self.db.executemany(
-                self._put,
-                (
-                    ((key,) if width == 1 else tuple(key)) + tuple(value)
-                    for key, value in items.items()
-                ),
-            )
+            self.db.executemany(self._put, rows)
