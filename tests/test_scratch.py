@@ -11,6 +11,7 @@ def test_a_scratch_store_finds_exactly_the_keys_put_and_its_file_goes_when_close
     with Scratch() as scratch:
         path = Path(scratch.path)
         ids = scratch.store("ids", ("sid",), ("row", "new"))
+        assert ids.get(["001"]) == {}
         pairs = scratch.store("pairs", ("sid", "cid"), ("row",))
         ids.put([("001", 2, True), ("1", 3, False), ("Ä", 4, False)])
         pairs.put([("001", "C1", 5), ("001", "C2", 6)])

@@ -66,6 +66,7 @@ class KeyedStore:
         self, db: sqlite3.Connection, name: str, keys: tuple[str, ...], values: tuple[str, ...]
     ) -> None:
         self.db, self.name, self.keys, self.values = db, name, keys, values
+        self.size = 0  # rows put: an empty store is not asked
         key_list = ", ".join(keys)
         db.execute(
             f"CREATE TABLE {name} ({', '.join((*keys, *values))}, PRIMARY KEY ({key_list})) "
@@ -85,6 +86,8 @@ class KeyedStore:
 
     def get(self, keys: Iterable[Any]) -> dict[Any, tuple[Any, ...]]:
         """The values of those ``keys`` that were put."""
+        if not self.size:
+            return {}
         with self.db:  # one transaction: SQLite would otherwise commit each row
             self.db.execute(f"DELETE FROM {self.name}_wanted")
             self.db.executemany(self._want, self._key_rows(set(keys)))
@@ -97,4 +100,5 @@ class KeyedStore:
     def put(self, rows: Iterable[Sequence[Any]]) -> None:
         """Add rows, each its key's columns then its values."""
         with self.db:
-            self.db.executemany(self._put, rows)
+            cursor = self.db.executemany(self._put, rows)
+        self.size += max(cursor.rowcount, 0)
