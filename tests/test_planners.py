@@ -4,8 +4,8 @@ from typing import Any
 
 from backend.imports.contract import InputTable, RowResult
 from backend.imports.links import AccountRef, LinkRow, LinkState, StudentRef, plan_links
-from backend.imports.roster import RosterState, plan_roster, read_roster
 from backend.imports.roster_columns import CONTACT_COLUMNS
+from backend.imports.roster_plan import RosterState, plan_roster, read_roster
 from backend.imports.users import UserState, plan_users, validate_rows
 
 USER_HEADERS = ["LOGONID", "FIRST_NAME", "LAST_NAME", "USER_TYPE", "PHONE"]

@@ -3,632 +3,180 @@
 Accounts are tied to real students and guardians through it. One batch covers all three tables
 (schools, students and contacts, from a workbook or a OneRoster bundle); each row's result names
 its table. Students are matched by STUDENT_ID (text, exactly), contacts by CONTACT_ID, a card
-entry by the pair. Blank cells never erase; nothing is deleted. ``load_roster`` reads what the
-rows name in bulk; ``plan_roster`` decides each row from that alone.
+entry by the pair. Blank cells never erase; nothing is deleted.
+
+A state's roster (a million students, two million contact rows) is planned, and in an apply
+written, in parts: the schools, then ``PART_ROWS`` students at a time, then as many contact rows
+at a time. Each part reads in bulk only the stored records its rows name
+(``backend.imports.roster_store``) and is planned from them (``backend.imports.roster_plan``).
+What a later part needs of the earlier ones (the STUDENT_IDs, card entries and contacts already
+planned) waits in a scratch file, keyed exactly; a simulation and its apply plan every row alike,
+although an apply's earlier parts are already written.
 """
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine
 
-from backend.accounts.attach_rules import detach, links_of_logons
-from backend.accounts.logon import logon_key
-from backend.database.engine import (
-    as_dicts,
-    bulk_insert,
-    bulk_update,
-    insert_rows,
-    new_ids,
-    rows_in,
-)
-from backend.database.models import Contact, School, Student, StudentContact
 from backend.errors import InputError
-from backend.imports.batches import run_batch
+from backend.imports.batches import run_parts
 from backend.imports.contract import (
-    Action,
     Column,
     InputTable,
     Progress,
     Report,
-    RowResult,
-    add_blank,
-    field_headers,
     match_headers,
     no_progress,
     parse_rows,
 )
 from backend.imports.reviewed import Review
 from backend.imports.roster_columns import CONTACT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
+from backend.imports.roster_plan import (
+    PERSON_FIELDS,
+    Part,
+    RosterPlan,
+    RosterPlanner,
+    RosterState,
+    clashing_ids,
+)
+from backend.imports.roster_store import (
+    load_cards,
+    load_links,
+    load_people,
+    load_schools,
+    load_students,
+    student_ids,
+    write_part,
+)
+from backend.imports.scratch import Scratch
 from backend.staff.identity import Actor
 from backend.staff.scope import district_only
 
-# What an import may change on a stored record, and the header each is shown under.
-STUDENT_FIELDS = field_headers(STUDENT_COLUMNS, leave_out=("student_id",))
-PERSON_FIELDS = field_headers(CONTACT_COLUMNS, only=("first_name", "last_name", "email"))
-CARD_FIELDS = field_headers(
-    CONTACT_COLUMNS, only=("relationship", "is_guardian", "portal_access", "priority")
-)
-NEW_STUDENT_NEEDS = field_headers(STUDENT_COLUMNS, only=("first_name", "last_name", "school"))
+PART_ROWS = 50_000
+"""Students rows, or Contacts rows, planned (and in an apply written) at a time."""
 
-ParsedRow = tuple[int, dict[str, Any], list[str]]
-"""(row number, values of the filled cells, problems found while reading them)."""
+NAMED = ("student_id", "first_name", "last_name")
+"""The Students fields the clash check reads, in its pass before the students are planned."""
 
 
 @dataclass
-class Part:
-    """One table's parsed rows, and the name its results carry (None for a lone table)."""
+class _Read:
+    """One table and its columns, the headers already checked."""
 
-    sheet: str | None
-    rows: list[ParsedRow]
+    table: InputTable
+    pairs: list[tuple[int, Column]]
 
-
-@dataclass
-class RosterRows:
-    schools: Part | None = None
-    students: Part | None = None
-    contacts: Part | None = None
+    def parts(self) -> Iterator[Part]:
+        rows = iter(parse_rows(self.table, self.pairs))
+        while chunk := list(islice(rows, PART_ROWS)):
+            yield Part(self.table.sheet, chunk)
 
 
-@dataclass
-class RosterState:
-    """The stored records a roster plan looks at.
-
-    Schools by casefolded code, students by STUDENT_ID (their school as its code), contacts by
-    CONTACT_ID, card entries by (student id, contact id).
-    """
-
-    schools: dict[str, dict[str, Any]] = field(default_factory=dict)
-    students: dict[str, dict[str, Any]] = field(default_factory=dict)
-    people: dict[str, dict[str, Any]] = field(default_factory=dict)
-    cards: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
-    # Links of the accounts whose logon is a named contact's email: (logon key, student id) ->
-    # (link id, logon); PORTAL_ACCESS N detaches them.
-    links: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
+def _read(table: InputTable | None, columns: tuple[Column, ...]) -> _Read | None:
+    return None if table is None else _Read(table, match_headers(table, columns))
 
 
-@dataclass
-class RosterPlan:
-    results: list[RowResult] = field(default_factory=list)
-    schools_new: list[dict[str, Any]] = field(default_factory=list)
-    schools_changed: list[dict[str, Any]] = field(default_factory=list)
-    students_new: list[dict[str, Any]] = field(default_factory=list)
-    students_changed: list[dict[str, Any]] = field(default_factory=list)
-    people_new: list[dict[str, Any]] = field(default_factory=list)
-    people_changed: list[dict[str, Any]] = field(default_factory=list)
-    cards_new: list[dict[str, Any]] = field(default_factory=list)
-    cards_changed: list[dict[str, Any]] = field(default_factory=list)
-    schools_by_code: list[str] = field(default_factory=list)  # named only by students' SCHOOL
-    links_removed: list[int] = field(default_factory=list)
+class _Index:
+    """What later parts need of earlier ones, in scratch stores: each STUDENT_ID planned (its
+    row; whether it is new), each contact's first row (the person's values there; their id and
+    email as the plan knows them), each card entry planned (its row)."""
 
+    def __init__(self, scratch: Scratch) -> None:
+        self.students = scratch.store("students", ("sid",), ("row", "new"))
+        person = ("row", *PERSON_FIELDS, "id", "known_email")
+        self.people = scratch.store("people", ("cid",), person)
+        self.pairs = scratch.store("pairs", ("sid", "cid"), ("row",))
 
-def _read(table: InputTable | None, columns: tuple[Column, ...]) -> Part | None:
-    if table is None:
-        return None
-    return Part(table.sheet, list(parse_rows(table, match_headers(table, columns))))
-
-
-def read_roster(
-    schools: InputTable | None, students: InputTable | None, contacts: InputTable | None
-) -> RosterRows:
-    """Each table's headers checked and its rows parsed."""
-    return RosterRows(
-        _read(schools, SCHOOL_COLUMNS),
-        _read(students, STUDENT_COLUMNS),
-        _read(contacts, CONTACT_COLUMNS),
-    )
-
-
-def _named(part: Part | None, name: str) -> set[Any]:
-    return {values[name] for _, values, _ in part.rows if name in values} if part else set()
-
-
-def load_roster(connection: Connection, rows: RosterRows) -> RosterState:
-    """Every school, and the students, contacts and card entries the rows name, in bulk."""
-    state = RosterState()
-    for id_, code, name in connection.execute(select(School.id, School.code, School.name)):
-        state.schools[code.casefold()] = {"id": id_, "code": code, "name": name}
-    codes = {s["id"]: s["code"] for s in state.schools.values()}
-    wanted = _named(rows.students, "student_id") | _named(rows.contacts, "student_id")
-    students = select(Student.id, Student.student_id, Student.school_id).add_columns(
-        *(getattr(Student, f) for f in STUDENT_FIELDS if f != "school")
-    )
-    for record in as_dicts(rows_in(connection, students, Student.student_id, wanted)):
-        record["school"] = codes.get(record.pop("school_id"))
-        state.students[record["student_id"]] = record
-    people = select(Contact.id, Contact.contact_id).add_columns(
-        *(getattr(Contact, f) for f in PERSON_FIELDS)
-    )
-    named = _named(rows.contacts, "contact_id")
-    for person in as_dicts(rows_in(connection, people, Contact.contact_id, named)):
-        state.people[person["contact_id"]] = person
-    cards = select(StudentContact.id, StudentContact.student_id, StudentContact.contact_id)
-    cards = cards.add_columns(*(getattr(StudentContact, f) for f in CARD_FIELDS))
-    people_ids = [p["id"] for p in state.people.values()]
-    for card in as_dicts(rows_in(connection, cards, StudentContact.contact_id, people_ids)):
-        state.cards[(card["student_id"], card["contact_id"])] = card
-    emails = _revoking_emails(state, rows.contacts)
-    state.links = links_of_logons(connection, {logon_key(e) for e in emails if e})
-    return state
-
-
-def _revoking_emails(state: RosterState, contacts: Part | None) -> set[str | None]:
-    """The emails (stored and given) of the contacts whose card entries may say PORTAL_ACCESS
-    N, in a row or, where a row leaves it blank, as stored: only their accounts' links can be
-    detached, so only theirs are read."""
-    if contacts is None:
-        return set()
-    closed_ids = {c["contact_id"] for c in state.cards.values() if not c["portal_access"]}
-    closed = {p["contact_id"] for p in state.people.values() if p["id"] in closed_ids}
-    revoking = {
-        cid
-        for _, values, _ in contacts.rows
-        if (cid := values.get("contact_id")) is not None
-        and not values.get("portal_access", cid not in closed)
-    }
-    if not revoking:
-        return set()
-    emails = {v.get("email") for _, v, _ in contacts.rows if v.get("contact_id") in revoking}
-    return emails | {state.people[cid]["email"] for cid in revoking if cid in state.people}
-
-
-def plan_roster(state: RosterState, rows: RosterRows) -> RosterPlan:
-    """Plan the three tables in order: a student may name a school of the same roster, a card a
-    student of the same roster. ``state`` is left as it was."""
-    planner = _Planner(state, schools_listed=rows.schools is not None)
-    if rows.schools:
-        planner.plan_schools(rows.schools)
-    if rows.students:
-        planner.plan_students(rows.students)
-    if rows.contacts:
-        planner.plan_contacts(rows.contacts)
-    return planner.plan
-
-
-def _changes(
-    current: dict[str, Any], values: dict[str, Any], names: dict[str, str]
-) -> dict[str, tuple[Any, Any]]:
-    """What filled cells would change; blank cells are absent from ``values`` and change nothing."""
-    return {names[f]: (current[f], v) for f, v in values.items() if f in names and v != current[f]}
-
-
-class _Planner:
-    """One roster plan; records planned as new are added to its own copy of the state, so a
-    later table finds them."""
-
-    def __init__(self, state: RosterState, *, schools_listed: bool = True) -> None:
-        self.plan = RosterPlan()
-        # Without a Schools table, a student's unknown SCHOOL code is a school to add.
-        self.schools_listed = schools_listed
-        # STUDENT_IDs on several Students rows with different names: row numbers.
-        self.clashing: dict[str, list[int]] = {}
-        self.schools = dict(state.schools)
-        self.students = dict(state.students)
-        self.people = dict(state.people)
-        self.cards = state.cards
-        self.links = state.links
-        self.sheet: str | None = None
-        # The first row of each contact planned: (row number, the person's values there).
-        self.person_rows: dict[str, tuple[int, dict[str, Any]]] = {}
-
-    def _result(
-        self,
-        row: int,
-        key: str | None,
-        action: Action,
-        reason: str,
-        changes: dict[str, tuple[Any, Any]] | None = None,
-        warning: str | None = None,
-    ) -> None:
-        self.plan.results.append(
-            RowResult(row, key, action, reason, changes or None, self.sheet, warning)
+    def plan_students(self, planner: RosterPlanner, part: Part, connection: Connection) -> None:
+        sids = {values["student_id"] for _, values, _ in part.rows if "student_id" in values}
+        planner.look_at(RosterState(students=load_students(connection, planner.schools, sids)))
+        known = self.students.get(sids)
+        planner.first_students = {sid: row for sid, (row, _) in known.items()}
+        planner.plan_students(part)
+        new = {s["student_id"] for s in planner.plan.students_new}
+        self.students.put(
+            (sid, row, sid in new)
+            for sid, row in planner.first_students.items()
+            if sid not in known
         )
 
-    def _duplicate(self, number: int, key: str, names: str, first: int | None) -> None:
-        self._result(number, key, "skipped", f"Same {names} as row {first}, which is used")
-
-    # Schools
-
-    def plan_schools(self, part: Part) -> None:
-        self.sheet = part.sheet
-        seen: dict[str, int] = {}
-        for number, values, problems in part.rows:
-            code: str | None = values.get("code")
-            if problems or code is None or "name" not in values:
-                reason = "; ".join(problems) or "SCHOOL_CODE and SCHOOL_NAME are both needed"
-                self._result(number, code, "error", reason)
-            elif code.casefold() in seen:
-                self._duplicate(number, code, "SCHOOL_CODE", seen[code.casefold()])
-            else:
-                seen[code.casefold()] = number
-                self._plan_school(number, code, values["name"])
-
-    def _plan_school(self, number: int, code: str, name: str) -> None:
-        current = self.schools.get(code.casefold())
-        if current is None:
-            self.plan.schools_new.append({"code": code, "name": name})
-            self.schools[code.casefold()] = {"id": None, "code": code, "name": name}
-            self._result(number, code, "added", "New school")
-        elif name != current["name"]:
-            changes = {"SCHOOL_NAME": (current["name"], name)}
-            self.plan.schools_changed.append({"_id": current["id"], "new_name": name})
-            self._result(number, code, "updated", "Changed SCHOOL_NAME", changes)
-        else:
-            self._result(number, code, "skipped", "Already up to date")
-
-    # Students
-
-    def plan_students(self, part: Part) -> None:
-        self.sheet = part.sheet
-        self.clashing = _clashing_ids(part.rows)
-        seen: dict[str, int] = {}
-        for number, parsed, read_problems in part.rows:
-            values, problems = dict(parsed), list(read_problems)
-            sid: str | None = values.get("student_id")
-            if sid is None:
-                add_blank(problems, "STUDENT_ID", "; every row needs the student's ID")
-            elif sid in self.clashing:
-                problems.insert(0, _clash(sid, self.clashing[sid]))
-            notes: list[str] = []
-            add = not problems and sid not in seen
-            problems += self._check_school(values, notes, add=add)
-            if problems or sid is None:
-                self._result(number, sid, "error", "; ".join(problems))
-            elif sid in seen:
-                self._duplicate(number, sid, "STUDENT_ID", seen[sid])
-            else:
-                seen[sid] = number
-                self._plan_student(number, sid, values, notes)
-
-    def _check_school(self, values: dict[str, Any], notes: list[str], *, add: bool) -> list[str]:
-        """A student's SCHOOL must be a known code; it is stored as the school spells it.
-
-        A roster without a Schools table adds (with ``add``) the schools its students name, by
-        code; with one, an unknown code is more likely a typing mistake than a new school.
-        """
-        school = values.get("school")
-        if school is None:
-            return []
-        known = self.schools.get(school.casefold())
-        if known is None and not self.schools_listed and add:
-            self.plan.schools_new.append({"code": school, "name": school})
-            self.plan.schools_by_code.append(school)
-            known = self.schools[school.casefold()] = {"id": None, "code": school, "name": school}
-            notes.append(
-                f"school {school} added by its code, as the roster has no Schools sheet; "
-                "give it its name in a Schools sheet"
-            )
-        if known is None:
-            return [
-                f"SCHOOL: '{school}' is not a known school code; add the school "
-                "(SCHOOL_CODE, SCHOOL_NAME) to the roster or fix it"
-            ]
-        values["school"] = known["code"]
-        return []
-
-    def _plan_student(
-        self, number: int, sid: str, values: dict[str, Any], notes: list[str]
-    ) -> None:
-        current = self.students.get(sid)
-        if current is None:
-            self._plan_new_student(number, sid, values, notes)
-            return
-        changes = _changes(current, values, STUDENT_FIELDS)
-        if not changes:
-            self._result(number, sid, "skipped", _noted("Already up to date", notes))
-            return
-        merged = {f"new_{f}": values.get(f, current[f]) for f in STUDENT_FIELDS}
-        self.plan.students_changed.append({"_id": current["id"], **merged})
-        reason = _noted("Changed " + ", ".join(changes), notes)
-        self._result(number, sid, "updated", reason, changes)
-
-    def _plan_new_student(
-        self, number: int, sid: str, values: dict[str, Any], notes: list[str]
-    ) -> None:
-        missing = [name for f, name in NEW_STUDENT_NEEDS.items() if f not in values]
-        if missing:
-            needs = ", ".join(list(NEW_STUDENT_NEEDS.values())[:-1])
-            needs += f" and {list(NEW_STUDENT_NEEDS.values())[-1]}"
-            reason = f"{', '.join(missing)} blank: a new student needs {needs}"
-            self._result(number, sid, "error", reason)
-            return
-        record = {f: values.get(f) for f in STUDENT_FIELDS}
-        record["status"] = values.get("status", "ACTIVE")
-        self.plan.students_new.append({"student_id": sid, **record})
-        self.students[sid] = {"id": None, "student_id": sid, **record}
-        self._result(number, sid, "added", _noted("New student", notes))
-
-    # Contacts: a person (CONTACT_ID) and their entry on one student's card
-
-    def plan_contacts(self, part: Part) -> None:
-        self.sheet = part.sheet
-        seen: dict[tuple[str, str], int] = {}
-        for number, values, read_problems in part.rows:
-            sid: str | None = values.get("student_id")
-            cid: str | None = values.get("contact_id")
-            key = f"{sid or '?'} / {cid or '?'}"
-            person = {f: values[f] for f in PERSON_FIELDS if f in values}
-            left_out = [p for p in read_problems if p.startswith(EMAIL_PROBLEM)]
-            read = [p for p in read_problems if p not in left_out] if left_out else read_problems
-            problems = self._contact_problems(sid, cid, person, read)
-            if problems or sid is None or cid is None:
-                self._result(number, key, "error", "; ".join(problems + left_out))
-            elif (sid, cid) in seen:
-                self._duplicate(number, key, "STUDENT_ID and CONTACT_ID", seen[(sid, cid)])
-            else:
-                seen[(sid, cid)] = number
-                self._plan_contact(number, key, sid, cid, values, person, left_out)
-
-    def _contact_problems(
-        self, sid: str | None, cid: str | None, person: dict[str, Any], read: list[str]
-    ) -> list[str]:
-        problems = list(read)
-        if sid is None:
-            add_blank(problems, "STUDENT_ID", "")
-        elif sid in self.clashing:
-            problems.insert(0, _clash(sid, self.clashing[sid], contact=True))
-        elif sid not in self.students:
-            problems.append(
-                f"STUDENT_ID: no student '{sid}' in the roster; add the student to the roster first"
-            )
-        if cid is None:
-            add_blank(problems, "CONTACT_ID", "; every contact needs an ID", first=False)
-        elif cid in self.person_rows:
-            problems += self._person_conflicts(person, *self.person_rows[cid])
-        return problems
-
-    @staticmethod
-    def _person_conflicts(person: dict[str, Any], first: int, earlier: dict[str, Any]) -> list[str]:
-        """One person has one name and email, whichever card row gives them."""
-        return [
-            f"{PERSON_FIELDS[f]}: '{v}' differs from row {first} ('{earlier[f]}') for the same "
-            f"CONTACT_ID; one person has one {PERSON_FIELDS[f].lower().replace('_', ' ')}"
-            for f, v in person.items()
-            if f in earlier and earlier[f] != v
-        ]
-
-    def _plan_contact(
-        self,
-        number: int,
-        key: str,
-        sid: str,
-        cid: str,
-        values: dict[str, Any],
-        person: dict[str, Any],
-        left_out: list[str],
-    ) -> None:
-        """The person and their card entry; a malformed email is left out (that field's error,
-        named in the reason) and the rest of the contact is kept, so the student keeps them."""
-        changes: dict[str, tuple[Any, Any]] = {}
-        notes: list[str] = []
-        first_row = cid not in self.person_rows
-        if first_row and not self._plan_person(number, cid, person, changes, notes):
-            self._result(
-                number, key, "error", "FIRST_NAME and LAST_NAME are needed for a new contact"
-            )
-            return
-        action, reason = self._plan_card(sid, cid, values, changes)
-        if notes:
-            reason += f" ({', '.join(notes)})"
-        warning = "; ".join(
-            f"EMAIL left out, the rest of the contact is kept: {p.removeprefix(EMAIL_PROBLEM)}"
-            for p in left_out
+    def plan_contacts(self, planner: RosterPlanner, part: Part, connection: Connection) -> None:
+        """A student planned as new, and a contact planned in an earlier part, are what the
+        plan made of them (no id yet for a new one), whether or not an apply wrote them."""
+        sids = {v["student_id"] for _, v, _ in part.rows if "student_id" in v}
+        cids = {v["contact_id"] for _, v, _ in part.rows if "contact_id" in v}
+        planned = {sid for sid, (_, new) in self.students.get(sids).items() if new}
+        students = student_ids(connection, sids - planned)
+        students |= {sid: {"id": None, "student_id": sid} for sid in planned}
+        carried = self.people.get(cids)
+        people = load_people(connection, cids - carried.keys())
+        planner.person_rows = {}
+        for cid, (row, *given, id_, email) in carried.items():
+            people[cid] = {"id": id_, "contact_id": cid, "email": email}
+            person = {f: v for f, v in zip(PERSON_FIELDS, given, strict=True) if v is not None}
+            planner.person_rows[cid] = (row, person)
+        ids = {p["id"] for p in people.values() if p["id"] is not None}
+        state = RosterState(students=students, people=people, cards=load_cards(connection, ids))
+        load_links(connection, state, part.rows)
+        planner.look_at(state)
+        pairs = {_pair(values) for _, values, _ in part.rows} - {None}
+        seen = {pair: row for pair, (row,) in self.pairs.get(pairs).items()}
+        planner.pairs = dict(seen)
+        planner.plan_contacts(part)
+        people, fields = planner.people, tuple(PERSON_FIELDS)
+        self.people.put(
+            (cid, row, *map(person.get, fields), people[cid]["id"], people[cid]["email"])
+            for cid, (row, person) in planner.person_rows.items()
+            if cid not in carried
         )
-        self._result(number, key, action, reason, changes, warning or None)
-        self._revoke(number, sid, cid, values)
+        self.pairs.put((*pair, row) for pair, row in planner.pairs.items() if pair not in seen)
 
-    def _revoke(self, number: int, sid: str, cid: str, values: dict[str, Any]) -> None:
-        """PORTAL_ACCESS N detaches the student from the account of the contact's email (the
-        stored one and the row's), in this same batch."""
-        if not self.links:  # no account of a contact whose card may say N sees a student
-            return
-        student, contact = self.students[sid], self.people[cid]
-        card = self.cards.get((student["id"], contact["id"]), {})
-        if values.get("portal_access", card.get("portal_access", True)) or student["id"] is None:
-            return
-        emails = {e for e in (contact.get("email"), values.get("email")) if e}
-        for key in sorted({logon_key(email) for email in emails}):
-            link = self.links.pop((key, student["id"]), None)
-            if link is not None:
-                self.plan.links_removed.append(link[0])
-                reason = (
-                    f"Student {sid} detached from {link[1]}: PORTAL_ACCESS is N for contact "
-                    f"{cid} on the student's card"
-                )
-                self._result(number, f"{link[1]} / {sid}", "removed", reason)
 
-    def _plan_person(
-        self,
-        number: int,
-        cid: str,
-        person: dict[str, Any],
-        changes: dict[str, tuple[Any, Any]],
-        notes: list[str],
-    ) -> bool:
-        """Plan the person at their first row; False when a new one lacks a name."""
-        current = self.people.get(cid)
-        if current is None:
-            if "first_name" not in person or "last_name" not in person:
-                return False
-            record = {f: person.get(f) for f in PERSON_FIELDS}
-            self.plan.people_new.append({"contact_id": cid, **record})
-            self.people[cid] = {"id": None, "contact_id": cid, **record}
-            notes.append("new contact")
-        else:
-            person_changes = _changes(current, person, PERSON_FIELDS)
-            if person_changes:
-                changes.update(person_changes)
-                self.plan.people_changed.append(
-                    {"_id": current["id"]}
-                    | {f"new_{f}": person.get(f, current[f]) for f in PERSON_FIELDS}
-                )
-        self.person_rows[cid] = (number, person)
-        return True
+def _pair(values: dict[str, Any]) -> tuple[str, str] | None:
+    sid, cid = values.get("student_id"), values.get("contact_id")
+    return None if sid is None or cid is None else (sid, cid)
 
-    def _plan_card(
-        self, sid: str, cid: str, values: dict[str, Any], changes: dict[str, tuple[Any, Any]]
-    ) -> tuple[Action, str]:
-        """The card entry tying the contact to the student; ``changes`` gains its changes."""
-        student, contact = self.students[sid], self.people[cid]
-        card = (
-            self.cards.get((student["id"], contact["id"]))
-            if student["id"] is not None and contact["id"] is not None
-            else None
+
+def _parts(
+    connection: Connection,
+    tables: tuple[_Read | None, _Read | None, _Read | None],
+    by_code: list[str],
+    progress: Progress,
+) -> Iterator[RosterPlan]:
+    """The roster's plan a part at a time: the schools, then the students, then the contacts.
+    The schools (those students add by their code too) are kept whole."""
+    schools, students, contacts = tables
+    total = sum(len(t.table.rows) for t in tables if t is not None)
+    planner = RosterPlanner(load_schools(connection), schools_listed=schools is not None)
+    if schools is not None:
+        planner.next_part()
+        planner.plan_schools(
+            Part(schools.table.sheet, list(parse_rows(schools.table, schools.pairs)))
         )
-        wanted = {f: values[f] for f in CARD_FIELDS if f in values}
-        if card is None:
-            self.plan.cards_new.append(
-                {
-                    "student_key": sid,
-                    "contact_key": cid,
-                    "student_pk": student["id"],
-                    "contact_pk": contact["id"],
-                    "relationship": wanted.get("relationship"),
-                    "is_guardian": wanted.get("is_guardian", True),
-                    "portal_access": wanted.get("portal_access", True),
-                    "priority": wanted.get("priority"),
-                }
-            )
-            return "added", f"Added to the card of student {sid}"
-        card_changes = _changes(card, wanted, CARD_FIELDS)
-        if card_changes:
-            self.plan.cards_changed.append(
-                {"_id": card["id"]} | {f"new_{f}": wanted.get(f, card[f]) for f in CARD_FIELDS}
-            )
-        changes.update(card_changes)
-        if not changes:
-            return "skipped", "Already up to date"
-        return "updated", "Changed " + ", ".join(changes)
-
-
-EMAIL_PROBLEM = next(c.name for c in CONTACT_COLUMNS if c.field == "email") + ": "
-"""How a contact row's email problem begins: the one field left out rather than the row."""
-
-
-def _noted(reason: str, notes: list[str]) -> str:
-    return f"{reason} ({'; '.join(notes)})" if notes else reason
-
-
-def _clashing_ids(rows: list[ParsedRow]) -> dict[str, list[int]]:
-    """STUDENT_IDs given on several rows with different names, and those rows: one ID is one
-    student, and a contact naming it could land on the wrong child's card."""
-    names: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    numbers: dict[str, list[int]] = defaultdict(list)
-    for number, values, _ in rows:
-        sid = values.get("student_id")
-        if sid is None:
-            continue
-        numbers[sid].append(number)
-        first, last = values.get("first_name"), values.get("last_name")
-        if first or last:
-            names[sid].add(((first or "").casefold(), (last or "").casefold()))
-    return {sid: numbers[sid] for sid, found in names.items() if len(found) > 1}
-
-
-def _clash(sid: str, numbers: list[int], *, contact: bool = False) -> str:
-    rows = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
-    said = f"STUDENT_ID: '{sid}' is on Students rows {rows} with different names"
-    if contact:
-        return said + "; fix the Students sheet first, so this contact lands on the right card"
-    return said + "; one ID is one student: correct the ID or the name (none of them is imported)"
-
-
-def _write(connection: Connection, plan: RosterPlan, progress: Progress) -> None:
-    """Schools first, then students (who name them), people, and the cards that tie them; the
-    new students and people get their ids before they are inserted, for the cards to name."""
-    progress("Saving the roster", 0, 4)
-    _write_schools(connection, plan)
-    progress("Saving the roster", 1, 4)
-    students = _write_students(connection, plan)
-    progress("Saving the roster", 2, 4)
-    people = _write_people(connection, plan)
-    progress("Saving the roster", 3, 4)
-    _write_cards(connection, plan, students, people)
-    detach(connection, plan.links_removed)
-    progress("Saving the roster", 4, 4)
-
-
-def _insert_new(
-    connection: Connection, model: Any, columns: list[str], rows: list[tuple[Any, ...]]
-) -> dict[Any, int]:
-    """Insert new records, each with an id drawn beforehand; their ids by the first column."""
-    table = cast(Table, model.__table__)
-    ids = new_ids(connection, table, len(rows))
-    with_ids = ((id_, *row) for id_, row in zip(ids, rows, strict=True))
-    insert_rows(connection, table, ["id", *columns], with_ids)
-    return dict(zip((row[0] for row in rows), ids, strict=True))
-
-
-def _write_schools(connection: Connection, plan: RosterPlan) -> None:
-    if plan.schools_new:
-        bulk_insert(connection, cast(Table, School.__table__), plan.schools_new)
-    bulk_update(connection, School, plan.schools_changed, ["name"])
-
-
-def _write_students(connection: Connection, plan: RosterPlan) -> dict[str, int]:
-    """Students as planned, their school's code turned into the school's id; the new ones'
-    ids by STUDENT_ID."""
-    codes = {s["school"] for s in plan.students_new} | {
-        s["new_school"] for s in plan.students_changed
-    }
-    school_ids = dict(rows_in(connection, select(School.code, School.id), School.code, codes))
-    fields = [f if f != "school" else "school_id" for f in STUDENT_FIELDS]
-    changed = [dict(s) for s in plan.students_changed]
-    for row in changed:
-        row["new_school_id"] = school_ids.get(row.pop("new_school"))
-    bulk_update(connection, Student, changed, fields)
-    named = [f for f in STUDENT_FIELDS if f != "school"]
-    new = [
-        (s["student_id"], school_ids.get(s["school"]), *[s[f] for f in named])
-        for s in plan.students_new
-    ]
-    return _insert_new(connection, Student, ["student_id", "school_id", *named], new)
-
-
-def _write_people(connection: Connection, plan: RosterPlan) -> dict[str, int]:
-    """Contacts, with the email key that AutoCreate matches logons by; the new ones' ids by
-    CONTACT_ID."""
-    bulk_update(
-        connection,
-        Contact,
-        [
-            {**p, "new_email_key": logon_key(p["new_email"]) if p["new_email"] else None}
-            for p in plan.people_changed
-        ],
-        [*PERSON_FIELDS, "email_key"],
-    )
-    new = [
-        (
-            p["contact_id"],
-            *[p[f] for f in PERSON_FIELDS],
-            logon_key(p["email"]) if p["email"] else None,
-        )
-        for p in plan.people_new
-    ]
-    return _insert_new(connection, Contact, ["contact_id", *PERSON_FIELDS, "email_key"], new)
-
-
-def _write_cards(
-    connection: Connection, plan: RosterPlan, students: dict[str, int], people: dict[str, int]
-) -> None:
-    """Card entries, naming stored students and people by their ids and new ones by the ids
-    they were just given."""
-    if plan.cards_new:
-        insert_rows(
-            connection,
-            cast(Table, StudentContact.__table__),
-            ["student_id", "contact_id", *CARD_FIELDS],
-            (
-                (
-                    c["student_pk"] or students[c["student_key"]],
-                    c["contact_pk"] or people[c["contact_key"]],
-                    *[c[f] for f in CARD_FIELDS],
-                )
-                for c in plan.cards_new
-            ),
-        )
-    bulk_update(connection, StudentContact, plan.cards_changed, CARD_FIELDS)
+        yield planner.plan
+    with Scratch() as scratch:
+        index, done = _Index(scratch), 0
+        if students is not None:
+            named = [(i, column) for i, column in students.pairs if column.field in NAMED]
+            planner.clashing = clashing_ids(parse_rows(students.table, named))
+            for part in students.parts():
+                progress("Planning", done, total)
+                planner.next_part()
+                index.plan_students(planner, part, connection)
+                by_code += planner.plan.schools_by_code
+                done += len(part.rows)
+                yield planner.plan
+        if contacts is not None:
+            for part in contacts.parts():
+                progress("Planning", done, total)
+                planner.next_part()
+                index.plan_contacts(planner, part, connection)
+                done += len(part.rows)
+                yield planner.plan
+    progress("Planning", total, total)
 
 
 def import_roster(
@@ -646,22 +194,27 @@ def import_roster(
     district_only(actor, "The roster covers every school: only a district admin imports it")
     if schools is None and students is None and contacts is None:
         raise InputError("A roster needs schools, students or contacts")
-    rows = read_roster(schools, students, contacts)
+    tables = (
+        _read(schools, SCHOOL_COLUMNS),
+        _read(students, STUDENT_COLUMNS),
+        _read(contacts, CONTACT_COLUMNS),
+    )
     given = [t for t in (students, contacts, schools) if t is not None]
-    source = next((t for t in given if t.rows), given[0])  # names the file in the audit trail
-    report, plan = run_batch(
+    source = next((t for t in given if len(t.rows)), given[0])  # names the file in the audit trail
+    by_code: list[str] = []
+    report = run_parts(
         engine,
         kind="roster import",
         options={},
         table=source,
         apply=apply,
-        plan=lambda connection: plan_roster(load_roster(connection, rows), rows),
-        write=lambda connection, plan, _batch_id: _write(connection, plan, progress),
+        parts=lambda connection: _parts(connection, tables, by_code, progress),
+        write=lambda connection, plan, _batch_id: write_part(connection, plan, progress),
         actor=actor,
         progress=progress,
         review=review,
         tables=(schools, students, contacts),
     )
-    if plan.schools_by_code:
-        report.extra.append(("Schools added by code", ", ".join(plan.schools_by_code)))
+    if by_code:
+        report.extra.append(("Schools added by code", ", ".join(by_code)))
     return report
