@@ -141,6 +141,25 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         ) from None
 
 
+ANALYZE_ROWS = 10_000
+"""Rows an apply must write before it refreshes the planner's statistics of its tables."""
+
+
+def refresh_statistics(engine: Engine, tables: Iterable[Table]) -> None:
+    """Let PostgreSQL's planner see tables a large apply changed as they now are.
+
+    Until they are analyzed (by autovacuum, when the server runs it at all), the next run's
+    queries are planned on the tables' old sizes: a state's AutoCreate then scans whole tables
+    in every part where an index finds its rows. ANALYZE reads a sample of each table, so it
+    takes about the same time at any size (0.3 s for 100,000 students' roster, 0.6 s for
+    1,000,000). SQLite plans by its indexes and needs nothing.
+    """
+    names = sorted({table.name for table in tables})
+    if engine.dialect.name == "postgresql" and names:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"ANALYZE {', '.join(names)}")
+
+
 def _alembic_config(connection: Connection) -> "Config":
     from alembic.config import Config
 

@@ -10,7 +10,14 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from backend.accounts.attach_rules import exposures
 from backend.accounts.logon import logon_key
-from backend.database.engine import insert_rows, read_transaction, rows_in, write_transaction
+from backend.database.engine import (
+    ANALYZE_ROWS,
+    insert_rows,
+    read_transaction,
+    refresh_statistics,
+    rows_in,
+    write_transaction,
+)
 from backend.database.models import (
     Batch,
     BatchEvent,
@@ -414,6 +421,7 @@ def run_parts(
     progress: Progress = no_progress,
     review: Review | None = None,
     tables: Sequence[InputTable | None] | None = None,
+    writes: Sequence[Table] = (),
 ) -> Report:
     """Plan, and with ``apply`` write, one batch; either way record it with one event per row.
 
@@ -425,6 +433,8 @@ def run_parts(
     row keeps its fields (``keep_removed_links``). An apply given a ``review`` is compared with
     the simulation staff reviewed, and refused whole if it differs. ``tables`` are every table
     read (default ``table``): their remarks end rows' reasons, unknown columns are named.
+    An apply of at least ``ANALYZE_ROWS`` rows refreshes the statistics of the tables it
+    ``writes``, so that the runs after it are planned on their new sizes.
     """
     mode: Mode = "apply" if apply else "simulation"
     run = _Run(kind, mode, options, table, actor, (table,) if tables is None else tables)
@@ -435,6 +445,8 @@ def run_parts(
             if review is not None:
                 extra += review_notes(connection, kind, table, review, run.log, batch_id)
             finished = finish_batch(connection, batch_id, run.log, progress, recorded=True)
+        if len(run.log) >= ANALYZE_ROWS:
+            refresh_statistics(engine, [*writes, cast(Table, BatchEvent.__table__)])
     else:
         with read_transaction(engine) as connection:
             run.plan(connection, parts, None, progress)
