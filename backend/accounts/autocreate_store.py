@@ -7,9 +7,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, false, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Table, false, or_, select, true
 
 from backend.accounts.attach_rules import load_rules
 from backend.accounts.autocreate import Options
@@ -21,7 +21,7 @@ from backend.accounts.autocreate_plan import (
     State,
     StudentRow,
 )
-from backend.database.engine import rows_in
+from backend.database.engine import new_ids, rows_in
 from backend.database.models import (
     Contact,
     PortalUser,
@@ -262,7 +262,19 @@ def write(
     progress: Progress,
 ) -> None:
     """Accounts, attachments and, with a template, one queued message per account whose
-    students are all planned (``result.complete``)."""
+    students are all planned (``result.complete``).
+
+    The new accounts' ids are drawn first, so this part's attachments to them need not read
+    them back; only accounts an earlier part created are looked up by their logons."""
+    table = cast(Table, PortalUser.__table__)
+    drawn: dict[str, int] = {}
+    for record, pk in zip(
+        result.user_inserts, new_ids(connection, table, len(result.user_inserts)), strict=True
+    ):
+        record["id"] = drawn[record["logon_key"]] = pk
+    for link in result.link_inserts:
+        if link["user_id"] is None:
+            link["user_id"] = drawn.get(link["logon_key"])
     write_users(connection, UserPlan(inserts=result.user_inserts), batch_id, progress)
     write_links(connection, LinkPlan(inserts=result.link_inserts), batch_id)
     if template is None or not result.complete:
