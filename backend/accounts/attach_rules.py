@@ -165,10 +165,18 @@ def two_households(uses: list[CardUse], schools: frozenset[int] | None = None) -
     )
 
 
-def load_rules(connection: Connection, keys: Collection[str], actor: Actor = None) -> AttachRules:
+def load_rules(
+    connection: Connection,
+    keys: Collection[str],
+    actor: Actor = None,
+    *,
+    student_accounts: Collection[str] | None = None,
+) -> AttachRules:
     """The rules' view of these logon keys: every card entry with the email in the database,
     the students whose own email it is, and the students each STUDENT account sees. For a
-    school's staff (``actor``), refusals name only their schools' people."""
+    school's staff (``actor``), refusals name only their schools' people. A caller that has
+    read the keys' accounts names the STUDENT ones (``student_accounts``): only theirs are
+    looked up."""
     rules = AttachRules(schools=restricted_schools(actor))
     for use in card_uses(connection, keys):
         rules.uses.setdefault(use.email_key, []).append(use)
@@ -178,7 +186,8 @@ def load_rules(connection: Connection, keys: Collection[str], actor: Actor = Non
         .join(Student, Student.id == StudentLink.student_id)
         .where(PortalUser.user_type == "STUDENT")
     )
-    for key, pk, sid in rows_in(connection, sees, PortalUser.logon_key, keys):
+    seeing = keys if student_accounts is None else student_accounts
+    for key, pk, sid in rows_in(connection, sees, PortalUser.logon_key, seeing):
         rules.sees.setdefault(key, {})[pk] = sid
     rules.own = students_own(connection, keys)
     return rules

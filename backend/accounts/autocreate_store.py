@@ -102,7 +102,8 @@ def load(
             k: replace(a, changeable=scope.may_change(k)) for k, a in state.accounts.items()
         }
     state.links = _links(connection, (a.id for a in state.accounts.values()))
-    state.rules = load_rules(connection, keys, actor)
+    student_logons = [k for k, a in state.accounts.items() if a.user_type == "STUDENT"]
+    state.rules = load_rules(connection, keys, actor, student_accounts=student_logons)
     state.own = state.rules.own
     return state
 
