@@ -287,3 +287,17 @@ def test_a_row_log_spills_to_a_file_and_reads_back_in_order() -> None:
         log[0]
     log.close()
     assert RowLog(rows[:2])[1].key == "k1"
+
+
+def test_a_run_in_parts_reads_only_the_emails_on_more_than_one_card_entry(
+    district: Engine,
+) -> None:
+    """Every other email's one entry is on the card of the part that names it."""
+    from backend.accounts.attach_rules import shared_emails
+
+    with district.connect() as connection:
+        assert shared_emails(connection) == {
+            "mia.lee@example.org",  # one contact on two students' cards
+            "ng.family@example.org",  # two contacts on one card
+            "shared@example.org",  # two households
+        }

@@ -171,14 +171,15 @@ def load_rules(
     actor: Actor = None,
     *,
     student_accounts: Collection[str] | None = None,
+    uses: Iterable[CardUse] | None = None,
 ) -> AttachRules:
     """The rules' view of these logon keys: every card entry with the email in the database,
     the students whose own email it is, and the students each STUDENT account sees. For a
     school's staff (``actor``), refusals name only their schools' people. A caller that has
     read the keys' accounts names the STUDENT ones (``student_accounts``): only theirs are
-    looked up."""
+    looked up; one that has the keys' card entries gives them (``uses``)."""
     rules = AttachRules(schools=restricted_schools(actor))
-    for use in card_uses(connection, keys):
+    for use in card_uses(connection, keys) if uses is None else uses:
         rules.uses.setdefault(use.email_key, []).append(use)
     sees = (
         select(PortalUser.logon_key, Student.id, Student.student_id)
@@ -240,6 +241,20 @@ def card_uses(connection: Connection, keys: Collection[str]) -> list[CardUse]:
         if key is not None:
             uses.append(CardUse(key, student_pk, sid, contact_id, first, last, access, school))
     return uses
+
+
+def shared_emails(connection: Connection) -> set[str]:
+    """The email keys on more than one card entry: a run over many students reads only these
+    emails' entries from the database (one query here instead of one per part), as any other
+    email's one entry is on the card that names it."""
+    query = (
+        select(Contact.email_key)
+        .join(StudentContact, StudentContact.contact_id == Contact.id)
+        .where(Contact.email_key.is_not(None))
+        .group_by(Contact.email_key)
+        .having(func.count() > 1)
+    )
+    return {key for key in connection.execute(query).scalars() if key}
 
 
 def students_own(connection: Connection, keys: Collection[str]) -> dict[str, Own]:

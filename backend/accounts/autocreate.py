@@ -246,14 +246,16 @@ def _parts(
     """The selected students' plan ``PART_STUDENTS`` at a time, in student ID order; an
     account created for one part's student is carried to the parts whose students' cards also
     name its email."""
+    from backend.accounts.attach_rules import shared_emails
     from backend.accounts.autocreate_plan import Created, plan
     from backend.accounts.autocreate_store import check_template, load, preview, selection
 
     ids, problems = selection(connection, options, actor)
+    shared = shared_emails(connection) if len(ids) > PART_STUDENTS else None
     carried: dict[str, Created] = {}
     for start in range(0, max(len(ids), 1), PART_STUDENTS):
         progress("Planning", start, len(ids))
-        state = load(connection, ids[start : start + PART_STUDENTS], contact, actor)
+        state = load(connection, ids[start : start + PART_STUDENTS], contact, actor, shared)
         state.problems = problems if start == 0 else []
         part = plan(state, options, carried)
         carried = _carry(part, state, last=start + PART_STUDENTS >= len(ids))

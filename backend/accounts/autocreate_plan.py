@@ -29,6 +29,7 @@ class StudentRow:
     last_name: str
     grade: str | None
     school: str | None  # the school's name
+    school_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,14 @@ Everything is loaded one query per table (``rows_in``), never one per row.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from itertools import islice
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, Table, false, or_, select, true
 
-from backend.accounts.attach_rules import load_rules
+from backend.accounts.attach_rules import CardUse, card_uses, load_rules
 from backend.accounts.autocreate import Options
 from backend.accounts.autocreate_plan import (
     Account,
@@ -86,11 +86,19 @@ def selection(
 
 
 def load(
-    connection: Connection, students: list[int], contact: str | None = None, actor: Actor = None
+    connection: Connection,
+    students: list[int],
+    contact: str | None = None,
+    actor: Actor = None,
+    shared: Collection[str] | None = None,
 ) -> State:
     """Some selected students (primary keys), their cards (only ``contact``'s entries, if
     given), the accounts and links of the cards' emails, and the rules' view of those emails.
-    A school's staff attach only to accounts they may change."""
+    A school's staff attach only to accounts they may change.
+
+    With ``shared`` (``shared_emails``: the emails on more than one card entry), only those
+    emails' card entries are read: any other email's one entry is on these cards.
+    """
     state = State()
     state.students = _students(connection, students)
     state.cards = _cards(connection, state.students, contact)
@@ -103,9 +111,34 @@ def load(
         }
     state.links = _links(connection, (a.id for a in state.accounts.values()))
     student_logons = [k for k, a in state.accounts.items() if a.user_type == "STUDENT"]
-    state.rules = load_rules(connection, keys, actor, student_accounts=student_logons)
+    uses = None if shared is None else _uses(connection, state, keys, shared)
+    state.rules = load_rules(connection, keys, actor, student_accounts=student_logons, uses=uses)
     state.own = state.rules.own
     return state
+
+
+def _uses(
+    connection: Connection, state: State, keys: set[str], shared: Collection[str]
+) -> list[CardUse]:
+    """The card entries of these emails: those of the emails on one entry alone come from the
+    part's own cards, the others from the database."""
+    uses = card_uses(connection, {key for key in keys if key in shared})
+    for student in state.students:
+        for c in state.cards.get(student.id, ()):
+            if c.email_key and c.email_key not in shared:
+                uses.append(
+                    CardUse(
+                        c.email_key,
+                        student.id,
+                        student.student_id,
+                        c.contact_id,
+                        c.first_name,
+                        c.last_name,
+                        c.portal_access,
+                        student.school_id,
+                    )
+                )
+    return uses
 
 
 def _students(connection: Connection, ids: list[int]) -> list[StudentRow]:
@@ -117,6 +150,7 @@ def _students(connection: Connection, ids: list[int]) -> list[StudentRow]:
         Student.last_name,
         Student.grade,
         School.name,
+        Student.school_id,
     ).join(School, School.id == Student.school_id, isouter=True)
     students = [StudentRow(*row) for row in rows_in(connection, query, Student.id, ids)]
     students.sort(key=lambda s: s.student_id)
