@@ -116,7 +116,11 @@ def refuse_in_client_mode() -> None:
 
 @contextmanager
 def progress_bar() -> Iterator[ProgressCallback]:
-    """A progress bar on the terminal, fed by a backend progress callback."""
+    """A progress bar on the terminal, fed by a backend progress callback; none (and rich's
+    progress module not even loaded) when the output goes elsewhere."""
+    if not err.is_terminal:
+        yield lambda _stage, _done, _total: None
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -133,7 +137,6 @@ def progress_bar() -> Iterator[ProgressCallback]:
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=not err.is_terminal,
     ) as bar:
         tasks: dict[str, TaskID] = {}
 

@@ -29,7 +29,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -305,6 +304,8 @@ def where_in(
     if not distinct:
         return None
     if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY  # SQLite's commands never load it
+
         element_type = cast("ColumnElement[Any]", column).type  # a mapped attribute has it too
         return column == any_(bindparam(None, distinct, type_=ARRAY(element_type)))
     values = func.json_each(bindparam(None, json.dumps(distinct))).table_valued("value")
@@ -363,6 +364,8 @@ def bulk_update(
             rows,
         )
         return
+    from sqlalchemy.dialects.postgresql import ARRAY
+
     table = model.__table__
     columns = [("_id", table.c.id), *((f"new_{f}", table.c[f]) for f in fields)]
     arrays = select(
