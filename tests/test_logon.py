@@ -3,12 +3,18 @@
 import unicodedata
 
 import pytest
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from factories import USER_HEADERS, input_table
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from backend.accounts.logon import _fast_email, logon_key, normalise_email, normalise_logon
+from backend.accounts.logon import (
+    SPECIAL_USE_DOMAINS,
+    _fast_email,
+    logon_key,
+    normalise_email,
+    normalise_logon,
+)
 from backend.imports.contract import no_progress
 from backend.imports.users import CHANGEABLE, UserState, plan_users, validate_rows
 
@@ -76,6 +82,14 @@ def test_fast_path_agrees_with_email_validator(value: str) -> None:
     except EmailNotValidError as exc:
         raise AssertionError(f"fast path accepted {value!r}, email-validator says {exc}") from None
     assert fast == checked
+
+
+def test_the_fast_path_knows_email_validators_special_use_domains() -> None:
+    assert set(SPECIAL_USE_DOMAIN_NAMES) == SPECIAL_USE_DOMAINS
+    for domain in SPECIAL_USE_DOMAINS:
+        assert _fast_email(f"jane@school.{domain}") is None
+        with pytest.raises(ValueError, match="special-use or reserved"):
+            normalise_email(f"jane@school.{domain}")
 
 
 # Logons as people see them: characters that fold together, look alike or hide.

@@ -66,24 +66,27 @@ def _import(
 ) -> None:
     """One `portal import` run: the file imported with a progress bar, then told. With
     PORTAL_SERVER_URL set, the rows are run on the district server; the log is written here."""
-    from addin.remote import from_settings, remote_kinds
-    from addin.workbooks.import_file import import_file
-    from addin.workbooks.kinds import KINDS
-    from backend.imports.reviewed import Review
+    from backend.imports.contract import collector_paused
 
-    remote = from_settings()
-    with progress_bar() as progress:
-        report, dest = import_file(
-            engine() if remote is None else None,
-            kind,
-            path,
-            apply=apply,
-            dest=out_path,
-            progress=progress,
-            review=Review(reviewed, confirmed=yes),
-            kinds=KINDS if remote is None else remote_kinds(remote),
-            **options,
-        )
+    with collector_paused():  # from the imports on: they make many objects, none garbage
+        from addin.remote import from_settings, remote_kinds
+        from addin.workbooks.import_file import import_file
+        from addin.workbooks.kinds import KINDS
+        from backend.imports.reviewed import Review
+
+        remote = from_settings()
+        with progress_bar() as progress:
+            report, dest = import_file(
+                engine() if remote is None else None,
+                kind,
+                path,
+                apply=apply,
+                dest=out_path,
+                progress=progress,
+                review=Review(reviewed, confirmed=yes),
+                kinds=KINDS if remote is None else remote_kinds(remote),
+                **options,
+            )
     finish(report, dest)
 
 

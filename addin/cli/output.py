@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from weakref import WeakSet
 
 import typer
 from rich.console import Console
@@ -60,6 +61,11 @@ def shown(value: object) -> str:
 
 class State:
     database_url: str | None = None
+    engines: WeakSet[Engine]
+    """The databases the command opened, until nothing else holds them."""
+
+    def __init__(self) -> None:
+        self.engines = WeakSet()
 
 
 state = State()
@@ -74,7 +80,17 @@ def engine() -> Engine:
     from backend.database.engine import open_database
 
     refuse_in_client_mode()
-    return open_database(state.database_url)
+    opened = open_database(state.database_url)
+    state.engines.add(opened)
+    return opened
+
+
+def close_databases() -> None:
+    """Close the connections of every database the command opened and something still holds
+    (``launch``: the exit does not look for them)."""
+    for opened in list(state.engines):
+        opened.dispose()
+    state.engines.clear()
 
 
 def refuse_in_client_mode() -> None:
@@ -100,7 +116,11 @@ def refuse_in_client_mode() -> None:
 
 @contextmanager
 def progress_bar() -> Iterator[ProgressCallback]:
-    """A progress bar on the terminal, fed by a backend progress callback."""
+    """A progress bar on the terminal, fed by a backend progress callback; none (and rich's
+    progress module not even loaded) when the output goes elsewhere."""
+    if not err.is_terminal:
+        yield lambda _stage, _done, _total: None
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -117,7 +137,6 @@ def progress_bar() -> Iterator[ProgressCallback]:
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=not err.is_terminal,
     ) as bar:
         tasks: dict[str, TaskID] = {}
 

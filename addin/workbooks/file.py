@@ -12,7 +12,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import xlsxwriter
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 from sqlalchemy import Engine
 
@@ -73,6 +72,8 @@ def saved_but_not_written(
 
 def write_log_workbook(dest: Path, log: ResultSheet) -> Path:
     """A workbook of its own holding only the log, for runs whose input was not a workbook."""
+    import xlsxwriter  # loaded only here: an import of a workbook writes into its copy
+
     with tempfile.TemporaryDirectory() as folder:
         blank = Path(folder) / "blank.xlsx"
         with xlsxwriter.Workbook(blank) as workbook:

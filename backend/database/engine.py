@@ -18,8 +18,8 @@ from sqlalchemy import (
     JSON,
     Connection,
     Engine,
+    String,
     Table,
-    any_,
     bindparam,
     create_engine,
     event,
@@ -29,7 +29,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -314,19 +314,25 @@ def where_in(
     """The condition that picks the rows whose ``column`` is one of ``keys`` (None for no keys:
     then there is nothing to ask the database).
 
-    The keys go as one parameter, whatever their number: an array on PostgreSQL
-    (``column = ANY(:keys)``), a JSON list on SQLite (``column IN (SELECT value FROM
-    json_each(:keys))``); both look each key up in the column's index. An ``IN (...)`` list
-    costs SQLAlchemy, the driver and the server one parameter per key (a third of a 20,000-row
-    link import's reading on SQLite).
+    The keys go as one parameter, whatever their number, a JSON list the database takes apart
+    itself (``column IN (SELECT value FROM json_each(:keys))`` on SQLite,
+    ``json_array_elements_text`` on PostgreSQL), and each is looked up in the column's index. An
+    ``IN (...)`` list costs SQLAlchemy, the driver and the server one parameter per key (a third
+    of a 20,000-row link import's reading on SQLite); a PostgreSQL array of 20,000 keys costs
+    the driver, then the server, nearly three times what their JSON does.
     """
     distinct = list(set(keys))
     if not distinct:
         return None
+    listed = bindparam(None, json.dumps(distinct), type_=String)
     if connection.dialect.name == "postgresql":
         element_type = cast("ColumnElement[Any]", column).type  # a mapped attribute has it too
-        return column == any_(bindparam(None, distinct, type_=ARRAY(element_type)))
-    values = func.json_each(bindparam(None, json.dumps(distinct))).table_valued("value")
+        texts = func.json_array_elements_text(sql_cast(listed, JSON)).table_valued("value")
+        value = texts.c.value
+        return column.in_(
+            select(value if isinstance(element_type, String) else sql_cast(value, element_type))
+        )
+    values = func.json_each(listed).table_valued("value")
     return column.in_(select(values.c.value))
 
 
@@ -382,6 +388,8 @@ def bulk_update(
             rows,
         )
         return
+    from sqlalchemy.dialects.postgresql import ARRAY
+
     table = model.__table__
     columns = [("_id", table.c.id), *((f"new_{f}", table.c[f]) for f in fields)]
     arrays = select(
