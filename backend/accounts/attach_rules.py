@@ -21,6 +21,7 @@ the rules forbid, so that every run can warn about them by account and students.
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -47,9 +48,9 @@ Own = tuple[str, ...]
 students one email), sorted."""
 
 
-@dataclass(frozen=True, slots=True)
-class CardUse:
-    """One entry on a student's card whose contact's email is a logon being judged."""
+class CardUse(NamedTuple):
+    """One entry on a student's card whose contact's email is a logon being judged (a tuple:
+    a state's AutoCreate makes 100,000 of them a part, three times faster than dataclasses)."""
 
     email_key: str
     student: int  # the student's primary key

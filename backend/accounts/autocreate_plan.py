@@ -5,7 +5,7 @@ needs in bulk first, so every rule can be tested on plain values.
 """
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from backend.accounts.attach_rules import AttachRules, CardUse, Own
 from backend.accounts.logon import same_but_case
@@ -19,9 +19,9 @@ CREATED = "Account created and student attached"
 ATTACHED = "Student attached to the existing account"
 
 
-@dataclass(frozen=True, slots=True)
-class StudentRow:
-    """A selected, active student."""
+class StudentRow(NamedTuple):
+    """A selected, active student (a tuple, as the cards' entries: a state's AutoCreate makes
+    them by the hundred thousand, three times faster than dataclasses)."""
 
     id: int
     student_id: str
@@ -32,8 +32,7 @@ class StudentRow:
     school_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CardContact:
+class CardContact(NamedTuple):
     """One contact on a student's card, with what the card says about them."""
 
     contact_id: str
@@ -83,8 +82,7 @@ class Created:
     students: list[StudentRow]
 
 
-@dataclass(frozen=True, slots=True)
-class Pair:
+class Pair(NamedTuple):
     student: StudentRow
     contact: CardContact
 
