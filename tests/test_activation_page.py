@@ -206,7 +206,9 @@ def submit(browser: WebDriver) -> str:
     """Press the form's button and wait for the answer: the message it shows."""
     button = browser.find_element(By.CSS_SELECTOR, "button[type=submit]")
     button.click()
-    WebDriverWait(browser, 20).until(staleness_of(button))
+    # While the answer replaces the page, chromedriver may say the button's node "does not
+    # belong to the document" rather than that it is stale: ask again until it says stale.
+    WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(staleness_of(button))
     return browser.find_element(By.ID, "message").text
 
 
