@@ -198,8 +198,8 @@ def load_rules(
 def card_uses(connection: Connection, keys: Collection[str]) -> list[CardUse]:
     """Every card entry whose contact's email key is one of ``keys``.
 
-    One query per table, each looked up by its index: joined in one query, PostgreSQL hashes
-    whole tables, which a state's AutoCreate would pay again in every part.
+    One query per table, each looked up by its index: joined in one query (the keys an array),
+    PostgreSQL hashed whole tables, which a state's AutoCreate paid again in every part.
     """
     contacts = {
         row.id: row

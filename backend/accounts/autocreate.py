@@ -24,7 +24,7 @@ without loading the database libraries.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -34,7 +34,7 @@ from backend.imports.contract import Progress, Report, no_progress
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from sqlalchemy import Connection, Engine, Table
+    from sqlalchemy import Connection, Engine
 
     from backend.accounts.autocreate_plan import AutoCreatePlan, Created, State
     from backend.imports.reviewed import Review
@@ -223,7 +223,7 @@ def autocreate(
         actor=actor,
         progress=progress,
         review=review,
-        writes=[cast("Table", m.__table__) for m in (PortalUser, StudentLink)],
+        writes=(PortalUser, StudentLink),
     )
     report.extra[:0] = [
         ("Accounts created", tally.created),

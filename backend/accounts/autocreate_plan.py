@@ -143,19 +143,23 @@ def _rules_of(pairs: list[Pair], own: dict[str, Own]) -> AttachRules:
     """The rules judged on these pairs' cards alone."""
     rules = AttachRules(own=dict(own))
     for p in pairs:
-        c = p.contact
-        if c.email_key:
-            use = CardUse(
-                c.email_key,
-                p.student.id,
-                p.student.student_id,
-                c.contact_id,
-                c.first_name,
-                c.last_name,
-                c.portal_access,
-            )
-            rules.uses.setdefault(c.email_key, []).append(use)
+        if p.contact.email_key:
+            rules.uses.setdefault(p.contact.email_key, []).append(card_use(p.student, p.contact))
     return rules
+
+
+def card_use(student: StudentRow, contact: CardContact) -> CardUse:
+    """The rules' view of one entry on a student's card (its contact has an email)."""
+    return CardUse(
+        contact.email_key or "",
+        student.id,
+        student.student_id,
+        contact.contact_id,
+        contact.first_name,
+        contact.last_name,
+        contact.portal_access,
+        student.school_id,
+    )
 
 
 def _rule_out(pair: Pair, options: "Options", rules: AttachRules) -> str:

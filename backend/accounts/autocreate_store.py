@@ -20,6 +20,7 @@ from backend.accounts.autocreate_plan import (
     Created,
     State,
     StudentRow,
+    card_use,
 )
 from backend.database.engine import new_ids, rows_in
 from backend.database.models import (
@@ -126,18 +127,7 @@ def _uses(
     for student in state.students:
         for c in state.cards.get(student.id, ()):
             if c.email_key and c.email_key not in shared:
-                uses.append(
-                    CardUse(
-                        c.email_key,
-                        student.id,
-                        student.student_id,
-                        c.contact_id,
-                        c.first_name,
-                        c.last_name,
-                        c.portal_access,
-                        student.school_id,
-                    )
-                )
+                uses.append(card_use(student, c))
     return uses
 
 
@@ -188,8 +178,8 @@ def _cards(
 ) -> dict[int, list[CardContact]]:
     """Each student's contacts (or ``contact`` alone), in priority order (none last), then ID.
 
-    One query per table, each looked up by its index: joined in one query, PostgreSQL hashes
-    the whole contacts table for every part of a state's run.
+    One query per table, each looked up by its index: joined in one query (the keys an array),
+    PostgreSQL hashed the whole contacts table for every part of a state's run.
     """
     entries = list(
         rows_in(

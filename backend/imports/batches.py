@@ -19,6 +19,7 @@ from backend.database.engine import (
     write_transaction,
 )
 from backend.database.models import (
+    Base,
     Batch,
     BatchEvent,
     PortalUser,
@@ -421,7 +422,7 @@ def run_parts(
     progress: Progress = no_progress,
     review: Review | None = None,
     tables: Sequence[InputTable | None] | None = None,
-    writes: Sequence[Table] = (),
+    writes: Sequence[type[Base]] = (),
 ) -> Report:
     """Plan, and with ``apply`` write, one batch; either way record it with one event per row.
 
@@ -446,7 +447,8 @@ def run_parts(
                 extra += review_notes(connection, kind, table, review, run.log, batch_id)
             finished = finish_batch(connection, batch_id, run.log, progress, recorded=True)
         if len(run.log) >= ANALYZE_ROWS:
-            refresh_statistics(engine, [*writes, cast(Table, BatchEvent.__table__)])
+            written: list[type[Base]] = [*writes, BatchEvent]
+            refresh_statistics(engine, [m.__tablename__ for m in written])
     else:
         with read_transaction(engine) as connection:
             run.plan(connection, parts, None, progress)

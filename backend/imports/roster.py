@@ -17,9 +17,9 @@ although an apply's earlier parts are already written.
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine
 
 from backend.database.models import Contact, School, Student, StudentContact
 from backend.errors import InputError
@@ -215,7 +215,7 @@ def import_roster(
         progress=progress,
         review=review,
         tables=(schools, students, contacts),
-        writes=[cast(Table, m.__table__) for m in (School, Student, Contact, StudentContact)],
+        writes=(School, Student, Contact, StudentContact),
     )
     if by_code:
         report.extra.append(("Schools added by code", ", ".join(by_code)))
